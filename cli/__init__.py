@@ -1,0 +1,1 @@
+"""The headless ``mmauth`` command line: a thin typer layer over the engine."""

@@ -1,0 +1,48 @@
+"""Entry point of ``mmauth``: builds the typer app from the command modules.
+
+Command modules import heavy libraries (scikit-learn, librosa, textual) inside their functions,
+so ``mmauth --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli.commands import config
+from cli.output import WorkspaceOption
+
+COMMAND_MODULES = [config]
+
+
+def create_app() -> typer.Typer:
+    """A fresh typer app with every command registered (tests use this factory too)."""
+    app = typer.Typer(
+        name="mmauth",
+        help="Multimodal (face + voice) authentication with a product recommendation step.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+    @app.callback()
+    def main_options(ctx: typer.Context, workspace: WorkspaceOption = None) -> None:
+        """Multimodal (face + voice) authentication with a product recommendation step."""
+        ctx.obj = {"workspace": workspace}
+
+    @app.command("tui")
+    def tui(ctx: typer.Context, workspace: WorkspaceOption = None) -> None:
+        """Open the terminal app (same as mmauth-tui)."""
+        from tui.app import run_app
+
+        chosen: Path | None = workspace or (ctx.obj or {}).get("workspace")
+        run_app(chosen)
+
+    for module in COMMAND_MODULES:
+        module.register(app)
+    return app
+
+
+def main() -> None:
+    create_app()()

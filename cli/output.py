@@ -1,0 +1,91 @@
+"""How the CLI talks: rich output for people, JSON for programs, one error handler for both."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+
+from engine.errors import MmauthError
+from engine.progress import Progress, ProgressCallback, no_progress
+
+console = Console()
+error_console = Console(stderr=True)
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: $MMAUTH_WORKSPACE, else the current directory).",
+        file_okay=False,
+        resolve_path=True,
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def print_json(value: Any) -> None:
+    """Write one JSON document to stdout (no rich markup, no wrapping)."""
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def handle_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn MmauthError into a message on stderr (and JSON on stdout) and its exit code."""
+    try:
+        yield
+    except MmauthError as error:
+        if as_json:
+            print_json({"ok": False, "error": {"title": error.title, "message": error.message}})
+        error_console.print(f"[bold red]{error.title}:[/] {error.message}", highlight=False)
+        raise typer.Exit(code=error.exit_code) from None
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[ProgressCallback]:
+    """A progress callback drawing one rich bar per engine stage; a no-op when disabled."""
+    if not enabled or not error_console.is_terminal:
+        yield no_progress
+        return
+    tasks: dict[str, TaskID] = {}
+    with RichProgress(
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[message]}", style="dim"),
+        console=error_console,
+        transient=False,
+    ) as bars:
+
+        def update(event: Progress) -> None:
+            if event.stage not in tasks:
+                tasks[event.stage] = bars.add_task(event.stage, total=event.total or None, message="")
+            bars.update(
+                tasks[event.stage],
+                completed=event.step,
+                total=event.total or None,
+                message=event.message[-60:],
+            )
+
+        yield update
+
+
+def on_progress_lines(write: Callable[[str], None]) -> ProgressCallback:
+    """A progress callback that writes one plain line per event (for logs and non-terminals)."""
+
+    def update(event: Progress) -> None:
+        write(f"[{event.stage}] {event.step}/{event.total} {event.message}")
+
+    return update

@@ -1,0 +1,85 @@
+"""The one exception tree of mmauth: every error a person can act on derives from MmauthError."""
+
+from __future__ import annotations
+
+
+class MmauthError(Exception):
+    """Base of every error the engine raises on purpose.
+
+    ``title`` is a short headline; ``message`` says what is wrong and, where possible, what to
+    do about it. Front ends show both and map the class to an exit code.
+    """
+
+    title = "mmauth error"
+    exit_code = 2
+
+    def __init__(self, message: str, *, title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(MmauthError):
+    """mmauth.toml, an environment variable or a flag holds a value that cannot be used."""
+
+    title = "Invalid settings"
+
+
+class InputError(MmauthError):
+    """An input file or table is missing, unreadable or malformed.
+
+    Carries the file, column and row when known, so the message can name them.
+    """
+
+    title = "Bad input"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        column: str | None = None,
+        row: int | None = None,
+        title: str | None = None,
+    ) -> None:
+        where = []
+        if path is not None:
+            where.append(f"file {path}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        if row is not None:
+            where.append(f"row {row}")
+        full = f"{', '.join(where)}: {message}" if where else message
+        super().__init__(full, title=title)
+        self.path = path
+        self.column = column
+        self.row = row
+
+
+class MissingStageError(MmauthError):
+    """A stage needs the output of an earlier stage that has not been run yet."""
+
+    title = "Missing prerequisite"
+
+
+class ModelIntegrityError(MmauthError):
+    """A model file is missing, unknown, tampered with or swapped: it is refused, never loaded."""
+
+    title = "Model file refused"
+
+
+class EnrolmentError(MmauthError):
+    """A member name, file or customer link cannot be enrolled."""
+
+    title = "Enrolment refused"
+
+
+class CancelledError(MmauthError):
+    """Long work stopped because its cancel event was set."""
+
+    title = "Cancelled"
+    exit_code = 130

@@ -1,0 +1,55 @@
+"""Fixtures shared by every test layer: temporary workspaces and the real shared datasets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.workspace import Workspace
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+
+
+def require_shared(name: str = "") -> Path:
+    """Path of ../shared/datasets[/name]; skip when absent, fail when MMAUTH_REQUIRE_SHARED=1."""
+    path = SHARED_DATASETS / name if name else SHARED_DATASETS
+    if not path.exists():
+        message = f"real dataset {path} is absent"
+        if os.environ.get("MMAUTH_REQUIRE_SHARED") == "1":
+            pytest.fail(f"{message} and MMAUTH_REQUIRE_SHARED=1")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    return require_shared()
+
+
+@pytest.fixture
+def shared_customers() -> Path:
+    return require_shared("customers")
+
+
+@pytest.fixture
+def shared_yalefaces() -> Path:
+    return require_shared("yalefaces")
+
+
+@pytest.fixture
+def shared_fsdd() -> Path:
+    return require_shared("fsdd/recordings")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """An empty workspace in a temporary folder, with no MMAUTH_* settings leaking in."""
+    for variable in list(os.environ):
+        if variable.startswith("MMAUTH_") and variable != "MMAUTH_REQUIRE_SHARED":
+            monkeypatch.delenv(variable)
+    root = tmp_path / "workspace"
+    root.mkdir()
+    return Workspace(root=root)
