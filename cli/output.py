@@ -71,7 +71,9 @@ def progress_bars(enabled: bool = True) -> Iterator[ProgressCallback]:
 
         def update(event: Progress) -> None:
             if event.stage not in tasks:
-                tasks[event.stage] = bars.add_task(event.stage, total=event.total or None, message="")
+                tasks[event.stage] = bars.add_task(
+                    event.stage, total=event.total or None, message=""
+                )
             bars.update(
                 tasks[event.stage],
                 completed=event.step,

@@ -103,8 +103,13 @@ def run_batch(
     results: list[ItemResult | None] = [None] * total
     pending: list[int] = []
     keys: list[str | None] = [None] * total
-    params_key = json_sha256({"function": f"{process.__module__}.{process.__qualname__}",
-                              "params": params, "format": CACHE_FORMAT})
+    params_key = json_sha256(
+        {
+            "function": f"{process.__module__}.{process.__qualname__}",
+            "params": params,
+            "format": CACHE_FORMAT,
+        }
+    )
     done = 0
     for index, item in enumerate(items):
         check_cancelled(cancel, stage)
@@ -137,7 +142,9 @@ def run_batch(
     return [result for result in results if result is not None]
 
 
-def _safe_process(process: ProcessFunction, path: Path, params: dict[str, Any]) -> tuple[ItemOutput | None, str | None]:
+def _safe_process(
+    process: ProcessFunction, path: Path, params: dict[str, Any]
+) -> tuple[ItemOutput | None, str | None]:
     try:
         return process(path, params), None
     except MmauthError as error:
@@ -184,7 +191,9 @@ def _backend(plan: ExecutionPlan) -> Iterator[None]:
             yield
         return
     with (
-        LocalCluster(n_workers=plan.jobs, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=plan.jobs, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
         Client(cluster),
         joblib.parallel_config(backend="dask"),
     ):
@@ -221,4 +230,3 @@ def _cache_store(cache_dir: Path, key: str, output: ItemOutput) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(_cache_path(cache_dir, key), buffer.getvalue())
-

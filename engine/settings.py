@@ -155,7 +155,9 @@ class Settings:
     auth: AuthSettings = dataclasses.field(default_factory=AuthSettings)
 
 
-_SECTIONS = {f.name for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(f.default_factory)}
+_SECTIONS = {
+    f.name for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(f.default_factory)
+}
 
 
 def load_settings(
@@ -186,7 +188,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from error
 
 
-def apply_updates(settings: Any, updates: Mapping[str, Any], *, source: str, prefix: str = "") -> Any:
+def apply_updates(
+    settings: Any, updates: Mapping[str, Any], *, source: str, prefix: str = ""
+) -> Any:
     """A copy of a settings dataclass with nested updates applied and type-checked."""
     known = {f.name: f for f in dataclasses.fields(settings)}
     hints = typing.get_type_hints(type(settings))
@@ -194,7 +198,9 @@ def apply_updates(settings: Any, updates: Mapping[str, Any], *, source: str, pre
     for key, value in updates.items():
         dotted = f"{prefix}{key}"
         if key not in known:
-            raise ConfigError(f"{source}: unknown setting {dotted!r}; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"{source}: unknown setting {dotted!r}; known: {', '.join(sorted(known))}"
+            )
         current = getattr(settings, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, Mapping):
@@ -213,7 +219,9 @@ def coerce(value: Any, annotation: Any, *, name: str, source: str) -> Any:
     if origin is Literal:
         choices = typing.get_args(annotation)
         if value not in choices:
-            raise ConfigError(f"{source}: {name} must be one of {', '.join(map(str, choices))}, not {value!r}")
+            raise ConfigError(
+                f"{source}: {name} must be one of {', '.join(map(str, choices))}, not {value!r}"
+            )
         return value
     if origin is dict or annotation is dict:
         if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
@@ -234,7 +242,9 @@ def coerce(value: Any, annotation: Any, *, name: str, source: str) -> Any:
             return str(value)
     except (TypeError, ValueError):
         pass
-    raise ConfigError(f"{source}: {name} must be {getattr(annotation, '__name__', annotation)}, not {value!r}")
+    raise ConfigError(
+        f"{source}: {name} must be {getattr(annotation, '__name__', annotation)}, not {value!r}"
+    )
 
 
 def _to_bool(value: Any) -> bool:
@@ -262,24 +272,36 @@ def validate(settings: Any, *, source: str) -> None:
     elif isinstance(settings, FaceSettings):
         checks += [
             (32 <= settings.crop_size <= 512, "face.crop_size must be between 32 and 512"),
-            (settings.max_pixels > 0 and settings.max_side >= 64, "face.max_pixels/max_side too small"),
+            (
+                settings.max_pixels > 0 and settings.max_side >= 64,
+                "face.max_pixels/max_side too small",
+            ),
         ]
     elif isinstance(settings, VoiceSettings):
         checks += [
             (8_000 <= settings.sample_rate <= 48_000, "voice.sample_rate must be 8000..48000"),
-            (settings.max_duration_s > settings.min_speech_s > 0, "voice durations are inconsistent"),
+            (
+                settings.max_duration_s > settings.min_speech_s > 0,
+                "voice durations are inconsistent",
+            ),
         ]
     elif isinstance(settings, FaceAugmentSettings):
         checks.append((settings.copies >= 0, "face_augment.copies cannot be negative"))
     elif isinstance(settings, VoiceAugmentSettings):
         checks += [
             (settings.copies >= 0, "voice_augment.copies cannot be negative"),
-            (0 < settings.stretch_min <= settings.stretch_max, "voice_augment stretch range inverted"),
+            (
+                0 < settings.stretch_min <= settings.stretch_max,
+                "voice_augment stretch range inverted",
+            ),
         ]
     elif isinstance(settings, AuthSettings):
         checks += [
             (settings.lockout_attempts >= 1, "auth.lockout_attempts must be at least 1"),
-            (0.0 < settings.replay_audio_similarity <= 1.0, "auth.replay_audio_similarity in (0, 1]"),
+            (
+                0.0 < settings.replay_audio_similarity <= 1.0,
+                "auth.replay_audio_similarity in (0, 1]",
+            ),
         ]
     for ok, message in checks:
         if not ok:
@@ -335,7 +357,9 @@ def dump_toml(values: Mapping[str, Any]) -> str:
         nested = {k: v for k, v in table.items() if isinstance(v, Mapping)}
         lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
         for sub, sub_table in nested.items():
-            lines += ["", f"[{name}.{sub}]"] + [f"{k} = {_toml_value(v)}" for k, v in sub_table.items()]
+            lines += ["", f"[{name}.{sub}]"] + [
+                f"{k} = {_toml_value(v)}" for k, v in sub_table.items()
+            ]
     return "\n".join(lines).lstrip("\n") + "\n"
 
 

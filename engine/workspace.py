@@ -129,9 +129,13 @@ def member_folders(folder: Path) -> dict[str, list[Path]]:
     members: dict[str, list[Path]] = {}
     if not folder.is_dir():
         return members
-    for member_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for member_dir in sorted(
+        p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+    ):
         files = sorted(
-            p for p in member_dir.iterdir() if not p.name.startswith(".") and (p.is_file() or p.is_symlink())
+            p
+            for p in member_dir.iterdir()
+            if not p.name.startswith(".") and (p.is_file() or p.is_symlink())
         )
         members[member_dir.name] = files
     return members

@@ -13,7 +13,9 @@ config_app = typer.Typer(help="Inspect settings (defaults <- mmauth.toml <- MMAU
 
 
 @config_app.command("show")
-def show(ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+def show(
+    ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOption = False
+) -> None:
     """Print every setting in force for the workspace."""
     with handle_errors(as_json):
         space, settings = open_workspace(ctx, workspace)
@@ -31,7 +33,9 @@ def show(ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOpt
             else:
                 table.add_row(key, repr(value))
         console.print(table)
-        source = space.settings_file if space.settings_file.is_file() else "defaults (no mmauth.toml)"
+        source = (
+            space.settings_file if space.settings_file.is_file() else "defaults (no mmauth.toml)"
+        )
         console.print(f"[dim]Read from {source} and MMAUTH_* variables.[/]")
 
 
