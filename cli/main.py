@@ -10,10 +10,10 @@ from pathlib import Path
 
 import typer
 
-from cli.commands import config
+from cli.commands import config, features
 from cli.output import WorkspaceOption
 
-COMMAND_MODULES = [config]
+COMMAND_MODULES = [config, features]
 
 
 def create_app() -> typer.Typer:
