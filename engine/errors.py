@@ -83,3 +83,10 @@ class CancelledError(MmauthError):
 
     title = "Cancelled"
     exit_code = 130
+
+
+class AcquisitionError(InputError):
+    """Failure to acquire (ISO/IEC 19795-1 FTA): the file is readable but holds no usable sample,
+    e.g. no face in a photo or no speech in a recording."""
+
+    title = "Failure to acquire"
