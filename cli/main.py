@@ -10,10 +10,10 @@ from pathlib import Path
 
 import typer
 
-from cli.commands import config, features
+from cli.commands import config, features, merge
 from cli.output import WorkspaceOption
 
-COMMAND_MODULES = [config, features]
+COMMAND_MODULES = [config, features, merge]
 
 
 def create_app() -> typer.Typer:

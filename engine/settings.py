@@ -105,7 +105,14 @@ class MergeSettings:
     columns: dict[str, str] = dataclasses.field(default_factory=dict)
     """Overrides of column roles, role -> column name (see engine.tabular for the roles)."""
     outlier_iqr: float = 3.0
-    """Numeric values beyond this many IQRs outside the quartiles are clipped (and reported)."""
+    """Numeric values beyond this many IQRs outside the quartiles are clipped (and reported);
+    0 turns clipping off."""
+    profiles_file: str = ""
+    """Social profile table inside data/raw/customers/; empty finds it by its usual names."""
+    transactions_file: str = ""
+    """Transaction table inside data/raw/customers/; empty finds it by its usual names."""
+    mapping_file: str = ""
+    """Id mapping (transaction id -> profile id); empty uses id_mapping.csv when present."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,6 +292,8 @@ def validate(settings: Any, *, source: str) -> None:
                 "voice durations are inconsistent",
             ),
         ]
+    elif isinstance(settings, MergeSettings):
+        checks.append((settings.outlier_iqr >= 0, "merge.outlier_iqr cannot be negative"))
     elif isinstance(settings, FaceAugmentSettings):
         checks.append((settings.copies >= 0, "face_augment.copies cannot be negative"))
     elif isinstance(settings, VoiceAugmentSettings):
