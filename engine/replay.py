@@ -1,0 +1,315 @@
+"""Replay defence: is a presented file one of the member's own enrolment files, or nearly so?
+
+An attacker who obtains a member's enrolment photo or recording (a leaked backup, a copy of the
+workspace) can present it as is, or re-encoded. Three checks catch that:
+
+- byte identity: the probe's SHA-256 equals an enrolment file's;
+- photos: a 256-bit DCT perceptual hash (pHash) within ``settings.auth.replay_image_distance``
+  bits of an enrolment photo's hash survives re-encoding, resizing and small brightness changes;
+- recordings: the best correlation of the two log-mel spectrograms over time shifts (an audio
+  fingerprint similarity) at or above ``settings.auth.replay_audio_similarity`` survives
+  re-encoding, resampling, gain changes and leading/trailing silence.
+
+The default bounds were measured on the shared datasets (docs/REPLAY.md).
+
+Limits, stated plainly: this is not liveness detection (ISO/IEC 30107 presentation attack
+detection). It catches replays of the enrolment files themselves. It does not catch a new photo
+of the member printed or shown on a screen, a recording of the member made elsewhere, a heavily
+edited (cropped, rotated, filtered) copy, or synthetic speech.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.fileio import file_sha256
+from engine.settings import Settings
+from engine.store import AuditStore, SampleRecord
+from engine.workspace import Workspace, member_folders
+
+FACE = "face"
+VOICE = "voice"
+HASH_SIDE = 16
+"""pHash keeps the HASH_SIDE x HASH_SIDE lowest DCT frequencies of a 32 x 32 thumbnail: 256 bits
+(64 bits cannot tell apart two different photos taken by a fixed camera, as in Yale faces)."""
+_DCT_INPUT_SIDE = 32
+N_MELS = 40
+_HOP_S = 0.010
+_MIN_OVERLAP = 0.8
+"""Alignments must overlap by at least this fraction of the shorter clip."""
+
+
+# Photos ---------------------------------------------------------------------------------------
+
+
+def perceptual_hash(image: np.ndarray) -> bytes:
+    """256-bit DCT perceptual hash (pHash) of an image (H x W or H x W x C, any dtype), 32 bytes.
+
+    The image is reduced to 32 x 32 grey, its 2-D DCT taken, and each of the 16 x 16 lowest
+    frequencies becomes one bit: above or below their median (the DC term is left out of the
+    median because it only encodes overall brightness).
+    """
+    from PIL import Image
+    from scipy.fft import dctn
+
+    pixels = np.asarray(image, dtype=np.float64)
+    if pixels.ndim == 3:
+        pixels = pixels[..., :3].mean(axis=2)
+    if pixels.ndim != 2 or min(pixels.shape) < 1:
+        raise ValueError(f"expected an image array, got shape {np.shape(image)}")
+    small = Image.fromarray(pixels.astype(np.float32), mode="F").resize(
+        (_DCT_INPUT_SIDE, _DCT_INPUT_SIDE), Image.Resampling.BOX
+    )
+    low = dctn(np.asarray(small, dtype=np.float64), norm="ortho")[:HASH_SIDE, :HASH_SIDE].ravel()
+    bits = low > np.median(low[1:])
+    return np.packbits(bits).tobytes()
+
+
+def hash_distance(first: bytes, second: bytes) -> int:
+    """Hamming distance in bits between two perceptual hashes."""
+    a = np.frombuffer(first, dtype=np.uint8)
+    b = np.frombuffer(second, dtype=np.uint8)
+    return int(np.unpackbits(np.bitwise_xor(a, b)).sum())
+
+
+def image_fingerprint(path: Path, settings: Settings) -> bytes:
+    """pHash of an image file; raises InputError when the file cannot be decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            width, height = opened.size
+            if width * height > settings.face.max_pixels:
+                raise InputError(
+                    f"image of {width}x{height} pixels exceeds face.max_pixels", path=str(path)
+                )
+            opened.draft("L", (_DCT_INPUT_SIDE * 4, _DCT_INPUT_SIDE * 4))
+            grey = np.asarray(opened.convert("L"))
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
+        raise InputError(f"cannot decode the image: {error}", path=str(path)) from error
+    return perceptual_hash(grey)
+
+
+# Recordings -----------------------------------------------------------------------------------
+
+
+def log_mel_envelope(y: np.ndarray, sr: int) -> np.ndarray:
+    """Log-mel spectrogram in dB below the clip's peak (floored at -60 dB), frames x N_MELS,
+    float32: the audio fingerprint of a clip."""
+    import librosa
+
+    hop = max(1, int(round(_HOP_S * sr)))
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(y, dtype=np.float32), sr=sr, n_fft=4 * hop, hop_length=hop, n_mels=N_MELS
+    )
+    return librosa.power_to_db(mel, ref=np.max, top_db=60.0).T.astype(np.float32)
+
+
+def envelope_similarity(first: np.ndarray, second: np.ndarray) -> float:
+    """Best correlation of two log-mel envelopes over time shifts (1.0 = identical).
+
+    Each band's mean over the overlapping frames is removed before correlating, so what is
+    compared is how the spectrum moves in time, not the speaker's average timbre (two takes of
+    one phrase by one speaker share that, and correlate at about 0.96 at most on FSDD). Shifts
+    keep at least 80% of the shorter clip overlapped; a gain change is a constant in dB, which
+    the mean removal cancels.
+    """
+    a = np.asarray(first, dtype=np.float64)
+    b = np.asarray(second, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or not len(a) or not len(b):
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    shorter, longer = len(a), len(b)
+    min_overlap = max(1, int(np.ceil(_MIN_OVERLAP * shorter)))
+    best = 0.0
+    for shift in range(min_overlap - shorter, longer - min_overlap + 1):
+        start_b, end_b = max(0, shift), min(longer, shift + shorter)
+        start_a = start_b - shift
+        x = a[start_a : start_a + (end_b - start_b)]
+        y = b[start_b:end_b]
+        x = (x - x.mean(axis=0)).ravel()
+        y = (y - y.mean(axis=0)).ravel()
+        denominator = np.sqrt((x @ x) * (y @ y))
+        if denominator > 0:
+            best = max(best, float(x @ y / denominator))
+    return best
+
+
+def audio_fingerprint(path: Path, settings: Settings) -> bytes:
+    """The log-mel envelope of an audio file as float16 bytes (N_MELS values per frame)."""
+    import librosa
+    import soundfile
+
+    try:
+        y, sr = librosa.load(
+            path, sr=settings.voice.sample_rate, mono=True, duration=settings.voice.max_duration_s
+        )
+    except (OSError, ValueError, EOFError, soundfile.LibsndfileError) as error:
+        raise InputError(f"cannot decode the recording: {error}", path=str(path)) from error
+    if y.size == 0:
+        raise InputError("the recording is empty", path=str(path))
+    trimmed, _ = librosa.effects.trim(y, top_db=settings.voice.trim_top_db)
+    return log_mel_envelope(trimmed if trimmed.size else y, sr).astype(np.float16).tobytes()
+
+
+def decode_envelope(fingerprint: bytes) -> np.ndarray:
+    return np.frombuffer(fingerprint, dtype=np.float16).reshape(-1, N_MELS)
+
+
+# The guard ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayVerdict:
+    """Whether a presented file looks like a replayed enrolment file."""
+
+    suspected: bool
+    modality: str | None = None
+    """``face`` or ``voice`` for the file that matched."""
+    matched: str | None = None
+    """The enrolment file it matches (workspace-relative)."""
+    how: str = ""
+    """``identical`` (same bytes) or ``near-identical`` (perceptual match)."""
+    face_distance: int | None = None
+    """Smallest pHash distance to the member's enrolment photos (bits of 64)."""
+    voice_similarity: float | None = None
+    """Highest fingerprint similarity to the member's enrolment recordings."""
+
+    @property
+    def message(self) -> str:
+        if not self.suspected:
+            return "no enrolment file replayed"
+        return (
+            f"the {self.modality} is {self.how} to enrolment file {self.matched}: "
+            "a copy of an enrolment sample is not accepted"
+        )
+
+
+class ReplayGuard:
+    """The enrolment files' hashes and fingerprints, kept in the audit store and in memory."""
+
+    def __init__(self, workspace: Workspace, settings: Settings, store: AuditStore) -> None:
+        self.workspace = workspace
+        self.settings = settings
+        self.store = store
+        self._samples: dict[tuple[str, str], list[SampleRecord]] = {}
+
+    def sync(self) -> ReplayGuard:
+        """Bring the store up to date with the enrolment folders (new, changed, removed files);
+        only files whose size or modification time changed are read again."""
+        known = {(s.modality, s.path): s for s in self.store.samples()}
+        fresh: list[SampleRecord] = []
+        seen: set[tuple[str, str]] = set()
+        for modality, folder in (
+            (FACE, self.workspace.faces_dir),
+            (VOICE, self.workspace.voices_dir),
+        ):
+            for member, files in member_folders(folder).items():
+                for path in files:
+                    record = self._sample(modality, member, path, known)
+                    if record is None:
+                        continue
+                    seen.add((modality, record.path))
+                    if known.get((modality, record.path)) != record:
+                        fresh.append(record)
+        if fresh:
+            self.store.put_samples(fresh, now=time.time())
+        for modality in (FACE, VOICE):
+            gone = [path for (m, path) in known if m == modality and (m, path) not in seen]
+            if gone:
+                self.store.delete_samples(modality, gone)
+        self._samples = {}
+        for sample in self.store.samples():
+            self._samples.setdefault((sample.member, sample.modality), []).append(sample)
+        return self
+
+    def _sample(
+        self, modality: str, member: str, path: Path, known: dict[tuple[str, str], SampleRecord]
+    ) -> SampleRecord | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        relative = self.workspace.relative(path)
+        previous = known.get((modality, relative))
+        if (
+            previous is not None
+            and previous.member == member
+            and previous.size == stat.st_size
+            and previous.mtime_ns == stat.st_mtime_ns
+        ):
+            return previous
+        return make_sample(self.workspace, self.settings, member, modality, path)
+
+    def samples(self, member: str, modality: str) -> Sequence[SampleRecord]:
+        return self._samples.get((member, modality), ())
+
+    def check(
+        self,
+        member: str,
+        *,
+        face_path: Path | None = None,
+        face_sha256: str | None = None,
+        voice_path: Path | None = None,
+        voice_sha256: str | None = None,
+    ) -> ReplayVerdict:
+        """Compare the presented files with ``member``'s enrolment files, cheapest test first."""
+        faces = self.samples(member, FACE)
+        voices = self.samples(member, VOICE)
+        for modality, sha, samples in ((FACE, face_sha256, faces), (VOICE, voice_sha256, voices)):
+            for sample in samples:
+                if sha is not None and sample.sha256 == sha:
+                    return ReplayVerdict(True, modality, sample.path, "identical")
+        distance = similarity = None
+        if face_path is not None and faces:
+            probe = image_fingerprint(face_path, self.settings)
+            distance, closest = min(
+                (hash_distance(probe, s.fingerprint), s.path) for s in faces if s.fingerprint
+            )
+            if distance <= self.settings.auth.replay_image_distance:
+                return ReplayVerdict(True, FACE, closest, "near-identical", face_distance=distance)
+        if voice_path is not None and voices:
+            probe_envelope = decode_envelope(audio_fingerprint(voice_path, self.settings))
+            similarity, closest = max(
+                (envelope_similarity(probe_envelope, decode_envelope(s.fingerprint)), s.path)
+                for s in voices
+                if s.fingerprint
+            )
+            if similarity >= self.settings.auth.replay_audio_similarity:
+                return ReplayVerdict(
+                    True,
+                    VOICE,
+                    closest,
+                    "near-identical",
+                    face_distance=distance,
+                    voice_similarity=similarity,
+                )
+        return ReplayVerdict(False, face_distance=distance, voice_similarity=similarity)
+
+
+def make_sample(
+    workspace: Workspace, settings: Settings, member: str, modality: str, path: Path
+) -> SampleRecord:
+    """A store record for an enrolment file: its hash and fingerprint (None if undecodable)."""
+    stat = path.stat()
+    fingerprint_of = image_fingerprint if modality == FACE else audio_fingerprint
+    try:
+        fingerprint: bytes | None = fingerprint_of(path, settings)
+    except InputError:
+        fingerprint = None
+    return SampleRecord(
+        member=member,
+        modality=modality,
+        path=workspace.relative(path),
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        sha256=file_sha256(path),
+        fingerprint=fingerprint,
+    )
