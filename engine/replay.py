@@ -80,20 +80,10 @@ def hash_distance(first: bytes, second: bytes) -> int:
 
 def image_fingerprint(path: Path, settings: Settings) -> bytes:
     """pHash of an image file; raises InputError when the file cannot be decoded."""
-    from PIL import Image, UnidentifiedImageError
+    from engine.imaging import read_image
 
-    try:
-        with Image.open(path) as opened:
-            width, height = opened.size
-            if width * height > settings.face.max_pixels:
-                raise InputError(
-                    f"image of {width}x{height} pixels exceeds face.max_pixels", path=str(path)
-                )
-            opened.draft("L", (_DCT_INPUT_SIDE * 4, _DCT_INPUT_SIDE * 4))
-            grey = np.asarray(opened.convert("L"))
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
-        raise InputError(f"cannot decode the image: {error}", path=str(path)) from error
-    return perceptual_hash(grey)
+    loaded = read_image(path, max_pixels=settings.face.max_pixels, max_side=settings.face.max_side)
+    return perceptual_hash(loaded.pixels)
 
 
 # Recordings -----------------------------------------------------------------------------------
@@ -143,20 +133,13 @@ def envelope_similarity(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def audio_fingerprint(path: Path, settings: Settings) -> bytes:
-    """The log-mel envelope of an audio file as float16 bytes (N_MELS values per frame)."""
-    import librosa
-    import soundfile
+    """The log-mel envelope of a recording's speech as float16 bytes (N_MELS values per frame);
+    raises InputError (AcquisitionError for silence) like the voice pipeline's loader."""
+    from engine.audio import load_recording
 
-    try:
-        y, sr = librosa.load(
-            path, sr=settings.voice.sample_rate, mono=True, duration=settings.voice.max_duration_s
-        )
-    except (OSError, ValueError, EOFError, soundfile.LibsndfileError) as error:
-        raise InputError(f"cannot decode the recording: {error}", path=str(path)) from error
-    if y.size == 0:
-        raise InputError("the recording is empty", path=str(path))
-    trimmed, _ = librosa.effects.trim(y, top_db=settings.voice.trim_top_db)
-    return log_mel_envelope(trimmed if trimmed.size else y, sr).astype(np.float16).tobytes()
+    recording = load_recording(path, settings.voice)
+    envelope = log_mel_envelope(recording.samples, recording.sample_rate)
+    return envelope.astype(np.float16).tobytes()
 
 
 def decode_envelope(fingerprint: bytes) -> np.ndarray:
