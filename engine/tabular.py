@@ -991,5 +991,5 @@ def write_outputs(workspace: Workspace, merged: pd.DataFrame, report: MergeRepor
         report_file = stack.enter_context(
             atomic_open(workspace.merge_report, "w", encoding="utf-8", newline="")
         )
-        merged.to_csv(dataset, index=False, lineterminator="\n", float_format="%.6g")
+        merged.to_csv(dataset, index=False, lineterminator="\n")
         report_file.write(report_text)
