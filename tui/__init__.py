@@ -1,0 +1,1 @@
+"""mmauth-tui: the Textual front end; it only calls the engine."""

@@ -1,0 +1,120 @@
+"""Enrol: add a member from photos and clips picked in the workspace or typed as paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DirectoryTree, Input, Label, Static
+
+from engine.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+from tui.errors import engine_errors
+from tui.screens.authenticate import is_audio
+from tui.screens.base import EngineModal
+from tui.session import session_of
+from tui.widgets.media_tree import MediaTree
+
+
+class EnrolScreen(EngineModal[str | None]):
+    """A form over the current screen; dismissed with the enrolled member's name (or None)."""
+
+    BINDINGS = [Binding("escape", "dismiss_form", "Close")]
+
+    def compose(self) -> ComposeResult:
+        workspace = session_of(self).workspace
+        with Vertical(id="enrol-form"):
+            yield Label("Enrol a member", classes="title")
+            with Horizontal(classes="path-row"):
+                yield Label("Name", classes="path-label")
+                yield Input(placeholder="member name (letters, digits, - and _)", id="member-name")
+            with Horizontal(classes="path-row"):
+                yield Label("Customer", classes="path-label")
+                yield Input(placeholder="customer id (optional)", id="customer-id")
+            with Horizontal(classes="path-row"):
+                yield Label("Add file", classes="path-label")
+                yield Input(placeholder="type a path and press Enter, or pick below", id="add-path")
+            yield MediaTree(
+                workspace.root,
+                (*IMAGE_SUFFIXES, *AUDIO_SUFFIXES),
+                bare_names=True,
+                id="enrol-tree",
+            )
+            yield Static("No files yet.", id="picked")
+            with Horizontal(classes="toolbar"):
+                yield Button("Enrol", compact=True, id="enrol", variant="primary")
+                yield Button("Clear files", compact=True, id="clear-files")
+                yield Button("Close", compact=True, id="close")
+
+    def on_mount(self) -> None:
+        self.faces: list[Path] = []
+        self.voices: list[Path] = []
+
+    def add_file(self, path: Path) -> None:
+        """Add a photo or clip to the files to enrol (a second pick removes it again)."""
+        chosen = self.voices if is_audio(path) else self.faces
+        if path in chosen:
+            chosen.remove(path)
+        else:
+            chosen.append(path)
+        self.query_one("#picked", Static).update(
+            f"{len(self.faces)} photos: {', '.join(p.name for p in self.faces) or '-'}\n"
+            f"{len(self.voices)} clips: {', '.join(p.name for p in self.voices) or '-'}"
+        )
+
+    @on(DirectoryTree.FileSelected, "#enrol-tree")
+    def file_picked(self, event: DirectoryTree.FileSelected) -> None:
+        self.add_file(event.path)
+
+    @on(Input.Submitted, "#add-path")
+    def path_typed(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.add_file(Path(event.value.strip()).expanduser())
+            event.input.value = ""
+
+    @on(Button.Pressed, "#clear-files")
+    def clear_files(self) -> None:
+        self.faces, self.voices = [], []
+        self.query_one("#picked", Static).update("No files yet.")
+
+    @on(Button.Pressed, "#close")
+    def action_dismiss_form(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#enrol")
+    def enrol_pressed(self) -> None:
+        name = self.query_one("#member-name", Input).value.strip()
+        customer = self.query_one("#customer-id", Input).value.strip() or None
+        if not name:
+            self.notify("Give the member a name.", title="Nothing to enrol", severity="warning")
+            return
+        self.query_one("#enrol", Button).disabled = True
+        self.enrol(name, customer, list(self.faces), list(self.voices))
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def enrol(self, name: str, customer: str | None, faces: list[Path], voices: list[Path]) -> None:
+        from engine.enrol import enrol_member
+
+        session = session_of(self)
+        result: Any = None
+        with engine_errors(self.app):
+            result = enrol_member(
+                session.workspace,
+                session.settings(),
+                name,
+                faces=faces,
+                voices=voices,
+                customer_id=customer,
+            )
+            session.forget_models()
+        self.app.call_from_thread(self.enrolled, name, result)
+
+    def enrolled(self, name: str, result: Any) -> None:
+        self.query_one("#enrol", Button).disabled = False
+        if result is None:
+            return
+        self.notify(f"{name} is enrolled. Welcome!", title="Enrolled")
+        self.dismiss(name)

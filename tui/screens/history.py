@@ -1,0 +1,139 @@
+"""History: the audit log of authentication attempts, filterable by member and decision."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, Label, Select, Static
+
+from tui.errors import engine_errors
+from tui.screens.base import EngineScreen
+from tui.session import session_of
+
+HISTORY_LIMIT = 500
+DECISIONS = [("granted", "GRANTED"), ("denied", "DENIED")]
+ORIGINS = [("live", "live"), ("simulated", "simulation")]
+COLUMNS = ("time (UTC)", "decision", "reason", "member", "category", "face", "voice", "s")
+
+
+def score_text(score: float | None, threshold: float | None) -> str:
+    """``score/threshold`` with 3 decimals, or ``-`` when the step never produced a score."""
+    if score is None:
+        return "-"
+    return f"{score:.3f}/{threshold:.3f}" if threshold is not None else f"{score:.3f}"
+
+
+def attempt_row(attempt: Any) -> tuple[str, ...]:
+    """One audit record as the cells of the history table."""
+    when = dt.datetime.fromtimestamp(attempt.at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        when,
+        attempt.decision,
+        attempt.reason,
+        attempt.identified_member or "-",
+        attempt.category or "-",
+        score_text(attempt.face_score, attempt.face_threshold),
+        score_text(attempt.voice_score, attempt.voice_threshold),
+        f"{attempt.seconds:.2f}",
+    )
+
+
+class HistoryScreen(EngineScreen):
+    """Newest attempts first; select one to read its message and steps."""
+
+    BINDINGS = [Binding("r", "refresh_history", "Refresh")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="history"):
+            with Horizontal(classes="toolbar"):
+                yield Select[str]([], prompt="any member", id="member-filter")
+                yield Select[str](DECISIONS, prompt="any decision", id="decision-filter")
+                yield Select[str](ORIGINS, prompt="any origin", value="live", id="origin-filter")
+            yield Label("", id="history-count")
+            yield DataTable(id="attempts", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="attempt-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.attempts: list[Any] = []
+        self.member_names: list[str] = []
+        self.query_one("#attempts", DataTable).add_columns(*COLUMNS)
+
+    def on_screen_resume(self) -> None:
+        # The log grows while other screens run: reread it whenever the screen is shown.
+        self.action_refresh_history()
+
+    def action_refresh_history(self) -> None:
+        """Read the audit log again with the current filters."""
+        self.load_history(
+            _chosen(self.query_one("#member-filter", Select)),
+            _chosen(self.query_one("#decision-filter", Select)),
+            _chosen(self.query_one("#origin-filter", Select)),
+        )
+
+    @on(Select.Changed)
+    def filter_changed(self) -> None:
+        self.action_refresh_history()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load_history(self, member: str | None, decision: str | None, origin: str | None) -> None:
+        workspace = session_of(self).workspace
+        if not workspace.database.is_file():
+            self.app.call_from_thread(self.show_history, [], [])
+            return
+        from engine.store import open_store
+
+        with engine_errors(self.app):
+            store = open_store(workspace)
+            attempts = store.history(
+                member=member, decision=decision, origin=origin, limit=HISTORY_LIMIT
+            )
+            names = sorted({m.name for m in store.members()} | _identified(store))
+            self.app.call_from_thread(self.show_history, attempts, names)
+
+    def show_history(self, attempts: list[Any], member_names: list[str]) -> None:
+        member_filter = self.query_one("#member-filter", Select)
+        if member_names != self.member_names:
+            self.member_names = member_names
+            with member_filter.prevent(Select.Changed):
+                current = member_filter.value
+                member_filter.set_options([(name, name) for name in member_names])
+                if current in member_names:
+                    member_filter.value = current
+        self.attempts = attempts
+        table = self.query_one("#attempts", DataTable)
+        table.clear()
+        table.add_rows([attempt_row(a) for a in attempts])
+        count = self.query_one("#history-count", Label)
+        if not session_of(self).workspace.database.is_file():
+            count.update("No attempts yet: authenticate on screen 3 or run mmauth authenticate.")
+        else:
+            count.update(f"{len(attempts)} attempts (newest first, at most {HISTORY_LIMIT})")
+        self.query_one("#attempt-detail", Static).update("")
+
+    @on(DataTable.RowHighlighted, "#attempts")
+    def show_detail(self, event: DataTable.RowHighlighted) -> None:
+        if not 0 <= event.cursor_row < len(self.attempts):
+            return
+        attempt = self.attempts[event.cursor_row]
+        steps = "  ".join(
+            f"{step.get('name', '?')}: {step.get('status', '?')}" for step in attempt.steps
+        )
+        files = f"face {attempt.face_path or '-'}  voice {attempt.voice_path or '-'}"
+        self.query_one("#attempt-detail", Static).update(f"{attempt.message}\n{steps}\n{files}")
+
+
+def _chosen(select: Select[str]) -> str | None:
+    return None if select.value is Select.BLANK else str(select.value)
+
+
+def _identified(store: Any) -> set[str]:
+    return {
+        a.identified_member for a in store.history(origin=None, limit=None) if a.identified_member
+    }

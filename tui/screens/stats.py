@@ -1,0 +1,194 @@
+"""Stats: what the workspace holds — members, photos, clips, customers — as tables and plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Label, Select, Static, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from tui.errors import engine_errors
+from tui.screens.base import EngineScreen
+from tui.session import session_of
+from tui.widgets.heatmap import Heatmap
+
+
+def fill_table(
+    table: DataTable[Any], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Replace a DataTable's columns and rows."""
+    table.clear(columns=True)
+    table.add_columns(*columns)
+    table.add_rows([tuple(str(v) for v in row) for row in rows])
+
+
+class StatsScreen(EngineScreen):
+    """The workspace at a glance; every absent input names the command that creates it."""
+
+    BINDINGS = [Binding("r", "refresh_stats", "Refresh")]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="stats-tabs"):
+            with TabPane("Overview", id="overview"), VerticalScroll():
+                yield Static("", id="missing")
+                yield Label("Members", classes="section")
+                yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
+                yield Label("Probes", classes="section")
+                yield DataTable(id="probes", cursor_type="row", zebra_stripes=True)
+            with TabPane("Photos", id="photos-tab"), VerticalScroll():
+                yield Static("", id="photos-note", classes="note")
+                yield DataTable(id="photos", cursor_type="row", zebra_stripes=True)
+            with TabPane("Clips", id="clips-tab"), VerticalScroll():
+                yield Static("", id="clips-note", classes="note")
+                yield DataTable(id="clips", cursor_type="row", zebra_stripes=True)
+            with TabPane("Customers", id="customers-tab"), VerticalScroll():
+                yield Static("", id="customers-note", classes="note")
+                with Grid(id="customer-plots", classes="plots"):
+                    yield PlotextPlot(id="age-plot")
+                    yield PlotextPlot(id="purchase-plot")
+                    yield PlotextPlot(id="category-plot")
+                    yield PlotextPlot(id="scatter-plot")
+                yield DataTable(id="categories", cursor_type="row")
+            with TabPane("Features", id="features-tab"), VerticalScroll():
+                yield Label("Correlation of customer features", classes="section")
+                yield Heatmap(id="correlation")
+                with Horizontal(classes="toolbar"):
+                    yield Label("Audio feature ", classes="toolbar-label")
+                    yield Select[str]([], id="audio-feature", allow_blank=True, prompt="feature")
+                yield PlotextPlot(id="audio-box", classes="tall-plot")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_refresh_stats()
+
+    def action_refresh_stats(self) -> None:
+        """Recount the workspace (after a command changed it)."""
+        self.query_one("#stats-tabs").loading = True
+        self.load_stats()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load_stats(self) -> None:
+        from engine.stats import workspace_stats
+
+        with engine_errors(self.app):
+            stats = workspace_stats(session_of(self).workspace)
+            self.app.call_from_thread(self.show_stats, stats)
+        self.app.call_from_thread(setattr, self.query_one("#stats-tabs"), "loading", False)
+
+    def show_stats(self, stats: Any) -> None:
+        self.stats = stats
+        missing = "\n".join(f"[b $warning]![/] {item}" for item in stats.missing)
+        self.query_one("#missing", Static).update(missing or "Every input is present.")
+        fill_table(self.query_one("#members", DataTable), stats.members.columns, stats.members.rows)
+        fill_table(self.query_one("#probes", DataTable), stats.probes.columns, stats.probes.rows)
+        self._show_counts("photos", stats.photos, "run mmauth features")
+        self._show_counts("clips", stats.clips, "")
+        self._show_customers(stats.customers)
+        self._show_audio_choices(stats.audio_features)
+
+    def _show_counts(self, name: str, table: Any, missing_hint: str) -> None:
+        data_table = self.query_one(f"#{name}", DataTable)
+        note = self.query_one(f"#{name}-note", Static)
+        if table is None:
+            note.update(
+                f"No feature table yet: {missing_hint} for counts per emotion/augmentation."
+            )
+            data_table.display = False
+            return
+        total = sum(row[-1] for row in table.rows)
+        note.update(f"{total} rows of enrolment data (originals and augmented copies).")
+        data_table.display = True
+        fill_table(data_table, table.columns, table.rows)
+
+    def _show_customers(self, customers: Any) -> None:
+        note = self.query_one("#customers-note", Static)
+        plots = self.query_one("#customer-plots")
+        categories = self.query_one("#categories", DataTable)
+        if customers is None:
+            note.update("No merged customer table yet: run mmauth merge.")
+            plots.display = categories.display = False
+            return
+        plots.display = categories.display = True
+        note.update(
+            f"{customers.customers} customers, {customers.numeric_columns} numeric features "
+            "(data/merged_dataset.csv)."
+        )
+        fill_table(categories, customers.categories.columns, customers.categories.rows)
+        draw_histogram(self.query_one("#age-plot", PlotextPlot), customers.ages, "Age", "age")
+        draw_histogram(
+            self.query_one("#purchase-plot", PlotextPlot),
+            customers.purchase_amounts,
+            "Purchase amount",
+            customers.purchase_column or "purchase amount",
+        )
+        draw_bars(
+            self.query_one("#category-plot", PlotextPlot),
+            [str(row[0]) for row in customers.categories.rows],
+            [int(row[1]) for row in customers.categories.rows],
+            "Preferred category",
+        )
+        scatter = self.query_one("#scatter-plot", PlotextPlot)
+        scatter.plt.clear_figure()
+        if customers.engagement_vs_purchase:
+            x, y = zip(*customers.engagement_vs_purchase, strict=True)
+            scatter.plt.scatter(list(x), list(y), marker="dot")
+            scatter.plt.xlabel(customers.engagement_column or "")
+            scatter.plt.ylabel(customers.purchase_column or "")
+        scatter.plt.title("Engagement vs purchase")
+        scatter.refresh()
+        heatmap = self.query_one("#correlation", Heatmap)
+        if customers.correlation is None:
+            heatmap.update("Fewer than two varying numeric features.")
+        else:
+            heatmap.show(customers.correlation.names, customers.correlation.matrix)
+
+    def _show_audio_choices(self, audio_features: dict[str, Any]) -> None:
+        select = self.query_one("#audio-feature", Select)
+        select.set_options([(name, name) for name in audio_features])
+        if audio_features:
+            select.value = next(iter(audio_features))
+        else:
+            box = self.query_one("#audio-box", PlotextPlot)
+            box.plt.clear_figure()
+            box.plt.title("No audio features yet: run mmauth features")
+            box.refresh()
+
+    @on(Select.Changed, "#audio-feature")
+    def draw_audio_box(self, event: Select.Changed) -> None:
+        if event.value is Select.BLANK or not hasattr(self, "stats"):
+            return
+        per_member = self.stats.audio_features.get(event.value, {})
+        box = self.query_one("#audio-box", PlotextPlot)
+        box.plt.clear_figure()
+        members = [m for m, values in per_member.items() if values]
+        if members:
+            box.plt.box(members, [list(per_member[m]) for m in members])
+        box.plt.title(f"{event.value} per member (original enrolment clips)")
+        box.refresh()
+
+
+def draw_histogram(plot: PlotextPlot, values: Sequence[float], title: str, label: str) -> None:
+    """A histogram, or a note that the table has no such column."""
+    plot.plt.clear_figure()
+    if values:
+        plot.plt.hist(list(values), bins=15)
+        plot.plt.xlabel(label)
+        plot.plt.title(title)
+    else:
+        plot.plt.title(f"{title}: no such column")
+    plot.refresh()
+
+
+def draw_bars(plot: PlotextPlot, labels: Sequence[str], counts: Sequence[int], title: str) -> None:
+    """Vertical bars of counts per label."""
+    plot.plt.clear_figure()
+    if labels:
+        plot.plt.bar(list(labels), list(counts))
+    plot.plt.title(title)
+    plot.refresh()

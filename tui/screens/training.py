@@ -1,0 +1,211 @@
+"""Training: train every model or one, watch each stage live, read the metrics as they land."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Label,
+    RichLog,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from engine.progress import Progress
+from tui.errors import engine_errors
+from tui.screens.base import EngineScreen
+from tui.session import session_of
+from tui.widgets.stage_progress import StageProgress
+
+MODELS = ("face", "voice", "product")
+METRIC_COLUMNS = ("accuracy", "f1_score", "log_loss", "eer", "threshold")
+
+
+def metric_text(value: Any) -> str:
+    """A metric as shown in the table: 4 decimals for numbers, ``-`` when absent."""
+    if value is None or value == "":
+        return "-"
+    try:
+        return f"{float(value):.4f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+class TrainingScreen(EngineScreen):
+    """Start or cancel training; progress bars per stage, a log, metrics, confusion matrices."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "train", "Train"),
+        Binding("x", "cancel", "Cancel"),
+    ]
+
+    class Progressed(Message):
+        """The engine reported progress (sent from the training thread)."""
+
+        def __init__(self, event: Progress) -> None:
+            super().__init__()
+            self.event = event
+
+    class Finished(Message):
+        """Training ended: ``result`` is the engine's TrainingResult, None when it failed."""
+
+        def __init__(self, result: Any) -> None:
+            super().__init__()
+            self.result = result
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="training"):
+            with Horizontal(classes="toolbar"):
+                yield Select[str](
+                    [("all models", "all"), *((m, m) for m in MODELS)],
+                    value="all",
+                    allow_blank=False,
+                    id="which",
+                )
+                yield Button("Train", compact=True, id="train", variant="primary")
+                yield Button("Cancel", compact=True, id="cancel", variant="error", disabled=True)
+            yield StageProgress(id="stages")
+            with TabbedContent(id="training-tabs"):
+                with TabPane("Metrics", id="metrics-tab"):
+                    yield Label("", id="metrics-note")
+                    yield DataTable(id="metrics", cursor_type="row", zebra_stripes=True)
+                with TabPane("Confusion", id="confusion-tab"), VerticalScroll():
+                    yield Select[str]([], prompt="model", id="confusion-model")
+                    yield Static("Train a model to see its confusion matrix.", id="confusion")
+                with TabPane("Log", id="log-tab"):
+                    yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.cancel_event: threading.Event | None = None
+        self.confusion: dict[str, Any] = {}
+        table = self.query_one("#metrics", DataTable)
+        table.add_column("model", key="model")
+        for column in METRIC_COLUMNS:
+            table.add_column(column.replace("_", " "), key=column)
+        self.load_summary()
+
+    @work(thread=True, exclusive=True, group="summary", exit_on_error=False)
+    def load_summary(self) -> None:
+        from engine.stats import training_summary
+
+        with engine_errors(self.app):
+            summary = training_summary(session_of(self).workspace)
+            self.app.call_from_thread(self.show_summary, summary)
+
+    def show_summary(self, summary: Any) -> None:
+        note = self.query_one("#metrics-note", Label)
+        if summary is None:
+            note.update("No trained models yet: press Train (or run mmauth train).")
+            return
+        note.update("Metrics on held-out data (models/training_summary.csv).")
+        for record in summary.rows:
+            values = dict(zip(summary.columns, record, strict=True))
+            self.set_metrics(str(values["model"]), values)
+
+    def set_metrics(self, model: str, metrics: dict[str, Any]) -> None:
+        """Add or update a model's row of metrics."""
+        table = self.query_one("#metrics", DataTable)
+        cells = [metric_text(metrics.get(column)) for column in METRIC_COLUMNS]
+        if model in table.rows:
+            for column, cell in zip(METRIC_COLUMNS, cells, strict=True):
+                table.update_cell(model, column, cell)
+        else:
+            table.add_row(model, *cells, key=model)
+
+    @on(Button.Pressed, "#train")
+    def train_pressed(self) -> None:
+        self.action_train()
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_train(self) -> None:
+        """Train the chosen models in a worker thread."""
+        if self.cancel_event is not None:
+            self.notify("Training is already running.", title="Busy")
+            return
+        which = self.query_one("#which", Select).value
+        models = MODELS if which == "all" else (str(which),)
+        self.cancel_event = threading.Event()
+        self.query_one("#train", Button).disabled = True
+        self.query_one("#cancel", Button).disabled = False
+        self.query_one("#stages", StageProgress).reset()
+        self.query_one("#log", RichLog).write(f"training {', '.join(models)}")
+        self.train(models, self.cancel_event)
+
+    def action_cancel(self) -> None:
+        """Ask the running training to stop at its next checkpoint."""
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+            self.query_one("#log", RichLog).write("cancelling...")
+
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    def train(self, models: tuple[str, ...], cancel: threading.Event) -> None:
+        from engine.training import train_models
+
+        session = session_of(self)
+        result = None
+        try:
+            with engine_errors(self.app):
+                result = train_models(
+                    session.workspace,
+                    session.settings(),
+                    which=models,
+                    progress=lambda event: self.post_message(self.Progressed(event)),
+                    cancel=cancel,
+                )
+                session.forget_models()
+        finally:
+            self.post_message(self.Finished(result))
+
+    def on_training_screen_progressed(self, message: Progressed) -> None:
+        event = message.event
+        self.query_one("#stages", StageProgress).report(event)
+        if event.message:
+            self.query_one("#log", RichLog).write(f"[{event.stage}] {event.message}")
+        if any(key in event.metrics for key in METRIC_COLUMNS):
+            self.set_metrics(event.stage.removeprefix("train."), event.metrics)
+
+    def on_training_screen_finished(self, message: Finished) -> None:
+        self.cancel_event = None
+        self.query_one("#train", Button).disabled = False
+        self.query_one("#cancel", Button).disabled = True
+        log = self.query_one("#log", RichLog)
+        if message.result is None:
+            log.write("training stopped")
+            return
+        log.write("training finished")
+        self.notify("Models trained and saved.", title="Training finished")
+        self.load_summary()
+        self.show_confusion_choices(message.result)
+
+    def show_confusion_choices(self, result: Any) -> None:
+        self.confusion = dict(getattr(result, "confusion_matrices", {}) or {})
+        select = self.query_one("#confusion-model", Select)
+        select.set_options([(name, name) for name in self.confusion])
+        if self.confusion:
+            select.value = next(iter(self.confusion))
+
+    @on(Select.Changed, "#confusion-model")
+    def show_confusion(self, event: Select.Changed) -> None:
+        from tui.widgets.confusion import confusion_table
+
+        if event.value is Select.BLANK or event.value not in self.confusion:
+            return
+        labels, matrix = self.confusion[event.value]
+        self.query_one("#confusion", Static).update(confusion_table(labels, matrix))

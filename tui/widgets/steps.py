@@ -1,0 +1,52 @@
+"""The steps of an authentication, each lit up as it passes or fails."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from textual.content import Content
+from textual.widgets import Static
+
+StepState = Literal["waiting", "running", "passed", "failed", "skipped"]
+_MARKS: dict[str, str] = {
+    "waiting": "[dim]\u00b7[/]",
+    "running": "[b $warning]\u2026[/]",
+    "passed": "[b $success]\u2714[/]",
+    "failed": "[b $error]\u2718[/]",
+    "skipped": "[dim]-[/]",
+}
+
+
+class StepRow(Static):
+    """One step: a mark, its name and what it found (score against threshold, or why)."""
+
+    DEFAULT_CSS = """
+    StepRow {
+        height: auto;
+        padding: 0 1;
+    }
+    StepRow.-passed { background: $success 15%; }
+    StepRow.-failed { background: $error 15%; }
+    StepRow.-running { background: $warning 15%; }
+    """
+
+    def __init__(self, step: str, title: str) -> None:
+        super().__init__(id=f"step-{step}")
+        self.step = step
+        self.title = title
+        self.state: StepState = "waiting"
+        self.detail = ""
+
+    def on_mount(self) -> None:
+        self.set_state("waiting")
+
+    def set_state(self, state: StepState, detail: str = "") -> None:
+        """Show the step in ``state`` with ``detail`` beside its name."""
+        self.remove_class(f"-{self.state}")
+        self.state, self.detail = state, detail
+        self.add_class(f"-{state}")
+        self.update(
+            Content.from_markup(
+                f"{_MARKS[state]} [b]$title[/] $detail", title=f"{self.title:<9}", detail=detail
+            )
+        )
