@@ -195,7 +195,10 @@ class MergeReport:
     duplicates_dropped: dict[str, int]
     """Exact duplicate rows dropped per table (the first copy is kept)."""
     row_outcomes: dict[str, dict[str, int]]
-    """Per table, where every row read went; the counts add up to ``rows_in``."""
+    """Per table, where every row read went; the counts add up to ``rows_in``. Profiles:
+    duplicate, matched, no_transactions. Transactions: duplicate, missing_category, matched (to
+    at least one customer), id_not_in_mapping, no_profile (mapped only to ids without a
+    profile). Mapping: duplicate, used, id_without_transactions, id_without_profile."""
     ids_in: dict[str, int]
     """Distinct ids per side: profiles, transactions and both columns of the mapping."""
     matched_ids: dict[str, int]
@@ -360,28 +363,17 @@ def detect_shape(tables: Mapping[TableName, Table], merge: MergeSettings) -> str
     """The table shape: ``merge.shape`` when set, else the one whose required columns exist."""
     if merge.shape != "auto":
         return merge.shape
-    fits = [
-        shape
+    missing = {
+        shape: _missing_required(tables, role_columns(shape, merge.columns))
         for shape in DEFAULT_COLUMNS
-        if not _missing_required(
-            tables, role_columns(shape, merge.columns), ("profiles", "transactions")
-        )
-    ]
+    }
+    fits = [shape for shape, absent in missing.items() if not absent]
     if len(fits) == 1:
         return fits[0]
     if len(fits) > 1:
         return "assignment" if "mapping" in tables else "profile"
-    closest = min(
-        DEFAULT_COLUMNS,
-        key=lambda shape: len(
-            _missing_required(
-                tables, role_columns(shape, merge.columns), ("profiles", "transactions")
-            )
-        ),
-    )
-    table_name, column = _missing_required(
-        tables, role_columns(closest, merge.columns), ("profiles", "transactions")
-    )[0]
+    closest = min(missing, key=lambda shape: len(missing[shape]))
+    table_name, column = missing[closest][0]
     table = tables[table_name]
     raise InputError(
         f"missing column (the tables match neither known shape; closest is {closest!r}: "
@@ -403,14 +395,15 @@ def role_columns(shape: str, overrides: Mapping[str, str]) -> dict[str, str]:
 
 
 def _missing_required(
-    tables: Mapping[TableName, Table], columns: Mapping[str, str], table_names: tuple[str, ...]
+    tables: Mapping[TableName, Table], columns: Mapping[str, str]
 ) -> list[tuple[TableName, str]]:
+    """Required profile and transaction columns absent from the tables (the mapping is optional
+    in some shapes, so it does not decide the shape)."""
     return [
         (role.table, columns[role.name])
         for role in ROLES
         if role.required
-        and role.table in table_names
-        and role.table in tables
+        and role.table != "mapping"
         and columns[role.name] not in tables[role.table].frame.columns
     ]
 
@@ -507,7 +500,6 @@ class _Cleaner:
         self.actions: list[CleaningAction] = []
         self.duplicates: dict[str, int] = {}
         self.missing_category = 0
-        self.kinds: dict[str, str] = {}
 
     def clean(self, table: Table) -> pd.DataFrame:
         frame = table.frame
@@ -560,6 +552,13 @@ class _Cleaner:
         if table.decimal_comma:
             commas = int(text.str.contains(",", regex=False).sum())
             self._log(table, text.name, "decimal_comma", commas, "4,9 read as 4.9")
+        if values.isna().all():
+            raise InputError(
+                "the column has no values at all",
+                path=str(table.path),
+                column=str(text.name),
+                row=int(text.index[0]),
+            )
         values = self._clip(table, values)
         median = values.median()
         self._log(table, text.name, "impute_median", int(values.isna().sum()), f"median {median:g}")

@@ -71,10 +71,13 @@ PROFILE_FILES = {
 }
 
 
-def write_customer_tables(workspace: Workspace, files: dict[str, str]) -> Path:
-    """Write the given file name -> text into the workspace's customers folder."""
+def write_customer_tables(workspace: Workspace, files: dict[str, str | None]) -> Path:
+    """Write file name -> text into the workspace's customers folder (None deletes the file)."""
     folder = workspace.customers_dir
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
+        if text is None:
+            (folder / name).unlink(missing_ok=True)
+        else:
+            (folder / name).write_text(text, encoding="utf-8")
     return folder

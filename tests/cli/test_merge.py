@@ -74,12 +74,7 @@ def test_global_workspace_option_works_for_merge(workspace: Workspace) -> None:
 def test_bad_input_exits_2_naming_file_column_row(
     workspace: Workspace, changes: dict[str, str | None], expected: str
 ) -> None:
-    folder = write_customer_tables(workspace, ASSIGNMENT_FILES)
-    for name, text in changes.items():
-        if text is None:
-            (folder / name).unlink()
-        else:
-            (folder / name).write_text(text, encoding="utf-8")
+    write_customer_tables(workspace, {**ASSIGNMENT_FILES, **changes})
 
     result = runner.invoke(create_app(), ["merge", "-w", str(workspace.root)])
     assert result.exit_code == 2

@@ -241,6 +241,13 @@ BAD_INPUTS = [
         r"customer_transactions.csv, column 'purchase_amount', row 4: 'fifty' is not a number",
     ),
     (
+        {
+            "customer_transactions.csv": "customer_id_legacy,purchase_amount,product_category\n"
+            "10,NA,Books\n20,,Sports\n"
+        },
+        r"column 'purchase_amount', row 2: the column has no values at all",
+    ),
+    (
         {"customer_transactions.csv": ASSIGNMENT_TRANSACTIONS.replace("2024-01-03", "soon")},
         r"column 'purchase_date', row 4: 'soon' is not a date",
     ),
@@ -275,12 +282,7 @@ BAD_INPUTS = [
 def test_bad_input_names_file_column_row_and_writes_nothing(
     workspace: Workspace, changes: dict[str, str | None], match: str | None
 ) -> None:
-    folder = write_customer_tables(workspace, ASSIGNMENT_FILES)
-    for name, text in changes.items():
-        if text is None:
-            (folder / name).unlink()
-        else:
-            (folder / name).write_text(text, encoding="utf-8")
+    write_customer_tables(workspace, {**ASSIGNMENT_FILES, **changes})
     if match is None:
         assert merge_customers(workspace, Settings()).customers_out == 2
         return
