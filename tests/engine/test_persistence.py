@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+
+import engine.persistence as persistence
+from engine.errors import MissingStageError, ModelIntegrityError
+from engine.fileio import file_sha256
+from engine.persistence import ModelRecord, load_model_bundle, save_models
+from engine.recommend import ProductRecommender
+from engine.settings import Settings
+from engine.workspace import Workspace
+
+
+class Payload:
+    """A class no allow-list knows: skops must refuse to build it."""
+
+    def __init__(self) -> None:
+        self.command = "rm -rf /"
+
+
+def small_recommender(seed: int) -> ProductRecommender:
+    rng = np.random.default_rng(seed)
+    features = pd.DataFrame(rng.normal(size=(30, 2)), columns=["a", "b"])
+    categories = np.where(features["a"] > 0, "Books", "Sports")
+    return ProductRecommender(
+        candidates=("logistic_regression",), cv_splits=3, cv_repeats=1, importance_repeats=1
+    ).fit(features, categories)
+
+
+@pytest.fixture(scope="module")
+def recommenders() -> tuple[ProductRecommender, ProductRecommender]:
+    return small_recommender(0), small_recommender(1)
+
+
+def record(name: str, model: object) -> ModelRecord:
+    return ModelRecord(
+        name=name,
+        model=model,
+        metrics={"accuracy": 0.9, "eer": float("nan"), "scores": np.arange(2)},
+        inputs={"data/merged_dataset.csv": "ab" * 32},
+    )
+
+
+@pytest.fixture
+def saved(workspace: Workspace, recommenders, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    # Two product models stand in for two model files (the swap test needs two), so these
+    # tests do not depend on the face pipeline.
+    monkeypatch.setitem(persistence.EXPECTED_CLASSES, "face", "engine.recommend.ProductRecommender")
+    save_models(
+        workspace,
+        [record("product", recommenders[0]), record("face", recommenders[1])],
+        Settings(),
+    )
+    return workspace
+
+
+def test_round_trip_and_manifest_contents(saved: Workspace, recommenders) -> None:
+    manifest = json.loads(saved.manifest.read_text())
+    assert set(manifest) >= {
+        "versions",
+        "inputs",
+        "parameters",
+        "metrics",
+        "created",
+        "face_backend",
+        "models",
+    }
+    assert manifest["versions"]["scikit-learn"] and manifest["versions"]["skops"]
+    assert manifest["parameters"]["models"]["cv_splits"] == 5
+    assert manifest["inputs"] == {"data/merged_dataset.csv": "ab" * 32}
+    entry = manifest["models"]["product"]
+    assert entry["sha256"] == file_sha256(saved.models_dir / "product.skops")
+    assert entry["class"] == "engine.recommend.ProductRecommender"
+    assert manifest["metrics"]["product"] == {"accuracy": 0.9, "eer": None, "scores": [0, 1]}
+
+    bundle = load_model_bundle(saved, require=("product",))
+    features = pd.DataFrame({"a": [1.0, -1.0], "b": [0.0, 0.0]})
+    np.testing.assert_array_equal(
+        bundle.product.predict(features), recommenders[0].predict(features)
+    )
+    assert bundle.voice is None and bundle.is_current(saved)
+    assert bundle.version_mismatches == ()
+    # A second load reuses the verified objects instead of deserialising again.
+    assert load_model_bundle(saved, require=("product",)).product is bundle.product
+
+
+def test_a_tampered_model_file_is_refused(saved: Workspace) -> None:
+    path = saved.models_dir / "product.skops"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="product.skops does not match the manifest"):
+        load_model_bundle(saved, require=())
+
+
+def test_a_swapped_model_file_is_refused(saved: Workspace) -> None:
+    shutil.copyfile(saved.models_dir / "product.skops", saved.models_dir / "face.skops")
+    with pytest.raises(
+        ModelIntegrityError, match="face.skops holds the product model, not the face model"
+    ):
+        load_model_bundle(saved, require=())
+
+
+def test_an_unknown_model_file_is_refused(saved: Workspace) -> None:
+    shutil.copyfile(saved.models_dir / "product.skops", saved.models_dir / "voice.skops")
+    with pytest.raises(ModelIntegrityError, match="voice.skops is not listed in"):
+        load_model_bundle(saved, require=())
+    (saved.models_dir / "voice.skops").unlink()
+    (saved.models_dir / "extra.pkl").write_bytes(b"\x80\x04.")
+    with pytest.raises(ModelIntegrityError, match="extra.pkl is not listed"):
+        load_model_bundle(saved, require=())
+
+
+def test_a_file_with_an_untrusted_type_is_refused_even_with_a_matching_hash(
+    saved: Workspace,
+) -> None:
+    with pytest.raises(ModelIntegrityError, match="outside the allow-list: .*Payload"):
+        save_models(saved, [record("voice", Payload())], Settings())
+    assert not (saved.models_dir / "voice.skops").exists()
+
+    # An attacker who rewrites the manifest too still cannot get code built on load.
+    data = skops.io.dumps(Payload())
+    (saved.models_dir / "product.skops").write_bytes(data)
+    manifest = json.loads(saved.manifest.read_text())
+    manifest["models"]["product"]["sha256"] = hashlib.sha256(data).hexdigest()
+    saved.manifest.write_text(json.dumps(manifest))
+    with pytest.raises(ModelIntegrityError, match="not on the allow-list: .*Payload"):
+        load_model_bundle(saved, require=())
+
+
+def test_a_model_of_the_wrong_class_is_refused(
+    saved: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A consistent manifest for the wrong kind of model: caught by the class check.
+    monkeypatch.setitem(persistence.EXPECTED_CLASSES, "face", "engine.biometrics.FaceIdentifier")
+    with pytest.raises(ModelIntegrityError, match="not the expected engine.biometrics"):
+        load_model_bundle(saved, require=())
+
+
+def test_missing_models_name_the_command(workspace: Workspace) -> None:
+    with pytest.raises(MissingStageError, match="run mmauth train first"):
+        load_model_bundle(workspace)
+    workspace.models_dir.mkdir()
+    with pytest.raises(MissingStageError, match="manifest.json is missing"):
+        load_model_bundle(workspace)
+
+
+def test_a_model_never_trained_names_the_command(saved: Workspace) -> None:
+    with pytest.raises(MissingStageError, match="no voice model has been trained.*--only voice"):
+        load_model_bundle(saved, require=("product", "voice"))
+
+
+def test_a_failed_write_leaves_every_previous_model_valid(
+    saved: Workspace, recommenders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = {p.name: p.read_bytes() for p in saved.models_dir.iterdir()}
+    real_open = persistence.atomic_open
+    opened: list[Path] = []
+
+    def failing_second_file(path: Path, mode: str = "w", **kwargs):
+        opened.append(path)
+        if len(opened) == 2:
+            raise OSError(28, "No space left on device")
+        return real_open(path, mode, **kwargs)
+
+    monkeypatch.setattr(persistence, "atomic_open", failing_second_file)
+    with pytest.raises(OSError, match="No space"):
+        save_models(
+            saved,
+            [record("product", recommenders[1]), record("face", recommenders[0])],
+            Settings(),
+        )
+    after = {p.name: p.read_bytes() for p in saved.models_dir.iterdir()}
+    assert after == before  # no new file, no temporary left, manifest untouched
+    load_model_bundle(saved, require=("product",))
+
+
+def test_retraining_one_model_keeps_the_others(saved: Workspace, recommenders) -> None:
+    old = json.loads(saved.manifest.read_text())
+    save_models(saved, [record("product", recommenders[1])], Settings(seed=7))
+    new = json.loads(saved.manifest.read_text())
+    assert new["models"]["face"] == old["models"]["face"]
+    assert new["models"]["product"]["sha256"] != old["models"]["product"]["sha256"]
+    assert new["parameters"]["seed"] == 7
+    load_model_bundle(saved, require=("product",))
+
+    # A kept model whose file no longer matches is not blessed again by the next save.
+    (saved.models_dir / "face.skops").write_bytes(b"changed")
+    save_models(saved, [record("product", recommenders[0])], Settings())
+    assert "face" not in json.loads(saved.manifest.read_text())["models"]
+    with pytest.raises(ModelIntegrityError, match="face.skops is not listed"):
+        load_model_bundle(saved, require=())
