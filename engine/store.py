@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -205,23 +206,50 @@ class AuditStore:
     def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        self._local = threading.local()
         self._initialise()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Connections stay with the process and thread that opened them.
+        return {"path": self.path, "timeout_s": self.timeout_s}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.path = state["path"]
+        self.timeout_s = state["timeout_s"]
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened once: closing the last connection to a WAL
+        database checkpoints it (an fsync, ~10 ms), so connections are kept, one per thread."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            try:
+                connection = sqlite3.connect(
+                    self.path, timeout=self.timeout_s, isolation_level=None
+                )
+                connection.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+                # With WAL, NORMAL survives any crash of mmauth itself; only an OS crash or a
+                # power cut can lose the last commits. FULL would fsync every attempt.
+                connection.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.Error as error:
+                raise StoreError(f"cannot open the audit store {self.path}: {error}") from error
+            self._local.connection = connection
+        return connection
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads' objects go)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connection()
         try:
-            connection = sqlite3.connect(
-                self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=True
-            )
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot open the audit store {self.path}: {error}") from error
-        try:
-            connection.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
             yield connection
         except sqlite3.Error as error:
             raise StoreError(f"audit store {self.path}: {error}") from error
-        finally:
-            connection.close()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
