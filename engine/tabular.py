@@ -336,7 +336,7 @@ def read_table(path: Path, name: TableName) -> Table:
     row_numbers: list[int] = []
     try:
         for record in reader:
-            if not any(cell.strip() for cell in record):
+            if not "".join(record).strip():
                 continue
             if len(record) != len(header):
                 raise InputError(
@@ -885,13 +885,15 @@ def _category_shares(
 ) -> pd.DataFrame:
     """Share of each customer's rows at each level: one-hot when a customer has one row."""
     levels = every_value.value_counts().index[:MAX_CATEGORY_LEVELS]
-    slugs = matched[column].where(matched[column].isin(levels), "other").map(_slug)
-    names = f"{column}_" + slugs
-    shares = pd.crosstab(matched[id_column], names, normalize="index")
-    every_level = sorted({f"{column}_{_slug(level)}" for level in levels})
-    if (~matched[column].isin(levels)).any():
+    names = {level: f"{column}_{_slug(level)}" for level in levels}
+    kept = matched[column].isin(levels)
+    # Levels that differ only in case or punctuation share one column.
+    encoded = matched[column].where(kept).map(names).fillna(f"{column}_other")
+    shares = pd.get_dummies(encoded, dtype=float).groupby(matched[id_column].to_numpy()).mean()
+    every_level = sorted(set(names.values()))
+    if not kept.all():
         every_level.append(f"{column}_other")
-    return shares.reindex(columns=every_level, fill_value=0.0).astype(float)
+    return shares.reindex(columns=every_level, fill_value=0.0)
 
 
 def _slug(value: str) -> str:
@@ -953,7 +955,9 @@ def _preferred_category(pairs: pd.DataFrame, columns: Mapping[str, str]) -> tupl
     """Most frequent category per customer; ties go to the category bought most recently."""
     category = columns["category"]
     if "date" in columns:
-        recent = pairs[columns["date"]].map(lambda d: d.value if pd.notna(d) else -np.inf)
+        dates = pairs[columns["date"]]
+        nanoseconds = dates.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+        recent = pd.Series(nanoseconds, index=pairs.index).where(dates.notna(), -np.inf)
     elif "recency_days" in columns:
         recent = -pairs[columns["recency_days"]]
     else:
