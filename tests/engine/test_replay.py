@@ -1,0 +1,167 @@
+"""Replay defence: identical and near-identical copies of enrolment files are caught, other
+samples are not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError
+from engine.replay import (
+    ReplayGuard,
+    audio_fingerprint,
+    decode_envelope,
+    envelope_similarity,
+    hash_distance,
+    perceptual_hash,
+)
+from engine.settings import Settings
+from engine.store import AuditStore
+from engine.workspace import Workspace
+from tests.engine.replay_fixtures import (
+    SAMPLE_RATE,
+    blob_image,
+    syllables,
+    write_audio,
+    write_image,
+)
+
+SETTINGS = Settings()
+
+
+def test_perceptual_hash_is_256_bits_and_stable() -> None:
+    image = blob_image(1)
+    assert len(perceptual_hash(image)) == 32
+    assert hash_distance(perceptual_hash(image), perceptual_hash(image.copy())) == 0
+    assert hash_distance(perceptual_hash(image), perceptual_hash(image[..., 0])) == 0
+
+
+def test_perceptual_hash_separates_different_images() -> None:
+    distances = [
+        hash_distance(perceptual_hash(blob_image(a)), perceptual_hash(blob_image(b)))
+        for a, b in [(1, 2), (3, 4), (5, 6)]
+    ]
+    assert min(distances) > SETTINGS.auth.replay_image_distance
+
+
+def test_perceptual_hash_refuses_non_images() -> None:
+    with pytest.raises(ValueError, match="expected an image"):
+        perceptual_hash(np.zeros(5))
+
+
+def test_envelope_similarity_is_one_for_identical_and_survives_shift_and_gain() -> None:
+    from engine.replay import log_mel_envelope
+
+    clip = syllables(1)
+    envelope = log_mel_envelope(clip, SAMPLE_RATE)
+    assert envelope_similarity(envelope, envelope) == pytest.approx(1.0)
+    shifted = np.concatenate([np.zeros(1600, dtype=np.float32), 0.5 * clip])
+    assert envelope_similarity(envelope, log_mel_envelope(shifted, SAMPLE_RATE)) > 0.97
+    other = log_mel_envelope(syllables(2), SAMPLE_RATE)
+    assert envelope_similarity(envelope, other) < SETTINGS.auth.replay_audio_similarity
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [(np.zeros((0, 40)), np.zeros((5, 40))), (np.zeros((5, 40)), np.zeros((5, 20)))],
+    ids=["empty", "band-mismatch"],
+)
+def test_envelope_similarity_of_unusable_envelopes_is_zero(first, second) -> None:
+    assert envelope_similarity(first, second) == 0.0
+
+
+def test_audio_fingerprint_refuses_an_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.wav"
+    path.write_bytes(b"RIFF0000WAVEjunk")
+    with pytest.raises(InputError):
+        audio_fingerprint(path, SETTINGS)
+
+
+@pytest.fixture
+def enrolled(workspace: Workspace) -> tuple[Workspace, ReplayGuard]:
+    write_image(workspace.faces_dir / "alice" / "front.png", blob_image(10))
+    write_image(workspace.faces_dir / "bob" / "front.png", blob_image(20))
+    write_audio(workspace.voices_dir / "alice" / "hello_0.wav", syllables(10))
+    guard = ReplayGuard(workspace, SETTINGS, AuditStore(workspace.database)).sync()
+    return workspace, guard
+
+
+def _check(guard: ReplayGuard, member: str, face: Path | None = None, voice: Path | None = None):
+    from engine.fileio import file_sha256
+
+    return guard.check(
+        member,
+        face_path=face,
+        face_sha256=file_sha256(face) if face else None,
+        voice_path=voice,
+        voice_sha256=file_sha256(voice) if voice else None,
+    )
+
+
+def test_byte_identical_photo_is_a_replay(enrolled, tmp_path: Path) -> None:
+    workspace, guard = enrolled
+    copy = tmp_path / "copy.png"
+    copy.write_bytes((workspace.faces_dir / "alice" / "front.png").read_bytes())
+    verdict = _check(guard, "alice", face=copy)
+    assert verdict.suspected and verdict.how == "identical" and verdict.modality == "face"
+    assert "data/raw/faces/alice/front.png" in verdict.message
+
+
+def test_reencoded_photo_is_a_near_identical_replay(enrolled, tmp_path: Path) -> None:
+    _, guard = enrolled
+    copy = write_image(tmp_path / "copy.jpg", blob_image(10), quality=85)
+    verdict = _check(guard, "alice", face=copy)
+    assert verdict.suspected and verdict.how == "near-identical"
+    assert verdict.face_distance <= SETTINGS.auth.replay_image_distance
+
+
+def test_other_members_photo_is_not_this_members_replay(enrolled, tmp_path: Path) -> None:
+    workspace, guard = enrolled
+    verdict = _check(guard, "alice", face=workspace.faces_dir / "bob" / "front.png")
+    assert not verdict.suspected
+    assert verdict.face_distance > SETTINGS.auth.replay_image_distance
+
+
+def test_recording_replays(enrolled, tmp_path: Path) -> None:
+    _, guard = enrolled
+    quieter = write_audio(tmp_path / "quieter.wav", 0.3 * syllables(10))
+    resampled = write_audio(tmp_path / "resampled.flac", syllables(10)[::2], SAMPLE_RATE // 2)
+    fresh = write_audio(tmp_path / "fresh.wav", syllables(11))
+    for copy in (quieter, resampled):
+        verdict = _check(guard, "alice", voice=copy)
+        assert verdict.suspected and verdict.modality == "voice", copy.name
+    verdict = _check(guard, "alice", voice=fresh)
+    assert not verdict.suspected
+    assert verdict.voice_similarity < SETTINGS.auth.replay_audio_similarity
+
+
+def test_fingerprint_of_stored_sample_round_trips(enrolled) -> None:
+    _, guard = enrolled
+    (sample,) = guard.samples("alice", "voice")
+    assert decode_envelope(sample.fingerprint).shape[1] == 40
+
+
+def test_sync_follows_added_changed_and_removed_files(enrolled) -> None:
+    workspace, guard = enrolled
+    store = guard.store
+    (workspace.faces_dir / "bob" / "front.png").unlink()
+    write_image(workspace.faces_dir / "alice" / "side.png", blob_image(11))
+    guard.sync()
+    paths = {s.path for s in store.samples()}
+    assert "data/raw/faces/alice/side.png" in paths
+    assert "data/raw/faces/bob/front.png" not in paths
+    assert guard.samples("bob", "face") == ()
+
+
+def test_undecodable_enrolment_file_keeps_its_hash(workspace: Workspace, tmp_path: Path) -> None:
+    broken = workspace.faces_dir / "carol" / "broken.png"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a png at all")
+    guard = ReplayGuard(workspace, SETTINGS, AuditStore(workspace.database)).sync()
+    (sample,) = guard.samples("carol", "face")
+    assert sample.fingerprint is None
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(broken.read_bytes())
+    assert _check(guard, "carol", face=copy).suspected
