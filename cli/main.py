@@ -10,10 +10,10 @@ from pathlib import Path
 
 import typer
 
-from cli.commands import config, features, merge
+from cli.commands import config, features, merge, train
 from cli.output import WorkspaceOption
 
-COMMAND_MODULES = [config, features, merge]
+COMMAND_MODULES = [config, features, merge, train]
 
 
 def create_app() -> typer.Typer:

@@ -1,0 +1,125 @@
+"""`mmauth train`: fit the face, voice and product models and save them with their manifest."""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cli.commands.features import FaceBackendOption
+from cli.context import open_workspace
+from cli.output import (
+    JsonOption,
+    WorkspaceOption,
+    console,
+    handle_errors,
+    print_json,
+    progress_bars,
+)
+
+if TYPE_CHECKING:
+    from engine.training import TrainingResult
+
+
+class ModelChoice(enum.StrEnum):
+    face = "face"
+    voice = "voice"
+    product = "product"
+
+
+SHOWN_COLUMNS = (
+    "model",
+    "accuracy",
+    "f1_score",
+    "log_loss",
+    "eer",
+    "fmr",
+    "fnmr",
+    "threshold",
+    "n_train",
+    "n_test",
+    "backend",
+)
+
+
+def train(
+    ctx: typer.Context,
+    workspace: WorkspaceOption = None,
+    only: Annotated[
+        list[ModelChoice] | None,
+        typer.Option("--only", help="Train only this model (repeatable); the others are kept."),
+    ] = None,
+    face_backend: FaceBackendOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the models on the workspace's feature tables and merged customer data.
+
+    Writes models/{face,voice,product}.skops, models/training_summary.csv and
+    models/manifest.json (last). Exit status 0 on success, 2 when an earlier stage is missing,
+    130 when cancelled (the previous models stay valid).
+    """
+    with handle_errors(as_json):
+        from engine.persistence import MODEL_NAMES
+        from engine.training import train_models
+
+        space, settings = open_workspace(ctx, workspace, {"face.backend": face_backend})
+        which = tuple(choice.value for choice in only) if only else MODEL_NAMES
+        with progress_bars(not as_json) as progress:
+            result = train_models(space, settings, which=which, progress=progress)
+        if as_json:
+            print_json(
+                {
+                    "ok": True,
+                    "trained": list(result.trained),
+                    "summary": [_json_row(row) for row in result.summary],
+                    "product_verdict": result.product_verdict,
+                    "manifest": space.relative(space.manifest),
+                    "seconds": round(result.seconds, 2),
+                }
+            )
+            return
+        show_result(result)
+
+
+def show_result(result: TrainingResult) -> None:
+    """A table of every model's held-out metrics and the product model's verdict."""
+    table = Table(title="Trained models (held-out metrics)")
+    for column in SHOWN_COLUMNS:
+        table.add_column(column, justify="left" if column in ("model", "backend") else "right")
+    for row in result.summary:
+        marker = "" if row["model"] in result.trained else " (kept)"
+        cells = [f"{row['model']}{marker}"]
+        for column in SHOWN_COLUMNS[1:]:
+            cells.append(_cell(row, column))
+        table.add_row(*cells)
+    console.print(table)
+    if result.product_verdict:
+        console.print(f"[bold]Product model:[/] {result.product_verdict}", highlight=False)
+    console.print(f"[dim]Trained {', '.join(result.trained)} in {result.seconds:.1f} s.[/]")
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    value = row.get(column)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if column in ("n_train", "n_test"):
+        return str(int(value))
+    if isinstance(value, float):
+        spread = row.get(f"{column}_std")
+        text = f"{value:.3f}"
+        return f"{text} ± {spread:.3f}" if isinstance(spread, float) and spread == spread else text
+    return str(value)
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: None if isinstance(value, float) and math.isnan(value) else value
+        for key, value in row.items()
+    }
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)

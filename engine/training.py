@@ -1,0 +1,338 @@
+"""Training the three models from the workspace's tables and saving them with their manifest.
+
+Face and voice models learn from the enrolment rows of the feature tables (data/image_features.csv,
+data/audio_features.csv); the product model from data/merged_dataset.csv. Every model is fitted
+before anything is written, and cancellation is checked between steps, so a cancelled or failed
+run leaves the previous models valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError, MissingStageError
+from engine.fileio import atomic_write_csv, file_sha256
+from engine.persistence import MODEL_NAMES, ModelRecord, save_models
+from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
+from engine.settings import Settings
+from engine.workspace import Workspace
+
+ENROL_ROLE = "enrol"
+SUMMARY_COLUMNS = (
+    "model",
+    "accuracy",
+    "f1_score",
+    "log_loss",
+    "eer",
+    "fmr",
+    "fnmr",
+    "threshold",
+    "n_train",
+    "n_test",
+    "backend",
+    "accuracy_std",
+    "f1_score_std",
+    "log_loss_std",
+    "chosen",
+    "beats_baseline",
+    "created",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    """What one training run produced."""
+
+    trained: tuple[str, ...]
+    """Models fitted and saved by this run."""
+    summary: tuple[dict[str, Any], ...]
+    """One row per model in models/ (trained now or kept), as in training_summary.csv."""
+    manifest: dict[str, Any]
+    """The manifest written (models/manifest.json)."""
+    confusion_matrices: dict[str, tuple[list[str], list[list[int]]]]
+    """Per model trained now: (labels, held-out confusion matrix, rows true and columns
+    predicted), where the model measured one."""
+    product_verdict: str
+    """Whether the product model beats the baselines, in words ("" when not trained now)."""
+    seconds: float
+    """Wall time of the run."""
+
+
+def train_models(
+    workspace: Workspace,
+    settings: Settings,
+    which: Sequence[str] = MODEL_NAMES,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> TrainingResult:
+    """Fit the requested models, then write models/*.skops, training_summary.csv and the
+    manifest (last). Models not requested keep their files and manifest entries."""
+    started = time.perf_counter()
+    requested = tuple(dict.fromkeys(which))
+    unknown = [name for name in requested if name not in MODEL_NAMES]
+    if unknown or not requested:
+        raise InputError(
+            f"cannot train {', '.join(unknown) or 'nothing'}; choose from {', '.join(MODEL_NAMES)}"
+        )
+    trainers: dict[str, Callable[..., TrainedModel]] = {
+        "face": train_face,
+        "voice": train_voice,
+        "product": train_product,
+    }
+    # Every table is checked before the first (slow) fit, so a missing stage fails at once.
+    inputs = {name: _required_inputs(workspace, name) for name in requested}
+    trained: list[TrainedModel] = []
+    for name in requested:
+        check_cancelled(cancel, f"train.{name}")
+        stage = f"train.{name}"
+        progress(Progress(stage, 0, 0, f"training the {name} model"))
+        model_started = time.perf_counter()
+        result = trainers[name](workspace, settings, inputs[name], progress, cancel)
+        metrics = {
+            **result.record.metrics,
+            "seconds": round(time.perf_counter() - model_started, 3),
+        }
+        result = dataclasses.replace(
+            result, record=dataclasses.replace(result.record, metrics=metrics)
+        )
+        trained.append(result)
+        progress(Progress(stage, 1, 1, f"{name} model trained", _scalar_metrics(metrics)))
+
+    check_cancelled(cancel, "train.save")
+    progress(Progress("train.save", 0, 1, "writing models/"))
+    manifest = save_models(workspace, [t.record for t in trained], settings)
+    # The manifest is the source of truth; the summary is a readable copy of its metrics.
+    summary = summary_rows(manifest)
+    _write_summary(workspace, summary)
+    progress(Progress("train.save", 1, 1, f"wrote {len(trained)} model(s) and the manifest"))
+    return TrainingResult(
+        trained=tuple(t.record.name for t in trained),
+        summary=tuple(summary),
+        manifest=manifest,
+        confusion_matrices={t.record.name: t.confusion for t in trained if t.confusion is not None},
+        product_verdict=next((t.verdict for t in trained if t.record.name == "product"), ""),
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+    """A fitted model with what the training run reports about it."""
+
+    record: ModelRecord
+    confusion: tuple[list[str], list[list[int]]] | None = None
+    """(labels, held-out confusion matrix), when the model measured one."""
+    verdict: str = ""
+
+
+def train_face(
+    workspace: Workspace,
+    settings: Settings,
+    inputs: dict[str, str],
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> TrainedModel:
+    """FaceIdentifier fitted on the enrolment rows of data/image_features.csv."""
+    from engine.biometrics import FaceIdentifier
+
+    table = _enrolment_rows(workspace, workspace.image_features, "feature_")
+    backends = sorted(set(table["backend"].astype(str))) if "backend" in table else []
+    if len(backends) > 1:
+        raise InputError(
+            f"mixes feature backends {', '.join(backends)}; re-run mmauth features",
+            path=workspace.relative(workspace.image_features),
+            column="backend",
+        )
+    backend = backends[0] if backends else settings.face.backend
+    features = _feature_matrix(table, "feature_")
+    model = FaceIdentifier(target_fmr=settings.models.target_fmr, random_state=settings.seed).fit(
+        features,
+        table["member"].astype(str).to_numpy(),
+        groups=table["source"].astype(str).to_numpy(),
+        progress=progress,
+        cancel=cancel,
+    )
+    return _biometric_result("face", model, inputs, backend)
+
+
+def train_voice(
+    workspace: Workspace,
+    settings: Settings,
+    inputs: dict[str, str],
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> TrainedModel:
+    """VoiceVerifier fitted on the enrolment rows of data/audio_features.csv and their MFCC
+    sequences."""
+    from engine.biometrics import VoiceVerifier
+    from engine.voices import load_mfcc_sequences
+
+    table = _enrolment_rows(workspace, workspace.audio_features, "audio_feature_")
+    sequences = load_mfcc_sequences(workspace)
+    keys = list(zip(table["source"].astype(str), table["augmentation"].astype(str), strict=True))
+    absent = [key for key in keys if key not in sequences]
+    if absent:
+        raise MissingStageError(
+            f"{len(absent)} enrolment clip(s) have no MFCC sequence (first: {absent[0][0]}); "
+            "run mmauth features again"
+        )
+    model = VoiceVerifier(target_fmr=settings.models.target_fmr, random_state=settings.seed).fit(
+        _feature_matrix(table, "audio_feature_"),
+        table["member"].astype(str).to_numpy(),
+        phrases=table["phrase"].astype(str).to_numpy(),
+        sequences=[sequences[key] for key in keys],
+        groups=table["source"].astype(str).to_numpy(),
+        progress=progress,
+        cancel=cancel,
+    )
+    return _biometric_result("voice", model, inputs, "")
+
+
+def train_product(
+    workspace: Workspace,
+    settings: Settings,
+    inputs: dict[str, str],
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> TrainedModel:
+    """ProductRecommender chosen by repeated stratified cross-validation on the merged table."""
+    from engine.recommend import ProductRecommender, load_product_table
+
+    features, categories, _ = load_product_table(workspace)
+    model = ProductRecommender(
+        cv_splits=settings.models.cv_splits,
+        cv_repeats=settings.models.cv_repeats,
+        random_state=settings.seed,
+    ).fit(features, categories, progress=progress, cancel=cancel)
+    comparison = model.comparison_
+    metrics = {
+        **model.evaluation_,
+        "eer": math.nan,
+        "fmr": math.nan,
+        "fnmr": math.nan,
+        "threshold": math.nan,
+        "verdict": comparison.verdict,
+    }
+    return TrainedModel(
+        record=ModelRecord(name="product", model=model, metrics=metrics, inputs=inputs),
+        confusion=(list(comparison.classes), [list(row) for row in comparison.confusion]),
+        verdict=comparison.verdict,
+    )
+
+
+def summary_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One training_summary.csv row per model listed in the manifest."""
+    rows = []
+    for name, entry in manifest.get("models", {}).items():
+        metrics = entry.get("metrics", {})
+        row = {column: metrics.get(column) for column in SUMMARY_COLUMNS}
+        row.update(model=name, backend=entry.get("backend", ""), created=entry.get("created", ""))
+        rows.append(row)
+    return rows
+
+
+def _write_summary(workspace: Workspace, rows: Sequence[Mapping[str, Any]]) -> None:
+    import pandas as pd
+
+    atomic_write_csv(workspace.training_summary, pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)))
+
+
+def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
+    """SHA-256 of each input file of a model; MissingStageError naming the command to run."""
+    needed = {
+        "face": [(workspace.image_features, "mmauth features")],
+        "voice": [(workspace.audio_features, "mmauth features")],
+        "product": [(workspace.merged_dataset, "mmauth merge")],
+    }[name]
+    hashes = {}
+    for path, command in needed:
+        if not path.is_file():
+            raise MissingStageError(
+                f"the {name} model needs {workspace.relative(path)}, which is missing: "
+                f"run {command} first"
+            )
+        hashes[workspace.relative(path)] = file_sha256(path)
+    if name == "voice":
+        hashes["mfcc_sequences"] = _sequences_sha256(workspace)
+    return hashes
+
+
+def _sequences_sha256(workspace: Workspace) -> str:
+    """SHA-256 of the MFCC sequences' keys, shapes and values, in key order."""
+    import numpy as np
+
+    from engine.voices import load_mfcc_sequences
+
+    digest = hashlib.sha256()
+    for key, sequence in sorted(load_mfcc_sequences(workspace).items()):
+        array = np.ascontiguousarray(sequence, dtype=np.float64)
+        digest.update(repr((key, array.shape)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _enrolment_rows(workspace: Workspace, path: Path, prefix: str) -> Any:
+    import pandas as pd
+
+    where = workspace.relative(path)
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"cannot be read ({error}); run mmauth features again", path=where
+        ) from error
+    for column in ("member", "source", "role"):
+        if column not in table.columns:
+            raise InputError("is missing; run mmauth features again", path=where, column=column)
+    if not any(str(c).startswith(prefix) for c in table.columns):
+        raise InputError(f"has no {prefix}* columns; run mmauth features again", path=where)
+    enrolment = table[table["role"] == ENROL_ROLE].reset_index(drop=True)
+    members = enrolment["member"].nunique()
+    if members < 2:
+        raise MissingStageError(
+            f"{where} has enrolment rows for {members} member(s); at least 2 are needed to "
+            "calibrate against impostors: enrol more members and run mmauth features"
+        )
+    return enrolment
+
+
+def _feature_matrix(table: Any, prefix: str) -> Any:
+    import numpy as np
+
+    columns = [c for c in table.columns if str(c).startswith(prefix)]
+    columns.sort(key=lambda c: int(str(c)[len(prefix) :]))
+    return table[columns].to_numpy(dtype=np.float64)
+
+
+def _biometric_result(name: str, model: Any, inputs: dict[str, str], backend: str) -> TrainedModel:
+    evaluation = dict(model.evaluation_)
+    confusion = None
+    if evaluation.get("confusion") is not None and evaluation.get("labels") is not None:
+        confusion = (
+            [str(label) for label in evaluation["labels"]],
+            [[int(v) for v in row] for row in evaluation["confusion"]],
+        )
+    metrics = _scalar_metrics(evaluation)
+    metrics.setdefault("threshold", float(model.threshold_))
+    return TrainedModel(
+        record=ModelRecord(name=name, model=model, metrics=metrics, inputs=inputs, backend=backend),
+        confusion=confusion,
+    )
+
+
+def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain numbers and words of a metrics mapping (score arrays stay in the model)."""
+    plain: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool | str | int | float):
+            plain[key] = value
+        elif hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            plain[key] = value.item()
+    return plain

@@ -1,0 +1,51 @@
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from cli.main import create_app
+from engine.workspace import Workspace
+from tests.engine.test_training import write_merged_dataset
+
+runner = CliRunner()
+FAST_TOML = "[models]\ncv_splits = 3\ncv_repeats = 2\n"
+
+
+def test_train_only_product_prints_the_metrics_table(workspace: Workspace) -> None:
+    write_merged_dataset(workspace)
+    workspace.settings_file.write_text(FAST_TOML, encoding="utf-8")
+    result = runner.invoke(create_app(), ["train", "-w", str(workspace.root), "--only", "product"])
+    assert result.exit_code == 0, result.output
+    assert "Trained models (held-out metrics)" in result.stdout
+    assert "product" in result.stdout and "±" in result.stdout
+    assert "Product model:" in result.stdout and "baselines" in result.stdout
+    summary = pd.read_csv(workspace.training_summary)
+    assert list(summary["model"]) == ["product"]
+
+
+def test_train_json_reports_the_summary_and_verdict(workspace: Workspace) -> None:
+    write_merged_dataset(workspace)
+    workspace.settings_file.write_text(FAST_TOML, encoding="utf-8")
+    result = runner.invoke(
+        create_app(), ["train", "-w", str(workspace.root), "--only", "product", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["ok"] and shown["trained"] == ["product"]
+    row = shown["summary"][0]
+    assert row["model"] == "product" and row["eer"] is None and 0 < row["f1_score"] <= 1
+    assert shown["product_verdict"] and shown["manifest"] == "models/manifest.json"
+
+
+def test_train_without_inputs_names_the_command_and_exits_2(workspace: Workspace) -> None:
+    result = runner.invoke(create_app(), ["train", "-w", str(workspace.root), "--json"])
+    assert result.exit_code == 2
+    shown = json.loads(result.stdout)
+    assert not shown["ok"] and "run mmauth features" in shown["error"]["message"]
+    result = runner.invoke(create_app(), ["train", "-w", str(workspace.root), "--only", "product"])
+    assert result.exit_code == 2 and "run mmauth merge" in result.stderr
+
+
+def test_train_refuses_an_unknown_model_choice(workspace: Workspace) -> None:
+    result = runner.invoke(create_app(), ["train", "-w", str(workspace.root), "--only", "iris"])
+    assert result.exit_code == 2 and "iris" in result.output

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.errors import CancelledError, InputError, MissingStageError
+from engine.persistence import load_model_bundle
+from engine.progress import Progress
+from engine.settings import Settings, load_settings
+from engine.training import SUMMARY_COLUMNS, train_models
+from engine.workspace import Workspace
+
+# Two repeats: with three folds alone, even a perfect model is not significantly better.
+FAST = {"models.cv_splits": 3, "models.cv_repeats": 2}
+
+
+def write_merged_dataset(workspace: Workspace, rows: int = 45, seed: int = 0) -> None:
+    """A merged customer table whose category follows one column."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=rows)
+    table = pd.DataFrame(
+        {
+            "customer_id": [f"A{i}" for i in range(rows)],
+            "engagement_score": signal,
+            "purchase_amount_mean": rng.normal(100, 20, size=rows),
+            "preferred_category": np.where(signal > 0, "Books", "Sports"),
+        }
+    )
+    workspace.data_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(workspace.merged_dataset, index=False)
+
+
+def fast_settings(workspace: Workspace) -> Settings:
+    return load_settings(workspace.root, FAST)
+
+
+@pytest.fixture
+def customers(workspace: Workspace) -> Workspace:
+    write_merged_dataset(workspace)
+    return workspace
+
+
+def test_training_the_product_model_writes_models_summary_and_manifest(
+    customers: Workspace,
+) -> None:
+    events: list[Progress] = []
+    result = train_models(
+        customers, fast_settings(customers), which=("product",), progress=events.append
+    )
+    assert result.trained == ("product",)
+    assert (customers.models_dir / "product.skops").is_file()
+    summary = pd.read_csv(customers.training_summary)
+    assert tuple(summary.columns) == SUMMARY_COLUMNS
+    row = summary.iloc[0]
+    assert row["model"] == "product" and row["beats_baseline"]
+    assert 0.7 < row["accuracy"] <= 1 and row["f1_score_std"] >= 0
+    assert row["n_train"] == 30 and row["n_test"] == 15
+    assert np.isnan(row["eer"]) and np.isnan(row["threshold"])
+
+    manifest = json.loads(customers.manifest.read_text())
+    assert manifest["inputs"] == {
+        "data/merged_dataset.csv": manifest["models"]["product"]["inputs"][
+            "data/merged_dataset.csv"
+        ]
+    }
+    assert manifest["metrics"]["product"]["chosen"] == row["chosen"]
+    assert "beats the baselines" in result.product_verdict
+    labels, matrix = result.confusion_matrices["product"]
+    assert labels == ["Books", "Sports"] and np.sum(matrix) == 45 * 2
+
+    stages = {e.stage for e in events}
+    assert {"train.product", "train.save"} <= stages
+    fold_events = [e for e in events if re.search(r"fold \d+/\d+$", e.message)]
+    assert len(fold_events) == 5 * 6  # 3 models + 2 baselines, 3 folds x 2 repeats each
+    assert all(0 < e.step <= e.total for e in fold_events)
+    finished = next(e for e in events if e.message == "product model trained")
+    assert {"accuracy", "f1_score", "log_loss", "seconds"} <= set(finished.metrics)
+
+    bundle = load_model_bundle(customers, require=("product",))
+    assert bundle.product.comparison_.best == row["chosen"]
+
+
+def test_a_cancelled_run_leaves_the_previous_models_valid(customers: Workspace) -> None:
+    train_models(customers, fast_settings(customers), which=("product",))
+    before = {p.name: p.read_bytes() for p in customers.models_dir.iterdir()}
+    write_merged_dataset(customers, seed=1)
+    cancel = threading.Event()
+
+    def cancel_after_two_folds(event: Progress) -> None:
+        if event.message.endswith("fold 2/6"):
+            cancel.set()
+
+    with pytest.raises(CancelledError, match="cancelled"):
+        train_models(
+            customers,
+            fast_settings(customers),
+            which=("product",),
+            progress=cancel_after_two_folds,
+            cancel=cancel,
+        )
+    after = {p.name: p.read_bytes() for p in customers.models_dir.iterdir()}
+    assert after == before
+    load_model_bundle(customers, require=("product",))
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        (("product",), "needs data/merged_dataset.csv, which is missing: run mmauth merge"),
+        (("face",), "needs data/image_features.csv, which is missing: run mmauth features"),
+        (("voice",), "needs data/audio_features.csv, which is missing: run mmauth features"),
+    ],
+)
+def test_a_missing_stage_names_the_command(
+    workspace: Workspace, which: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(MissingStageError, match=message):
+        train_models(workspace, Settings(), which=which)
+    assert not workspace.models_dir.exists()
+
+
+def test_unknown_model_names_are_refused(customers: Workspace) -> None:
+    with pytest.raises(InputError, match="cannot train iris"):
+        train_models(customers, Settings(), which=("iris",))
+
+
+def test_a_merged_table_without_the_target_is_refused(customers: Workspace) -> None:
+    table = pd.read_csv(customers.merged_dataset).drop(columns=["preferred_category"])
+    table.to_csv(customers.merged_dataset, index=False)
+    with pytest.raises(InputError, match="column 'preferred_category'.*re-run mmauth merge"):
+        train_models(customers, Settings(), which=("product",))
