@@ -43,7 +43,7 @@ MAX_CATEGORY_LEVELS = 20
 """Categorical columns keep their most frequent levels as one-hot shares; the rest go to _other."""
 UNKNOWN_LEVEL = "unknown"
 _STAGE = "merge"
-# Internal column names of the join; chosen so no input column can collide with them.
+# Internal column names of the join, unlike any input column name.
 _LINK = "__transaction_customer__"
 _CUSTOMER = "__profile_customer__"
 
