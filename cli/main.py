@@ -10,10 +10,10 @@ from pathlib import Path
 
 import typer
 
-from cli.commands import config, features, merge, train
+from cli.commands import auth, config, features, members, merge, train
 from cli.output import WorkspaceOption
 
-COMMAND_MODULES = [config, features, merge, train]
+COMMAND_MODULES = [config, features, merge, train, auth, members]
 
 
 def create_app() -> typer.Typer:

@@ -1,0 +1,153 @@
+"""`mmauth enroll`, `mmauth members` and `mmauth remove`: who can authenticate."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cli.context import open_workspace
+from cli.output import (
+    JsonOption,
+    WorkspaceOption,
+    console,
+    handle_errors,
+    print_json,
+    progress_bars,
+)
+
+
+def enroll(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Member name (letters, digits, '_', '-', '.').")],
+    faces: Annotated[
+        list[Path] | None,
+        typer.Option("--faces", "--face", help="Photos of the member's face (repeat the option)."),
+    ] = None,
+    voices: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--voices",
+            "--voice",
+            help="Recordings of approval phrases, named <phrase>_<n>.wav (repeat the option).",
+        ),
+    ] = None,
+    customer: Annotated[
+        str | None,
+        typer.Option("--customer", help="Customer id to link in members.csv (for the product)."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Enrol a new member, or add files to an existing one, and update the models.
+
+    Every photo must show a face and every recording hold speech, or nothing is changed.
+    """
+    with handle_errors(as_json):
+        from engine.enrol import enrol_member
+
+        space, settings = open_workspace(ctx, workspace)
+        with progress_bars(not as_json) as progress:
+            result = enrol_member(
+                space,
+                settings,
+                name,
+                faces=faces or [],
+                voices=voices or [],
+                customer_id=customer,
+                progress=progress,
+            )
+    if as_json:
+        print_json({"ok": True, **dataclasses.asdict(result)})
+        return
+    console.print(
+        f"[green]Enrolled[/] {escape(result.member)}: {len(result.faces)} photos, "
+        f"{len(result.voices)} recordings ({result.replaced} replaced) in {result.seconds:.1f} s",
+        highlight=False,
+    )
+    if result.customer_id:
+        console.print(f"Linked to customer {escape(result.customer_id)} in members.csv")
+    for update in result.model_updates:
+        console.print(f"  model {escape(update)}")
+
+
+def members(
+    ctx: typer.Context, workspace: WorkspaceOption = None, as_json: JsonOption = False
+) -> None:
+    """List the members: their files, phrases, customer link and whether the models know them."""
+    with handle_errors(as_json):
+        from engine.enrol import list_members
+
+        space, _ = open_workspace(ctx, workspace)
+        listed = list_members(space)
+    if as_json:
+        print_json({"ok": True, "members": [dataclasses.asdict(m) for m in listed]})
+        return
+    table = Table(title=f"Members of {space.root} ({len(listed)})")
+    for column in (
+        "member",
+        "photos",
+        "recordings",
+        "phrases",
+        "customer",
+        "face model",
+        "voice model",
+        "enrolled (UTC)",
+    ):
+        table.add_column(column)
+    for member in listed:
+        table.add_row(
+            escape(member.name),
+            str(member.faces),
+            str(member.voices),
+            escape(", ".join(member.phrases)),
+            escape(member.customer_id or "-"),
+            _known(member.in_face_model),
+            _known(member.in_voice_model),
+            dt.datetime.fromtimestamp(member.enrolled_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
+            if member.enrolled_at
+            else "-",
+        )
+    console.print(table)
+
+
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The member to remove.")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove a member: files, templates (model update), customer link. The audit log stays."""
+    with handle_errors(as_json):
+        from engine.enrol import remove_member
+
+        space, settings = open_workspace(ctx, workspace)
+        with progress_bars(not as_json) as progress:
+            result = remove_member(space, settings, name, progress=progress)
+    if as_json:
+        print_json({"ok": True, **dataclasses.asdict(result)})
+        return
+    console.print(
+        f"[green]Removed[/] {escape(result.member)}: {result.files_removed} files"
+        + ("; customer link removed" if result.customer_link_removed else ""),
+        highlight=False,
+    )
+    for update in result.model_updates:
+        console.print(f"  model {escape(update)}")
+
+
+def _known(flag: bool | None) -> str:
+    if flag is None:
+        return "[dim]no model[/]"
+    return "[green]yes[/]" if flag else "[yellow]no[/]"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("enroll")(enroll)
+    app.command("members")(members)
+    app.command("remove")(remove)
