@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import MmauthError
+from engine.errors import AcquisitionError, MmauthError
 from engine.fileio import atomic_write_bytes, file_sha256, json_sha256
 from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
 
@@ -64,6 +64,8 @@ class ItemResult:
     """Why the file failed, in words a person can act on."""
     cached: bool = False
     """True when the result came from the on-disk cache."""
+    acquisition_failure: bool = False
+    """True when the file was readable but held no usable sample (AcquisitionError: an FTA)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,12 +129,14 @@ def run_batch(
             pending.append(index)
     progress(Progress(stage, done, total, f"{done} of {total} files cached or unreadable"))
 
-    for index, (output, error) in zip(
+    for index, (output, error, acquisition_failure) in zip(
         pending, _execute([items[i].path for i in pending], process, params, plan), strict=False
     ):
         check_cancelled(cancel, stage)
         item = items[index]
-        results[index] = ItemResult(item, output, error=error)
+        results[index] = ItemResult(
+            item, output, error=error, acquisition_failure=acquisition_failure
+        )
         if output is not None and cache_dir is not None:
             _cache_store(cache_dir, keys[index], output)
         done += 1
@@ -142,23 +146,25 @@ def run_batch(
     return [result for result in results if result is not None]
 
 
-def _safe_process(
-    process: ProcessFunction, path: Path, params: dict[str, Any]
-) -> tuple[ItemOutput | None, str | None]:
+Outcome = tuple[ItemOutput | None, str | None, bool]
+"""(output, why it failed, whether the failure is a failure to acquire)."""
+
+
+def _safe_process(process: ProcessFunction, path: Path, params: dict[str, Any]) -> Outcome:
     try:
-        return process(path, params), None
+        return process(path, params), None, False
     except MmauthError as error:
-        return None, error.message
+        return None, error.message, isinstance(error, AcquisitionError)
     except MemoryError:
-        return None, "not enough memory to process this file"
+        return None, "not enough memory to process this file", False
     # One undecodable file must not end a batch of thousands: record it and go on.
     except Exception as error:  # noqa: BLE001
-        return None, f"unexpected {type(error).__name__}: {error}"
+        return None, f"unexpected {type(error).__name__}: {error}", False
 
 
 def _execute(
     paths: list[Path], process: ProcessFunction, params: dict[str, Any], plan: ExecutionPlan
-) -> Iterator[tuple[ItemOutput | None, str | None]]:
+) -> Iterator[Outcome]:
     if not paths:
         return iter(())
     if plan.jobs <= 1 and plan.executor == "loky":
@@ -168,7 +174,7 @@ def _execute(
 
 def _execute_parallel(
     paths: list[Path], process: ProcessFunction, params: dict[str, Any], plan: ExecutionPlan
-) -> Iterator[tuple[ItemOutput | None, str | None]]:
+) -> Iterator[Outcome]:
     import joblib
 
     with _backend(plan):

@@ -75,8 +75,9 @@ class VoiceSettings:
     """Longer recordings are refused; no more than this is read."""
     min_speech_s: float = 0.3
     """Less speech than this after trimming silence is refused."""
-    trim_top_db: float = 30.0
-    """Energy VAD: frames quieter than this below the peak count as silence."""
+    trim_top_db: float = 40.0
+    """Energy VAD: frames quieter than this below the peak count as silence (30 dB cuts the
+    weak fricatives of short words: 22% of FSDD digits fall under min_speech_s, 15% at 40 dB)."""
     max_clipped_fraction: float = 0.01
     """Refuse clips with more samples at full scale than this fraction (heavy clipping)."""
     n_mfcc: int = 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from pathlib import Path
@@ -112,10 +113,15 @@ class Workspace:
     def relative(self, path: Path) -> str:
         """A path as written in outputs: relative to the workspace when inside it, POSIX style."""
         path = Path(path)
-        try:
-            return path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return path.as_posix()
+        # Lexically first: a symlink inside the workspace (to a shared dataset) keeps its own
+        # workspace path instead of the target's.
+        for candidate, root in (
+            (Path(os.path.abspath(path)), Path(os.path.abspath(self.root))),
+            (path.resolve(), self.root.resolve()),
+        ):
+            with contextlib.suppress(ValueError):
+                return candidate.relative_to(root).as_posix()
+        return path.as_posix()
 
 
 def resolve_workspace(option: str | os.PathLike[str] | None = None) -> Workspace:
