@@ -31,6 +31,7 @@ _DRAFTABLE_FORMATS = {"JPEG", "MPO"}
 _SMALLEST_JPEG_SCALE = 8
 _BACKGROUND = (255, 255, 255)
 _EXIF_ORIENTATION = 0x0112
+_RESAMPLABLE_MODES = {"L", "LA", "RGB", "RGBA", "I", "F"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,14 +101,13 @@ def _decode(handle, path: Path, *, max_pixels: int, max_side: int) -> LoadedImag
         ) from None
     except Image.DecompressionBombError as error:
         raise InputError(f"refused as a decompression bomb: {error}", path=path.name) from None
-    image = _apply_orientation(image, notes)
-    pixels = _to_rgb(image)
-    pixels, scale = _limit_side(pixels, max(width, height), max_side)
+    image_format = image.format or ""
+    image = _shrink(_apply_orientation(image, notes), max_side)
     return LoadedImage(
-        pixels=pixels,
-        format=image.format or "",
+        pixels=_to_rgb(image),
+        format=image_format,
         original_size=(width, height),
-        scale=scale,
+        scale=max(image.size) / max(width, height),
         notes=tuple(notes),
     )
 
@@ -172,7 +172,7 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         return np.repeat(_wide_to_uint8(np.asarray(image))[:, :, None], 3, axis=2)
     if mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        image = image.convert("RGBA" if _has_alpha(image) else "RGB")
     elif mode in ("LA", "La", "PA", "RGBa"):
         image = image.convert("RGBA")
     if image.mode == "RGBA":
@@ -197,14 +197,19 @@ def _wide_to_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.round((values - low) / span * 255.0), 0, 255).astype(np.uint8)
 
 
-def _limit_side(
-    pixels: np.ndarray, original_longest: int, max_side: int
-) -> tuple[np.ndarray, float]:
-    height, width = pixels.shape[:2]
-    longest = max(height, width)
-    if longest > max_side:
-        factor = max_side / longest
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        resized = Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        pixels = np.asarray(resized, dtype=np.uint8).copy()
-    return pixels, max(pixels.shape[:2]) / original_longest
+def _shrink(image: Image.Image, max_side: int) -> Image.Image:
+    """Downscale to ``max_side`` in the image's own mode, before the (larger) RGB copy exists."""
+    width, height = image.size
+    if max(width, height) <= max_side:
+        return image
+    if image.mode.startswith("I;16"):
+        image = image.convert("I")
+    elif image.mode not in _RESAMPLABLE_MODES:
+        image = image.convert("RGBA" if _has_alpha(image) else "RGB")
+    factor = max_side / max(width, height)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return "A" in image.mode or "transparency" in image.info
