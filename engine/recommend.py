@@ -568,15 +568,29 @@ def _aligned_proba(model: Any, X: pd.DataFrame, classes: np.ndarray) -> np.ndarr
 def _fold_scores(
     model: Any, X: pd.DataFrame, y: np.ndarray, classes: np.ndarray
 ) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score, log_loss
+    from sklearn.metrics import accuracy_score, log_loss
 
     proba = _aligned_proba(model, X, classes)
     predicted = classes[np.argmax(proba, axis=1)]
     return {
         "accuracy": float(accuracy_score(y, predicted)),
-        "f1_score": float(f1_score(y, predicted, labels=classes, average="macro", zero_division=0)),
+        "f1_score": _macro_f1(y, predicted, classes),
         "log_loss": float(log_loss(y, np.clip(proba, 1e-15, 1.0), labels=classes)),
     }
+
+
+def _macro_f1(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray) -> float:
+    """Macro-averaged F1 over ``classes`` (a class never seen nor predicted scores 0), as
+    sklearn's f1_score(labels=classes, average="macro", zero_division=0) computes it, without
+    its validation overhead: permutation importance calls it hundreds of times per fold."""
+    truth = y[:, np.newaxis] == classes
+    guess = predicted[:, np.newaxis] == classes
+    true_positives = np.sum(truth & guess, axis=0)
+    denominator = truth.sum(axis=0) + guess.sum(axis=0)
+    scores = np.divide(
+        2 * true_positives, denominator, out=np.zeros(len(classes)), where=denominator > 0
+    )
+    return float(scores.mean())
 
 
 def _test_fraction(splits: list[tuple[np.ndarray, np.ndarray]]) -> float:
@@ -640,8 +654,7 @@ def _verdict(
         f"(better on {main.wins}, worse on {main.losses}, p = {main.p_value:.3g})"
     )
     others = "; ".join(
-        f"{_METRIC_WORDS[d.metric]} vs {d.baseline}: {d.mean:+.3f} ± {d.std:.3f} "
-        f"({'better' if d.better else 'not significantly better'})"
+        f"{_METRIC_WORDS[d.metric]} vs {d.baseline}: {d.mean:+.3f} ± {d.std:.3f} ({_judgement(d)})"
         for d in differences
         if d.metric != SELECTION_METRIC
     )
@@ -652,6 +665,12 @@ def _verdict(
         f"Other metrics: {others}. Its recommendations are no better than guessing from how "
         "common each category is; treat them as such."
     )
+
+
+def _judgement(difference: PairedDifference) -> str:
+    if difference.better:
+        return "better"
+    return "worse on average" if difference.mean < 0 else "not significantly better"
 
 
 def _importances(
@@ -667,23 +686,13 @@ def _importances(
 ) -> tuple[FeatureImportance, ...]:
     """Permutation importance on each held-out fold of the first repeat, plus impurity importance
     of the model refitted on every row when it has one."""
-    from sklearn.inspection import permutation_importance
-
-    def macro_f1(model: Any, X: pd.DataFrame, y: np.ndarray) -> float:
-        return _fold_scores(model, X, y, classes)["f1_score"]
-
+    rng = np.random.default_rng(random_state)
     drops = []
     for model, (_, test) in zip(fold_models, splits, strict=True):
         check_cancelled(cancel, STAGE)
-        result = permutation_importance(
-            model,
-            features.iloc[test],
-            labels[test],
-            scoring=macro_f1,
-            n_repeats=repeats,
-            random_state=random_state,
+        drops.append(
+            _permutation_drops(model, features.iloc[test], labels[test], classes, repeats, rng)
         )
-        drops.append(result.importances)
     stacked = np.concatenate(drops, axis=1)
     impurity = _impurity_importance(refitted)
     ranked = [
@@ -696,6 +705,34 @@ def _importances(
         for i, name in enumerate(features.columns)
     ]
     return tuple(sorted(ranked, key=lambda f: f.permutation_mean, reverse=True))
+
+
+def _permutation_drops(
+    model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    classes: np.ndarray,
+    repeats: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Drop in macro-F1 when each feature is shuffled, (n_features, repeats): the same measure
+    as sklearn's permutation_importance, with every shuffled copy scored in one predict call
+    (one call per copy made it the slowest part of training)."""
+    import pandas as pd
+
+    values = X.to_numpy()
+    rows, n_features = values.shape
+    copies = np.repeat(values[np.newaxis], n_features * repeats, axis=0)
+    for feature in range(n_features):
+        for repeat in range(repeats):
+            copies[feature * repeats + repeat, :, feature] = values[rng.permutation(rows), feature]
+    stacked = pd.DataFrame(copies.reshape(-1, n_features), columns=X.columns)
+    predicted = classes[np.argmax(_aligned_proba(model, stacked, classes), axis=1)]
+    reference = _macro_f1(y, classes[np.argmax(_aligned_proba(model, X, classes), axis=1)], classes)
+    shuffled = [
+        _macro_f1(y, block, classes) for block in predicted.reshape(n_features * repeats, rows)
+    ]
+    return reference - np.asarray(shuffled).reshape(n_features, repeats)
 
 
 def _impurity_importance(model: Any) -> np.ndarray | None:

@@ -164,3 +164,17 @@ def test_recommend_for_member_through_the_member_link(
 def test_missing_merged_data_names_the_command(workspace: Workspace) -> None:
     with pytest.raises(MissingStageError, match="run mmauth merge"):
         load_product_table(workspace)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_macro_f1_agrees_with_scikit_learn(seed: int) -> None:
+    from sklearn.metrics import f1_score
+
+    from engine.recommend import _macro_f1
+
+    rng = np.random.default_rng(seed)
+    classes = np.array(["a", "b", "c", "d"])
+    truth = rng.choice(classes[:3], size=12)
+    guess = rng.choice(classes, size=12)
+    expected = f1_score(truth, guess, labels=classes, average="macro", zero_division=0)
+    assert _macro_f1(truth, guess, classes) == pytest.approx(expected)
