@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 SAMPLE_RATE = 16_000
 
 
+@functools.cache
 def blob_image(seed: int, size: int = 160) -> np.ndarray:
     """An RGB uint8 image of blobs at several scales: like a photo, it has structure at the
     frequencies a perceptual hash looks at."""
@@ -30,6 +32,7 @@ def write_image(path: Path, pixels: np.ndarray, **save_options) -> Path:
     return path
 
 
+@functools.cache
 def syllables(seed: int, seconds: float = 1.0) -> np.ndarray:
     """Speech-like audio: voiced 'syllables' with moving pitch and formant-like partials."""
     rng = np.random.default_rng(seed)
