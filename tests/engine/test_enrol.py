@@ -1,0 +1,303 @@
+"""Enrolment: name validation, refusing files and destinations that escape the workspace,
+atomic copies, members.csv, the store, listing and removal."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from engine.enrol import (
+    destination_name,
+    enrol_member,
+    enroll_member,
+    list_members,
+    read_member_links,
+    remove_member,
+    validate_member_name,
+)
+from engine.errors import AcquisitionError, EnrolmentError
+from engine.settings import Settings
+from engine.store import AuditStore
+from engine.workspace import Workspace
+from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
+
+SETTINGS = Settings()
+
+
+@pytest.mark.parametrize("name", ["alice", "Bob_2", "carol-smith", "d.e", "_x", "a" * 64])
+def test_valid_names(name: str) -> None:
+    assert validate_member_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("", "empty"),
+        ("..", "'..'"),
+        ("a..b", "'..'"),
+        ("../evil", "separator"),
+        ("a/b", "separator"),
+        ("a\\b", "separator"),
+        (".hidden", "starts with a dot"),
+        ("-dash", "may only use"),
+        ("space name", "may only use"),
+        ("semi;colon", "may only use"),
+        ("nul\x00byte", "may only use"),
+        ("é", "may only use"),
+        ("a" * 65, "at most 64"),
+    ],
+)
+def test_invalid_names_are_refused(name: str, why: str) -> None:
+    with pytest.raises(EnrolmentError, match=why):
+        validate_member_name(name)
+
+
+def test_destination_names_are_made_safe() -> None:
+    assert destination_name(Path("/x/my photo (1).JPG")) == "my_photo__1_.JPG"
+    assert destination_name(Path("/x/.hidden.wav")) == "hidden.wav"
+
+
+@pytest.fixture
+def fake_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extraction stand-ins: files named no_face*/silent* fail to acquire, the rest pass."""
+    import engine.faces
+    import engine.voices
+
+    def face_vector(path: Path, settings: Settings) -> np.ndarray:
+        if Path(path).name.startswith("no_face"):
+            raise AcquisitionError("no face found in the photo", path=str(path))
+        return np.ones(4)
+
+    def voice_sample(path: Path, settings: Settings) -> SimpleNamespace:
+        if Path(path).name.startswith("silent"):
+            raise AcquisitionError("no speech: the recording is silent", path=str(path))
+        return SimpleNamespace(
+            vector=np.ones(3), mfcc_sequence=np.ones((5, 2)), phrase_hint="hello"
+        )
+
+    monkeypatch.setattr(engine.faces, "face_vector", face_vector)
+    monkeypatch.setattr(engine.voices, "voice_sample", voice_sample)
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    folder = tmp_path / "inputs"
+    write_image(folder / "front.png", blob_image(1))
+    write_image(folder / "side.png", blob_image(2))
+    write_image(folder / "no_face.png", blob_image(3))
+    write_audio(folder / "hello_0.wav", syllables(1))
+    write_audio(folder / "hello_1.wav", syllables(2))
+    write_audio(folder / "silent_0.wav", np.zeros(16_000, dtype=np.float32))
+    return folder
+
+
+def test_enrol_copies_files_records_samples_and_links_customer(
+    workspace: Workspace, inputs: Path, fake_pipelines: None
+) -> None:
+    result = enrol_member(
+        workspace,
+        SETTINGS,
+        "alice",
+        faces=[inputs / "front.png", inputs / "side.png"],
+        voices=[inputs / "hello_0.wav", inputs / "hello_1.wav"],
+        customer_id="A100",
+    )
+    assert result.faces == ("data/raw/faces/alice/front.png", "data/raw/faces/alice/side.png")
+    assert result.voices == (
+        "data/raw/voices/alice/hello_0.wav",
+        "data/raw/voices/alice/hello_1.wav",
+    )
+    assert (workspace.faces_dir / "alice" / "front.png").read_bytes() == (
+        inputs / "front.png"
+    ).read_bytes()
+    assert result.model_updates == (
+        "no models trained yet: run mmauth train to include this member",
+    )
+    assert read_member_links(workspace) == {"alice": "A100"}
+    samples = AuditStore(workspace.database).samples("alice")
+    assert len(samples) == 4 and all(s.fingerprint for s in samples)
+    (listed,) = list_members(workspace)
+    assert (listed.name, listed.faces, listed.voices, listed.phrases) == ("alice", 2, 2, ("hello",))
+    assert listed.customer_id == "A100" and listed.enrolled_at is not None
+    assert listed.in_face_model is None
+    assert not list((workspace.faces_dir / "alice").glob(".*.tmp"))
+
+
+def test_enroll_spelling_is_the_same_function() -> None:
+    assert enroll_member is enrol_member
+
+
+def test_failure_to_enrol_changes_nothing(
+    workspace: Workspace, inputs: Path, fake_pipelines: None
+) -> None:
+    with pytest.raises(EnrolmentError, match="no face found.*\n.*silent") as raised:
+        enrol_member(
+            workspace,
+            SETTINGS,
+            "alice",
+            faces=[inputs / "front.png", inputs / "no_face.png"],
+            voices=[inputs / "silent_0.wav"],
+        )
+    assert "nothing was changed" in str(raised.value)
+    assert not workspace.faces_dir.exists() and not workspace.voices_dir.exists()
+    assert not workspace.members_file.exists()
+
+
+def test_new_member_needs_both_modalities(workspace: Workspace, inputs: Path) -> None:
+    with pytest.raises(EnrolmentError, match="at least one photo and one recording"):
+        enrol_member(workspace, SETTINGS, "alice", faces=[inputs / "front.png"])
+
+
+def test_symlink_out_of_the_workspace_is_refused(
+    workspace: Workspace, inputs: Path, fake_pipelines: None, tmp_path: Path
+) -> None:
+    link = tmp_path / "link.png"
+    link.symlink_to(inputs / "front.png")
+    with pytest.raises(EnrolmentError, match="symbolic link.*outside the workspace"):
+        enrol_member(workspace, SETTINGS, "alice", faces=[link], voices=[inputs / "hello_0.wav"])
+    assert not workspace.faces_dir.exists()
+
+
+def test_symlink_inside_the_workspace_is_accepted(
+    workspace: Workspace, inputs: Path, fake_pipelines: None
+) -> None:
+    inside = workspace.root / "incoming" / "front.png"
+    inside.parent.mkdir()
+    inside.write_bytes((inputs / "front.png").read_bytes())
+    link = workspace.root / "incoming" / "link.png"
+    link.symlink_to(inside)
+    result = enrol_member(
+        workspace, SETTINGS, "alice", faces=[link], voices=[inputs / "hello_0.wav"]
+    )
+    copied = workspace.faces_dir / "alice" / "link.png"
+    assert result.faces == ("data/raw/faces/alice/link.png",)
+    assert not copied.is_symlink() and copied.read_bytes() == inside.read_bytes()
+
+
+def test_destination_that_escapes_is_refused(
+    workspace: Workspace, inputs: Path, fake_pipelines: None, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    workspace.faces_dir.parent.mkdir(parents=True)
+    os.symlink(outside, workspace.faces_dir)
+    with pytest.raises(EnrolmentError, match="leads outside the workspace"):
+        enrol_member(
+            workspace,
+            SETTINGS,
+            "alice",
+            faces=[inputs / "front.png"],
+            voices=[inputs / "hello_0.wav"],
+        )
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "problem, make",
+    [
+        ("no such file", lambda folder: folder / "missing.png"),
+        ("not a regular file", lambda folder: folder),
+        ("is empty", lambda folder: _empty(folder / "empty.png")),
+    ],
+)
+def test_unusable_input_files_are_named(
+    workspace: Workspace, inputs: Path, fake_pipelines: None, problem: str, make
+) -> None:
+    bad = make(inputs)
+    with pytest.raises(EnrolmentError, match=problem):
+        enrol_member(workspace, SETTINGS, "alice", faces=[bad], voices=[inputs / "hello_0.wav"])
+
+
+def _empty(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+def test_duplicate_file_names_are_refused(
+    workspace: Workspace, inputs: Path, fake_pipelines: None, tmp_path: Path
+) -> None:
+    other = tmp_path / "other" / "front.png"
+    write_image(other, blob_image(9))
+    with pytest.raises(EnrolmentError, match="same file name"):
+        enrol_member(
+            workspace,
+            SETTINGS,
+            "alice",
+            faces=[inputs / "front.png", other],
+            voices=[inputs / "hello_0.wav"],
+        )
+
+
+def test_unknown_customer_is_refused_when_customers_are_merged(
+    workspace: Workspace, inputs: Path
+) -> None:
+    workspace.merged_dataset.parent.mkdir(parents=True)
+    workspace.merged_dataset.write_text("customer_id,x,preferred_category\nA1,1,Books\n")
+    with pytest.raises(EnrolmentError, match="customer 'A2' is not in"):
+        enrol_member(workspace, SETTINGS, "alice", customer_id="A2")
+
+
+def test_update_replaces_files_and_keeps_others(
+    workspace: Workspace, inputs: Path, fake_pipelines: None
+) -> None:
+    enrol_member(
+        workspace, SETTINGS, "alice", faces=[inputs / "front.png"], voices=[inputs / "hello_0.wav"]
+    )
+    replacement = inputs / "again" / "front.png"
+    write_image(replacement, blob_image(7))
+    result = enrol_member(workspace, SETTINGS, "alice", faces=[replacement, inputs / "side.png"])
+    assert result.replaced == 1
+    assert (workspace.faces_dir / "alice" / "front.png").read_bytes() == replacement.read_bytes()
+    assert (workspace.voices_dir / "alice" / "hello_0.wav").exists()
+
+
+def test_failed_model_update_restores_the_files(
+    workspace: Workspace, inputs: Path, fake_pipelines: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.enrol
+
+    enrol_member(
+        workspace, SETTINGS, "alice", faces=[inputs / "front.png"], voices=[inputs / "hello_0.wav"]
+    )
+    original = (workspace.faces_dir / "alice" / "front.png").read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(engine.enrol, "_update_models_after_enrol", broken)
+    replacement = inputs / "again" / "front.png"
+    write_image(replacement, blob_image(7))
+    with pytest.raises(OSError, match="disk full"):
+        enrol_member(workspace, SETTINGS, "alice", faces=[replacement, inputs / "side.png"])
+    assert (workspace.faces_dir / "alice" / "front.png").read_bytes() == original
+    assert not (workspace.faces_dir / "alice" / "side.png").exists()
+
+
+def test_remove_member(workspace: Workspace, inputs: Path, fake_pipelines: None) -> None:
+    for name, face, voice in (
+        ("alice", "front.png", "hello_0.wav"),
+        ("bob", "side.png", "hello_1.wav"),
+    ):
+        enrol_member(
+            workspace,
+            SETTINGS,
+            name,
+            faces=[inputs / face],
+            voices=[inputs / voice],
+            customer_id="C1",
+        )
+    result = remove_member(workspace, SETTINGS, "alice")
+    assert result.files_removed == 2 and result.customer_link_removed
+    assert not (workspace.faces_dir / "alice").exists()
+    assert read_member_links(workspace) == {"bob": "C1"}
+    assert [m.name for m in list_members(workspace)] == ["bob"]
+    assert AuditStore(workspace.database).samples("alice") == []
+    assert not [p for p in workspace.root.iterdir() if p.name.startswith("mmauth-remove-")]
+    with pytest.raises(EnrolmentError, match="no member named 'alice'"):
+        remove_member(workspace, SETTINGS, "alice")
+    with pytest.raises(EnrolmentError, match="'..'"):
+        remove_member(workspace, SETTINGS, "..")
