@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DirectoryTree, Footer, Header, Input, Label, Static
 
+from engine.errors import MmauthError
 from engine.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
@@ -22,7 +23,16 @@ from tui.widgets.steps import StepRow
 from tui.widgets.waveform import Waveform
 
 PREVIEW_MAX_SIDE = 320
-STEP_TITLES = {"face": "Face", "product": "Product", "voice": "Voice", "decision": "Decision"}
+STEP_TITLES = {
+    "input": "Files",
+    "models": "Models",
+    "face": "Face",
+    "lockout": "Lockout",
+    "replay": "Replay",
+    "product": "Product",
+    "voice": "Voice",
+    "decision": "Decision",
+}
 
 
 def is_audio(path: Path) -> bool:
@@ -33,25 +43,14 @@ def is_audio(path: Path) -> bool:
 def step_detail(step: Any) -> str:
     """What a step found: its score against its threshold, then its message."""
     parts = []
-    score, threshold = getattr(step, "score", None), getattr(step, "threshold", None)
-    if score is not None and threshold is not None:
-        relation = ">=" if score >= threshold else "<"
-        parts.append(f"{score:.3f} {relation} {threshold:.3f}")
-    elif score is not None:
-        parts.append(f"{score:.3f}")
-    if getattr(step, "message", ""):
+    if step.score is not None and step.threshold is not None:
+        relation = ">=" if step.score >= step.threshold else "<"
+        parts.append(f"{step.score:.3f} {relation} {step.threshold:.3f}")
+    elif step.score is not None:
+        parts.append(f"{step.score:.3f}")
+    if step.message:
         parts.append(step.message)
     return "  ".join(parts)
-
-
-def step_state(step: Any) -> str:
-    """The widget state of an engine step's status."""
-    status = str(getattr(step, "status", "")).lower()
-    if status in {"passed", "ok", "pass", "granted", "accepted"}:
-        return "passed"
-    if status in {"skipped", "not_run", "skip"}:
-        return "skipped"
-    return "failed"
 
 
 class AuthenticateScreen(EngineScreen):
@@ -61,8 +60,13 @@ class AuthenticateScreen(EngineScreen):
         Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+l", "clear", "Clear"),
     ]
-    step_delay = 0.4
-    """Seconds between lighting up one step and the next."""
+
+    class StepDone(Message):
+        """The engine finished one step of the running attempt (sent from its thread)."""
+
+        def __init__(self, step: Any) -> None:
+            super().__init__()
+            self.step = step
 
     class Decided(Message):
         """The engine returned a decision for the picked files."""
@@ -94,12 +98,11 @@ class AuthenticateScreen(EngineScreen):
                 with Horizontal(classes="toolbar"):
                     yield Button("Run", compact=True, id="run", variant="primary")
                     yield Button("Clear", compact=True, id="clear")
-                yield Vertical(id="steps")
+                with Vertical(id="steps"):
+                    for name, title in STEP_TITLES.items():
+                        yield StepRow(name, title)
                 yield Static("Pick a photo and a clip, then Run.", id="decision")
         yield Footer()
-
-    async def on_mount(self) -> None:
-        await self.show_waiting_steps(list(STEP_TITLES))
 
     @on(DirectoryTree.FileSelected, "#media-tree")
     def file_picked(self, event: DirectoryTree.FileSelected) -> None:
@@ -112,8 +115,15 @@ class AuthenticateScreen(EngineScreen):
     def path_typed(self, event: Input.Submitted) -> None:
         self.preview(event.input)
 
+    def typed_path(self, field: Input) -> Path | None:
+        """The path in a field; a relative one is taken inside the workspace."""
+        text = field.value.strip()
+        if not text:
+            return None
+        return session_of(self).workspace.root / Path(text).expanduser()
+
     def preview(self, field: Input) -> None:
-        path = Path(field.value).expanduser() if field.value.strip() else None
+        path = self.typed_path(field)
         if field.id == "face-path":
             if path is None:
                 self.query_one("#face-preview", ImagePreview).clear()
@@ -139,120 +149,109 @@ class AuthenticateScreen(EngineScreen):
 
     @work(thread=True, exclusive=True, group="clip", exit_on_error=False)
     def load_clip(self, path: Path) -> None:
-        from engine.audio import load_audio
+        from engine.audio import load_recording
 
         waveform = self.query_one("#waveform", Waveform)
         caption = self.query_one("#clip-caption", Label)
         with engine_errors(self.app):
-            settings = session_of(self).settings()
-            samples = load_audio(path, settings.voice)
-            seconds = len(samples) / settings.voice.sample_rate
-            self.app.call_from_thread(waveform.show, samples)
+            recording = load_recording(path, session_of(self).settings().voice)
+            self.app.call_from_thread(waveform.show, recording.samples)
             self.app.call_from_thread(
-                caption.update, f"{seconds:.2f} s at {settings.voice.sample_rate} Hz"
+                caption.update,
+                f"{recording.duration_s:.2f} s of speech in a {recording.source_duration_s:.2f} s "
+                f"clip ({recording.source_sample_rate} Hz, {recording.channels} ch)",
             )
             return
-        self.app.call_from_thread(waveform.clear, "cannot show this clip")
+        self.app.call_from_thread(waveform.clear, "cannot use this clip")
         self.app.call_from_thread(caption.update, "")
 
-    async def action_clear(self) -> None:
+    def action_clear(self) -> None:
         """Forget the picked files and the last decision."""
         for field in self.query(Input):
             field.value = ""
             self.preview(field)
-        await self.show_waiting_steps(list(STEP_TITLES))
+        self.show_waiting_steps()
         self.query_one("#decision", Static).update("Pick a photo and a clip, then Run.")
 
     @on(Button.Pressed, "#run")
-    async def run_pressed(self) -> None:
-        await self.action_run()
+    def run_pressed(self) -> None:
+        self.action_run()
 
     @on(Button.Pressed, "#clear")
-    async def clear_pressed(self) -> None:
-        await self.action_clear()
+    def clear_pressed(self) -> None:
+        self.action_clear()
 
-    async def action_run(self) -> None:
+    def action_run(self) -> None:
         """Authenticate the picked photo and clip."""
-        face = self.query_one("#face-path", Input).value.strip()
-        voice = self.query_one("#voice-path", Input).value.strip()
-        if not face or not voice:
+        face = self.typed_path(self.query_one("#face-path", Input))
+        voice = self.typed_path(self.query_one("#voice-path", Input))
+        if face is None or voice is None:
             self.notify("Pick a face photo and a voice clip first.", title="Nothing to run")
             return
         self.query_one("#run", Button).disabled = True
-        await self.show_waiting_steps(list(STEP_TITLES))
-        self.query_one("#step-face", StepRow).set_state("running", "identifying the face...")
+        self.show_waiting_steps()
+        self.query_one("#step-input", StepRow).set_state("running", "...")
         decision = self.query_one("#decision", Static)
         decision.set_classes("")
         decision.update("Running...")
-        self.authenticate(Path(face).expanduser(), Path(voice).expanduser())
+        self.authenticate(face, voice)
 
     @work(thread=True, exclusive=True, group="auth", exit_on_error=False)
     def authenticate(self, face: Path, voice: Path) -> None:
         from engine.auth import authenticate
 
         session = session_of(self)
+        decision = None
         try:
             with engine_errors(self.app):
+                settings = session.settings()
+                try:
+                    bundle = session.model_bundle()
+                except MmauthError:
+                    # The engine's own "models" step reports why, and logs the attempt.
+                    bundle = None
                 decision = authenticate(
                     session.workspace,
-                    session.settings(),
+                    settings,
                     face,
                     voice,
-                    bundle=session.model_bundle(),
+                    bundle=bundle,
+                    on_step=lambda step: self.post_message(self.StepDone(step)),
                 )
-                self.post_message(self.Decided(decision))
-                return
-            self.app.call_from_thread(self.run_failed)
-        except BaseException:
-            self.app.call_from_thread(self.run_failed)
-            raise
+        finally:
+            self.post_message(self.Decided(decision))
 
-    async def run_failed(self) -> None:
+    def show_waiting_steps(self) -> None:
+        """Every step of the flow back to waiting."""
+        for row in self.query(StepRow):
+            row.set_state("waiting")
+
+    def on_authenticate_screen_step_done(self, message: StepDone) -> None:
+        step = message.step
+        self.query_one(f"#step-{step.name}", StepRow).set_state(step.status, step_detail(step))
+        names = list(STEP_TITLES)
+        following = names.index(step.name) + 1 if step.name in names else len(names)
+        if step.status == "passed" and following < len(names):
+            self.query_one(f"#step-{names[following]}", StepRow).set_state("running", "...")
+
+    def on_authenticate_screen_decided(self, message: Decided) -> None:
         self.query_one("#run", Button).disabled = False
-        await self.show_waiting_steps(list(STEP_TITLES))
-        self.query_one("#decision", Static).update("Could not run: see the notification.")
-
-    async def show_waiting_steps(self, names: list[str]) -> None:
-        """Rows for the given steps plus the decision, all waiting."""
-        container = self.query_one("#steps", Vertical)
-        await container.remove_children()
-        await container.mount_all(
-            StepRow(name, STEP_TITLES.get(name, name.replace("_", " ").capitalize()))
-            for name in [*[n for n in names if n != "decision"], "decision"]
-        )
-
-    async def on_authenticate_screen_decided(self, message: Decided) -> None:
-        decision = message.decision
-        steps = list(decision.steps)
-        await self.show_waiting_steps([step.name for step in steps])
-        self.light_step(decision, steps, 0)
-
-    def light_step(self, decision: Any, steps: list[Any], index: int) -> None:
-        """Mark step ``index`` as running, then show its outcome and move on to the next."""
-        if index < len(steps):
-            step = steps[index]
-            row = self.query_one(f"#step-{step.name}", StepRow)
-            row.set_state("running", "...")
-
-            def finish() -> None:
-                row.set_state(step_state(step), step_detail(step))  # type: ignore[arg-type]
-                self.light_step(decision, steps, index + 1)
-
-            self.set_timer(self.step_delay / 2, finish)
+        if message.decision is None:
+            self.query_one("#decision", Static).update("Could not run: see the notification.")
             return
-        self.show_decision(decision)
+        self.show_decision(message.decision)
 
     def show_decision(self, decision: Any) -> None:
-        row = self.query_one("#step-decision", StepRow)
+        # The decision lists every step, those never reached included (as skipped).
+        for step in decision.steps:
+            self.query_one(f"#step-{step.name}", StepRow).set_state(step.status, step_detail(step))
         banner = self.query_one("#decision", Static)
         if decision.granted:
-            row.set_state("passed", f"GRANTED  {decision.seconds:.2f} s")
             banner.set_classes("-granted")
             banner.update(
                 f"GRANTED: welcome, {decision.member}. Recommended category: {decision.category}."
             )
         else:
-            row.set_state("failed", f"DENIED ({decision.reason})  {decision.seconds:.2f} s")
             banner.set_classes("-denied")
             banner.update(f"DENIED ({decision.reason}): {decision.message}")
         self.query_one("#run", Button).disabled = False

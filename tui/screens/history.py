@@ -130,7 +130,7 @@ class HistoryScreen(EngineScreen):
 
 
 def _chosen(select: Select[str]) -> str | None:
-    return None if select.value is Select.BLANK else str(select.value)
+    return None if select.is_blank() else str(select.value)
 
 
 def _identified(store: Any) -> set[str]:

@@ -161,7 +161,7 @@ class StatsScreen(EngineScreen):
 
     @on(Select.Changed, "#audio-feature")
     def draw_audio_box(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK or not hasattr(self, "stats"):
+        if event.select.is_blank() or not hasattr(self, "stats"):
             return
         per_member = self.stats.audio_features.get(event.value, {})
         box = self.query_one("#audio-box", PlotextPlot)

@@ -205,7 +205,7 @@ class TrainingScreen(EngineScreen):
     def show_confusion(self, event: Select.Changed) -> None:
         from tui.widgets.confusion import confusion_table
 
-        if event.value is Select.BLANK or event.value not in self.confusion:
+        if event.select.is_blank() or event.value not in self.confusion:
             return
         labels, matrix = self.confusion[event.value]
         self.query_one("#confusion", Static).update(confusion_table(labels, matrix))

@@ -22,8 +22,10 @@ class StepRow(Static):
 
     DEFAULT_CSS = """
     StepRow {
-        height: auto;
+        height: 1;
         padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     StepRow.-passed { background: $success 15%; }
     StepRow.-failed { background: $error 15%; }

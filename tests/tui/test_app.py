@@ -1,0 +1,167 @@
+"""The terminal app's main paths, driven with Textual's Pilot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Label, Select, TabbedContent
+
+from engine.workspace import Workspace
+from tests.tui.conftest import add_attempts, notifications, screen_text, settle
+from tui.app import DARK_THEME, LIGHT_THEME, create_app
+from tui.widgets.image_preview import ImagePreview
+from tui.widgets.steps import StepRow
+from tui.widgets.waveform import Waveform
+
+SIZE = (100, 30)
+
+
+def table_rows(table: DataTable[object]) -> list[tuple[str, ...]]:
+    return [tuple(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+async def test_number_keys_and_palette_commands_switch_screens(small_workspace: Workspace) -> None:
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        assert app.current_mode == "stats"
+        for key, mode in zip(
+            "2345", ("training", "authenticate", "simulation", "history"), strict=True
+        ):
+            await pilot.press(key)
+            await settle(pilot, app)
+            assert app.current_mode == mode
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert {"Show Stats", "Show Auth", "Enrol a member", "Toggle dark/light"} <= set(titles)
+
+
+async def test_theme_toggles_between_dark_and_light(small_workspace: Workspace) -> None:
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        app.theme = DARK_THEME
+        await pilot.press("ctrl+t")
+        assert app.theme == LIGHT_THEME
+        await pilot.press("ctrl+t")
+        assert app.theme == DARK_THEME
+
+
+async def test_stats_show_members_counts_and_customers(small_workspace: Workspace) -> None:
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        members = table_rows(app.screen.query_one("#members", DataTable))
+        assert members == [("ana", "A101", "3", "4", "1", "1"), ("ben", "A102", "3", "4", "1", "1")]
+        probes = table_rows(app.screen.query_one("#probes", DataTable))
+        assert ("zoe", "stranger", "1", "1") in probes
+        assert "Every input is present." in screen_text(app)
+        app.screen.query_one(TabbedContent).active = "photos-tab"
+        await pilot.pause()
+        photos = table_rows(app.screen.query_one("#photos", DataTable))
+        assert ("ana", "neutral", "flip", "1") in photos and len(photos) == 18
+        app.screen.query_one(TabbedContent).active = "customers-tab"
+        await pilot.pause()
+        assert "40 customers" in screen_text(app)
+        categories = table_rows(app.screen.query_one("#categories", DataTable))
+        assert sorted(categories) == [
+            (c, "10") for c in ("Books", "Clothing", "Electronics", "Sports")
+        ]
+
+
+async def test_stats_name_the_commands_that_create_missing_data(workspace: Workspace) -> None:
+    app = create_app(workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        text = screen_text(app)
+        assert "data/merged_dataset.csv is missing: run mmauth merge" in text
+        assert "data/image_features.csv is missing: run mmauth features" in text
+
+
+async def test_history_filters_by_member_and_decision(small_workspace: Workspace) -> None:
+    add_attempts(small_workspace)
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await settle(pilot, app)
+        table = app.screen.query_one("#attempts", DataTable)
+        assert [row[1:4] for row in table_rows(table)] == [
+            ("GRANTED", "ok", "ben"),
+            ("DENIED", "unknown_face", "-"),
+            ("DENIED", "voice_mismatch", "ana"),
+            ("GRANTED", "ok", "ana"),
+        ]
+        app.screen.query_one("#member-filter", Select).value = "ana"
+        await settle(pilot, app)
+        assert [row[1] for row in table_rows(table)] == ["DENIED", "GRANTED"]
+        app.screen.query_one("#decision-filter", Select).value = "DENIED"
+        await settle(pilot, app)
+        assert [row[2] for row in table_rows(table)] == ["voice_mismatch"]
+        assert "The voice does not match ana." in screen_text(app)
+
+
+async def test_history_without_a_database_says_how_to_make_attempts(workspace: Workspace) -> None:
+    app = create_app(workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await settle(pilot, app)
+        assert "No attempts yet" in screen_text(app)
+        assert not workspace.database.exists()
+
+
+async def pick(pilot, app, field: str, path: Path, *, typed: bool = False) -> None:  # noqa: ANN001
+    """Enter a path into a field of the Authenticate screen (typed key by key when ``typed``)."""
+    entry = app.screen.query_one(f"#{field}", Input)
+    entry.focus()
+    if typed:
+        await pilot.press(*path.relative_to(app.session.workspace.root).as_posix())
+    else:
+        entry.value = str(path)
+    await pilot.press("enter")
+    await settle(pilot, app)
+
+
+async def test_authenticate_previews_the_picked_files(small_workspace: Workspace) -> None:
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot, app)
+        photo = small_workspace.faces_dir / "ana" / "neutral.png"
+        await pick(pilot, app, "face-path", photo, typed=True)
+        await pick(
+            pilot, app, "voice-path", small_workspace.voices_dir / "ana" / "yes_approve_1.wav"
+        )
+        assert app.screen.query_one("#face-path", Input).value == "data/raw/faces/ana/neutral.png"
+        assert app.screen.query_one(ImagePreview)._image is not None  # noqa: SLF001
+        assert app.screen.query_one(Waveform)._samples is not None  # noqa: SLF001
+        caption = str(app.screen.query_one("#clip-caption", Label).content)
+        assert caption.endswith("s of speech in a 0.80 s clip (16000 Hz, 1 ch)")
+
+
+async def test_authenticate_shows_bad_files_as_notifications(small_workspace: Workspace) -> None:
+    broken = small_workspace.root / "broken.png"
+    broken.write_bytes(b"not a picture")
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot, app)
+        await pick(pilot, app, "face-path", broken)
+        assert any(n.startswith("Bad input: file broken.png") for n in notifications(app))
+        assert "cannot show this photo" in screen_text(app)
+
+
+async def test_authenticate_without_models_is_denied_with_the_reason(
+    small_workspace: Workspace,
+) -> None:
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(pilot, app)
+        await pick(pilot, app, "face-path", small_workspace.probe_faces_dir / "ana" / "dim.png")
+        await pick(
+            pilot, app, "voice-path", small_workspace.probe_voices_dir / "ana" / "yes_approve_3.wav"
+        )
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        assert "DENIED (models_missing)" in screen_text(app)
+        assert app.screen.query_one("#step-input", StepRow).state == "passed"
+        assert app.screen.query_one("#step-models", StepRow).state == "failed"
+        assert app.screen.query_one("#step-voice", StepRow).state == "skipped"
