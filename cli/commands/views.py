@@ -1,0 +1,104 @@
+"""`mmauth voice-view`: a clip's waveform and mel spectrogram, in the terminal or as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from cli.context import open_workspace
+from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json
+
+# A dark-to-bright ramp (magma-like) for dB cells, from the floor to the loudest.
+_RAMP = ("#000004", "#1d1147", "#51127c", "#822681", "#b73779", "#e75263", "#fc8961", "#fcfdbf")
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def voice_view(
+    ctx: typer.Context,
+    clip: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, resolve_path=True, help="Audio file to show."),
+    ],
+    png: Annotated[
+        Path | None,
+        typer.Option("--png", dir_okay=False, help="Write waveform + mel spectrogram to this PNG."),
+    ] = None,
+    cleaned: Annotated[
+        bool,
+        typer.Option("--cleaned", help="Show the cleaned clip the voice model receives."),
+    ] = False,
+    width: Annotated[int, typer.Option("--width", min=10, max=400)] = 80,
+    height: Annotated[int, typer.Option("--height", min=4, max=64)] = 12,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a recording: waveform (speech marked) and mel spectrogram in dB.
+
+    Without --cleaned the clip is shown as recorded, so a refused clip can still be inspected.
+    """
+    with handle_errors(as_json):
+        from engine.audio_views import clip_view, save_clip_png
+
+        _, settings = open_workspace(ctx, workspace)
+        view = clip_view(clip, settings, width=width, height=height, cleaned=cleaned)
+        written = save_clip_png(clip, settings, png, cleaned=cleaned) if png else None
+        summary: dict[str, Any] = {
+            "ok": True,
+            "clip": str(clip),
+            "duration_s": round(view.duration_s, 3),
+            "sample_rate": view.sample_rate,
+            "speech": list(view.speech) if view.speech else None,
+            "cleaned": view.cleaned,
+            "png": str(written) if written else None,
+        }
+        if as_json:
+            print_json(summary)
+            return
+        console.print(_waveform_text(view.envelope_min, view.envelope_max, height // 2))
+        console.print(_spectrogram_text(view.spectrogram_db))
+        speech = (
+            f"speech {view.speech[0]:.2f}-{view.speech[1]:.2f} s" if view.speech else "no speech"
+        )
+        console.print(
+            f"{clip.name}: {view.duration_s:.2f} s at {view.sample_rate} Hz, {speech}, "
+            f"mel 0-{view.max_frequency_hz / 1000:.1f} kHz"
+            + (f"; PNG written to {written}" if written else ""),
+            highlight=False,
+        )
+
+
+def _waveform_text(lows: Any, highs: Any, rows: int) -> Text:
+    """Bars of each column's peak level, mirrored around the centre line."""
+    import numpy as np
+
+    rows = max(1, rows)
+    level = np.maximum(np.abs(lows), np.abs(highs))
+    eighths = np.rint(np.clip(level / max(float(level.max()), 1e-9), 0, 1) * rows * 8).astype(int)
+    text = Text()
+    for row in range(rows - 1, -1, -1):
+        cells = np.clip(eighths - row * 8, 0, 8)
+        text.append("".join(_BARS[c] for c in cells) + "\n", style="#4f9fd8")
+    return text
+
+
+def _spectrogram_text(db: Any) -> Text:
+    """Two dB rows per character cell with the upper-half block (fg = upper row, bg = lower)."""
+    import numpy as np
+
+    levels = np.clip(((db - db.min()) / max(float(np.ptp(db)), 1e-9)) * (len(_RAMP) - 1), 0, None)
+    index = np.rint(levels).astype(int)
+    if len(index) % 2:
+        index = np.vstack([index, index[-1:]])
+    text = Text()
+    for row in range(len(index) - 1, 0, -2):
+        for upper, lower in zip(index[row], index[row - 1], strict=True):
+            text.append("▀", style=f"{_RAMP[upper]} on {_RAMP[lower]}")
+        text.append("\n")
+    return text
+
+
+def register(app: typer.Typer) -> None:
+    app.command("voice-view")(voice_view)
