@@ -107,8 +107,8 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def space(workspace: Workspace) -> Workspace:
+def enrolled_workspace(workspace: Workspace) -> Workspace:
+    """alice and bob, each with one synthetic photo and one recording."""
     write_image(workspace.faces_dir / "alice" / "alice-front.png", blob_image(1))
     write_image(workspace.faces_dir / "bob" / "bob-front.png", blob_image(2))
     write_audio(workspace.voices_dir / "alice" / "hello_0.wav", syllables(1))
@@ -116,9 +116,8 @@ def space(workspace: Workspace) -> Workspace:
     return workspace
 
 
-@pytest.fixture
-def probes(tmp_path: Path) -> Path:
-    folder = tmp_path / "probes"
+def probe_folder(folder: Path) -> Path:
+    """Probe files whose names tell FakeFeatures who they are."""
     for index, name in enumerate(["alice-1", "bob-1", "stranger-1", "noface-1", "crash-1"]):
         write_image(folder / f"{name}.png", blob_image(100 + index))
     for index, name in enumerate(
@@ -127,6 +126,16 @@ def probes(tmp_path: Path) -> Path:
         write_audio(folder / f"{name}.wav", syllables(100 + index))
     (folder / "empty.png").write_bytes(b"")
     return folder
+
+
+@pytest.fixture
+def space(workspace: Workspace) -> Workspace:
+    return enrolled_workspace(workspace)
+
+
+@pytest.fixture
+def probes(tmp_path: Path) -> Path:
+    return probe_folder(tmp_path / "probes")
 
 
 def make(space: Workspace, clock: Clock | None = None, **options) -> Authenticator:

@@ -61,8 +61,7 @@ def test_destination_names_are_made_safe() -> None:
     assert destination_name(Path("/x/.hidden.wav")) == "hidden.wav"
 
 
-@pytest.fixture
-def fake_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
+def install_fake_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
     """Extraction stand-ins: files named no_face*/silent* fail to acquire, the rest pass."""
     import engine.faces
     import engine.voices
@@ -83,9 +82,7 @@ def fake_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine.voices, "voice_sample", voice_sample)
 
 
-@pytest.fixture
-def inputs(tmp_path: Path) -> Path:
-    folder = tmp_path / "inputs"
+def enrolment_inputs(folder: Path) -> Path:
     write_image(folder / "front.png", blob_image(1))
     write_image(folder / "side.png", blob_image(2))
     write_image(folder / "no_face.png", blob_image(3))
@@ -93,6 +90,16 @@ def inputs(tmp_path: Path) -> Path:
     write_audio(folder / "hello_1.wav", syllables(2))
     write_audio(folder / "silent_0.wav", np.zeros(16_000, dtype=np.float32))
     return folder
+
+
+@pytest.fixture
+def fake_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
+    install_fake_pipelines(monkeypatch)
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    return enrolment_inputs(tmp_path / "inputs")
 
 
 def test_enrol_copies_files_records_samples_and_links_customer(

@@ -1,0 +1,179 @@
+"""`mmauth authenticate` / `history` / `enroll` / `members` / `remove` / `simulate`: exit codes
+0 (GRANTED), 1 (DENIED), 2 (usage or settings), JSON output, and people's output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import create_app
+from engine.auth import Authenticator
+from engine.workspace import Workspace
+from tests.engine.test_auth import BUNDLE, FakeFeatures, enrolled_workspace, probe_folder
+from tests.engine.test_enrol import enrolment_inputs, install_fake_pipelines
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def space(workspace: Workspace) -> Workspace:
+    return enrolled_workspace(workspace)
+
+
+@pytest.fixture
+def probes(tmp_path: Path) -> Path:
+    return probe_folder(tmp_path / "probes")
+
+
+@pytest.fixture
+def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    install_fake_pipelines(monkeypatch)
+    return enrolment_inputs(tmp_path / "inputs")
+
+
+@pytest.fixture
+def stand_in_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mmauth authenticate` with the stand-in models and extraction of the engine tests."""
+    import engine.auth
+
+    def authenticate(workspace, settings, face, voice, *, on_step=None, **kwargs):
+        flow = Authenticator(workspace, settings, bundle=BUNDLE, features=FakeFeatures())
+        return flow.authenticate(face, voice, on_step=on_step)
+
+    monkeypatch.setattr(engine.auth, "authenticate", authenticate)
+
+
+def run(space: Workspace, *arguments: str):
+    return runner.invoke(create_app(), [*arguments, "-w", str(space.root)])
+
+
+def test_granted_exits_0_and_shows_steps(space: Workspace, probes: Path, stand_in_models) -> None:
+    result = run(
+        space,
+        "authenticate",
+        "--face",
+        str(probes / "alice-1.png"),
+        "--voice",
+        str(probes / "alice-hello.wav"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "GRANTED" in result.stdout and "alice" in result.stdout
+    for step in ("input", "face", "replay", "voice"):
+        assert step in result.stdout
+    assert "0.900 ≥ 0.500" in result.stdout
+
+
+def test_denied_exits_1_with_json(space: Workspace, probes: Path, stand_in_models) -> None:
+    result = run(
+        space,
+        "authenticate",
+        "--face",
+        str(probes / "alice-1.png"),
+        "--voice",
+        str(probes / "bob-open_sesame.wav"),
+        "--json",
+    )
+    assert result.exit_code == 1
+    shown = json.loads(result.stdout)
+    assert shown["ok"] is False and shown["decision"] == "DENIED"
+    assert shown["reason"] == "voice_mismatch" and shown["member"] == "alice"
+    assert [s["name"] for s in shown["steps"]][-1] == "decision"
+
+
+def test_missing_file_is_a_denial_not_a_crash(workspace: Workspace, tmp_path: Path) -> None:
+    result = run(
+        workspace,
+        "authenticate",
+        "--face",
+        str(tmp_path / "nope.png"),
+        "--voice",
+        str(tmp_path / "nope.wav"),
+        "--json",
+    )
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["reason"] == "bad_input"
+
+
+def test_no_models_is_a_denial_people_understand(workspace: Workspace, probes: Path) -> None:
+    result = run(
+        workspace,
+        "authenticate",
+        "--face",
+        str(probes / "alice-1.png"),
+        "--voice",
+        str(probes / "alice-hello.wav"),
+    )
+    assert result.exit_code == 1
+    assert "DENIED" in result.stdout and "models_missing" in result.stdout
+    assert "mmauth train" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["authenticate", "--face", "x.png"], ["authenticate", "--voice", "x.wav"], ["enroll"]],
+)
+def test_usage_errors_exit_2(workspace: Workspace, arguments: list[str]) -> None:
+    assert run(workspace, *arguments).exit_code == 2
+
+
+def test_bad_settings_exit_2(workspace: Workspace, probes: Path) -> None:
+    workspace.settings_file.write_text("[auth]\nlockout_attempts = 0\n", encoding="utf-8")
+    result = run(
+        workspace,
+        "authenticate",
+        "--face",
+        str(probes / "alice-1.png"),
+        "--voice",
+        str(probes / "alice-hello.wav"),
+    )
+    assert result.exit_code == 2
+    assert "lockout_attempts" in result.stderr
+
+
+def test_history_lists_filters_and_validates(
+    space: Workspace, probes: Path, stand_in_models
+) -> None:
+    for face, voice in (("alice-1.png", "alice-hello.wav"), ("bob-1.png", "alice-hello.wav")):
+        run(space, "authenticate", "--face", str(probes / face), "--voice", str(probes / voice))
+    shown = json.loads(run(space, "history", "--json").stdout)
+    assert [a["decision"] for a in shown["attempts"]] == ["DENIED", "GRANTED"]
+    only_bob = json.loads(run(space, "history", "--member", "bob", "--json").stdout)
+    assert [a["identified_member"] for a in only_bob["attempts"]] == ["bob"]
+    table = run(space, "history")
+    assert table.exit_code == 0 and "DENIED" in table.stdout and "GRANTED" in table.stdout
+    assert run(space, "history", "--decision", "maybe").exit_code == 2
+
+
+def test_enroll_members_remove(
+    workspace: Workspace,
+    inputs: Path,
+) -> None:
+    result = run(
+        workspace,
+        "enroll",
+        "alice",
+        "--faces",
+        str(inputs / "front.png"),
+        "--voices",
+        str(inputs / "hello_0.wav"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["faces"] == ["data/raw/faces/alice/front.png"]
+    listed = json.loads(run(workspace, "members", "--json").stdout)["members"]
+    assert [m["name"] for m in listed] == ["alice"]
+    assert "alice" in run(workspace, "members").stdout
+    refused = run(workspace, "enroll", "../evil", "--faces", str(inputs / "front.png"))
+    assert refused.exit_code == 2 and "path separator" in refused.stderr
+    removed = run(workspace, "remove", "alice")
+    assert removed.exit_code == 0 and "Removed" in removed.stdout
+    assert run(workspace, "remove", "alice").exit_code == 2
+
+
+def test_simulate_without_models_exits_2(workspace: Workspace) -> None:
+    result = run(workspace, "simulate", "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["ok"] is False
