@@ -7,10 +7,11 @@ and where the files would land. Then it copies the files into ``data/raw/faces/<
 fails), updates the models, records the samples' hashes and fingerprints in the audit store,
 and links the member to a customer in members.csv when asked.
 
-Model updates: with a face model that can add templates (the dlib backend's nearest-template
-identifier) the new member's vectors are added without retraining; otherwise the features are
-extracted (cached: only the new files are processed) and the model is retrained. Before any
-model was trained, enrolment only stores the files: ``mmauth train`` takes them in.
+Model updates: with the dlib face backend the new photos' embeddings (with their augmented
+copies, as training makes them) are added as templates without retraining; otherwise (classic
+faces, and voices, whose model has no in-place enrolment) the features are extracted again
+(cached: only the new files are processed) and the model is retrained. Before any model was
+trained, enrolment only stores the files: ``mmauth train`` takes them in.
 """
 
 from __future__ import annotations
@@ -205,14 +206,12 @@ def enrol_member(
         workspace, voice_paths, voice_folder
     )
     total = len(plan) + 3
-    face_vectors, voice_samples = _acquire(
-        settings, face_paths, voice_paths, progress=progress, cancel=cancel, total=total
-    )
+    _acquire(settings, face_paths, voice_paths, progress=progress, cancel=cancel, total=total)
     check_cancelled(cancel, STAGE)
     with _copied(plan) as replaced:
         progress(Progress(STAGE, len(plan), total, f"copied {len(plan)} files"))
         updates = _update_models_after_enrol(
-            workspace, settings, name, face_vectors, voice_samples, progress, cancel
+            workspace, settings, name, face_paths, voice_paths, progress, cancel
         )
     progress(Progress(STAGE, len(plan) + 1, total, "models updated"))
     _record_samples(workspace, settings, name, customer_id, plan)
@@ -264,22 +263,18 @@ def _acquire(
     progress: ProgressCallback,
     cancel: threading.Event | None,
     total: int,
-) -> tuple[list[Any], list[Any]]:
-    """Features of every input, through the authentication pipelines; a file that fails
-    (no face, no speech, unreadable) refuses the whole enrolment (failure to enrol, FTE)."""
+) -> None:
+    """Check every input through the authentication pipelines; a file that fails (no face, no
+    speech, unreadable) refuses the whole enrolment (failure to enrol, FTE)."""
     from engine.faces import face_vector
     from engine.voices import voice_sample
 
     failures: list[str] = []
-    results: dict[str, list[Any]] = {"face": [], "voice": []}
-    for kind, paths, extract in (
-        ("face", face_paths, face_vector),
-        ("voice", voice_paths, voice_sample),
-    ):
+    for paths, extract in ((face_paths, face_vector), (voice_paths, voice_sample)):
         for path in paths:
             check_cancelled(cancel, STAGE)
             try:
-                results[kind].append(extract(path, settings))
+                extract(path, settings)
             except InputError as error:
                 failures.append(error.message)
             progress(Progress(STAGE, 0, total, f"checked {path.name}"))
@@ -288,7 +283,6 @@ def _acquire(
             "failure to enrol: nothing was changed; fix or leave out these files:\n  "
             + "\n  ".join(failures)
         )
-    return results["face"], results["voice"]
 
 
 @contextlib.contextmanager
@@ -419,30 +413,42 @@ def _update_models_after_enrol(
     workspace: Workspace,
     settings: Settings,
     name: str,
-    face_vectors: Sequence[Any],
-    voice_samples: Sequence[Any],
+    face_paths: Sequence[Path],
+    voice_paths: Sequence[Path],
     progress: ProgressCallback,
     cancel: threading.Event | None,
 ) -> list[str]:
+    def add_templates(model: Any) -> Any:
+        vectors, groups = _augmented_face_vectors(workspace, settings, face_paths, name)
+        return model.enrol(name, vectors, groups)
+
     return _update_models(
         workspace,
         settings,
         progress,
         cancel,
-        face_change=(lambda model: model.enrol(name, face_vectors)) if face_vectors else None,
-        voice_change=(
-            (
-                lambda model: model.enrol(
-                    name,
-                    [s.vector for s in voice_samples],
-                    [s.mfcc_sequence for s in voice_samples],
-                    [s.phrase_hint for s in voice_samples],
-                )
-            )
-            if voice_samples
-            else None
-        ),
+        face_change=add_templates if face_paths else None,
+        voice_changed=bool(voice_paths),
     )
+
+
+def _augmented_face_vectors(
+    workspace: Workspace, settings: Settings, face_paths: Sequence[Path], name: str
+) -> tuple[Any, list[str]]:
+    """Template vectors of the new photos with their augmented copies, as training makes them;
+    each row's group is the photo's destination in the workspace."""
+    import numpy as np
+
+    from engine.faces import face_params, process_face_file
+
+    params = face_params(settings, augment=True)
+    vectors, groups = [], []
+    for path in face_paths:
+        output = process_face_file(path, params)
+        vectors.append(output.features)
+        destination = workspace.faces_dir / name / destination_name(path)
+        groups += [workspace.relative(destination)] * len(output.features)
+    return np.vstack(vectors), groups
 
 
 def _update_models(
@@ -452,10 +458,12 @@ def _update_models(
     cancel: threading.Event | None,
     *,
     face_change: Callable[[Any], Any] | None,
-    voice_change: Callable[[Any], Any] | None,
+    voice_changed: bool,
 ) -> list[str]:
-    """Apply a change to the trained face and voice models: in place when the model supports
-    it (templates), else by re-extracting features and retraining that model."""
+    """Bring the trained models up to date with the enrolment folders: the dlib face model
+    takes templates in place (``face_change``); otherwise the features are extracted again
+    (cached: only changed files are processed) and the model is retrained. The voice model has
+    no in-place enrolment, so it is always retrained."""
     import copy
 
     from engine.persistence import ModelRecord, load_model_bundle, save_models
@@ -465,43 +473,30 @@ def _update_models(
     except MissingStageError:
         return ["no models trained yet: run mmauth train to include this member"]
     updates: list[str] = []
-    records: list[Any] = []
     retrain: list[str] = []
-    for kind, change in (("face", face_change), ("voice", voice_change)):
-        model = getattr(bundle, kind)
-        if change is None:
+    for kind, changed in (("face", face_change is not None), ("voice", voice_changed)):
+        if not changed:
             continue
-        if model is None:
+        if getattr(bundle, kind) is None:
             updates.append(f"{kind}: no model trained yet; mmauth train will include the files")
-            continue
-        if _updates_in_place(model, kind, settings):
-            updated = change(copy.deepcopy(model))
-            entry = bundle.manifest["models"][kind]
-            records.append(
-                ModelRecord(
-                    name=kind,
-                    model=updated,
-                    metrics=entry.get("metrics", {}),
-                    inputs=entry.get("inputs", {}),
-                    backend=entry.get("backend", ""),
-                )
+        elif kind == "face" and getattr(bundle.face, "backend", "") == "dlib":
+            entry = bundle.manifest["models"]["face"]
+            updated = face_change(copy.deepcopy(bundle.face))
+            record = ModelRecord(
+                name="face",
+                model=updated,
+                metrics=entry.get("metrics", {}),
+                inputs=entry.get("inputs", {}),
+                backend=entry.get("backend", "dlib"),
             )
-            updates.append(f"{kind}: templates updated without retraining")
+            save_models(workspace, [record], settings)
+            updates.append("face: templates updated without retraining (dlib)")
         else:
             retrain.append(kind)
-    if records:
-        save_models(workspace, records, settings)
     if retrain:
         _retrain(workspace, settings, tuple(retrain), progress, cancel)
         updates += [f"{kind}: features extracted and model retrained" for kind in retrain]
     return updates
-
-
-def _updates_in_place(model: Any, kind: str, settings: Settings) -> bool:
-    """Whether ``model`` takes a member's templates without retraining."""
-    if kind == "face" and settings.face.backend != "dlib":
-        return False
-    return callable(getattr(model, "enrol", None)) and callable(getattr(model, "remove", None))
 
 
 def _retrain(
@@ -562,7 +557,7 @@ def remove_member(
             progress,
             cancel,
             face_change=lambda model: model.remove(name),
-            voice_change=lambda model: model.remove(name),
+            voice_changed=True,
         )
     except BaseException:
         for folder, target in moved:
