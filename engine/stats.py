@@ -361,3 +361,32 @@ def training_summary(workspace: Workspace) -> Table | None:
     return Table(
         SUMMARY_COLUMNS, tuple(tuple(r.get(c, "") for c in SUMMARY_COLUMNS) for r in records)
     )
+
+
+# Campaigns of engine.simulate whose scores are mated (genuine) or non-mated (impostor).
+_GENUINE_CAMPAIGNS = {"face": {"genuine"}, "voice": {"genuine"}}
+_IMPOSTOR_CAMPAIGNS = {
+    "face": {"stranger_face"},
+    "voice": {"stranger_voice", "cross_member", "wrong_phrase"},
+}
+
+
+def simulation_scores(attempts: Any) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """(genuine, impostor) scores per modality from a simulation's attempt outcomes, for DET
+    plots; a modality is left out when either side has no score."""
+    scores = {}
+    for modality in ("face", "voice"):
+        column = f"{modality}_score"
+
+        def picked(campaigns: set[str], column: str = column) -> tuple[float, ...]:
+            return tuple(
+                float(getattr(a, column))
+                for a in attempts
+                if a.campaign in campaigns and getattr(a, column) is not None
+            )
+
+        genuine = picked(_GENUINE_CAMPAIGNS[modality])
+        impostor = picked(_IMPOSTOR_CAMPAIGNS[modality])
+        if genuine and impostor:
+            scores[modality] = (genuine, impostor)
+    return scores

@@ -149,18 +149,20 @@ class AuthenticateScreen(EngineScreen):
 
     @work(thread=True, exclusive=True, group="clip", exit_on_error=False)
     def load_clip(self, path: Path) -> None:
-        from engine.audio import load_recording
+        from engine.audio_views import clip_signal
 
         waveform = self.query_one("#waveform", Waveform)
         caption = self.query_one("#clip-caption", Label)
         with engine_errors(self.app):
-            recording = load_recording(path, session_of(self).settings().voice)
-            self.app.call_from_thread(waveform.show, recording.samples)
-            self.app.call_from_thread(
-                caption.update,
-                f"{recording.duration_s:.2f} s of speech in a {recording.source_duration_s:.2f} s "
-                f"clip ({recording.source_sample_rate} Hz, {recording.channels} ch)",
-            )
+            signal = clip_signal(path, session_of(self).settings())
+            duration = len(signal.samples) / signal.sample_rate
+            if signal.speech is None:
+                speech, words = None, "no speech found"
+            else:
+                speech = (signal.speech[0] / duration, signal.speech[1] / duration)
+                words = f"speech {signal.speech[0]:.2f}-{signal.speech[1]:.2f} s"
+            self.app.call_from_thread(waveform.show, signal.samples, speech)
+            self.app.call_from_thread(caption.update, f"{duration:.2f} s clip, {words}")
             return
         self.app.call_from_thread(waveform.clear, "cannot use this clip")
         self.app.call_from_thread(caption.update, "")

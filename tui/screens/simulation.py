@@ -111,5 +111,78 @@ class SimulationScreen(EngineScreen):
         if message.result is not None:
             self.show_result(message.result)
 
-    def show_result(self, result: Any) -> None:
-        raise NotImplementedError
+    def show_result(self, report: Any) -> None:
+        """The headline rates, one row per campaign, and the DET curves of both modalities."""
+        self.query_one("#simulation-note", Label).update(
+            f"authorised success {report.authorised_success}  "
+            f"unauthorised block {report.unauthorised_block}"
+        )
+        table = self.query_one("#rates", DataTable)
+        table.clear(columns=True)
+        table.add_columns(*RATE_COLUMNS)
+        for campaign in report.campaigns:
+            table.add_row(*campaign_row(campaign))
+        for name, rate in (
+            ("replay block", report.replay_block),
+            ("bad input denied", report.bad_input_denied),
+        ):
+            table.add_row(name, "", str(rate.trials), "", _rate_text(rate), "", "", "", "")
+        self.draw_det(report)
+        self.notify(
+            f"{len(report.attempts)} attempts in {report.seconds:.1f} s; "
+            f"saved to {session_of(self).workspace.relative(report.json_path)}",
+            title="Simulation finished",
+        )
+
+    def draw_det(self, report: Any) -> None:
+        from engine.metrics import det_curve
+        from engine.stats import simulation_scores
+
+        plot = self.query_one("#det", PlotextPlot)
+        plot.plt.clear_figure()
+        for modality, (genuine, impostor) in simulation_scores(report.attempts).items():
+            fmr, fnmr, _ = det_curve(genuine, impostor)
+            plot.plt.plot(
+                [100 * v for v in fmr], [100 * v for v in fnmr], label=modality, marker="braille"
+            )
+        plot.plt.xlabel("FMR %")
+        plot.plt.ylabel("FNMR %")
+        plot.plt.title("DET of the simulated attempts")
+        plot.refresh()
+
+
+RATE_COLUMNS = (
+    "campaign",
+    "kind",
+    "attempts",
+    "granted",
+    "rate",
+    "face",
+    "voice",
+    "wrong grants",
+    "denied by reason",
+)
+
+
+def _rate_text(rate: Any) -> str:
+    if rate.trials == 0:
+        return "n/a"
+    return f"{rate.value:.1%} [{rate.low:.1%}, {rate.high:.1%}]"
+
+
+def campaign_row(campaign: Any) -> tuple[str, ...]:
+    """One campaign as the cells of the rates table."""
+    reasons = ", ".join(
+        f"{reason} {count}" for reason, count in sorted(campaign.denied_by_reason.items())
+    )
+    return (
+        campaign.name,
+        campaign.kind,
+        str(campaign.attempts),
+        str(campaign.granted),
+        _rate_text(campaign.overall),
+        _rate_text(campaign.face),
+        _rate_text(campaign.voice),
+        str(campaign.wrong_member_grants),
+        reasons or "-",
+    )

@@ -17,20 +17,9 @@ _GLYPHS = {
 }
 
 
-def envelope(samples: Any, columns: int) -> list[tuple[float, float]]:
-    """(min, max) of the samples falling in each of ``columns`` equal slices, scaled to [-1, 1]."""
-    import numpy as np
-
-    values = np.asarray(samples, dtype=float).ravel()
-    if values.size == 0 or columns <= 0:
-        return []
-    peak = float(np.max(np.abs(values))) or 1.0
-    slices = np.array_split(values / peak, min(columns, values.size))
-    return [(float(part.min()), float(part.max())) for part in slices]
-
-
 class Waveform(Widget):
-    """Shows the envelope of a mono signal; the caption (e.g. its duration) is set by the caller."""
+    """Shows the envelope of a mono signal, the detected speech in the accent colour and the
+    silence around it dimmed; the caption (e.g. its duration) is set by the caller."""
 
     DEFAULT_CSS = """
     Waveform {
@@ -38,18 +27,27 @@ class Waveform(Widget):
         height: 6;
         color: $accent;
     }
+    Waveform > .waveform--silence {
+        color: $text-muted;
+    }
     """
+    COMPONENT_CLASSES = {"waveform--silence"}
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._samples: Any = None
+        self._speech: tuple[float, float] | None = None
         self._cells: list[str] = []
         self._drawn_for: tuple[int, int] = (0, 0)
         self.placeholder = "no clip"
 
-    def show(self, samples: Any) -> None:
-        """Draw a mono signal (any numeric sequence); None clears the view."""
+    def show(self, samples: Any, speech: tuple[float, float] | None = None) -> None:
+        """Draw a mono signal; ``speech`` is the (start, end) fraction of it holding speech.
+
+        None clears the view.
+        """
         self._samples = samples
+        self._speech = speech
         self._drawn_for = (0, 0)
         self.refresh()
 
@@ -59,10 +57,17 @@ class Waveform(Widget):
         self.show(None)
 
     def _draw(self, width: int, height: int) -> None:
+        import numpy as np
+
+        from engine.audio_views import waveform_envelope
+
         self._drawn_for = (width, height)
         levels = 2 * height
         rows = [[" "] * width for _ in range(height)]
-        for column, (low, high) in enumerate(envelope(self._samples, width)):
+        samples = np.asarray(self._samples, dtype=np.float32)
+        peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+        lows, highs = waveform_envelope(samples / (peak or 1.0), width=width)
+        for column, (low, high) in enumerate(zip(lows, highs, strict=True)):
             # Level 0 is the top half-cell; amplitude +1 maps to the top, -1 to the bottom.
             top = int(round((1 - high) / 2 * (levels - 1)))
             bottom = int(round((1 - low) / 2 * (levels - 1)))
@@ -80,4 +85,15 @@ class Waveform(Widget):
             return Strip([Segment(text, style)])
         if self._drawn_for != (width, height):
             self._draw(width, height)
-        return Strip([Segment(self._cells[y] if y < len(self._cells) else " " * width, style)])
+        line = self._cells[y] if y < len(self._cells) else " " * width
+        if self._speech is None:
+            return Strip([Segment(line, self.get_component_rich_style("waveform--silence"))])
+        start, end = (int(round(f * width)) for f in self._speech)
+        silence = self.get_component_rich_style("waveform--silence")
+        return Strip(
+            [
+                Segment(line[:start], silence),
+                Segment(line[start:end], style),
+                Segment(line[end:], silence),
+            ]
+        )

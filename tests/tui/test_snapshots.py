@@ -1,0 +1,89 @@
+"""Snapshots of every screen at 100x30 on a fixed workspace (update: pytest --snapshot-update)."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+from textual.widgets import Input, TabbedContent
+
+from engine.workspace import Workspace
+from tests.tui.conftest import add_attempts, settle
+from tui.app import LIGHT_THEME, create_app
+
+SIZE = (100, 30)
+
+
+async def steady(pilot: Pilot[object]) -> None:
+    """Let workers finish and stop every cursor from blinking."""
+    await settle(pilot, pilot.app)
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+def test_stats_overview(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
+    assert snap_compare(create_app(small_workspace.root), terminal_size=SIZE, run_before=steady)
+
+
+def test_stats_customers(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
+    async def customers_tab(pilot: Pilot[object]) -> None:
+        await steady(pilot)
+        pilot.app.screen.query_one(TabbedContent).active = "customers-tab"
+        await pilot.pause()
+
+    assert snap_compare(
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=customers_tab
+    )
+
+
+def test_stats_features_light_theme(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
+    async def features_tab(pilot: Pilot[object]) -> None:
+        pilot.app.theme = LIGHT_THEME
+        await steady(pilot)
+        pilot.app.screen.query_one(TabbedContent).active = "features-tab"
+        await pilot.pause()
+
+    assert snap_compare(
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=features_tab
+    )
+
+
+def test_authenticate_with_picked_files(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
+    async def picked(pilot: Pilot[object]) -> None:
+        await pilot.press("3")
+        await steady(pilot)
+        for field, path in (
+            ("#face-path", "data/raw/probes/faces/ana/dim.png"),
+            ("#voice-path", "data/raw/probes/voices/ana/yes_approve_3.wav"),
+        ):
+            entry = pilot.app.screen.query_one(field, Input)
+            entry.value = path
+            entry.focus()
+            await pilot.press("enter")
+        await steady(pilot)
+
+    assert snap_compare(create_app(small_workspace.root), terminal_size=SIZE, run_before=picked)
+
+
+def test_training_before_any_model(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
+    assert snap_compare(
+        create_app(small_workspace.root), terminal_size=SIZE, press=["2"], run_before=steady
+    )
+
+
+def test_simulation_idle(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
+    assert snap_compare(
+        create_app(small_workspace.root), terminal_size=SIZE, press=["4"], run_before=steady
+    )
+
+
+def test_history_of_four_attempts(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
+    add_attempts(small_workspace)
+    assert snap_compare(
+        create_app(small_workspace.root), terminal_size=SIZE, press=["5"], run_before=steady
+    )
+
+
+def test_enrol_form(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
+    assert snap_compare(
+        create_app(small_workspace.root), terminal_size=SIZE, press=["e"], run_before=steady
+    )
