@@ -31,8 +31,10 @@ F0_BAND_HZ = 2000.0
 that carry the pitch), which is also a 4x decimated, 4x cheaper inverse transform."""
 VOICING_THRESHOLD = 0.45
 """Normalised autocorrelation a frame needs to count as voiced (Boersma 1993, Praat's default)."""
-OCTAVE_COST = 0.01
-"""Per-octave preference for higher F0 candidates, against period-doubling errors (Praat)."""
+OCTAVE_TOLERANCE = 0.95
+"""The shortest-lag peak reaching this fraction of the highest peak is the period, against
+period-doubling errors. On 30 FSDD clips, 8% of frames differ from pyin by more than 20%
+(0.85: 11%, 1.0: 13%)."""
 VOICED_TOP_DB = 35.0
 """Frames this far below the loudest are not considered for F0."""
 _AMIN = 1e-10
@@ -271,8 +273,9 @@ def f0_autocorrelation(
 
     Each frame's autocorrelation is the inverse FFT of its power spectrum below F0_BAND_HZ
     (a decimated autocorrelation: no second pass over the samples), divided by the window's own
-    autocorrelation (Boersma 1993); the best peak between ``fmin`` and ``fmax`` with a small
-    octave cost gives the period, refined by parabolic interpolation.
+    autocorrelation (Boersma 1993); the shortest-lag peak between ``fmin`` and ``fmax`` that
+    comes within OCTAVE_TOLERANCE of the best gives the period, refined by parabolic
+    interpolation.
     """
     n_lags = max(16, 1 << math.ceil(math.log2(2.0 * F0_BAND_HZ * n_fft / sr)))
     n_bins = min(S.shape[-2], n_lags // 2 + 1)
@@ -287,16 +290,18 @@ def f0_autocorrelation(
     normalised = autocorrelation[lags] / np.maximum(energy, _AMIN) / window[lags, None]
     inner = normalised[1:-1]
     is_peak = (inner > normalised[:-2]) & (inner >= normalised[2:])
-    score = inner - OCTAVE_COST * np.log2(fmin * lags[1:-1, None] / lag_rate)
-    score = np.where(is_peak, score, -np.inf)
-    best = np.argmax(score, axis=0)
+    peaks = np.where(is_peak, inner, -np.inf)
+    # Multiples of the period peak almost as high as the period itself (more so once divided
+    # by the shrinking window autocorrelation): take the shortest lag close to the best peak.
+    near_best = peaks >= OCTAVE_TOLERANCE * peaks.max(axis=0)
+    best = np.argmax(near_best, axis=0)
     frames = np.arange(S.shape[-1])
     left, centre, right = (normalised[best + i, frames] for i in range(3))
     curvature = left - 2.0 * centre + right
     shift = np.where(curvature < 0, 0.5 * (left - right) / np.where(curvature < 0, curvature, 1), 0)
     f0 = lag_rate / (lags[best + 1] + shift)
     loud = energy >= energy.max() * 10.0 ** (-VOICED_TOP_DB / 10.0)
-    voiced = np.isfinite(score[best, frames]) & (centre >= VOICING_THRESHOLD) & loud
+    voiced = np.isfinite(peaks[best, frames]) & (centre >= VOICING_THRESHOLD) & loud
     return np.where(voiced, f0, np.nan)
 
 

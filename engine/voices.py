@@ -149,6 +149,11 @@ def extract_voice_features(
             progress=progress,
             cancel=cancel,
         )
+    # The cache is keyed by content: what the file name says is added here, never cached.
+    for result in results:
+        if result.output is not None:
+            phrase = phrase_from_filename(result.item.path)
+            result.output.records = [{"phrase": phrase, **r} for r in result.output.records]
     write_mfcc_sequences(workspace, results)
     rows = write_feature_table(
         results,
@@ -177,8 +182,7 @@ def babble_pool(enrolment: Sequence[BatchItem]) -> list[dict[str, str]]:
             hashed.append((file_sha256(item.path), item))
     hashed.sort(key=lambda pair: pair[0])
     return [
-        {"path": str(item.path), "member": item.label, "sha256": digest}
-        for digest, item in hashed[:BABBLE_POOL_SIZE]
+        {"path": str(item.path), "sha256": digest} for digest, item in hashed[:BABBLE_POOL_SIZE]
     ]
 
 
@@ -192,12 +196,11 @@ def _process_recording(path: Path, params: dict[str, Any]) -> ItemOutput:
     voice = VoiceSettings(**params["voice"])
     recording = load_recording(path, voice)
     config = frame_config(recording.sample_rate, voice.n_mfcc)
-    phrase = phrase_from_filename(path)
     clips = [(ORIGINAL, "", recording.samples)]
     if params["augment"] is not None:
         augment_settings = VoiceAugmentSettings(**params["augment"])
         digest = file_sha256(path)
-        babble = _babble_sources(params["babble_pool"], path, voice)
+        babble = _babble_sources(params["babble_pool"], digest, voice)
         clips += [
             (clip.name, clip.detail, clip.samples)
             for clip in augment(
@@ -213,7 +216,6 @@ def _process_recording(path: Path, params: dict[str, Any]) -> ItemOutput:
         features = clip_features(samples, config)
         records.append(
             {
-                "phrase": phrase,
                 "augmentation": name,
                 "augmentation_detail": detail,
                 "duration_s": round(len(samples) / recording.sample_rate, 4),
@@ -225,12 +227,16 @@ def _process_recording(path: Path, params: dict[str, Any]) -> ItemOutput:
 
 
 def _babble_sources(
-    pool: list[dict[str, str]], path: Path, voice: VoiceSettings
+    pool: list[dict[str, str]], own_sha256: str, voice: VoiceSettings
 ) -> list[np.ndarray]:
-    """Cleaned clips of the pool spoken by other members (the folder names the member)."""
+    """Cleaned clips of the pool other than the file itself.
+
+    Only the content may decide (results are cached by content), so a pool clip of the same
+    member can be among the talkers; with clips drawn from every member that is the minority.
+    """
     sources: list[np.ndarray] = []
     for entry in pool:
-        if entry["member"] == path.parent.name:
+        if entry["sha256"] == own_sha256:
             continue
         # A pool file that cannot be used just contributes no voice to the babble.
         with contextlib.suppress(MmauthError):
