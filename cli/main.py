@@ -10,10 +10,10 @@ from pathlib import Path
 
 import typer
 
-from cli.commands import auth, config, features, members, merge, simulate, train, views
+from cli.commands import auth, config, features, members, merge, report, simulate, train, views
 from cli.output import WorkspaceOption
 
-COMMAND_MODULES = [config, features, merge, train, auth, members, simulate, views]
+COMMAND_MODULES = [config, features, merge, train, auth, members, simulate, report, views]
 
 
 def create_app() -> typer.Typer:

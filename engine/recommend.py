@@ -204,8 +204,10 @@ def candidate_estimator(name: str, random_state: int) -> Any:
             )
         )
     if name == "hist_gradient_boosting":
+        # The default leaf size (20) cannot split tables of a few dozen customers at all.
         return HistGradientBoostingClassifier(
             max_iter=100,
+            min_samples_leaf=5,
             class_weight="balanced",
             early_stopping=False,
             random_state=random_state,

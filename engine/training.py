@@ -9,7 +9,6 @@ run leaves the previous models valid.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import threading
 import time
@@ -152,7 +151,9 @@ def train_face(
         )
     backend = backends[0] if backends else settings.face.backend
     features = _feature_matrix(table, "feature_")
-    model = FaceIdentifier(target_fmr=settings.models.target_fmr, random_state=settings.seed).fit(
+    model = FaceIdentifier(
+        backend=backend, target_fmr=settings.models.target_fmr, random_state=settings.seed
+    ).fit(
         features,
         table["member"].astype(str).to_numpy(),
         groups=table["source"].astype(str).to_numpy(),
@@ -251,6 +252,10 @@ def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
         "voice": [(workspace.audio_features, "mmauth features")],
         "product": [(workspace.merged_dataset, "mmauth merge")],
     }[name]
+    if name == "voice":
+        from engine.voices import mfcc_sequences_path
+
+        needed.append((mfcc_sequences_path(workspace), "mmauth features"))
     hashes = {}
     for path, command in needed:
         if not path.is_file():
@@ -259,23 +264,7 @@ def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
                 f"run {command} first"
             )
         hashes[workspace.relative(path)] = file_sha256(path)
-    if name == "voice":
-        hashes["mfcc_sequences"] = _sequences_sha256(workspace)
     return hashes
-
-
-def _sequences_sha256(workspace: Workspace) -> str:
-    """SHA-256 of the MFCC sequences' keys, shapes and values, in key order."""
-    import numpy as np
-
-    from engine.voices import load_mfcc_sequences
-
-    digest = hashlib.sha256()
-    for key, sequence in sorted(load_mfcc_sequences(workspace).items()):
-        array = np.ascontiguousarray(sequence, dtype=np.float64)
-        digest.update(repr((key, array.shape)).encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 def _enrolment_rows(workspace: Workspace, path: Path, prefix: str) -> Any:

@@ -85,16 +85,14 @@ def train(
 
 
 def show_result(result: TrainingResult) -> None:
-    """A table of every model's held-out metrics and the product model's verdict."""
-    table = Table(title="Trained models (held-out metrics)")
-    for column in SHOWN_COLUMNS:
-        table.add_column(column, justify="left" if column in ("model", "backend") else "right")
+    """A table of every model's held-out metrics (one column per model) and the product verdict."""
+    table = Table(title="Held-out metrics (± std over folds)")
+    table.add_column("metric")
     for row in result.summary:
-        marker = "" if row["model"] in result.trained else " (kept)"
-        cells = [f"{row['model']}{marker}"]
-        for column in SHOWN_COLUMNS[1:]:
-            cells.append(_cell(row, column))
-        table.add_row(*cells)
+        kept = "" if row["model"] in result.trained else " (kept)"
+        table.add_column(f"{row['model']}{kept}", justify="right")
+    for column in SHOWN_COLUMNS[1:]:
+        table.add_row(column, *(_cell(row, column) for row in result.summary))
     console.print(table)
     if result.product_verdict:
         console.print(f"[bold]Product model:[/] {result.product_verdict}", highlight=False)

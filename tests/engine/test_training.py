@@ -14,25 +14,14 @@ from engine.progress import Progress
 from engine.settings import Settings, load_settings
 from engine.training import SUMMARY_COLUMNS, train_models
 from engine.workspace import Workspace
+from tests.engine.model_fixtures import (
+    write_audio_features,
+    write_image_features,
+    write_merged_dataset,
+)
 
 # Two repeats: with three folds alone, even a perfect model is not significantly better.
 FAST = {"models.cv_splits": 3, "models.cv_repeats": 2}
-
-
-def write_merged_dataset(workspace: Workspace, rows: int = 45, seed: int = 0) -> None:
-    """A merged customer table whose category follows one column."""
-    rng = np.random.default_rng(seed)
-    signal = rng.normal(size=rows)
-    table = pd.DataFrame(
-        {
-            "customer_id": [f"A{i}" for i in range(rows)],
-            "engagement_score": signal,
-            "purchase_amount_mean": rng.normal(100, 20, size=rows),
-            "preferred_category": np.where(signal > 0, "Books", "Sports"),
-        }
-    )
-    workspace.data_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(workspace.merged_dataset, index=False)
 
 
 def fast_settings(workspace: Workspace) -> Settings:
@@ -134,3 +123,64 @@ def test_a_merged_table_without_the_target_is_refused(customers: Workspace) -> N
     table.to_csv(customers.merged_dataset, index=False)
     with pytest.raises(InputError, match="column 'preferred_category'.*re-run mmauth merge"):
         train_models(customers, Settings(), which=("product",))
+
+
+def test_training_the_face_model_takes_its_metrics_from_the_identifier(
+    customers: Workspace,
+) -> None:
+    write_image_features(customers)
+    events: list[Progress] = []
+    result = train_models(
+        customers, fast_settings(customers), which=("face",), progress=events.append
+    )
+    row = next(r for r in result.summary if r["model"] == "face")
+    bundle = load_model_bundle(customers, require=("face",))
+    evaluation = bundle.face.evaluation_
+    for column in ("accuracy", "f1_score", "eer", "fmr", "fnmr", "n_train", "n_test"):
+        assert row[column] == pytest.approx(evaluation[column], nan_ok=True), column
+    assert row["threshold"] == pytest.approx(bundle.face.threshold_)
+    assert row["backend"] == "classic" and result.manifest["face_backend"] == "classic"
+    assert row["n_train"] == 24  # enrolment rows only: 4 members x 3 photos x 2 copies
+    labels, matrix = result.confusion_matrices["face"]
+    assert "ana" in labels and len(matrix) == len(labels)
+    assert any(e.stage == "train.face" and 0 < e.step < e.total for e in events)
+    probe = pd.read_csv(customers.image_features).query("role == 'probe' and member == 'bo'")
+    vector = probe.filter(like="feature_").to_numpy()[0]
+    assert bundle.face.identify(vector).best_member == "bo"
+
+
+def test_training_a_subset_keeps_the_other_models(customers: Workspace) -> None:
+    write_image_features(customers)
+    settings = fast_settings(customers)
+    train_models(customers, settings, which=("face", "product"))
+    first = json.loads(customers.manifest.read_text())
+    face_bytes = (customers.models_dir / "face.skops").read_bytes()
+    write_merged_dataset(customers, seed=5)
+    result = train_models(customers, settings, which=("product",))
+    second = result.manifest
+    assert second["models"]["face"] == first["models"]["face"]
+    assert (customers.models_dir / "face.skops").read_bytes() == face_bytes
+    assert second["models"]["product"]["sha256"] != first["models"]["product"]["sha256"]
+    assert second["inputs"]["data/image_features.csv"] == first["inputs"]["data/image_features.csv"]
+    assert second["inputs"]["data/merged_dataset.csv"] != first["inputs"]["data/merged_dataset.csv"]
+    summary = pd.read_csv(customers.training_summary)
+    assert list(summary["model"]) == ["face", "product"]
+    bundle = load_model_bundle(customers, require=("face", "product"))
+    assert bundle.voice is None
+
+
+def test_training_the_voice_model_records_the_mfcc_archive(customers: Workspace) -> None:
+    write_audio_features(customers)
+    result = train_models(customers, fast_settings(customers), which=("voice",))
+    inputs = result.manifest["models"]["voice"]["inputs"]
+    assert set(inputs) == {"data/audio_features.csv", "data/processed/mfcc_sequences.npz"}
+    row = next(r for r in result.summary if r["model"] == "voice")
+    assert 0 <= row["eer"] <= 0.5 and row["threshold"] is not None
+    bundle = load_model_bundle(customers, require=("voice",))
+    assert bundle.voice.threshold_ == pytest.approx(row["threshold"])
+
+
+def test_a_feature_table_with_one_member_is_refused(customers: Workspace) -> None:
+    write_image_features(customers, members=("ana",))
+    with pytest.raises(MissingStageError, match="enrolment rows for 1 member.*at least 2"):
+        train_models(customers, Settings(), which=("face",))
