@@ -184,6 +184,7 @@ class _Attempt:
     face_threshold: float | None = None
     voice_score: float | None = None
     voice_threshold: float | None = None
+    face_match: Any = None
 
 
 class Authenticator:
@@ -218,6 +219,7 @@ class Authenticator:
         self.record = record
         self.lockout = lockout
         self.origin = origin
+        self._fusion: Any = None
         self.policy = LockoutPolicy(
             attempts=settings.auth.lockout_attempts,
             window_s=settings.auth.lockout_window_s,
@@ -414,7 +416,21 @@ class Authenticator:
                 _step("face", FAILED, started, error.message),
             ) from None
         match = self.bundle.face.identify(vector)
+        attempt.face_match = match
         attempt.face_score, attempt.face_threshold = float(match.score), float(match.threshold)
+        if match.member is None and self.settings.models.fusion == "score":
+            # Score-level fusion: a weak face can be carried by a strong voice, so the closest
+            # member becomes the claim and the fused score decides after the voice step.
+            attempt.member = match.best_member
+            return _step(
+                "face",
+                PASSED,
+                started,
+                f"closest to {match.best_member}, under the face threshold: the fused "
+                "face + voice score decides",
+                match.score,
+                match.threshold,
+            )
         if match.member is None:
             message = (
                 f"{REASONS['unknown_face']} (best similarity {match.score:.3f} is below the "
@@ -534,6 +550,8 @@ class Authenticator:
             f"score {match.score:.3f} vs threshold {match.threshold:.3f}; speaker "
             f"{match.speaker_score:.3f}, phrase {match.phrase_score:.3f}"
         )
+        if self.settings.models.fusion == "score":
+            return self._fused(attempt, match, scores, started)
         if match.accepted:
             said = f" saying {match.phrase!r}" if match.phrase else ""
             return _step(
@@ -554,13 +572,39 @@ class Authenticator:
             reason, message, _step("voice", FAILED, started, message, match.score, match.threshold)
         )
 
+    def _fused(self, attempt: _Attempt, match: Any, scores: str, started: float) -> StepOutcome:
+        """The voice step under score-level fusion: the phrase check stays mandatory, and the
+        sum of the z-normalised face and voice scores must reach the fused threshold."""
+        if self._fusion is None:
+            from engine.biometrics import ScoreFusion
+
+            self._fusion = ScoreFusion.from_models(
+                self.bundle.face, self.bundle.voice, rule="score", random_state=self.settings.seed
+            )
+        fused = self._fusion.decide(attempt.face_match, match)
+        message = f"fused score {fused.fused_score:.3f} vs {fused.threshold:.3f} ({scores})"
+        if fused.accepted:
+            return _step("voice", PASSED, started, message, fused.fused_score, fused.threshold)
+        if not match.phrase_ok:
+            reason = "phrase_mismatch"
+        elif not fused.face_ok:
+            reason = "unknown_face"
+        else:
+            reason = "voice_mismatch"
+        message = f"{REASONS[reason]}: {message}"
+        raise _Denied(
+            reason,
+            message,
+            _step("voice", FAILED, started, message, fused.fused_score, fused.threshold),
+        )
+
     # Lazily loaded parts ----------------------------------------------------------------------
 
     def _bundle(self) -> ModelBundle:
         if self.bundle is None:
             from engine.persistence import load_model_bundle
 
-            self.bundle = load_model_bundle(self.workspace)
+            self.bundle = load_model_bundle(self.workspace, require=("face", "voice"))
         return self.bundle
 
     def _store(self) -> AuditStore:

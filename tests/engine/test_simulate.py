@@ -1,0 +1,144 @@
+"""The simulation: campaigns, rates with Wilson intervals, saved reports, no side effects on the
+audit log or lockouts (stand-in models); plus one end-to-end run on the shared real data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from engine.audio import phrase_from_filename
+from engine.errors import MissingStageError
+from engine.settings import Settings
+from engine.simulate import _cycle_pairs, run_simulation
+from engine.store import SIMULATION, AuditStore
+from engine.workspace import Workspace
+from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
+from tests.engine.test_auth import BUNDLE, enrolled_workspace
+
+SETTINGS = Settings()
+
+
+def stand_in_face(path: Path, settings: Settings) -> np.ndarray:
+    """The probe folder names the person; generated bad files go through the real pipeline."""
+    if path.parent.name == "bad":
+        from engine.faces import face_vector
+
+        face_vector(path, settings)
+    return np.array([path.parent.name])
+
+
+def stand_in_voice(path: Path, settings: Settings) -> SimpleNamespace:
+    speaker = path.parent.name
+    if speaker == "bad":
+        from engine.voices import voice_sample
+
+        voice_sample(path, settings)
+        speaker = "noise"
+    phrase = phrase_from_filename(path)
+    return SimpleNamespace(
+        vector=np.array([speaker]), mfcc_sequence=np.array([phrase]), phrase_hint=phrase
+    )
+
+
+@pytest.fixture
+def simulated(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    import engine.persistence
+    import engine.simulate
+
+    space = enrolled_workspace(workspace)
+    faces, voices = space.probe_faces_dir, space.probe_voices_dir
+    for index, (label, name) in enumerate(
+        [("alice", "1"), ("alice", "2"), ("bob", "1"), ("stranger", "1")]
+    ):
+        write_image(faces / label / f"{name}.png", blob_image(200 + index))
+    for index, (label, name) in enumerate(
+        [
+            ("alice", "hello_1"),
+            ("alice", "hello_2"),
+            ("alice", "goodbye_1"),
+            ("bob", "open_sesame_1"),
+            ("stranger", "hello_1"),
+        ]
+    ):
+        write_audio(voices / label / f"{name}.wav", syllables(200 + index))
+    monkeypatch.setattr(engine.persistence, "load_model_bundle", lambda *a, **k: BUNDLE)
+    monkeypatch.setattr(engine.simulate.ProbeFeatures, "prefetch", lambda *a, **k: None)
+    monkeypatch.setattr(engine.simulate, "_pipeline_face", stand_in_face)
+    monkeypatch.setattr(engine.simulate, "_pipeline_voice", stand_in_voice)
+    return space
+
+
+def test_campaigns_rates_and_reports(simulated: Workspace) -> None:
+    events = []
+    report = run_simulation(simulated, SETTINGS, progress=events.append)
+    campaigns = {c.name: c for c in report.campaigns}
+    assert list(campaigns) == [
+        "genuine",
+        "stranger_face",
+        "stranger_voice",
+        "cross_member",
+        "wrong_phrase",
+        "replay",
+        "bad_input",
+    ]
+    genuine = campaigns["genuine"]
+    assert (genuine.attempts, genuine.granted) == (3, 3)
+    assert genuine.overall.value == 1.0 and genuine.overall.low < 0.5  # 3 trials: wide interval
+    assert campaigns["stranger_face"].denied_by_reason == {"unknown_face": 1}
+    assert campaigns["stranger_voice"].denied_by_reason == {"voice_mismatch": 3}
+    assert campaigns["cross_member"].denied_by_reason == {"voice_mismatch": 3}
+    assert campaigns["wrong_phrase"].denied_by_reason == {"phrase_mismatch": 2}  # 2 faces
+    replay = campaigns["replay"]
+    assert replay.attempts == 8 and replay.denied_by_reason == {"replay_suspected": 8}
+    bad = campaigns["bad_input"]
+    assert bad.granted == 0 and bad.attempts == 13
+    assert set(bad.denied_by_reason) <= {"bad_input", "no_face", "no_speech", "voice_mismatch"}
+    assert report.authorised_success.trials == 3
+    assert report.unauthorised_block.value == 1.0 and report.unauthorised_block.trials == 9
+    assert report.replay_block.count == 8
+    assert events[-1].step == events[-1].total == sum(c.attempts for c in report.campaigns)
+    saved = json.loads(report.json_path.read_text())
+    assert saved["campaigns"][0]["overall"]["trials"] == 3
+    assert len(saved["attempts"]) == events[-1].total
+    rows = list(csv.DictReader(report.csv_path.open()))
+    assert [r["campaign"] for r in rows] == list(campaigns)
+    assert float(rows[0]["overall_low"]) == pytest.approx(genuine.overall.low, abs=1e-6)
+    assert AuditStore(simulated.database).count_attempts() == 0
+
+
+def test_audit_flag_records_simulated_attempts_without_lockouts(simulated: Workspace) -> None:
+    report = run_simulation(simulated, SETTINGS, audit=True)
+    store = AuditStore(simulated.database)
+    assert store.count_attempts(origin=SIMULATION) == len(report.attempts)
+    assert store.count_attempts() == len(report.attempts)
+    assert store.lockouts() == []
+    assert store.history() == []  # hidden from the live history
+
+
+def test_wrong_phrase_is_synthesised_when_no_probe_has_one(simulated: Workspace) -> None:
+    (simulated.probe_voices_dir / "alice" / "goodbye_1.wav").unlink()
+    report = run_simulation(simulated, SETTINGS)
+    wrong = next(c for c in report.campaigns if c.name == "wrong_phrase")
+    assert wrong.attempts == 3 and wrong.denied_by_reason == {"phrase_mismatch": 3}
+    assert any("played backwards" in note for note in report.notes)
+
+
+def test_no_probes_is_a_clear_error(workspace: Workspace, monkeypatch) -> None:
+    import engine.persistence
+
+    monkeypatch.setattr(engine.persistence, "load_model_bundle", lambda *a, **k: BUNDLE)
+    with pytest.raises(MissingStageError, match="no probes"):
+        run_simulation(enrolled_workspace(workspace), SETTINGS)
+
+
+@pytest.mark.parametrize(
+    "first, second, expected",
+    [(["a", "b"], ["x"], [("a", "x"), ("b", "x")]), (["a"], [], []), ([], ["x"], [])],
+)
+def test_cycle_pairs_use_every_item(first, second, expected) -> None:
+    assert _cycle_pairs(first, second) == expected
