@@ -131,6 +131,19 @@ class TrainedModel:
     verdict: str = ""
 
 
+def face_table_backend(workspace: Workspace) -> str | None:
+    """The backend data/image_features.csv was extracted with (None before mmauth features)."""
+    import pandas as pd
+
+    if not workspace.image_features.is_file():
+        return None
+    header = pd.read_csv(workspace.image_features, nrows=0).columns
+    if "backend" not in header:
+        return None
+    backends = pd.read_csv(workspace.image_features, usecols=["backend"])["backend"].dropna()
+    return str(backends.iloc[0]) if len(backends) else None
+
+
 def train_face(
     workspace: Workspace,
     settings: Settings,

@@ -57,16 +57,26 @@ def train(
 ) -> None:
     """Train the models on the workspace's feature tables and merged customer data.
 
+    The face model uses the backend its features were extracted with; --face-backend checks
+    that it is the one you expect.
+
     Writes models/{face,voice,product}.skops, models/training_summary.csv and
     models/manifest.json (last). Exit status 0 on success, 2 when an earlier stage is missing,
     130 when cancelled (the previous models stay valid).
     """
     with handle_errors(as_json):
+        from engine.errors import ConfigError
         from engine.persistence import MODEL_NAMES
-        from engine.training import train_models
+        from engine.training import face_table_backend, train_models
 
         space, settings = open_workspace(ctx, workspace, {"face.backend": face_backend})
         which = tuple(choice.value for choice in only) if only else MODEL_NAMES
+        extracted = face_table_backend(space)
+        if face_backend and "face" in which and extracted and extracted != face_backend:
+            raise ConfigError(
+                f"data/image_features.csv holds {extracted} features, not {face_backend}: "
+                f"run mmauth features --face-backend {face_backend} first"
+            )
         with progress_bars(not as_json) as progress:
             result = train_models(space, settings, which=which, progress=progress)
         if as_json:

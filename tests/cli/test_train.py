@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from cli.main import create_app
 from engine.workspace import Workspace
-from tests.engine.model_fixtures import write_merged_dataset
+from tests.engine.model_fixtures import write_image_features, write_merged_dataset
 
 runner = CliRunner()
 FAST_TOML = "[models]\ncv_splits = 3\ncv_repeats = 2\n"
@@ -49,3 +49,14 @@ def test_train_without_inputs_names_the_command_and_exits_2(workspace: Workspace
 def test_train_refuses_an_unknown_model_choice(workspace: Workspace) -> None:
     result = runner.invoke(create_app(), ["train", "-w", str(workspace.root), "--only", "iris"])
     assert result.exit_code == 2 and "iris" in result.output
+
+
+def test_a_face_backend_other_than_the_extracted_one_is_refused(workspace: Workspace) -> None:
+    write_image_features(workspace)  # classic features
+    result = runner.invoke(
+        create_app(),
+        ["train", "-w", str(workspace.root), "--only", "face", "--face-backend", "dlib"],
+    )
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "holds classic features, not dlib: run mmauth features --face-backend dlib" in message
