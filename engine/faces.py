@@ -231,16 +231,13 @@ def process_face_file(path: Path, params: dict[str, Any]) -> ItemOutput:
     notes = list(image.notes)
     if region.method not in ("cascade", "dlib"):
         notes.append(f"face found by the {region.method} fallback")
-    emotion = emotion_from_name(path.name)
     rows, records = [], []
     for augmentation in augmentations:
         crop = augment_crop(
             face_crop(pixels, augment_region(region, augmentation), size=size), augmentation
         )
         rows.append(dlib_embedding(crop) if dlib_backend else classic_features(crop))
-        records.append(
-            {"emotion": emotion, "augmentation": augmentation.name, "notes": "; ".join(notes)}
-        )
+        records.append({"augmentation": augmentation.name, "notes": "; ".join(notes)})
         if "save_dir" in params:
             _save_crop(Path(params["save_dir"]), path, augmentation.name, crop)
     features = np.round(np.vstack(rows), FEATURE_DECIMALS)
@@ -295,7 +292,7 @@ def extract_face_features(
             progress=_offset_progress(progress, len(results), len(items)),
             cancel=cancel,
         )
-    results, notes = _take_notes(results)
+    results, notes = _finish_records(results)
     backend = settings.face.backend
     succeeded = sum(result.output is not None for result in results)
     rows = 0
@@ -338,23 +335,28 @@ def _offset_progress(progress: ProgressCallback, offset: int, total: int) -> Pro
     return update
 
 
-def _take_notes(results: list[ItemResult]) -> tuple[list[ItemResult], dict[str, str]]:
-    """Results without their ``notes`` records field (not a table column), and the notes."""
+def _finish_records(results: list[ItemResult]) -> tuple[list[ItemResult], dict[str, str]]:
+    """Records as table rows: the emotion from the file name added, the notes taken out.
+
+    The cache is keyed by content, and Yale holds byte-identical photos under different names
+    (``normal`` and ``noglasses``): what the name says is added here, never cached.
+    """
     notes: dict[str, str] = {}
-    cleaned = []
+    finished = []
     for result in results:
         if result.output is None:
-            cleaned.append(result)
+            finished.append(result)
             continue
-        records = [dict(record) for record in result.output.records]
-        note = records[0].get("notes", "") if records else ""
+        emotion = emotion_from_name(result.item.path.name)
+        records = [{"emotion": emotion, **record} for record in result.output.records]
+        note = records[0].pop("notes", "") if records else ""
         for record in records:
             record.pop("notes", None)
         if note:
             notes[result.item.source] = note
         output = dataclasses.replace(result.output, records=records)
-        cleaned.append(dataclasses.replace(result, output=output))
-    return cleaned, notes
+        finished.append(dataclasses.replace(result, output=output))
+    return finished, notes
 
 
 def _report_json(

@@ -39,9 +39,11 @@ class FaceSettings:
     crop_size: int = 128
     """Side in pixels of the aligned face crop the classic features are computed on."""
     align_eyes: bool = True
-    """Rotate the crop so the eyes are level, when both eyes are found."""
+    """Classic backend: rotate the crop so the eyes are level (by the face's mirror symmetry);
+    dlib always aligns on its 5 landmarks."""
     max_pixels: int = 50_000_000
-    """Images with more pixels than this are refused before decoding (decompression bombs)."""
+    """Images with more pixels than this are refused before decoding (decompression bombs),
+    except a JPEG, which libjpeg then decodes at 1/2 to 1/8 scale when that fits."""
     max_side: int = 1600
     """Larger images are downscaled to this longest side before detection."""
     save_augmented: bool = False

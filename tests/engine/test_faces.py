@@ -248,3 +248,18 @@ def test_dask_cluster_gives_the_same_table_as_local(face_workspace: Workspace) -
         report = extract_face_features(face_workspace, settings)
     assert report.ok and report.cached == 0
     assert face_workspace.image_features.read_bytes() == local
+
+
+def test_emotion_of_a_cached_identical_photo_comes_from_its_own_name(
+    face_workspace: Workspace,
+) -> None:
+    settings = settings_for()
+    extract_face_features(face_workspace, settings)
+    ana = face_workspace.faces_dir / "ana"
+    shutil.copy(ana / "subject01.happy", ana / "copy_surprised.gif")  # same bytes, other name
+    report = extract_face_features(face_workspace, settings)
+    assert report.cached == report.files == 5
+    table = pd.read_csv(face_workspace.image_features)
+    emotions = table.groupby("source").emotion.first()
+    assert emotions["data/raw/faces/ana/copy_surprised.gif"] == "surprised"
+    assert emotions["data/raw/faces/ana/subject01.happy"] == "smiling"
