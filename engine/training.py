@@ -60,6 +60,8 @@ class TrainingResult:
     predicted), where the model measured one."""
     product_verdict: str
     """Whether the product model beats the baselines, in words ("" when not trained now)."""
+    product_comparison: Any
+    """The product model's engine.recommend.ModelComparison (None when not trained now)."""
     seconds: float
     """Wall time of the run."""
 
@@ -104,6 +106,7 @@ def train_models(
         trained.append(result)
         progress(Progress(stage, 1, 1, f"{name} model trained", _scalar_metrics(metrics)))
 
+    product = next((t for t in trained if t.record.name == "product"), None)
     check_cancelled(cancel, "train.save")
     progress(Progress("train.save", 0, 1, "writing models/"))
     manifest = save_models(workspace, [t.record for t in trained], settings)
@@ -116,7 +119,8 @@ def train_models(
         summary=tuple(summary),
         manifest=manifest,
         confusion_matrices={t.record.name: t.confusion for t in trained if t.confusion is not None},
-        product_verdict=next((t.verdict for t in trained if t.record.name == "product"), ""),
+        product_verdict=product.comparison.verdict if product else "",
+        product_comparison=product.comparison if product else None,
         seconds=time.perf_counter() - started,
     )
 
@@ -128,7 +132,8 @@ class TrainedModel:
     record: ModelRecord
     confusion: tuple[list[str], list[list[int]]] | None = None
     """(labels, held-out confusion matrix), when the model measured one."""
-    verdict: str = ""
+    comparison: Any = None
+    """The product model's ModelComparison."""
 
 
 def face_table_backend(workspace: Workspace) -> str | None:
@@ -237,7 +242,7 @@ def train_product(
     return TrainedModel(
         record=ModelRecord(name="product", model=model, metrics=metrics, inputs=inputs),
         confusion=(list(comparison.classes), [list(row) for row in comparison.confusion]),
-        verdict=comparison.verdict,
+        comparison=comparison,
     )
 
 

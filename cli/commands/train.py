@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from typing import TYPE_CHECKING, Annotated, Any
@@ -86,6 +87,7 @@ def train(
                     "trained": list(result.trained),
                     "summary": [_json_row(row) for row in result.summary],
                     "product_verdict": result.product_verdict,
+                    "product_comparison": _comparison_json(result.product_comparison),
                     "manifest": space.relative(space.manifest),
                     "seconds": round(result.seconds, 2),
                 }
@@ -104,9 +106,59 @@ def show_result(result: TrainingResult) -> None:
     for column in SHOWN_COLUMNS[1:]:
         table.add_row(column, *(_cell(row, column) for row in result.summary))
     console.print(table)
-    if result.product_verdict:
+    if result.product_comparison is not None:
+        show_comparison(result.product_comparison)
         console.print(f"[bold]Product model:[/] {result.product_verdict}", highlight=False)
     console.print(f"[dim]Trained {', '.join(result.trained)} in {result.seconds:.1f} s.[/]")
+
+
+def show_comparison(comparison: Any) -> None:
+    """The product model's candidates and baselines, scored on the same folds."""
+    table = Table(
+        title=f"Product model candidates ({comparison.cv_splits} folds x "
+        f"{comparison.cv_repeats} repeats, mean ± std)"
+    )
+    for column in ("candidate", "accuracy", "macro-F1", "log loss"):
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    for candidate in comparison.candidates:
+        chosen = " (chosen)" if candidate.name == comparison.best else ""
+        table.add_row(
+            f"{candidate.name}{chosen}" + (" (baseline)" if candidate.kind == "baseline" else ""),
+            str(candidate.accuracy),
+            str(candidate.f1_score),
+            str(candidate.log_loss),
+        )
+    console.print(table)
+    for note in comparison.notes:
+        console.print(f"[yellow]{note}[/]", highlight=False)
+
+
+def _comparison_json(comparison: Any) -> dict[str, Any] | None:
+    if comparison is None:
+        return None
+    return {
+        "best": comparison.best,
+        "beats_baseline": comparison.beats_baseline,
+        "cv_splits": comparison.cv_splits,
+        "cv_repeats": comparison.cv_repeats,
+        "n_samples": comparison.n_samples,
+        "classes": list(comparison.classes),
+        "dropped_classes": list(comparison.dropped_classes),
+        "notes": list(comparison.notes),
+        "candidates": [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                **{
+                    metric: {"mean": c.metric(metric).mean, "std": c.metric(metric).std}
+                    for metric in ("accuracy", "f1_score", "log_loss")
+                },
+            }
+            for c in comparison.candidates
+        ],
+        "differences": [dataclasses.asdict(d) for d in comparison.differences],
+        "importances": [dataclasses.asdict(i) for i in comparison.importances],
+    }
 
 
 def _cell(row: dict[str, Any], column: str) -> str:

@@ -19,6 +19,7 @@ def test_train_only_product_prints_the_metrics_table(workspace: Workspace) -> No
     assert "Held-out metrics" in result.stdout
     assert "product" in result.stdout and "±" in result.stdout
     assert "Product model:" in result.stdout and "baselines" in result.stdout
+    assert "stratified (baseline)" in result.stdout
     summary = pd.read_csv(workspace.training_summary)
     assert list(summary["model"]) == ["product"]
 
@@ -35,6 +36,17 @@ def test_train_json_reports_the_summary_and_verdict(workspace: Workspace) -> Non
     row = shown["summary"][0]
     assert row["model"] == "product" and row["eer"] is None and 0 < row["f1_score"] <= 1
     assert shown["product_verdict"] and shown["manifest"] == "models/manifest.json"
+    comparison = shown["product_comparison"]
+    names = [c["name"] for c in comparison["candidates"]]
+    assert names == [
+        "logistic_regression",
+        "random_forest",
+        "hist_gradient_boosting",
+        "majority",
+        "stratified",
+    ]
+    assert comparison["best"] == row["chosen"]
+    assert {d["metric"] for d in comparison["differences"]} == {"accuracy", "f1_score", "log_loss"}
 
 
 def test_train_without_inputs_names_the_command_and_exits_2(workspace: Workspace) -> None:
