@@ -397,7 +397,8 @@ class Authenticator:
                 "run mmauth train"
             )
             raise _Denied("models_missing", message, _step("models", FAILED, started, message))
-        return _step("models", PASSED, started, "face, voice and product models loaded")
+        loaded = "face, voice and product models" if bundle.product else "face and voice models"
+        return _step("models", PASSED, started, f"{loaded} loaded and verified")
 
     def _face(self, attempt: _Attempt) -> StepOutcome:
         started = time.perf_counter()

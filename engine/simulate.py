@@ -21,9 +21,10 @@ Campaigns (pairings are deterministic; every probe is used at least once where i
   file and a folder, each paired with a good counterpart.
 
 Every rate of an impostor, replay or bad-input campaign is a block rate (DENIED / attempts).
-Per modality, the face rate counts attempts whose face step decided as it should (the right
-member for genuine attempts; no member, or not the voice's owner, for impostors) and the voice
-rate counts, among attempts that reached the voice step, those it decided as it should.
+Per modality, where that modality is what a campaign tests: the face rate counts attempts whose
+face step identified the right member (genuine) or rejected the face (stranger_face); the voice
+rate counts, among attempts that reached the voice model (no FTA, no replay), those it accepted
+(genuine) or rejected (stranger_face, stranger_voice, cross_member, wrong_phrase).
 
 Simulated attempts never touch the lockout (their order would otherwise change the results) and
 are not written to the audit log unless ``audit=True``, which records them with origin
@@ -106,9 +107,11 @@ class CampaignResult:
     overall: Rate
     """The system's rate: GRANTED as the right member (genuine) or DENIED (the rest)."""
     face: Rate
-    """Attempts whose face step decided as it should."""
+    """Attempts whose face step decided as it should: identified the right member (genuine),
+    rejected the face (stranger_face); no trials where the face is not what is measured."""
     voice: Rate
-    """Attempts that reached the voice step and that it decided as it should."""
+    """Attempts that reached the voice model and that it decided as it should: accepted
+    (genuine), rejected (impostors); no trials where the voice is not what is measured."""
     wrong_member_grants: int
     """Attempts GRANTED to a member other than the expected one (false accepts)."""
 
@@ -218,15 +221,26 @@ def run_simulation(
 
 # Planning -------------------------------------------------------------------------------------
 
-_CAMPAIGNS: dict[str, tuple[str, str]] = {
-    "genuine": (GENUINE, "member's face + same member's voice, enrolled phrase"),
-    "stranger_face": (IMPOSTOR, "stranger's face + a voice"),
-    "stranger_voice": (IMPOSTOR, "member's face + stranger's voice"),
-    "cross_member": (IMPOSTOR, "member A's face + member B's voice"),
-    "wrong_phrase": (IMPOSTOR, "member's face + own voice, phrase not enrolled"),
-    "replay": (ATTACK, "member's own enrolment files presented again"),
-    "bad_input": (BAD_INPUT, "unusable files paired with a good counterpart"),
+_CAMPAIGNS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "genuine": (
+        GENUINE,
+        "member's face + same member's voice, enrolled phrase",
+        frozenset({"face", "voice"}),
+    ),
+    "stranger_face": (IMPOSTOR, "stranger's face + a voice", frozenset({"face", "voice"})),
+    "stranger_voice": (IMPOSTOR, "member's face + stranger's voice", frozenset({"voice"})),
+    "cross_member": (IMPOSTOR, "member A's face + member B's voice", frozenset({"voice"})),
+    "wrong_phrase": (
+        IMPOSTOR,
+        "member's face + own voice, phrase not enrolled",
+        frozenset({"voice"}),
+    ),
+    "replay": (ATTACK, "member's own enrolment files presented again", frozenset()),
+    "bad_input": (BAD_INPUT, "unusable files paired with a good counterpart", frozenset()),
 }
+"""name -> (kind, description, modalities whose own rate is measured). A face rate is only
+meaningful where the face is the genuine article (genuine) or the attack (stranger_face); a
+voice rate where the voice is."""
 
 
 def plan_attempts(
@@ -570,20 +584,17 @@ def _has(name: str, outcomes: Sequence[AttemptOutcome]) -> bool:
 
 
 def _campaign(name: str, outcomes: Sequence[AttemptOutcome]) -> CampaignResult:
-    kind, description = _CAMPAIGNS[name]
+    kind, description, measured = _CAMPAIGNS[name]
     mine = [o for o in outcomes if o.campaign == name]
     genuine = kind == GENUINE
-    reached_voice = [o for o in mine if o.voice_score is not None]
+    faced = mine if "face" in measured else []
+    reached_voice = [o for o in mine if o.voice_score is not None] if "voice" in measured else []
     if genuine:
-        face_ok = sum(o.member == o.expected_member and o.face_score is not None for o in mine)
+        face_ok = sum(o.member == o.expected_member for o in faced)
         voice_ok = sum(o.granted for o in reached_voice)
     else:
-        # An impostor's face step did its job when it named nobody, or not the voice's owner;
-        # only the voice step can stop cross-member and wrong-phrase attempts.
-        face_ok = sum(o.member is None or o.reason in ("no_face", "unknown_face") for o in mine)
-        voice_ok = sum(
-            o.reason in ("voice_mismatch", "phrase_mismatch", "no_speech") for o in reached_voice
-        )
+        face_ok = sum(o.reason in ("no_face", "unknown_face") for o in faced)
+        voice_ok = sum(o.reason in ("voice_mismatch", "phrase_mismatch") for o in reached_voice)
     return CampaignResult(
         name=name,
         kind=kind,
@@ -593,7 +604,7 @@ def _campaign(name: str, outcomes: Sequence[AttemptOutcome]) -> CampaignResult:
         denied_by_reason=dict(Counter(o.reason for o in mine if not o.granted).most_common()),
         rate_name="authorised success rate" if genuine else "unauthorised block rate",
         overall=rate(sum(o.correct for o in mine), len(mine)),
-        face=rate(face_ok, len(mine)),
+        face=rate(face_ok, len(faced)),
         voice=rate(voice_ok, len(reached_voice)),
         wrong_member_grants=sum(o.granted and o.member != o.expected_member for o in mine),
     )
