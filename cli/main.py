@@ -10,10 +10,21 @@ from pathlib import Path
 
 import typer
 
-from cli.commands import auth, config, features, members, merge, report, simulate, train, views
+from cli.commands import (
+    auth,
+    config,
+    features,
+    members,
+    merge,
+    report,
+    sample,
+    simulate,
+    train,
+    views,
+)
 from cli.output import WorkspaceOption
 
-COMMAND_MODULES = [config, features, merge, train, auth, members, simulate, report, views]
+COMMAND_MODULES = [config, sample, features, merge, train, auth, members, simulate, report, views]
 
 
 def create_app() -> typer.Typer:

@@ -1,0 +1,362 @@
+"""`mmauth sample`: a complete, realistic demo workspace generated from a seed.
+
+Writes the workspace layout every command relies on: customer tables in the assignment's shape
+with members.csv, each member's three enrolment photos and enrolment takes of both approval
+phrases, and probes (photos and recordings to authenticate) for members and strangers. Every
+file is a pure function of the seed and the person's index, so the same seed gives byte-identical
+files, and adding strangers does not change the members.
+
+Everything is written into a hidden staging folder inside the workspace first; only when every
+file is there does ``data/raw`` get swapped into place (one rename), followed by mmauth.toml. A
+failure or cancellation leaves the workspace as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from engine import sample_customers, sample_faces, sample_voices
+from engine.errors import InputError
+from engine.fileio import atomic_write_text, file_sha256
+from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
+from engine.settings import dump_toml
+from engine.workspace import Workspace
+
+STAGE = "sample"
+MEMBER_NAMES = ("alice", "bruno", "chiara", "dmitri", "esther", "farid", "greta", "hiro")
+STRANGER_NAMES = ("mallory", "oscar", "trudy", "victor", "wendy", "yusuf", "zora", "quentin")
+MAX_MEMBERS = 40
+MAX_STRANGERS = 100
+CUSTOMERS = 220
+FACE_BACKEND = "classic"
+"""The face backend the sample's mmauth.toml selects: the one the enrolment photos are checked
+against (both backends find the faces; see benchmarks/sample_faces.py)."""
+ENROLMENT_RETAKES = 8
+"""Captures tried per enrolment photo before the person's face is redrawn."""
+MEMBER_PROBE_DIFFICULTIES = (0.2, 0.45, 0.7, 0.95)
+STRANGER_PROBE_DIFFICULTIES = (0.25, 0.6, 0.9)
+ENROL_TAKES = 4
+MEMBER_PROBE_TAKES = 3
+STRANGER_PROBE_TAKES = 2
+MANIFEST_NAME = "sample_manifest.json"
+"""Written to data/raw/: the seed, the counts and every file's SHA-256."""
+
+# Stream identifiers keep each person's random draws independent of everything else.
+_FACE_STREAM, _VOICE_STREAM, _CUSTOMER_STREAM = 1, 2, 3
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleReport:
+    """What `mmauth sample` wrote."""
+
+    root: Path
+    """The workspace folder."""
+    seed: int
+    """Seed every file was drawn from."""
+    members: tuple[str, ...]
+    """Enrolled people: enrolment photos, enrolment takes, probes and a customer link."""
+    strangers: tuple[str, ...]
+    """People who only appear as probes."""
+    enrolment_photos: int
+    probe_photos: int
+    enrolment_clips: int
+    probe_clips: int
+    customers: int
+    """Distinct customer ids in the social profiles."""
+    transactions: int
+    files: int
+    """Files written under data/raw (the manifest included) plus mmauth.toml."""
+    total_bytes: int
+    """Their total size."""
+    face_backend: str
+    """Face backend set in the workspace's mmauth.toml."""
+    enrolment_retakes: int
+    """Enrolment photos taken again because the LBP cascade found no face in the first capture."""
+
+    def to_dict(self) -> dict[str, object]:
+        values = dataclasses.asdict(self)
+        values["root"] = str(self.root)
+        return values
+
+
+def is_empty_workspace(root: Path) -> bool:
+    """True when the folder is absent or holds nothing but hidden entries."""
+    if not root.exists():
+        return True
+    return not any(not entry.name.startswith(".") for entry in root.iterdir())
+
+
+def write_sample_workspace(
+    root: Path,
+    members: int = 4,
+    strangers: int = 6,
+    seed: int = 0,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> SampleReport:
+    """Write the sample workspace into ``root``, replacing its data/raw and mmauth.toml.
+
+    The caller decides whether overwriting is allowed (see ``is_empty_workspace``).
+    """
+    if not 1 <= members <= MAX_MEMBERS:
+        raise InputError(f"members must be between 1 and {MAX_MEMBERS}, not {members}")
+    if not 0 <= strangers <= MAX_STRANGERS:
+        raise InputError(f"strangers must be between 0 and {MAX_STRANGERS}, not {strangers}")
+    if seed < 0:
+        raise InputError(f"seed must be zero or positive, not {seed}")
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise InputError("the workspace path is a file, not a folder", path=str(root))
+    root.mkdir(parents=True, exist_ok=True)
+    member_names = _names(MEMBER_NAMES, "member", members)
+    stranger_names = _names(STRANGER_NAMES, "stranger", strangers)
+
+    staging = Path(tempfile.mkdtemp(prefix=".mmauth-sample-", dir=root))
+    try:
+        layout = Workspace(staging)
+        writer = _Writer(layout, progress, cancel, total=_file_count(members, strangers))
+        tables = _write_customers(writer, seed, member_names)
+        retakes = _write_faces(writer, seed, member_names, stranger_names)
+        _write_voices(writer, seed, member_names, stranger_names)
+        settings_text = (
+            f"# Written by `mmauth sample --seed {seed}`: settings of this demo workspace.\n"
+            + dump_toml({"seed": seed, "face": {"backend": FACE_BACKEND}})
+        )
+        writer.text(layout.settings_file, settings_text)
+        manifest = {
+            "seed": seed,
+            "members": member_names,
+            "strangers": stranger_names,
+            "files": {
+                path.relative_to(staging).as_posix(): file_sha256(path)
+                for path in sorted(writer.written)
+            },
+        }
+        writer.text(layout.raw_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+        check_cancelled(cancel, STAGE)
+        total_bytes = sum(path.stat().st_size for path in writer.written)
+        _swap_into_place(staging, Workspace(root))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    counts = writer.counts
+    report = SampleReport(
+        root=root,
+        seed=seed,
+        members=tuple(member_names),
+        strangers=tuple(stranger_names),
+        enrolment_photos=counts["enrolment_photos"],
+        probe_photos=counts["probe_photos"],
+        enrolment_clips=counts["enrolment_clips"],
+        probe_clips=counts["probe_clips"],
+        customers=int(tables.profiles["customer_id_new"].nunique()),
+        transactions=len(tables.transactions),
+        files=len(writer.written),
+        total_bytes=total_bytes,
+        face_backend=FACE_BACKEND,
+        enrolment_retakes=retakes,
+    )
+    progress(Progress(STAGE, writer.total, writer.total, f"wrote {report.files} files"))
+    return report
+
+
+def _names(preferred: tuple[str, ...], fallback: str, count: int) -> list[str]:
+    return [
+        preferred[index] if index < len(preferred) else f"{fallback}_{index + 1:02d}"
+        for index in range(count)
+    ]
+
+
+def _file_count(members: int, strangers: int) -> int:
+    photos = members * (len(sample_faces.EXPRESSIONS) + len(MEMBER_PROBE_DIFFICULTIES))
+    photos += strangers * len(STRANGER_PROBE_DIFFICULTIES)
+    phrases = len(sample_voices.PHRASES)
+    clips = members * phrases * (ENROL_TAKES + MEMBER_PROBE_TAKES)
+    clips += strangers * phrases * STRANGER_PROBE_TAKES
+    return photos + clips + 4 + 2  # four customer tables, mmauth.toml, the manifest
+
+
+class _Writer:
+    """Writes files into the staging tree, counting them and reporting progress."""
+
+    def __init__(
+        self,
+        layout: Workspace,
+        progress: ProgressCallback,
+        cancel: threading.Event | None,
+        total: int,
+    ) -> None:
+        self.layout = layout
+        self.progress = progress
+        self.cancel = cancel
+        self.total = total
+        self.written: list[Path] = []
+        self.counts = {
+            "enrolment_photos": 0,
+            "probe_photos": 0,
+            "enrolment_clips": 0,
+            "probe_clips": 0,
+        }
+
+    def bytes(self, path: Path, data: bytes, kind: str | None = None) -> None:
+        check_cancelled(self.cancel, STAGE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self._done(path, kind)
+
+    def text(self, path: Path, text: str) -> None:
+        check_cancelled(self.cancel, STAGE)
+        atomic_write_text(path, text)
+        self._done(path, None)
+
+    def _done(self, path: Path, kind: str | None) -> None:
+        self.written.append(path)
+        if kind is not None:
+            self.counts[kind] += 1
+        step = min(len(self.written), self.total)
+        self.progress(Progress(STAGE, step, self.total, self.layout.relative(path)))
+
+
+def _rng(seed: int, stream: int, index: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, index])
+
+
+def _write_customers(
+    writer: _Writer, seed: int, member_names: list[str]
+) -> sample_customers.CustomerTables:
+    tables = sample_customers.make_customer_tables(
+        _rng(seed, _CUSTOMER_STREAM), member_names, customers=CUSTOMERS
+    )
+    folder = writer.layout.customers_dir
+    for name, frame in (
+        ("customer_social_profiles.csv", tables.profiles),
+        ("customer_transactions.csv", tables.transactions),
+        ("id_mapping.csv", tables.mapping),
+        ("members.csv", tables.members),
+    ):
+        writer.text(folder / name, frame.to_csv(index=False, lineterminator="\n"))
+    return tables
+
+
+def _write_faces(
+    writer: _Writer, seed: int, member_names: list[str], stranger_names: list[str]
+) -> int:
+    """Enrolment photos and probes of members, probes of strangers; returns the retakes."""
+    layout = writer.layout
+    retakes = 0
+    for index, name in enumerate(member_names):
+        rng = _rng(seed, _FACE_STREAM, index)
+        identity, photos, person_retakes = _enrolled_face(rng)
+        retakes += person_retakes
+        for expression, pixels in photos.items():
+            writer.bytes(
+                layout.faces_dir / name / f"{expression}.png", _png(pixels), "enrolment_photos"
+            )
+        _write_face_probes(writer, rng, identity, name, MEMBER_PROBE_DIFFICULTIES)
+    for index, name in enumerate(stranger_names):
+        rng = _rng(seed, _FACE_STREAM, MAX_MEMBERS + index)
+        identity = sample_faces.random_identity(rng)
+        _write_face_probes(writer, rng, identity, name, STRANGER_PROBE_DIFFICULTIES)
+    return retakes
+
+
+def _enrolled_face(
+    rng: np.random.Generator,
+) -> tuple[sample_faces.FaceIdentity, dict[str, np.ndarray], int]:
+    """A face and its three enrolment photos, each one the LBP cascade finds a face in.
+
+    As an enrolment kiosk does, a photo without a detectable face is taken again under new
+    conditions; a face that fails every retake is replaced by another person's.
+    """
+    retakes = 0
+    while True:
+        identity = sample_faces.random_identity(rng)
+        photos: dict[str, np.ndarray] = {}
+        for expression in sample_faces.EXPRESSIONS:
+            for _ in range(ENROLMENT_RETAKES):
+                capture = sample_faces.random_capture(rng, expression, difficulty=0.0)
+                pixels = sample_faces.render_face(identity, capture)
+                if sample_faces.cascade_finds_face(pixels):
+                    photos[expression] = pixels
+                    break
+                retakes += 1
+            else:
+                break
+        if len(photos) == len(sample_faces.EXPRESSIONS):
+            return identity, photos, retakes
+
+
+def _write_face_probes(
+    writer: _Writer,
+    rng: np.random.Generator,
+    identity: sample_faces.FaceIdentity,
+    label: str,
+    difficulties: tuple[float, ...],
+) -> None:
+    for number, difficulty in enumerate(difficulties, start=1):
+        expression = sample_faces.EXPRESSIONS[int(rng.integers(len(sample_faces.EXPRESSIONS)))]
+        capture = sample_faces.random_capture(rng, expression, difficulty=difficulty)
+        pixels = sample_faces.render_face(identity, capture)
+        path = writer.layout.probe_faces_dir / label / f"{expression}_{number}.png"
+        writer.bytes(path, _png(pixels), "probe_photos")
+
+
+def _write_voices(
+    writer: _Writer, seed: int, member_names: list[str], stranger_names: list[str]
+) -> None:
+    layout = writer.layout
+    people: list[tuple[str, int, bool]] = [(n, i, True) for i, n in enumerate(member_names)]
+    people += [(n, MAX_MEMBERS + i, False) for i, n in enumerate(stranger_names)]
+    for name, index, is_member in people:
+        rng = _rng(seed, _VOICE_STREAM, index)
+        voice = sample_voices.random_voice(rng)
+        for phrase in sample_voices.PHRASES:
+            if is_member:
+                for number in range(1, ENROL_TAKES + 1):
+                    take = sample_voices.random_take(rng, difficulty=0.0)
+                    clip = sample_voices.synthesise(voice, phrase, take)
+                    path = layout.voices_dir / name / f"{phrase}_{number}.wav"
+                    writer.bytes(path, sample_voices.to_wav_bytes(clip), "enrolment_clips")
+            probe_takes = MEMBER_PROBE_TAKES if is_member else STRANGER_PROBE_TAKES
+            for number in range(1, probe_takes + 1):
+                take = sample_voices.random_take(rng, difficulty=number / probe_takes)
+                clip = sample_voices.synthesise(voice, phrase, take)
+                path = layout.probe_voices_dir / name / f"{phrase}_{number}.wav"
+                writer.bytes(path, sample_voices.to_wav_bytes(clip), "probe_clips")
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    """PNG bytes without timestamps or text chunks: identical pixels give identical bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _swap_into_place(staging: Path, target: Workspace) -> None:
+    """Move the staged data/raw and mmauth.toml into the workspace, data/raw in one rename."""
+    staged = Workspace(staging)
+    target.data_dir.mkdir(parents=True, exist_ok=True)
+    previous = staging / "previous-raw"
+    if target.raw_dir.exists():
+        os.replace(target.raw_dir, previous)
+    try:
+        os.replace(staged.raw_dir, target.raw_dir)
+    except OSError:
+        if previous.exists():
+            os.replace(previous, target.raw_dir)
+        raise
+    os.replace(staged.settings_file, target.settings_file)
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(previous)
