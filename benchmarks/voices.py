@@ -62,10 +62,13 @@ def run(dataset: Path, n_clips: int, rounds: int, augment_files: int) -> dict[st
     files = sorted(dataset.glob("*.wav"))
     if not files:
         raise SystemExit(f"no .wav files in {dataset}")
-    # An even spread over speakers and digits: every k-th file of the sorted listing.
+    # An even spread over speakers and digits: every k-th file of the sorted listing, then
+    # the files in between when cleaning refuses some (too little speech).
     stride = max(1, len(files) // n_clips)
+    spread = files[::stride]
+    chosen = set(spread)
     clips, refused = [], 0
-    for path in files[::stride]:
+    for path in spread + [f for f in files if f not in chosen]:
         if len(clips) == n_clips:
             break
         try:
@@ -104,7 +107,7 @@ def run(dataset: Path, n_clips: int, rounds: int, augment_files: int) -> dict[st
         paired = [_paired_round(clips, mfcc_alone, all_features) for _ in range(rounds)]
         defaults = [_paired_round(clips, mfcc_defaults, all_features) for _ in range(rounds)]
         f0 = [_paired_round(clips, f0_yin, f0_ours) for _ in range(max(3, rounds // 2))]
-    per_file = _per_file_costs(files[::stride][:augment_files], settings)
+    per_file = _per_file_costs(spread[:augment_files], settings)
     total_seconds = sum(len(y) for y in clips) / sr
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

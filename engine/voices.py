@@ -37,6 +37,7 @@ from engine.features import (
     write_feature_table,
 )
 from engine.fileio import atomic_write_bytes, atomic_write_json, file_sha256
+from engine.metrics import rate
 from engine.progress import ProgressCallback, no_progress
 from engine.settings import Settings, VoiceAugmentSettings, VoiceSettings
 from engine.voice_augment import ORIGINAL, augment, augmentation_rng
@@ -154,16 +155,27 @@ def extract_voice_features(
         if result.output is not None:
             phrase = phrase_from_filename(result.item.path)
             result.output.records = [{"phrase": phrase, **r} for r in result.output.records]
-    write_mfcc_sequences(workspace, results)
-    rows = write_feature_table(
-        results,
-        workspace.audio_features,
-        label_column="member",
-        feature_prefix="audio_feature_",
-        constant_columns={"sample_rate": settings.voice.sample_rate},
-    )
+    succeeded = any(result.output is not None for result in results)
+    rows = 0
+    if succeeded:
+        write_mfcc_sequences(workspace, results)
+        rows = write_feature_table(
+            results,
+            workspace.audio_features,
+            label_column="member",
+            feature_prefix="audio_feature_",
+            constant_columns={"sample_rate": settings.voice.sample_rate},
+        )
     report = run_report("voices", workspace.audio_features, results, rows, BACKEND, started)
-    atomic_write_json(audio_report_path(workspace), _report_document(report, results, settings))
+    document = _report_document(workspace, report, results, settings)
+    atomic_write_json(audio_report_path(workspace), document)
+    if not succeeded:
+        reasons = "; ".join(f"{f.source}: {f.reason}" for f in report.failures[:3])
+        raise InputError(
+            f"none of the {len(results)} recordings gave features, so "
+            f"{workspace.relative(workspace.audio_features)} was not written ({reasons}; all "
+            f"in {workspace.relative(audio_report_path(workspace))})"
+        )
     return report
 
 
@@ -316,9 +328,13 @@ def single_threaded_blas() -> Iterator[None]:
 
 
 def _report_document(
-    report: FeatureRunReport, results: Sequence[ItemResult], settings: Settings
+    workspace: Workspace,
+    report: FeatureRunReport,
+    results: Sequence[ItemResult],
+    settings: Settings,
 ) -> dict[str, Any]:
-    acquisition_failures = [r for r in results if r.output is None and r.acquisition_failure]
+    """The run report, in the layout of the face pipeline's (fta, fta_rate, failures[].kind)."""
+    fta = sum(r.output is None and r.acquisition_failure for r in results)
     augmentations: dict[str, int] = {}
     for result in results:
         for record in result.output.records if result.output else []:
@@ -326,21 +342,22 @@ def _report_document(
     return {
         "stage": report.stage,
         "backend": report.backend,
-        "output": str(report.output),
+        "output": workspace.relative(report.output),
         "files": report.files,
         "enrolment_files": sum(r.item.role == ENROL for r in results),
         "probe_files": sum(r.item.role == PROBE for r in results),
         "rows": report.rows,
         "cached": report.cached,
         "seconds": round(report.seconds, 3),
-        "failure_to_acquire": len(acquisition_failures),
-        "fta_rate": len(acquisition_failures) / max(1, len(results)),
+        "fta": fta,
+        "fta_rate": dataclasses.asdict(rate(fta, report.files)),
+        "failed": len(report.failures),
         "failures": [
             {
                 "source": r.item.source,
                 "role": r.item.role,
+                "kind": "fta" if r.acquisition_failure else "input",
                 "reason": r.error,
-                "failure_to_acquire": r.acquisition_failure,
             }
             for r in results
             if r.output is None

@@ -10,7 +10,7 @@ import pytest
 
 from engine import audio_features as af
 from engine.audio_views import clip_view, pool_matrix, save_clip_png, waveform_envelope
-from engine.errors import AcquisitionError, CancelledError, MissingStageError
+from engine.errors import AcquisitionError, CancelledError, InputError, MissingStageError
 from engine.settings import Settings, VoiceAugmentSettings
 from engine.voice_augment import (
     add_noise,
@@ -189,7 +189,8 @@ def test_extraction_writes_table_sequences_and_report(workspace: Workspace) -> N
     assert failure.source == "data/raw/voices/bob/silent_0.wav" and "no speech" in failure.reason
 
     document = json.loads((workspace.data_dir / "audio_features_report.json").read_text())
-    assert document["failure_to_acquire"] == 1 and document["rows"] == len(table)
+    assert document["fta"] == 1 and document["rows"] == len(table)
+    assert document["failures"][0]["kind"] == "fta" and document["fta_rate"]["trials"] == 11
     assert document["feature_names"][0] == "mfcc_0_mean"
 
     sequences = load_mfcc_sequences(workspace)
@@ -221,6 +222,15 @@ def test_cancelling_writes_nothing(workspace: Workspace) -> None:
     assert not workspace.audio_features.exists()
     with pytest.raises(MissingStageError, match="run `mmauth features` first"):
         load_mfcc_sequences(workspace)
+
+
+def test_a_run_where_every_file_fails_writes_no_table(workspace: Workspace) -> None:
+    write(workspace.voices_dir / "ana" / "quiet_0.wav", np.zeros(SR, dtype=np.float32), SR)
+    with pytest.raises(InputError, match="none of the 1 recordings gave features"):
+        extract_voice_features(workspace, Settings())
+    assert not workspace.audio_features.exists()
+    document = json.loads((workspace.data_dir / "audio_features_report.json").read_text())
+    assert document["fta"] == 1
 
 
 def test_voice_sample_refuses_silence(tmp_path: Path) -> None:
