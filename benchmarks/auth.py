@@ -1,0 +1,195 @@
+"""Authentication speed: warm attempts per face backend, the machinery's share, a fresh process.
+
+    .venv/bin/python -m benchmarks.auth [--backends classic dlib] [--rounds 3] [--keep DIR]
+
+For each face backend, a workspace is arranged from the shared real data (benchmarks/
+shared_workspace.py: 4 members, 2 strangers) and prepared with the product's own commands
+(`mmauth merge`, `features`, `train`). Then:
+
+1. Warm: the models are loaded once (an Authenticator, as the TUI keeps it) and every genuine
+   probe pair is authenticated ``--rounds`` times, with the audit log written and the replay
+   check on (lockout off so repeated denials cannot lock members mid-benchmark). Right before
+   each attempt, the same pair's features alone are computed (``face_vector`` +
+   ``voice_sample``). Reported: p50/p95 of the attempt, median of the features, and the
+   machinery's share = median over attempts of (attempt - features) / features, measured on the
+   same pair in the same moment (the machine is shared and noisy).
+2. Fresh process: ``mmauth authenticate --json`` run 5 times as a new process (wall time), and
+   once with ``python -X importtime`` to split the time into imports and work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.shared_workspace import arrange, link_customers
+
+MMAUTH = Path(sys.executable).parent / "mmauth"
+
+
+def prepare(root: Path, backend: str) -> tuple[str, ...]:
+    """Arrange the workspace and run merge, features and train in it."""
+    arranged = arrange(root)
+    (root / "mmauth.toml").write_text(f'[face]\nbackend = "{backend}"\n', encoding="utf-8")
+    _mmauth("merge", root)
+    link_customers(root, arranged.members)
+    for command in ("features", "train"):
+        _mmauth(command, root, check=command == "train")
+    return arranged.members
+
+
+def _mmauth(command: str, root: Path, *extra: str, check: bool = True) -> float:
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [str(MMAUTH), command, "-w", str(root), *extra, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and completed.returncode not in (0, 1):
+        raise SystemExit(f"mmauth {command} failed:\n{completed.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def genuine_pairs(root: Path, members: tuple[str, ...]) -> list[tuple[Path, Path]]:
+    from engine.simulate import _cycle_pairs
+    from engine.workspace import Workspace, member_folders
+
+    space = Workspace(root)
+    faces = member_folders(space.probe_faces_dir)
+    voices = member_folders(space.probe_voices_dir)
+    pairs = []
+    for member in members:
+        clips = [v for v in voices.get(member, []) if not v.name.startswith("three")]
+        pairs += _cycle_pairs(faces.get(member, []), clips)
+    return pairs
+
+
+def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, float]:
+    from engine.auth import Authenticator
+    from engine.faces import face_vector
+    from engine.persistence import load_model_bundle
+    from engine.settings import load_settings
+    from engine.store import AuditStore
+    from engine.voices import voice_sample
+    from engine.workspace import Workspace
+
+    space = Workspace(root)
+    settings = load_settings(root)
+    with tempfile.TemporaryDirectory() as scratch:
+        flow = Authenticator(
+            space,
+            settings,
+            bundle=load_model_bundle(space, require=("face", "voice")),
+            store=AuditStore(Path(scratch) / "audit.db"),
+            lockout=False,
+        )
+        for face, voice in pairs[:2]:  # warm-up: first-call costs (dlib models, numba DTW)
+            flow.authenticate(face, voice)
+        attempts, features, shares, reached_voice = [], [], [], 0
+        steps: dict[str, list[float]] = {}
+        for _ in range(rounds):
+            for face, voice in pairs:
+                started = time.perf_counter()
+                try:
+                    face_vector(face, settings)
+                    voice_sample(voice, settings)
+                except Exception:  # noqa: BLE001 - a probe the pipeline refuses is skipped
+                    continue
+                feature_seconds = time.perf_counter() - started
+                started = time.perf_counter()
+                decision = flow.authenticate(face, voice)
+                attempt_seconds = time.perf_counter() - started
+                if decision.step("voice").status == "skipped":
+                    continue  # stopped early (replay, unknown face): not a like-for-like pair
+                reached_voice += 1
+                attempts.append(attempt_seconds)
+                features.append(feature_seconds)
+                shares.append((attempt_seconds - feature_seconds) / feature_seconds)
+                for step in decision.steps:
+                    steps.setdefault(step.name, []).append(step.seconds)
+    ordered = sorted(attempts)
+    return {
+        "attempts": reached_voice,
+        "p50_ms": 1000 * statistics.median(attempts),
+        "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+        "features_p50_ms": 1000 * statistics.median(features),
+        "machinery_share_median": statistics.median(shares),
+        **{f"step_{name}_ms": 1000 * statistics.median(v) for name, v in steps.items()},
+    }
+
+
+def fresh_process(root: Path, face: Path, voice: Path, runs: int = 5) -> dict[str, float]:
+    command = [str(MMAUTH), "authenticate", "--face", str(face), "--voice", str(voice)]
+    command += ["-w", str(root), "--json"]
+    walls = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=False)
+        walls.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    interpreter = time.perf_counter() - started
+    traced = subprocess.run(
+        [sys.executable, "-X", "importtime", str(MMAUTH), *command[1:]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    imports_us = 0
+    for line in traced.stderr.splitlines():
+        # "import time: self [us] | cumulative | imported package"; top-level lines are the
+        # ones whose package name is not indented.
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = line.split("|")
+            if not name.startswith("  ") and cumulative.strip().isdigit():
+                imports_us += int(cumulative)
+    decision = json.loads(subprocess.run(command, capture_output=True, text=True).stdout)
+    wall = statistics.median(walls)
+    imports = imports_us / 1e6
+    return {
+        "wall_s": wall,
+        "interpreter_start_s": interpreter,
+        "imports_s": imports,
+        "work_s": wall - imports - interpreter,
+        "engine_attempt_s": decision["seconds"],
+        "decision": f"{decision['decision']} ({decision['reason']})",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=["classic", "dlib"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="Keep the workspaces under this folder.")
+    arguments = parser.parse_args()
+    base = arguments.keep or Path(tempfile.mkdtemp(prefix="mmauth-bench-auth-"))
+    results = {}
+    try:
+        for backend in arguments.backends:
+            root = base / backend
+            shutil.rmtree(root, ignore_errors=True)
+            started = time.perf_counter()
+            members = prepare(root, backend)
+            print(f"[{backend}] workspace prepared in {time.perf_counter() - started:.0f} s")
+            pairs = genuine_pairs(root, members)
+            results[backend] = {
+                "warm": warm(root, pairs, arguments.rounds),
+                "fresh": fresh_process(root, *pairs[0]),
+            }
+            print(json.dumps({backend: results[backend]}, indent=2))
+    finally:
+        if arguments.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
