@@ -146,6 +146,12 @@ def test_zero_byte_and_missing_files_are_refused(tmp_path: Path) -> None:
         load_recording(tmp_path / "missing.wav", VOICE)
 
 
+def test_a_wav_without_samples_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "none.wav", np.zeros(0, dtype=np.float32), 16_000)
+    with pytest.raises(InputError, match="holds no audio samples"):
+        load_recording(path, VOICE)
+
+
 def test_a_truncated_wav_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path / "whole.wav", speech_like(2.0), 16_000)
     data = path.read_bytes()

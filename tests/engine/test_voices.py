@@ -17,6 +17,7 @@ from engine.voice_augment import (
     apply_gain,
     augment,
     augmentation_rng,
+    babble_noise,
     pink_noise,
     reverberate,
     room_impulse_response,
@@ -145,6 +146,20 @@ def test_augmentation_transforms_do_what_they_say(clip: np.ndarray) -> None:
     assert np.sqrt(np.mean(wet**2)) == pytest.approx(np.sqrt(np.mean(clip**2)), rel=1e-3)
     loud = apply_gain(clip, gain_db=12.0)
     assert np.abs(loud).max() <= 1.0
+
+
+def test_babble_mixes_other_voices_at_unit_level() -> None:
+    talkers = [speech_like(0.3, SR, f0=f, seed=i) for i, f in enumerate((100.0, 160.0, 240.0))]
+    babble = babble_noise(SR, talkers, rng=np.random.default_rng(0))
+    assert babble.shape == (SR,) and np.isfinite(babble).all()
+    # Three talkers, each brought to unit RMS, partly cancelling: between 1 and 3 in RMS.
+    assert 1.0 < np.sqrt(np.mean(babble**2)) < 3.0
+    np.testing.assert_array_equal(babble, babble_noise(SR, talkers, rng=np.random.default_rng(0)))
+
+
+def test_no_enrolment_recordings_is_a_clear_error(workspace: Workspace) -> None:
+    with pytest.raises(InputError, match="no enrolment recordings: put each member's clips in"):
+        extract_voice_features(workspace, Settings())
 
 
 def test_disabled_kinds_are_never_drawn(clip: np.ndarray) -> None:
