@@ -19,10 +19,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from engine.errors import AcquisitionError
+
+Box = tuple[float, float, float]
+"""(top, left, width) of a square, in pixels."""
 
 DETECTION_MAX_SIDE = 480
 """Detection runs on a copy at most this long (bounded cost); the crop uses full resolution."""
@@ -75,39 +80,19 @@ def detect_face_classic(pixels: np.ndarray, *, align_eyes: bool = True) -> FaceR
 
     grey = _grey(pixels)
     work, factor = _detection_copy(grey)
-    box, method = _cascade_box(work), "cascade"
-    if box is None:
-        box, method = _cascade_box(exposure.equalize_adapthist(work)), "cascade-equalised"
-    if box is None:
-        box, method = _padded(work, _cascade_box), "padded"
-    if box is not None:
-        top, left, width = (value / factor for value in box)
-        side = width * (1 + 2 * CLASSIC_MARGIN)
-        center_x, center_y = left + width / 2, top + width / 2
-    elif _looks_like_tight_crop(grey):
-        height, width_px = grey.shape
-        side, center_x, center_y, method = (
-            min(height, width_px),
-            width_px / 2,
-            height / 2,
-            "whole-frame",
-        )
-        width = side
-    else:
-        raise AcquisitionError(
-            "failure to acquire (FTA): no face found by the LBP cascade, also after "
-            "equalisation and padding, and the photo is not a tight face crop"
-        )
-    center_x, center_y = center_x - 0.5, center_y - 0.5  # pixel-centre coordinates
-    angle = _symmetry_angle(grey, center_x, center_y, width) if align_eyes else 0.0
-    return FaceRegion(
-        center_x=center_x,
-        center_y=center_y,
-        side=side,
-        angle=angle,
-        method=method,
-        aligned=align_eyes,
+    method, box = _first_found(
+        ("cascade", lambda: _cascade_box(work)),
+        ("cascade-equalised", lambda: _cascade_box(exposure.equalize_adapthist(work))),
+        ("padded", lambda: _padded(work, _cascade_box)),
     )
+    if box is None:
+        method, box, factor = "whole-frame", _whole_frame(grey, "the LBP cascade"), 1.0
+    top, left, width = (value / factor for value in box)
+    # The cascade's box stops at the brows and chin; the margin keeps the face's outline.
+    side = width if method == "whole-frame" else width * (1 + 2 * CLASSIC_MARGIN)
+    center_x, center_y = left + (width - 1) / 2, top + (width - 1) / 2  # pixel-centre coordinates
+    angle = _symmetry_angle(grey, center_x, center_y, width) if align_eyes else 0.0
+    return FaceRegion(center_x, center_y, side, angle, method=method, aligned=align_eyes)
 
 
 def detect_face_dlib(pixels: np.ndarray) -> FaceRegion:
@@ -120,43 +105,63 @@ def detect_face_dlib(pixels: np.ndarray) -> FaceRegion:
 
     detector, predictor = _dlib_models()[:2]
     work, factor = _detection_copy(pixels)
-    rectangle, method = _largest_dlib_face(detector, work), "dlib"
-    if rectangle is None:
-        rectangle, method = _padded(work, functools.partial(_largest_dlib_face, detector)), "padded"
-    if rectangle is None and _looks_like_tight_crop(_grey(pixels)):
-        height, width = pixels.shape[:2]
-        side = min(height, width)
-        rectangle = ((height - side) / 2, (width - side) / 2, side)
-        method, factor = "whole-frame", 1.0
-    if rectangle is None:
-        raise AcquisitionError(
-            "failure to acquire (FTA): no face found by dlib's detector, also upsampled "
-            "and padded, and the photo is not a tight face crop"
-        )
-    top, left, width = (value / factor for value in rectangle)
-    box = dlib.rectangle(round(left), round(top), round(left + width), round(top + width))
-    shape = predictor(np.ascontiguousarray(pixels), box)
+    method, box = _first_found(
+        ("dlib", lambda: _largest_dlib_face(detector, work)),
+        ("padded", lambda: _padded(work, functools.partial(_largest_dlib_face, detector))),
+    )
+    if box is None:
+        method, box, factor = "whole-frame", _whole_frame(_grey(pixels), "dlib's detector"), 1.0
+    top, left, width = (value / factor for value in box)
+    rectangle = dlib.rectangle(round(left), round(top), round(left + width), round(top + width))
+    shape = predictor(np.ascontiguousarray(pixels), rectangle)
     details = dlib.get_face_chip_details(shape, size=DLIB_CHIP_SIZE, padding=DLIB_CHIP_PADDING)
-    rect = details.rect
+    chip = details.rect
     return FaceRegion(
-        center_x=(rect.left() + rect.right()) / 2,
-        center_y=(rect.top() + rect.bottom()) / 2,
-        side=rect.right() - rect.left(),
+        center_x=(chip.left() + chip.right()) / 2,
+        center_y=(chip.top() + chip.bottom()) / 2,
+        side=chip.right() - chip.left(),
         angle=details.angle,
         method=method,
         aligned=True,
     )
 
 
+def _first_found(*attempts: tuple[str, Callable[[], Box | None]]) -> tuple[str, Box | None]:
+    """The first attempt that finds a box, by name; the last name and None when none does."""
+    name = ""
+    for name, attempt in attempts:
+        box = attempt()
+        if box is not None:
+            return name, box
+    return name, None
+
+
+def _whole_frame(grey: np.ndarray, detector: str) -> Box:
+    """The tight-crop rule: the central square of a small, face-shaped, non-blank photo."""
+    height, width = grey.shape
+    low, high = TIGHT_CROP_ASPECT
+    if not (
+        max(height, width) <= TIGHT_CROP_MAX_SIDE
+        and low <= height / width <= high
+        and float(grey.std()) >= TIGHT_CROP_MIN_STD
+    ):
+        raise AcquisitionError(
+            f"failure to acquire (FTA): no face found by {detector}, also after the fallbacks "
+            "(equalised, upsampled, padded), and the photo is not a tight face crop"
+        )
+    side = min(height, width)
+    return (height - side) / 2, (width - side) / 2, side
+
+
 @functools.cache
-def _cascade():  # noqa: ANN202
+def _cascade() -> Any:
     from skimage import data, feature
 
     return feature.Cascade(data.lbp_frontal_face_cascade_filename())
 
 
 @functools.cache
-def _dlib_models():  # noqa: ANN202
+def _dlib_models() -> tuple[Any, Any, Any]:
     """Detector, 5-point predictor and ResNet, loaded once per process from the installed package."""
     import dlib
     import face_recognition_models
@@ -168,7 +173,7 @@ def _dlib_models():  # noqa: ANN202
     )
 
 
-def dlib_embedding_model():  # noqa: ANN201
+def dlib_embedding_model() -> Any:
     """dlib's ResNet face-recognition model (loaded once per process)."""
     return _dlib_models()[2]
 
@@ -192,7 +197,7 @@ def _detection_copy(image: np.ndarray) -> tuple[np.ndarray, float]:
     return small.astype(image.dtype), factor
 
 
-def _cascade_box(grey: np.ndarray) -> tuple[float, float, float] | None:
+def _cascade_box(grey: np.ndarray) -> Box | None:
     """(top, left, width) of the best cascade detection, or None.
 
     The cascade reports every window that passes, so one face yields a cluster of overlapping
@@ -235,7 +240,7 @@ def _overlap_clusters(boxes: np.ndarray) -> list[list[int]]:
     return clusters
 
 
-def _largest_dlib_face(detector, image: np.ndarray) -> tuple[float, float, float] | None:  # noqa: ANN001
+def _largest_dlib_face(detector: Any, image: np.ndarray) -> Box | None:
     """(top, left, width) of the largest face dlib finds, without then with one upsampling."""
     image = np.ascontiguousarray(image)
     for upsample in (0, 1):
@@ -246,7 +251,7 @@ def _largest_dlib_face(detector, image: np.ndarray) -> tuple[float, float, float
     return None
 
 
-def _padded(image: np.ndarray, find):  # noqa: ANN001, ANN202
+def _padded(image: np.ndarray, find: Callable[[np.ndarray], Box | None]) -> Box | None:
     """Run ``find`` on the image padded with its edge pixels; the box in unpadded coordinates."""
     pad = int(round(max(image.shape[:2]) * PAD_FRACTION))
     widths = ((pad, pad), (pad, pad)) + (((0, 0),) if image.ndim == 3 else ())
@@ -255,16 +260,6 @@ def _padded(image: np.ndarray, find):  # noqa: ANN001, ANN202
         return None
     top, left, width = box
     return top - pad, left - pad, width
-
-
-def _looks_like_tight_crop(grey: np.ndarray) -> bool:
-    height, width = grey.shape
-    low, high = TIGHT_CROP_ASPECT
-    return (
-        max(height, width) <= TIGHT_CROP_MAX_SIDE
-        and low <= height / width <= high
-        and float(grey.std()) >= TIGHT_CROP_MIN_STD
-    )
 
 
 def _symmetry_angle(grey: np.ndarray, center_x: float, center_y: float, width: float) -> float:

@@ -20,6 +20,7 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -71,7 +72,7 @@ def read_image(path: Path, *, max_pixels: int, max_side: int) -> LoadedImage:
         return _decode(handle, path, max_pixels=max_pixels, max_side=max_side)
 
 
-def _decode(handle, path: Path, *, max_pixels: int, max_side: int) -> LoadedImage:  # noqa: ANN001
+def _decode(handle: BinaryIO, path: Path, *, max_pixels: int, max_side: int) -> LoadedImage:
     if os.fstat(handle.fileno()).st_size == 0:
         raise InputError("the file is empty (0 bytes)", path=path.name)
     image = _open(handle, path)
@@ -112,7 +113,7 @@ def _decode(handle, path: Path, *, max_pixels: int, max_side: int) -> LoadedImag
     )
 
 
-def _open(handle, path: Path) -> Image.Image:  # noqa: ANN001
+def _open(handle: BinaryIO, path: Path) -> Image.Image:
     # The module-wide Pillow limit only warns between 1x and 2x MAX_IMAGE_PIXELS; our own
     # max_pixels check below is the one that decides, so the warning would be noise.
     Image.init()  # registers every plugin, so the allow-list can name the ones not preloaded
