@@ -10,7 +10,7 @@ workspace) can present it as is, or re-encoded. Three checks catch that:
   fingerprint similarity) at or above ``settings.auth.replay_audio_similarity`` survives
   re-encoding, resampling, gain changes and leading/trailing silence.
 
-The default bounds were measured on the shared datasets (docs/REPLAY.md).
+The default bounds were measured on the shared datasets (docs/AUTHENTICATION.md).
 
 Limits, stated plainly: this is not liveness detection (ISO/IEC 30107 presentation attack
 detection). It catches replays of the enrolment files themselves. It does not catch a new photo
