@@ -320,7 +320,8 @@ def load_mfcc_sequences(workspace: Workspace) -> dict[tuple[str, str], np.ndarra
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """One BLAS thread: the per-clip matrices are tiny, and on a busy machine BLAS threads
-    waiting for a core made a 40 x 257 matrix product 100 times slower (benchmarks/voices.py)."""
+    waiting for a core made the 40 x 257 mel product take 5-28 ms instead of ~20 µs (cProfile
+    runs on the 2-core development VM; see docs/BENCHMARKS.md, voice features)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
