@@ -140,7 +140,7 @@ class AuthSettings:
     lockout_duration_s: float = 300.0
     replay_image_distance: int = 8
     """256-bit perceptual-hash Hamming distance at or under which a photo counts as a replayed
-    enrolment (measured in docs/AUTHENTICATION.md: distinct Yale photos of one person are all farther)."""
+    enrolment (docs/AUTHENTICATION.md: distinct Yale photos of one person are all farther)."""
     replay_audio_similarity: float = 0.97
     """Audio fingerprint similarity at or over which a clip counts as a replayed enrolment
     (distinct FSDD takes of one digit by one speaker reach 0.96 at most)."""
