@@ -263,3 +263,20 @@ def test_emotion_of_a_cached_identical_photo_comes_from_its_own_name(
     emotions = table.groupby("source").emotion.first()
     assert emotions["data/raw/faces/ana/copy_surprised.gif"] == "surprised"
     assert emotions["data/raw/faces/ana/subject01.happy"] == "smiling"
+
+
+def test_animated_gif_uses_its_first_frame_and_the_report_says_so(
+    face_workspace: Workspace, yale: dict[str, Path]
+) -> None:
+    face = Image.open(yale["subject02.normal"]).convert("RGB")
+    animated = face_workspace.faces_dir / "ben" / "hello.gif"
+    face.save(animated, save_all=True, append_images=[Image.new("RGB", face.size)], duration=50)
+    report = extract_face_features(face_workspace, settings_for())
+    assert report.ok
+    run = json.loads(face_report_path(face_workspace).read_text())
+    assert run["notes"] == [
+        {
+            "source": "data/raw/faces/ben/hello.gif",
+            "note": "animated GIF (2 frames): first frame used",
+        }
+    ]
