@@ -434,8 +434,8 @@ class Authenticator:
             )
         if match.member is None:
             message = (
-                f"{REASONS['unknown_face']} (best similarity {match.score:.3f} is below the "
-                f"threshold {match.threshold:.3f})"
+                f"{REASONS['unknown_face']} (best similarity "
+                f"{compare_scores(match.score, match.threshold)})"
             )
             raise _Denied(
                 "unknown_face",
@@ -548,7 +548,7 @@ class Authenticator:
         match = self.bundle.voice.verify(sample.vector, sample.mfcc_sequence, attempt.member)
         attempt.voice_score, attempt.voice_threshold = float(match.score), float(match.threshold)
         scores = (
-            f"score {match.score:.3f} vs threshold {match.threshold:.3f}; speaker "
+            f"score {compare_scores(match.score, match.threshold)}; speaker "
             f"{match.speaker_score:.3f}, phrase {match.phrase_score:.3f}"
         )
         if self.settings.models.fusion == "score":
@@ -583,7 +583,7 @@ class Authenticator:
                 self.bundle.face, self.bundle.voice, rule="score", random_state=self.settings.seed
             )
         fused = self._fusion.decide(attempt.face_match, match)
-        message = f"fused score {fused.fused_score:.3f} vs {fused.threshold:.3f} ({scores})"
+        message = f"fused score {compare_scores(fused.fused_score, fused.threshold)} ({scores})"
         if fused.accepted:
             return _step("voice", PASSED, started, message, fused.fused_score, fused.threshold)
         if not match.phrase_ok:
@@ -666,6 +666,16 @@ def _all_steps(done: list[StepOutcome], granted: bool, message: str) -> tuple[St
     return tuple(
         ran.get(name, StepOutcome(name, SKIPPED, message="not reached")) for name in STEP_NAMES
     )
+
+
+def compare_scores(score: float, threshold: float) -> str:
+    """``score >= threshold`` or ``score < threshold`` with enough decimals to tell them apart
+    (a similarity of 0.99991 against 0.99999 must not read "1.000 < 1.000")."""
+    relation = ">=" if score >= threshold else "<"
+    decimals = 3
+    while decimals < 8 and f"{score:.{decimals}f}" == f"{threshold:.{decimals}f}":
+        decimals += 1
+    return f"{score:.{decimals}f} {relation} {threshold:.{decimals}f}"
 
 
 def _file_problem(path: Path | None) -> str | None:

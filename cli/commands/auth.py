@@ -51,10 +51,11 @@ def show_step(step: Any) -> None:
     """One line per finished step: mark, name, score against threshold, time, what it found."""
     if step.name == "decision":
         return
+    from engine.auth import compare_scores
+
     score = ""
     if step.score is not None and step.threshold is not None:
-        relation = "≥" if step.score >= step.threshold else "<"
-        score = f"{step.score:.3f} {relation} {step.threshold:.3f}"
+        score = compare_scores(step.score, step.threshold)
     console.print(
         f"{_MARKS.get(step.status, '?')} [bold]{step.name:<8}[/] {score:<17} "
         f"[dim]{step.seconds * 1000:6.0f} ms[/]  {escape(step.message)}",

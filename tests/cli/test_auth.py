@@ -63,7 +63,7 @@ def test_granted_exits_0_and_shows_steps(space: Workspace, probes: Path, stand_i
     assert "GRANTED" in result.stdout and "alice" in result.stdout
     for step in ("input", "face", "replay", "voice"):
         assert step in result.stdout
-    assert "0.900 ≥ 0.500" in result.stdout
+    assert "0.900 >= 0.500" in result.stdout
 
 
 def test_denied_exits_1_with_json(space: Workspace, probes: Path, stand_in_models) -> None:
