@@ -58,7 +58,7 @@ def show_report(report: Any, relative: Any) -> None:
         title=f"Simulation: {len(report.members)} members, {len(report.strangers)} strangers, "
         f"face backend {report.face_backend}",
         caption="rate = authorised success (genuine) or unauthorised block (the rest); "
-        "[low, high] = Wilson 95% interval",
+        "\\[low, high] = Wilson 95% interval",
     )
     for column in ("campaign", "attempts", "granted", "denied by reason", "rate", "face", "voice"):
         table.add_column(column, justify="right" if column in ("attempts", "granted") else "left")
