@@ -36,6 +36,9 @@ METRICS = ("accuracy", "f1_score", "log_loss")
 LOWER_IS_BETTER = frozenset({"log_loss"})
 SELECTION_METRIC = "f1_score"
 SIGNIFICANCE = 0.05
+MIN_FOLDS_TO_TELL = 5
+"""With fewer paired folds the spread of the differences means nothing: no model is declared
+better than the baselines, and the verdict says the comparison is inconclusive."""
 MIN_CLASS_MEMBERS = 2
 """A category with fewer customers cannot be both learned from and tested on."""
 STAGE = "train.product"
@@ -103,7 +106,7 @@ class PairedDifference:
     allows for the overlap of training sets), times the number of candidates (Bonferroni:
     picking the best of several on the same folds flatters it)."""
     better: bool
-    """Improvement positive and p_value below 0.05."""
+    """Improvement positive, p_value below 0.05, over at least MIN_FOLDS_TO_TELL folds."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -634,7 +637,7 @@ def _paired_difference(
         wins=int(np.sum(differences > 0)),
         losses=int(np.sum(differences < 0)),
         p_value=p_value,
-        better=bool(mean > 0 and p_value < SIGNIFICANCE),
+        better=bool(mean > 0 and p_value < SIGNIFICANCE and differences.size >= MIN_FOLDS_TO_TELL),
     )
 
 
@@ -662,11 +665,16 @@ def _verdict(
     )
     if main.better:
         return f"{best.name} beats the baselines: {figures}. Other metrics: {others}."
-    return (
+    verdict = (
         f"No candidate beats the baseline. The best, {best.name}, scores {figures}. "
-        f"Other metrics: {others}. Its recommendations are no better than guessing from how "
-        "common each category is; treat them as such."
+        f"Other metrics: {others}. Its recommendations are not shown to be better than guessing "
+        "from how common each category is; treat them as no better."
     )
+    if main.mean > 0 and n_folds < MIN_FOLDS_TO_TELL:
+        verdict += (
+            f" {n_folds} folds are too few to tell: raise models.cv_splits or models.cv_repeats."
+        )
+    return verdict
 
 
 def _judgement(difference: PairedDifference) -> str:

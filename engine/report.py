@@ -78,7 +78,9 @@ class _Canvas:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure as MatplotlibFigure
 
-        figure = MatplotlibFigure(figsize=size, dpi=100, layout="constrained")
+        figure = MatplotlibFigure(
+            figsize=size, dpi=100, layout="tight"
+        )  # constrained layout took twice as long
         FigureCanvasAgg(figure)
         plot(figure)
         buffer = io.BytesIO()
@@ -102,6 +104,7 @@ def build_report(
         ("face features", _image_sections),
         ("voice features", _audio_sections),
         ("models", _model_sections),
+        ("probe evaluation", _evaluation_sections),
     ]
     sections: list[Section] = []
     for step, (name, builder) in enumerate(builders, start=1):
@@ -382,8 +385,6 @@ def _product_section(comparison: Any, canvas: _Canvas) -> Section:
 
 
 def _biometric_section(name: str, model: Any, canvas: _Canvas) -> Section:
-    from engine.metrics import det_curve
-
     evaluation = dict(getattr(model, "evaluation_", {}) or {})
     threshold = float(getattr(model, "threshold_", evaluation.get("threshold", np.nan)))
     genuine = np.asarray(_first(evaluation, "genuine_scores", "genuine"), dtype=float)
@@ -413,20 +414,136 @@ def _biometric_section(name: str, model: Any, canvas: _Canvas) -> Section:
             canvas.draw(
                 f"{name}_scores.png",
                 f"{name.title()} model: held-out genuine and impostor scores and the threshold",
-                lambda f: _score_histogram(f, genuine, impostor, threshold),
+                lambda f: _score_histogram(f, genuine, {"impostor": impostor}, threshold),
             )
         )
-        fmr, fnmr, _ = det_curve(genuine, impostor)
         figures.append(
             canvas.draw(
                 f"{name}_det.png",
                 f"{name.title()} model: DET curve (FNMR against FMR, held-out scores)",
-                lambda f: _det(f, fmr, fnmr, genuine.size, impostor.size),
+                lambda f: _det(f, genuine, {"impostor": impostor}),
             )
         )
     else:
         notes.append("The model kept no held-out scores, so there is no histogram or DET curve.")
     return Section(f"{name.title()} model", tuple(figures), tuple(notes))
+
+
+def _evaluation_sections(workspace: Workspace, canvas: _Canvas) -> list[Section]:
+    """Figures of `mmauth evaluate` (reports/evaluation.json): the probes, never used to fit."""
+    import json
+
+    from engine.evaluation import evaluation_path
+
+    title = "Evaluation on the probes (reports/evaluation.json)"
+    path = evaluation_path(workspace)
+    if not path.is_file():
+        return [
+            Section(title, missing=f"{workspace.relative(path)} is missing: run mmauth evaluate")
+        ]
+    document = json.loads(path.read_text(encoding="utf-8"))
+    sections = []
+    face = document.get("face")
+    if face:
+        sections.append(
+            _probe_section(
+                "face",
+                face,
+                {"strangers (best member score)": face.get("impostor")},
+                (
+                    ("identification accuracy", "identification_accuracy"),
+                    ("FNIR", "fnir"),
+                    ("FPIR", "fpir"),
+                    ("FTA", "fta"),
+                ),
+                canvas,
+            )
+        )
+    voice = document.get("voice")
+    if voice:
+        sections.append(
+            _probe_section(
+                "voice",
+                voice,
+                {
+                    "other members": voice.get("impostor_members"),
+                    "strangers": voice.get("impostor_strangers"),
+                },
+                (
+                    ("FNMR", "fnmr"),
+                    ("FMR against members", "fmr_members"),
+                    ("FMR against strangers", "fmr_strangers"),
+                    ("wrong phrase accepted", "wrong_phrase_acceptance"),
+                    ("FTA", "fta"),
+                ),
+                canvas,
+            )
+        )
+    fusion = document.get("fusion")
+    if fusion:
+        sections.append(
+            Section(
+                "Fusion on the probes (chimeric face + voice pairs)",
+                notes=(
+                    f"AND rule: FMR {_percent(fusion.get('and_fmr'))}, FNMR "
+                    f"{_percent(fusion.get('and_fnmr'))}; score-level fusion: FMR "
+                    f"{_percent(fusion.get('score_fmr'))}, FNMR {_percent(fusion.get('score_fnmr'))}, "
+                    f"EER {_percent(fusion.get('score_eer'))}; {fusion.get('pairs')} genuine pairs; "
+                    f"rule in force: {fusion.get('rule')}.",
+                ),
+            )
+        )
+    return sections or [Section(title, missing="the evaluation holds no figures")]
+
+
+def _probe_section(
+    name: str,
+    figures_of: dict[str, Any],
+    impostor_sets: dict[str, Any],
+    rates: Sequence[tuple[str, str]],
+    canvas: _Canvas,
+) -> Section:
+    from engine.metrics import Rate
+
+    genuine = np.asarray(figures_of.get("genuine") or [], dtype=float)
+    impostors = {
+        label: np.asarray(values, dtype=float) for label, values in impostor_sets.items() if values
+    }
+    threshold = figures_of.get("threshold")
+    threshold = float(threshold) if threshold is not None else float("nan")
+    lines = []
+    for label, key in rates:
+        value = figures_of.get(key)
+        if isinstance(value, dict):
+            fields = {
+                **value,
+                "value": float("nan") if value.get("value") is None else value["value"],
+            }
+            lines.append(f"{label}: {Rate(**fields)}")
+    notes = ["; ".join(lines) + " (Wilson 95% intervals)."] if lines else []
+    figures = []
+    if genuine.size and impostors:
+        figures.append(
+            canvas.draw(
+                f"probe_{name}_scores.png",
+                f"{name.title()} probes: genuine and impostor scores and the threshold",
+                lambda f: _score_histogram(f, genuine, impostors, threshold),
+            )
+        )
+        figures.append(
+            canvas.draw(
+                f"probe_{name}_det.png",
+                f"{name.title()} probes: DET curves",
+                lambda f: _det(f, genuine, impostors),
+            )
+        )
+    else:
+        notes.append("Genuine or impostor probe scores are missing: no histogram or DET curve.")
+    return Section(f"{name.title()} model on the probes", tuple(figures), tuple(notes))
+
+
+def _percent(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.2%}"
 
 
 def _first(mapping: dict[str, Any], *keys: str) -> Any:
@@ -490,9 +607,9 @@ def _distributions(figure: Any, table: Any, columns: Sequence[str]) -> None:
         if members and len(members) <= 10:
             for member in members:
                 values = table.loc[table["member"].astype(str) == member, column].dropna()
-                axes.hist(values, bins=15, alpha=0.5, label=member)
+                axes.hist(values, bins=15, alpha=0.5, label=member, histtype="stepfilled")
         else:
-            axes.hist(table[column].dropna(), bins=20, color="#4472c4")
+            axes.hist(table[column].dropna(), bins=20, color="#4472c4", histtype="stepfilled")
         axes.set_title(column, fontsize=9)
         axes.tick_params(labelsize=7)
     for axes in list(grid.flat)[len(columns) :]:
@@ -581,23 +698,27 @@ def _confusion(figure: Any, matrix: np.ndarray, labels: Sequence[str]) -> None:
 
 
 def _score_histogram(
-    figure: Any, genuine: np.ndarray, impostor: np.ndarray, threshold: float
+    figure: Any, genuine: np.ndarray, impostors: dict[str, np.ndarray], threshold: float
 ) -> None:
     axes = figure.add_subplot()
-    bins = np.histogram_bin_edges(np.concatenate([genuine, impostor]), bins=40)
-    axes.hist(
-        impostor,
-        bins=bins,
-        alpha=0.6,
-        density=True,
-        label=f"impostor (n = {impostor.size})",
-        color="#c00000",
-    )
+    bins = np.histogram_bin_edges(np.concatenate([genuine, *impostors.values()]), bins=40)
+    colours = iter(("#c00000", "#ed7d31", "#7030a0"))
+    for label, scores in impostors.items():
+        axes.hist(
+            scores,
+            bins=bins,
+            alpha=0.55,
+            density=True,
+            histtype="stepfilled",
+            label=f"{label} (n = {scores.size})",
+            color=next(colours),
+        )
     axes.hist(
         genuine,
         bins=bins,
         alpha=0.6,
         density=True,
+        histtype="stepfilled",
         label=f"genuine (n = {genuine.size})",
         color="#2e7d32",
     )
@@ -608,16 +729,29 @@ def _score_histogram(
     axes.legend(fontsize=8)
 
 
-def _det(figure: Any, fmr: np.ndarray, fnmr: np.ndarray, n_genuine: int, n_impostor: int) -> None:
+def _det(figure: Any, genuine: np.ndarray, impostors: dict[str, np.ndarray]) -> None:
+    """FNMR against FMR on log axes, one curve per kind of impostor."""
+    from engine.metrics import det_curve, equal_error_rate
+
     axes = figure.add_subplot()
-    # Zero rates cannot sit on a log axis: they are drawn at half the smallest measurable rate.
-    floor_fmr, floor_fnmr = 0.5 / n_impostor, 0.5 / n_genuine
-    axes.plot(np.maximum(fmr, floor_fmr), np.maximum(fnmr, floor_fnmr), color="#4472c4")
+    floors = []
+    for label, impostor in impostors.items():
+        fmr, fnmr, _ = det_curve(genuine, impostor)
+        eer, _ = equal_error_rate(genuine, impostor)
+        # Zero rates cannot sit on a log axis: they are drawn at half the smallest measurable rate.
+        floor_fmr, floor_fnmr = 0.5 / impostor.size, 0.5 / genuine.size
+        floors.append(floor_fmr)
+        axes.plot(
+            np.maximum(fmr, floor_fmr),
+            np.maximum(fnmr, floor_fnmr),
+            label=f"{label}: EER {eer:.2%} ({genuine.size} genuine, {impostor.size} impostor)",
+        )
     axes.set_xscale("log")
     axes.set_yscale("log")
-    axes.set_xlabel(f"FMR (false match rate; floor 1/{2 * n_impostor})")
-    axes.set_ylabel(f"FNMR (false non-match rate; floor 1/{2 * n_genuine})")
+    axes.set_xlabel(f"FMR (zero drawn at 1/{round(1 / min(floors))} or below)")
+    axes.set_ylabel(f"FNMR (zero drawn at 1/{2 * genuine.size})")
     axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=7)
 
 
 # HTML --------------------------------------------------------------------------------------

@@ -97,8 +97,21 @@ def test_random_labels_do_not_beat_the_baseline_and_the_verdict_says_so() -> Non
     comparison = fitted.comparison_
     assert not comparison.beats_baseline
     assert comparison.verdict.startswith("No candidate beats the baseline.")
-    assert "no better than guessing" in comparison.verdict
+    assert "not shown to be better than guessing" in comparison.verdict
     assert not fitted.evaluation_["beats_baseline"]
+
+
+def test_too_few_folds_are_called_inconclusive_not_a_failure() -> None:
+    # A perfectly learnable target, but two folds cannot show it beyond doubt.
+    features, _ = planted_table(rows=40)
+    categories = np.where(features["signal"] > 0, "Books", "Sports")
+    fitted = ProductRecommender(cv_splits=2, cv_repeats=1, importance_repeats=1).fit(
+        features, categories
+    )
+    verdict = fitted.comparison_.verdict
+    assert verdict.startswith("No candidate beats the baseline.")
+    assert "2 folds are too few to tell" in verdict
+    assert not fitted.comparison_.beats_baseline
 
 
 def test_small_categories_are_left_out_or_reduce_the_folds_and_say_why() -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.evaluation import evaluate_models
 from engine.report import build_report
 from engine.settings import load_settings
 from engine.training import train_models
@@ -33,7 +34,8 @@ window.addEventListener("load", () => {
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A workspace with customers, both feature tables, trained face and product models."""
+    """A workspace with customers, both feature tables, the three trained models and an
+    evaluation of the face probes."""
     workspace = Workspace(tmp_path_factory.mktemp("report"))
     write_merged_dataset(workspace)
     write_image_features(workspace)
@@ -41,7 +43,8 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     settings = load_settings(
         workspace.root, {"models.cv_splits": 2, "models.cv_repeats": 1}, environ={}
     )
-    train_models(workspace, settings, which=("face", "product"))
+    train_models(workspace, settings)
+    evaluate_models(workspace, settings)
     build_report(workspace)
     return workspace
 
@@ -58,6 +61,7 @@ def test_an_empty_workspace_gets_a_report_naming_the_commands(workspace: Workspa
     assert "data/image_features.csv is missing: run mmauth features" in text
     assert "data/audio_features.csv is missing: run mmauth features" in text
     assert "models/training_summary.csv is missing: run mmauth train" in text
+    assert "reports/evaluation.json is missing: run mmauth evaluate" in text
 
 
 def test_every_figure_exists_decodes_and_is_not_blank(reported: Workspace) -> None:
@@ -83,6 +87,10 @@ def test_every_figure_exists_decodes_and_is_not_blank(reported: Workspace) -> No
         "face_confusion.png",
         "face_scores.png",
         "face_det.png",
+        "voice_scores.png",
+        "voice_det.png",
+        "probe_face_scores.png",
+        "probe_face_det.png",
     }
     assert expected <= set(sources)
     for source in sources:
@@ -90,7 +98,7 @@ def test_every_figure_exists_decodes_and_is_not_blank(reported: Workspace) -> No
             pixels = np.asarray(image.convert("L"), dtype=float)
         assert pixels.shape[0] > 100 and pixels.std() > 5, source
     text = page.read_text(encoding="utf-8")
-    assert "no voice model: run mmauth train --only voice" in text
+    assert "FPIR: 0.00% [0.00%, 79.35%] (0/1)" in text  # one stranger probe: Wilson interval
     assert "No age column" in text  # the table has none, and the report says so
     assert "macro-F1" in text and "baseline" in text
 
