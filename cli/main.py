@@ -13,6 +13,7 @@ import typer
 from cli.commands import (
     auth,
     config,
+    evaluate,
     features,
     members,
     merge,
@@ -24,7 +25,19 @@ from cli.commands import (
 )
 from cli.output import WorkspaceOption
 
-COMMAND_MODULES = [config, sample, features, merge, train, auth, members, simulate, report, views]
+COMMAND_MODULES = [
+    config,
+    sample,
+    features,
+    merge,
+    train,
+    evaluate,
+    auth,
+    members,
+    simulate,
+    report,
+    views,
+]
 
 
 def create_app() -> typer.Typer:

@@ -1,0 +1,336 @@
+"""The face and voice models on synthetic clusters: identification, rejection of strangers,
+held-out calibration, grouped splits, enrolment, the DTW phrase check and fusion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from engine.biometrics import (
+    UNKNOWN,
+    FaceIdentifier,
+    ScoreFusion,
+    VoiceVerifier,
+    dtw_cost,
+    source_folds,
+)
+from engine.errors import EnrolmentError, InputError
+
+DIMENSIONS = 24
+
+
+def face_rows(
+    centres: dict[str, np.ndarray], rng: np.random.Generator, sources: int = 3, copies: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of each member: ``sources`` files, each with ``copies`` augmented neighbours."""
+    rows, members, groups = [], [], []
+    for member, centre in centres.items():
+        for source in range(sources):
+            photo = centre + rng.normal(0, 0.35, DIMENSIONS)
+            for _ in range(copies):
+                rows.append(photo + rng.normal(0, 0.1, DIMENSIONS))
+                members.append(member)
+                groups.append(f"{member}/{source}")
+    return np.array(rows), np.array(members), np.array(groups)
+
+
+@pytest.fixture
+def clusters() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    return {f"person{i}": rng.normal(0, 2.0, DIMENSIONS) for i in range(12)}
+
+
+@pytest.fixture
+def face_data(clusters: dict[str, np.ndarray]) -> dict[str, object]:
+    rng = np.random.default_rng(2)
+    enrolled = dict(list(clusters.items())[:9])
+    strangers = dict(list(clusters.items())[9:])
+    X, y, groups = face_rows(enrolled, rng)
+    probes, probe_y, _ = face_rows(enrolled, rng, sources=2, copies=1)
+    stranger_probes, _, _ = face_rows(strangers, rng, sources=2, copies=1)
+    return {
+        "X": X,
+        "y": y,
+        "groups": groups,
+        "probes": probes,
+        "probe_y": probe_y,
+        "strangers": stranger_probes,
+    }
+
+
+@pytest.mark.parametrize("backend", ["dlib", "classic"])
+def test_face_identifies_members_and_rejects_strangers(backend: str, face_data: dict) -> None:
+    model = FaceIdentifier(backend=backend).fit(face_data["X"], face_data["y"], face_data["groups"])
+    assert model.predict(face_data["probes"]).tolist() == face_data["probe_y"].tolist()
+    assert set(model.predict(face_data["strangers"])) == {UNKNOWN}
+    match = model.identify(face_data["probes"][0])
+    assert match.member == face_data["probe_y"][0] == match.best_member
+    assert match.score >= match.threshold == model.threshold_
+    assert set(match.scores) == set(model.members_)
+    rejected = model.identify(face_data["strangers"][0])
+    assert rejected.member is None and rejected.best_member in model.members_
+    assert model.decision_function(face_data["probes"]).shape == (len(face_data["probes"]), 9)
+
+
+def test_face_evaluation_is_held_out_and_complete(face_data: dict) -> None:
+    model = FaceIdentifier(backend="dlib").fit(face_data["X"], face_data["y"], face_data["groups"])
+    evaluation = model.evaluation_
+    for key in ("accuracy", "f1_score", "eer", "fmr", "fnmr", "threshold", "n_train", "n_test"):
+        assert key in evaluation
+    assert np.isnan(evaluation["log_loss"])
+    assert evaluation["n_train"] == len(face_data["X"])
+    # Every row is scored once as a held-out genuine row and once as a stranger.
+    assert evaluation["n_genuine"] == evaluation["n_impostor"] == len(face_data["X"])
+    assert evaluation["accuracy"] == 1.0 and evaluation["eer"] < 0.05
+
+
+def test_face_calibration_never_scores_a_row_with_a_model_fitted_on_it(
+    face_data: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fit_gallery = FaceIdentifier._fit_gallery
+    scores = FaceIdentifier._scores
+    scored_calls = []
+
+    def recording_fit(self: FaceIdentifier, X: np.ndarray, y: np.ndarray) -> FaceIdentifier:
+        self.seen_rows = {row.tobytes() for row in X}
+        return fit_gallery(self, X, y)
+
+    def checking_scores(self: FaceIdentifier, X: np.ndarray) -> np.ndarray:
+        assert not any(row.tobytes() in self.seen_rows for row in X)
+        scored_calls.append(len(X))
+        return scores(self, X)
+
+    monkeypatch.setattr(FaceIdentifier, "_fit_gallery", recording_fit)
+    monkeypatch.setattr(FaceIdentifier, "_scores", checking_scores)
+    FaceIdentifier(backend="classic").fit(face_data["X"], face_data["y"], face_data["groups"])
+    assert sum(scored_calls) == 2 * len(face_data["X"])
+
+
+def test_source_folds_keep_every_file_on_one_side() -> None:
+    members = np.repeat(["a", "b", "c"], 12)
+    groups = np.array([f"{m}/{i // 4}" for m, i in zip(members, np.tile(np.arange(12), 3))])
+    folds = source_folds(members, groups, 3, random_state=0)
+    assert len(folds) == 3
+    assert np.all(np.sum(folds, axis=0) == 1)  # every row held out exactly once
+    for held_out in folds:
+        assert not set(groups[held_out]) & set(groups[~held_out])
+        assert set(members[held_out]) == {"a", "b", "c"}
+
+
+def test_dlib_enrol_adds_templates_without_refitting(
+    face_data: dict, clusters: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = FaceIdentifier(backend="dlib").fit(face_data["X"], face_data["y"], face_data["groups"])
+    threshold = model.threshold_
+    newcomer, _, _ = face_rows({"person11": clusters["person11"]}, np.random.default_rng(5))
+
+    def no_refit(*args: object, **kwargs: object) -> None:
+        raise AssertionError("enrol must not refit the dlib model")
+
+    monkeypatch.setattr(FaceIdentifier, "fit", no_refit)
+    monkeypatch.setattr(FaceIdentifier, "_fit_gallery", no_refit)
+    model.enrol("person11", newcomer)
+    assert "person11" in model.members_ and model.threshold_ == threshold
+    assert model.identify(newcomer[0] + 0.05).member == "person11"
+    model.remove("person11")
+    assert "person11" not in model.members_
+
+
+def test_classic_enrol_retrains_and_identifies_the_newcomer(
+    face_data: dict, clusters: dict[str, np.ndarray]
+) -> None:
+    model = FaceIdentifier(backend="classic").fit(
+        face_data["X"], face_data["y"], face_data["groups"]
+    )
+    newcomer, _, groups = face_rows({"person11": clusters["person11"]}, np.random.default_rng(5))
+    model.enrol("person11", newcomer, groups)
+    assert "person11" in model.members_
+    assert model.predict(newcomer).tolist() == ["person11"] * len(newcomer)
+
+
+def test_face_model_follows_estimator_conventions(face_data: dict) -> None:
+    model = FaceIdentifier(backend="dlib", target_fmr=0.05, random_state=3)
+    assert model.get_params()["target_fmr"] == 0.05
+    assert not hasattr(model, "threshold_")
+    with pytest.raises(Exception, match="not fitted"):
+        model.decision_function(face_data["probes"])
+    fitted = model.fit(face_data["X"], face_data["y"], face_data["groups"])
+    assert fitted is model
+    assert clone(model).get_params() == model.get_params()
+    assert model.n_features_in_ == DIMENSIONS
+
+
+def test_face_model_refuses_bad_input(face_data: dict) -> None:
+    X, y, groups = face_data["X"], face_data["y"], face_data["groups"]
+    one = y == y[0]
+    with pytest.raises(EnrolmentError, match="at least 2 members"):
+        FaceIdentifier().fit(X[one], y[one], groups[one])
+    model = FaceIdentifier(backend="dlib").fit(X, y, groups)
+    with pytest.raises(ValueError, match="features"):
+        model.identify(np.zeros(DIMENSIONS + 1))
+    with pytest.raises(EnrolmentError, match="not enrolled"):
+        model.remove("nobody")
+
+
+# --------------------------------------------------------------------------------------------
+# DTW and the voice model
+
+
+def test_dtw_cost_matches_librosa_and_prefers_the_same_phrase() -> None:
+    import librosa
+
+    rng = np.random.default_rng(0)
+    query, reference = rng.normal(size=(30, 5)), rng.normal(size=(41, 5))
+    accumulated, path = librosa.sequence.dtw(X=query.T, Y=reference.T, metric="euclidean")
+    assert dtw_cost(query, reference) == pytest.approx(accumulated[-1, -1] / len(path))
+    assert dtw_cost(query, query) == pytest.approx(0.0, abs=1e-6)
+    stretched = np.repeat(query, 2, axis=0) + rng.normal(0, 0.05, (60, 5))
+    assert dtw_cost(stretched, query) < 0.2 < dtw_cost(reference, query)
+    with pytest.raises(InputError, match="coefficients"):
+        dtw_cost(query, reference[:, :3])
+
+
+# Each phrase is a path through 6 random anchor points in a 6-d "MFCC" space.
+PHRASE_ANCHORS = {
+    phrase: np.random.default_rng(seed).normal(0, 2.0, (6, 6))
+    for seed, phrase in enumerate(("yes", "approve", "go"))
+}
+MEMBER_PHRASES = {
+    "ann": ("yes", "approve"),
+    "bob": ("approve", "go"),
+    "cyd": ("go", "yes"),
+    "eve": ("yes", "go"),
+}
+
+
+def voice_clip(
+    speaker: np.ndarray, phrase: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A clip-level vector and an MFCC-like sequence: the phrase's trajectory at a random speed,
+    shifted by the speaker's voice."""
+    frames = int(rng.integers(35, 60))
+    anchors = PHRASE_ANCHORS[phrase]
+    time = np.linspace(0, len(anchors) - 1, frames)
+    path = np.stack([np.interp(time, np.arange(len(anchors)), anchors[:, k]) for k in range(6)], 1)
+    sequence = path + speaker[:6]
+    sequence = sequence + rng.normal(0, 0.15, sequence.shape)
+    vector = np.concatenate([sequence.mean(axis=0), sequence.std(axis=0), speaker[6:]])
+    return vector + rng.normal(0, 0.1, vector.size), sequence
+
+
+@pytest.fixture
+def voices() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    return {name: rng.normal(0, 1.0, 14) for name in ("ann", "bob", "cyd", "dee", "eve")}
+
+
+def voice_table(
+    voices: dict[str, np.ndarray], members: dict[str, tuple[str, ...]], takes: int, seed: int
+):
+    rng = np.random.default_rng(seed)
+    X, y, phrases, sequences, groups = [], [], [], [], []
+    for member, member_phrases in members.items():
+        for phrase in member_phrases:
+            for take in range(takes):
+                vector, sequence = voice_clip(voices[member], phrase, rng)
+                X.append(vector)
+                y.append(member)
+                phrases.append(phrase)
+                sequences.append(sequence)
+                groups.append(f"{member}/{phrase}_{take}")
+    return np.array(X), np.array(y), np.array(phrases), sequences, np.array(groups)
+
+
+@pytest.fixture
+def voice_model(voices: dict[str, np.ndarray]) -> VoiceVerifier:
+    X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
+    return VoiceVerifier(target_fmr=0.05).fit(X, y, phrases, sequences, groups)
+
+
+def test_voice_accepts_the_member_and_rejects_others(
+    voice_model: VoiceVerifier, voices: dict[str, np.ndarray]
+) -> None:
+    rng = np.random.default_rng(9)
+    vector, sequence = voice_clip(voices["ann"], "yes", rng)
+    match = voice_model.verify(vector, sequence, "ann")
+    assert match.accepted and match.phrase == "yes" and match.phrase_ok
+    assert match.score >= match.threshold == voice_model.threshold_
+    impostor = voice_model.verify(*voice_clip(voices["bob"], "yes", rng), "ann")
+    stranger = voice_model.verify(*voice_clip(voices["dee"], "approve", rng), "ann")
+    assert not impostor.accepted and not stranger.accepted
+    assert impostor.speaker_score < match.speaker_score
+
+
+def test_voice_rejects_a_phrase_the_member_did_not_enrol(
+    voice_model: VoiceVerifier, voices: dict[str, np.ndarray]
+) -> None:
+    rng = np.random.default_rng(10)
+    wrong = voice_model.verify(*voice_clip(voices["ann"], "go", rng), "ann")
+    assert not wrong.phrase_ok and not wrong.accepted
+    assert voice_model.evaluation_["n_wrong_phrase"] > 0
+
+
+def test_voice_evaluation_is_held_out(voice_model: VoiceVerifier) -> None:
+    evaluation = voice_model.evaluation_
+    assert evaluation["n_train"] == 40
+    # Each clip is scored as genuine once (its own claim, held out) and as an impostor against
+    # the three other members (held out) and, as a left-out stranger, against them again.
+    assert evaluation["n_genuine"] == 40 and evaluation["n_impostor"] == 40 * 6
+    assert evaluation["eer_members"] <= 0.05 and evaluation["eer_strangers"] <= 0.1
+    assert np.isnan(evaluation["log_loss"])
+
+
+def test_voice_model_refuses_bad_input(voice_model: VoiceVerifier, voices: dict) -> None:
+    vector, sequence = voice_clip(voices["ann"], "yes", np.random.default_rng(1))
+    with pytest.raises(EnrolmentError, match="not enrolled"):
+        voice_model.verify(vector, sequence, "nobody")
+    with pytest.raises(InputError, match="frames x coefficients"):
+        voice_model.verify(vector, sequence[:0], "ann")
+    X, y, phrases, sequences, groups = voice_table(voices, {"ann": ("yes",)}, takes=3, seed=1)
+    with pytest.raises(EnrolmentError, match="at least 2 members"):
+        VoiceVerifier().fit(X, y, phrases, sequences, groups)
+
+
+# --------------------------------------------------------------------------------------------
+# Fusion and persistence
+
+
+def test_fusion_and_rule_and_score_rule(
+    face_data: dict, voice_model: VoiceVerifier, voices: dict
+) -> None:
+    face = FaceIdentifier(backend="dlib").fit(face_data["X"], face_data["y"], face_data["groups"])
+    rng = np.random.default_rng(11)
+    and_rule = ScoreFusion.from_models(face, voice_model, rule="and")
+    score_rule = ScoreFusion.from_models(face, voice_model, rule="score")
+    assert and_rule.threshold_ == score_rule.threshold_
+    assert and_rule.evaluation_["n_impostor"] > 0
+    face_match = face.identify(face_data["probes"][0])
+    voice_match = voice_model.verify(*voice_clip(voices["bob"], "go", rng), "bob")
+    good = and_rule.decide(face_match, voice_match)
+    assert good.face_ok and good.voice_ok and good.accepted and good.rule == "and"
+    assert score_rule.decide(face_match, voice_match).accepted
+    stranger_voice = voice_model.verify(*voice_clip(voices["dee"], "go", rng), "bob")
+    assert not and_rule.decide(face_match, stranger_voice).accepted
+    with pytest.raises(ValueError, match="rule"):
+        ScoreFusion(rule="or").fit([1.0], [0.0], [1.0], [0.0])
+
+
+def test_fitted_models_survive_skops_round_trip(
+    face_data: dict, voice_model: VoiceVerifier
+) -> None:
+    import skops.io
+
+    face = FaceIdentifier(backend="classic").fit(
+        face_data["X"], face_data["y"], face_data["groups"]
+    )
+    for model, probe in ((face, face_data["probes"][:3]), (voice_model, None)):
+        data = skops.io.dumps(model)
+        untrusted = skops.io.get_untrusted_types(data=data)
+        assert all(t.startswith(("engine.", "numpy.", "sklearn.")) for t in untrusted)
+        loaded = skops.io.loads(data, trusted=untrusted)
+        assert loaded.threshold_ == model.threshold_
+        if probe is not None:
+            np.testing.assert_allclose(
+                loaded.decision_function(probe), model.decision_function(probe)
+            )
