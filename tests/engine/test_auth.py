@@ -4,6 +4,7 @@ lockout with an injected clock, the audit row, the step callbacks."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -128,14 +129,30 @@ def probe_folder(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def space(workspace: Workspace) -> Workspace:
-    return enrolled_workspace(workspace)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An enrolled workspace whose store already holds the enrolment fingerprints."""
+    from engine.replay import ReplayGuard
+
+    root = tmp_path_factory.mktemp("template") / "workspace"
+    root.mkdir()
+    space = enrolled_workspace(Workspace(root))
+    store = AuditStore(space.database)
+    ReplayGuard(space, SETTINGS, store).sync()
+    store.close()  # the last connection checkpoints the WAL into mmauth.db
+    return root
 
 
 @pytest.fixture
-def probes(tmp_path: Path) -> Path:
-    return probe_folder(tmp_path / "probes")
+def space(workspace: Workspace, template: Path) -> Workspace:
+    # copy2 keeps sizes and modification times, so the copied fingerprints stay valid.
+    shutil.copytree(template, workspace.root, dirs_exist_ok=True, copy_function=shutil.copy2)
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return probe_folder(tmp_path_factory.mktemp("probes"))
 
 
 def make(space: Workspace, clock: Clock | None = None, **options) -> Authenticator:
@@ -232,8 +249,10 @@ def test_replayed_enrolment_photo_is_denied(space: Workspace, probes: Path) -> N
     assert "identical" in decision.message and "alice-front.png" in decision.message
 
 
-def test_replayed_enrolment_recording_is_denied(space: Workspace, probes: Path) -> None:
-    copy = probes / "alice-hello_copy.wav"
+def test_replayed_enrolment_recording_is_denied(
+    space: Workspace, probes: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "alice-hello_copy.wav"
     copy.write_bytes((space.voices_dir / "alice" / "hello_0.wav").read_bytes())
     decision = make(space).authenticate(probes / "alice-1.png", copy)
     assert decision.reason == "replay_suspected"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -45,12 +46,14 @@ def stand_in_voice(path: Path, settings: Settings) -> SimpleNamespace:
     )
 
 
-@pytest.fixture
-def simulated(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    import engine.persistence
-    import engine.simulate
+@pytest.fixture(scope="module")
+def sim_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """alice and bob enrolled, probes of both and of a stranger, fingerprints stored."""
+    from engine.replay import ReplayGuard
 
-    space = enrolled_workspace(workspace)
+    root = tmp_path_factory.mktemp("simulation") / "workspace"
+    root.mkdir()
+    space = enrolled_workspace(Workspace(root))
     faces, voices = space.probe_faces_dir, space.probe_voices_dir
     for index, (label, name) in enumerate(
         [("alice", "1"), ("alice", "2"), ("bob", "1"), ("stranger", "1")]
@@ -66,11 +69,25 @@ def simulated(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspac
         ]
     ):
         write_audio(voices / label / f"{name}.wav", syllables(200 + index))
+    store = AuditStore(space.database)
+    ReplayGuard(space, SETTINGS, store).sync()
+    store.close()
+    return root
+
+
+@pytest.fixture
+def simulated(
+    workspace: Workspace, sim_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> Workspace:
+    import engine.persistence
+    import engine.simulate
+
+    shutil.copytree(sim_template, workspace.root, dirs_exist_ok=True, copy_function=shutil.copy2)
     monkeypatch.setattr(engine.persistence, "load_model_bundle", lambda *a, **k: BUNDLE)
     monkeypatch.setattr(engine.simulate.ProbeFeatures, "prefetch", lambda *a, **k: None)
     monkeypatch.setattr(engine.simulate, "_pipeline_face", stand_in_face)
     monkeypatch.setattr(engine.simulate, "_pipeline_voice", stand_in_voice)
-    return space
+    return workspace
 
 
 def test_campaigns_rates_and_reports(simulated: Workspace) -> None:
