@@ -100,8 +100,6 @@ class WorkspaceStats:
 
 def workspace_stats(workspace: Workspace) -> WorkspaceStats:
     """Count and summarise everything a workspace holds; absent inputs are listed, not raised."""
-    import pandas as pd
-
     missing: list[MissingData] = []
     enrol_faces = _media_files(workspace.faces_dir, IMAGE_SUFFIXES, bare_names=True)
     enrol_voices = _media_files(workspace.voices_dir, AUDIO_SUFFIXES)
@@ -142,6 +140,8 @@ def workspace_stats(workspace: Workspace) -> WorkspaceStats:
 
     photos = None
     if workspace.image_features.is_file():
+        import pandas as pd
+
         image_table = pd.read_csv(
             workspace.image_features,
             usecols=_present_columns(
@@ -154,6 +154,8 @@ def workspace_stats(workspace: Workspace) -> WorkspaceStats:
 
     audio_features: dict[str, dict[str, tuple[float, ...]]] = {}
     if workspace.audio_features.is_file():
+        import pandas as pd
+
         audio_table = pd.read_csv(workspace.audio_features)
         clips = _count_table(audio_table, ("member", "phrase", "augmentation"))
         audio_features = _audio_feature_values(audio_table)
@@ -163,6 +165,8 @@ def workspace_stats(workspace: Workspace) -> WorkspaceStats:
 
     customers = None
     if workspace.merged_dataset.is_file():
+        import pandas as pd
+
         customers = customer_stats(pd.read_csv(workspace.merged_dataset))
     else:
         missing.append(MissingData("data/merged_dataset.csv", "mmauth merge"))

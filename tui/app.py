@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import importlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, SystemCommand
@@ -12,12 +13,7 @@ from textual.worker import Worker
 
 from engine.workspace import Workspace, resolve_workspace
 from tui.errors import notify_failed_worker
-from tui.screens.authenticate import AuthenticateScreen
-from tui.screens.enrol import EnrolScreen
-from tui.screens.history import HistoryScreen
-from tui.screens.simulation import SimulationScreen
 from tui.screens.stats import StatsScreen
-from tui.screens.training import TrainingScreen
 from tui.session import Session
 
 DARK_THEME = "textual-dark"
@@ -31,6 +27,15 @@ SCREEN_TITLES = {
 }
 
 
+def later(module: str, screen: str) -> Callable[[], Screen[None]]:
+    """A screen factory importing its module on first use, so start-up loads only Stats."""
+
+    def make() -> Screen[None]:
+        return getattr(importlib.import_module(f"tui.screens.{module}"), screen)()
+
+    return make
+
+
 class MmauthApp(App[None]):
     """The terminal app over one workspace; every screen calls the engine in worker threads."""
 
@@ -38,10 +43,10 @@ class MmauthApp(App[None]):
     TITLE = "mmauth"
     MODES = {
         "stats": StatsScreen,
-        "training": TrainingScreen,
-        "authenticate": AuthenticateScreen,
-        "simulation": SimulationScreen,
-        "history": HistoryScreen,
+        "training": later("training", "TrainingScreen"),
+        "authenticate": later("authenticate", "AuthenticateScreen"),
+        "simulation": later("simulation", "SimulationScreen"),
+        "history": later("history", "HistoryScreen"),
     }
     DEFAULT_MODE = "stats"
     BINDINGS = [
@@ -65,7 +70,7 @@ class MmauthApp(App[None]):
 
     def action_enrol(self) -> None:
         """Open the enrolment form over the current screen."""
-        self.push_screen(EnrolScreen())
+        self.push_screen(later("enrol", "EnrolScreen")())
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

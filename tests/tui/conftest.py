@@ -156,14 +156,16 @@ def add_attempts(workspace: Workspace) -> None:
 
 
 async def settle(pilot: Pilot[object], app: App[object], timeout: float = 30.0) -> None:
-    """Wait until no worker of the app is running (the directory trees' loaders excepted)."""
+    """Wait until no worker of the app has run for a while (the directory trees' loaders
+    excepted): workers started after the first paint get the time to start."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    idle_checks = 0
     while loop.time() < deadline:
         await pilot.pause(0.05)
         busy = [w for w in app.workers if w.is_running and w.name != "_loader"]
-        if not busy:
-            await pilot.pause(0.05)
+        idle_checks = 0 if busy else idle_checks + 1
+        if idle_checks >= 3:
             return
     raise AssertionError(f"workers still running after {timeout} s: {busy}")
 

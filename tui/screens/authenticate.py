@@ -59,6 +59,7 @@ class AuthenticateScreen(EngineScreen):
     BINDINGS = [
         Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+l", "clear", "Clear"),
+        Binding("escape", "focus_tree", "Files", show=False),
     ]
 
     class StepDone(Message):
@@ -114,6 +115,10 @@ class AuthenticateScreen(EngineScreen):
     @on(Input.Submitted)
     def path_typed(self, event: Input.Submitted) -> None:
         self.preview(event.input)
+
+    def action_focus_tree(self) -> None:
+        """Leave a path field for the file tree (where the number keys switch screens again)."""
+        self.query_one("#media-tree", MediaTree).focus()
 
     def typed_path(self, field: Input) -> Path | None:
         """The path in a field; a relative one is taken inside the workspace."""

@@ -9,6 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.lazy import Lazy
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
@@ -35,19 +36,19 @@ class StatsScreen(EngineScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="stats-tabs"):
-            with TabPane("Overview", id="overview"), VerticalScroll():
+            with TabPane("Overview", id="overview"), VerticalScroll(id="overview-body"):
                 yield Static("", id="missing")
                 yield Label("Members", classes="section")
                 yield DataTable(id="members", cursor_type="row", zebra_stripes=True)
                 yield Label("Probes", classes="section")
                 yield DataTable(id="probes", cursor_type="row", zebra_stripes=True)
-            with TabPane("Photos", id="photos-tab"), VerticalScroll():
+            with TabPane("Photos", id="photos-tab"), Lazy(VerticalScroll()):
                 yield Static("", id="photos-note", classes="note")
                 yield DataTable(id="photos", cursor_type="row", zebra_stripes=True)
-            with TabPane("Clips", id="clips-tab"), VerticalScroll():
+            with TabPane("Clips", id="clips-tab"), Lazy(VerticalScroll()):
                 yield Static("", id="clips-note", classes="note")
                 yield DataTable(id="clips", cursor_type="row", zebra_stripes=True)
-            with TabPane("Customers", id="customers-tab"), VerticalScroll():
+            with TabPane("Customers", id="customers-tab"), Lazy(VerticalScroll()):
                 yield Static("", id="customers-note", classes="note")
                 with Grid(id="customer-plots", classes="plots"):
                     yield PlotextPlot(id="age-plot")
@@ -55,7 +56,7 @@ class StatsScreen(EngineScreen):
                     yield PlotextPlot(id="category-plot")
                     yield PlotextPlot(id="scatter-plot")
                 yield DataTable(id="categories", cursor_type="row")
-            with TabPane("Features", id="features-tab"), VerticalScroll():
+            with TabPane("Features", id="features-tab"), Lazy(VerticalScroll()):
                 yield Label("Correlation of customer features", classes="section")
                 yield Heatmap(id="correlation")
                 with Horizontal(classes="toolbar"):
@@ -65,11 +66,13 @@ class StatsScreen(EngineScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.action_refresh_stats()
+        # After the first paint: the worker's imports (pandas) would otherwise hold the GIL
+        # while the screen waits to be drawn.
+        self.call_after_refresh(self.action_refresh_stats)
 
     def action_refresh_stats(self) -> None:
         """Recount the workspace (after a command changed it)."""
-        self.query_one("#stats-tabs").loading = True
+        self.query_one("#overview-body").loading = True
         self.load_stats()
 
     @work(thread=True, exclusive=True, exit_on_error=False)
@@ -79,7 +82,7 @@ class StatsScreen(EngineScreen):
         with engine_errors(self.app):
             stats = workspace_stats(session_of(self).workspace)
             self.app.call_from_thread(self.show_stats, stats)
-        self.app.call_from_thread(setattr, self.query_one("#stats-tabs"), "loading", False)
+        self.app.call_from_thread(setattr, self.query_one("#overview-body"), "loading", False)
 
     def show_stats(self, stats: Any) -> None:
         self.stats = stats
@@ -87,10 +90,17 @@ class StatsScreen(EngineScreen):
         self.query_one("#missing", Static).update(missing or "Every input is present.")
         fill_table(self.query_one("#members", DataTable), stats.members.columns, stats.members.rows)
         fill_table(self.query_one("#probes", DataTable), stats.probes.columns, stats.probes.rows)
-        self._show_counts("photos", stats.photos, "run mmauth features")
-        self._show_counts("clips", stats.clips, "")
-        self._show_customers(stats.customers)
-        self._show_audio_choices(stats.audio_features)
+        self.show_hidden_tabs()
+
+    def show_hidden_tabs(self) -> None:
+        """Fill the other tabs, whose widgets are mounted lazily after the first paint."""
+        if not self.query("#audio-box"):
+            self.call_after_refresh(self.show_hidden_tabs)
+            return
+        self._show_counts("photos", self.stats.photos, "run mmauth features")
+        self._show_counts("clips", self.stats.clips, "")
+        self._show_customers(self.stats.customers)
+        self._show_audio_choices(self.stats.audio_features)
 
     def _show_counts(self, name: str, table: Any, missing_hint: str) -> None:
         data_table = self.query_one(f"#{name}", DataTable)
