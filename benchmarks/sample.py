@@ -4,8 +4,10 @@
 
 Each run writes the whole sample workspace into a fresh temporary folder (customers, faces,
 voices, probes, manifest; the staging folder and the final rename included) with seed = run
-number. Prints each run's wall time, the median, the number and size of the files, the time
-spent per part on the median run's profile-free split, and the peak RSS of the process.
+number, once with the default two generation threads and once with one, alternating which goes
+first. Prints each run's wall times, the medians, the median same-run ratio, the time spent
+inside face rendering, the enrolment face check and voice synthesis (summed over threads), the
+number and size of the files, and the peak RSS of the process.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine import sample_faces, sample_voices
-from engine.sample import write_sample_workspace
+from engine import sample, sample_faces, sample_voices
 
 
 class _Timed:
-    """Wraps a function and adds up the time spent in it."""
+    """Wraps a function and adds up the time spent in it (over every thread)."""
 
     def __init__(self, function):  # noqa: ANN001
         self.function = function
@@ -36,6 +37,16 @@ class _Timed:
             self.seconds += time.perf_counter() - started
 
 
+def _one_run(seed: int, members: int, strangers: int, threads: int) -> tuple[float, object]:
+    sample.GENERATION_THREADS = threads
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        report = sample.write_sample_workspace(
+            Path(folder) / "workspace", members=members, strangers=strangers, seed=seed
+        )
+        return time.perf_counter() - started, report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -43,47 +54,40 @@ def main() -> None:
     parser.add_argument("--strangers", type=int, default=6)
     args = parser.parse_args()
 
-    render = _Timed(sample_faces.render_face)
-    detect = _Timed(sample_faces.cascade_finds_face)
-    synthesise = _Timed(sample_voices.synthesise)
-    sample_faces_render, sample_faces_detect = (
-        sample_faces.render_face,
-        sample_faces.cascade_finds_face,
-    )
-    sample_faces.render_face, sample_faces.cascade_finds_face = render, detect
-    sample_voices.synthesise = synthesise
-    times, parts = [], []
-    try:
-        for run in range(args.runs):
-            with tempfile.TemporaryDirectory() as folder:
-                before = (render.seconds, detect.seconds, synthesise.seconds)
-                started = time.perf_counter()
-                report = write_sample_workspace(
-                    Path(folder) / "workspace",
-                    members=args.members,
-                    strangers=args.strangers,
-                    seed=run,
-                )
-                elapsed = time.perf_counter() - started
-            after = (render.seconds, detect.seconds, synthesise.seconds)
-            times.append(elapsed)
-            parts.append([b - a for a, b in zip(before, after, strict=True)])
-            print(
-                f"run {run}: {elapsed:.2f} s, {report.files} files, "
-                f"{report.total_bytes / 1e6:.1f} MB, {report.enrolment_retakes} enrolment retakes"
-            )
-    finally:
-        sample_faces.render_face, sample_faces.cascade_finds_face = (
-            sample_faces_render,
-            sample_faces_detect,
+    timers = {
+        "face rendering": _Timed(sample_faces.render_face),
+        "enrolment face check": _Timed(sample_faces.cascade_finds_face),
+        "voice synthesis": _Timed(sample_voices.synthesise),
+    }
+    sample_faces.render_face = timers["face rendering"]
+    sample_faces.cascade_finds_face = timers["enrolment face check"]
+    sample_voices.synthesise = timers["voice synthesis"]
+    default_threads = sample.GENERATION_THREADS
+    times: dict[int, list[float]] = {default_threads: [], 1: []}
+    for run in range(args.runs):
+        order = (default_threads, 1) if run % 2 == 0 else (1, default_threads)
+        for threads in order:
+            elapsed, report = _one_run(run, args.members, args.strangers, threads)
+            times[threads].append(elapsed)
+        print(
+            f"run {run}: {default_threads} threads {times[default_threads][-1]:.2f} s, "
+            f"1 thread {times[1][-1]:.2f} s; {report.files} files, "
+            f"{report.total_bytes / 1e6:.1f} MB, {report.enrolment_retakes} enrolment retakes"
         )
-    median_run = sorted(range(len(times)), key=times.__getitem__)[len(times) // 2]
-    render_s, detect_s, voice_s = parts[median_run]
-    print(f"median {statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f})")
+    ratios = [one / many for one, many in zip(times[1], times[default_threads], strict=True)]
+    for threads, measured in times.items():
+        print(
+            f"{threads} thread(s): median {statistics.median(measured):.2f} s "
+            f"(min {min(measured):.2f}, max {max(measured):.2f})"
+        )
     print(
-        f"median run: rendering faces {render_s:.2f} s, enrolment face checks {detect_s:.2f} s, "
-        f"voice synthesis {voice_s:.2f} s, the rest (PNG/WAV encoding, tables, writing) "
-        f"{times[median_run] - render_s - detect_s - voice_s:.2f} s"
+        f"speed-up of {default_threads} threads, median same-run ratio: "
+        f"{statistics.median(ratios):.2f}"
+    )
+    runs = 2 * args.runs
+    print(
+        "per run, inside: "
+        + ", ".join(f"{name} {timer.seconds / runs:.2f} s" for name, timer in timers.items())
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MiB")

@@ -13,14 +13,17 @@ failure or cancellation leaves the workspace as it was.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,10 @@ MEMBER_PROBE_TAKES = 3
 STRANGER_PROBE_TAKES = 2
 MANIFEST_NAME = "sample_manifest.json"
 """Written to data/raw/: the seed, the counts and every file's SHA-256."""
+
+GENERATION_THREADS = 2
+_RELATIVE = Workspace(Path())
+"""The layout's paths relative to the workspace folder."""
 
 # Stream identifiers keep each person's random draws independent of everything else.
 _FACE_STREAM, _VOICE_STREAM, _CUSTOMER_STREAM = 1, 2, 3
@@ -126,8 +133,20 @@ def write_sample_workspace(
         layout = Workspace(staging)
         writer = _Writer(layout, progress, cancel, total=_file_count(members, strangers))
         tables = _write_customers(writer, seed, member_names)
-        retakes = _write_faces(writer, seed, member_names, stranger_names)
-        _write_voices(writer, seed, member_names, stranger_names)
+        retakes = 0
+        # numpy, scipy and PIL release the GIL in the heavy parts: two threads use both cores.
+        # Files are written in job order, so the result does not depend on the scheduling.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=GENERATION_THREADS) as pool:
+            futures = [pool.submit(job) for job in _person_jobs(seed, member_names, stranger_names)]
+            try:
+                for future in futures:
+                    person = future.result()
+                    retakes += person.retakes
+                    for file in person.files:
+                        writer.bytes(staging / file.path, file.data, file.kind)
+            finally:
+                for future in futures:
+                    future.cancel()
         settings_text = (
             f"# Written by `mmauth sample --seed {seed}`: settings of this demo workspace.\n"
             + dump_toml({"seed": seed, "face": {"backend": FACE_BACKEND}})
@@ -248,26 +267,57 @@ def _write_customers(
     return tables
 
 
-def _write_faces(
-    writer: _Writer, seed: int, member_names: list[str], stranger_names: list[str]
-) -> int:
-    """Enrolment photos and probes of members, probes of strangers; returns the retakes."""
-    layout = writer.layout
-    retakes = 0
+@dataclasses.dataclass(frozen=True)
+class _File:
+    """One generated file, before it is written."""
+
+    path: Path
+    """Where it goes, relative to the workspace."""
+    data: bytes
+    kind: str
+    """Which SampleReport count it adds to."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _PersonFiles:
+    """Everything generated for one person in one modality."""
+
+    files: list[_File]
+    retakes: int = 0
+    """Enrolment photos taken again (faces of members only)."""
+
+
+def _person_jobs(
+    seed: int, member_names: list[str], stranger_names: list[str]
+) -> list[Callable[[], _PersonFiles]]:
+    """One job per person and modality; each is a pure function of the seed and the person."""
+    jobs: list[Callable[[], _PersonFiles]] = []
     for index, name in enumerate(member_names):
-        rng = _rng(seed, _FACE_STREAM, index)
-        identity, photos, person_retakes = _enrolled_face(rng)
-        retakes += person_retakes
-        for expression, pixels in photos.items():
-            writer.bytes(
-                layout.faces_dir / name / f"{expression}.png", _png(pixels), "enrolment_photos"
-            )
-        _write_face_probes(writer, rng, identity, name, MEMBER_PROBE_DIFFICULTIES)
+        jobs.append(functools.partial(_member_faces, seed, index, name))
     for index, name in enumerate(stranger_names):
-        rng = _rng(seed, _FACE_STREAM, MAX_MEMBERS + index)
-        identity = sample_faces.random_identity(rng)
-        _write_face_probes(writer, rng, identity, name, STRANGER_PROBE_DIFFICULTIES)
-    return retakes
+        jobs.append(functools.partial(_stranger_faces, seed, MAX_MEMBERS + index, name))
+    for index, name in enumerate(member_names):
+        jobs.append(functools.partial(_voices, seed, index, name, True))
+    for index, name in enumerate(stranger_names):
+        jobs.append(functools.partial(_voices, seed, MAX_MEMBERS + index, name, False))
+    return jobs
+
+
+def _member_faces(seed: int, index: int, name: str) -> _PersonFiles:
+    rng = _rng(seed, _FACE_STREAM, index)
+    identity, photos, retakes = _enrolled_face(rng)
+    files = [
+        _File(_RELATIVE.faces_dir / name / f"{expression}.png", _png(pixels), "enrolment_photos")
+        for expression, pixels in photos.items()
+    ]
+    files += _face_probes(rng, identity, name, MEMBER_PROBE_DIFFICULTIES)
+    return _PersonFiles(files, retakes)
+
+
+def _stranger_faces(seed: int, index: int, name: str) -> _PersonFiles:
+    rng = _rng(seed, _FACE_STREAM, index)
+    identity = sample_faces.random_identity(rng)
+    return _PersonFiles(_face_probes(rng, identity, name, STRANGER_PROBE_DIFFICULTIES))
 
 
 def _enrolled_face(
@@ -296,43 +346,40 @@ def _enrolled_face(
             return identity, photos, retakes
 
 
-def _write_face_probes(
-    writer: _Writer,
+def _face_probes(
     rng: np.random.Generator,
     identity: sample_faces.FaceIdentity,
     label: str,
     difficulties: tuple[float, ...],
-) -> None:
+) -> list[_File]:
+    files = []
     for number, difficulty in enumerate(difficulties, start=1):
         expression = sample_faces.EXPRESSIONS[int(rng.integers(len(sample_faces.EXPRESSIONS)))]
         capture = sample_faces.random_capture(rng, expression, difficulty=difficulty)
         pixels = sample_faces.render_face(identity, capture)
-        path = writer.layout.probe_faces_dir / label / f"{expression}_{number}.png"
-        writer.bytes(path, _png(pixels), "probe_photos")
+        path = _RELATIVE.probe_faces_dir / label / f"{expression}_{number}.png"
+        files.append(_File(path, _png(pixels), "probe_photos"))
+    return files
 
 
-def _write_voices(
-    writer: _Writer, seed: int, member_names: list[str], stranger_names: list[str]
-) -> None:
-    layout = writer.layout
-    people: list[tuple[str, int, bool]] = [(n, i, True) for i, n in enumerate(member_names)]
-    people += [(n, MAX_MEMBERS + i, False) for i, n in enumerate(stranger_names)]
-    for name, index, is_member in people:
-        rng = _rng(seed, _VOICE_STREAM, index)
-        voice = sample_voices.random_voice(rng)
-        for phrase in sample_voices.PHRASES:
-            if is_member:
-                for number in range(1, ENROL_TAKES + 1):
-                    take = sample_voices.random_take(rng, difficulty=0.0)
-                    clip = sample_voices.synthesise(voice, phrase, take)
-                    path = layout.voices_dir / name / f"{phrase}_{number}.wav"
-                    writer.bytes(path, sample_voices.to_wav_bytes(clip), "enrolment_clips")
-            probe_takes = MEMBER_PROBE_TAKES if is_member else STRANGER_PROBE_TAKES
-            for number in range(1, probe_takes + 1):
-                take = sample_voices.random_take(rng, difficulty=number / probe_takes)
+def _voices(seed: int, index: int, name: str, is_member: bool) -> _PersonFiles:
+    rng = _rng(seed, _VOICE_STREAM, index)
+    voice = sample_voices.random_voice(rng)
+    files = []
+    for phrase in sample_voices.PHRASES:
+        if is_member:
+            for number in range(1, ENROL_TAKES + 1):
+                take = sample_voices.random_take(rng, difficulty=0.0)
                 clip = sample_voices.synthesise(voice, phrase, take)
-                path = layout.probe_voices_dir / name / f"{phrase}_{number}.wav"
-                writer.bytes(path, sample_voices.to_wav_bytes(clip), "probe_clips")
+                path = _RELATIVE.voices_dir / name / f"{phrase}_{number}.wav"
+                files.append(_File(path, sample_voices.to_wav_bytes(clip), "enrolment_clips"))
+        probe_takes = MEMBER_PROBE_TAKES if is_member else STRANGER_PROBE_TAKES
+        for number in range(1, probe_takes + 1):
+            take = sample_voices.random_take(rng, difficulty=number / probe_takes)
+            clip = sample_voices.synthesise(voice, phrase, take)
+            path = _RELATIVE.probe_voices_dir / name / f"{phrase}_{number}.wav"
+            files.append(_File(path, sample_voices.to_wav_bytes(clip), "probe_clips"))
+    return _PersonFiles(files)
 
 
 def _png(pixels: np.ndarray) -> bytes:

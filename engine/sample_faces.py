@@ -178,7 +178,7 @@ def random_identity(rng: np.random.Generator) -> FaceIdentity:
         hair_style=str(HAIR_STYLES[rng.integers(len(HAIR_STYLES))]),
         hairline=float(rng.uniform(-0.78, -0.6)),
         glasses=bool(rng.random() < 0.2),
-        shirt=_colour(rng.uniform(0.1, 0.8, 3)),
+        shirt=_colour(0.6 * rng.uniform(0.1, 0.7) + 0.4 * rng.uniform(0.05, 0.8, 3)),
     )
 
 
@@ -195,7 +195,7 @@ def random_capture(
     light = np.array([np.sin(azimuth), elevation, np.cos(azimuth)])
     light /= np.linalg.norm(light)
     # Walls and backdrops: muted colours, a grey mixed with a little hue.
-    background = 0.7 * rng.uniform(0.2, 0.85) + 0.3 * rng.uniform(0.1, 0.9, 3)
+    background = 0.7 * rng.uniform(0.15, 0.65) + 0.3 * rng.uniform(0.1, 0.8, 3)
     return FaceCapture(
         expression=expression,
         light=(float(light[0]), float(light[1]), float(light[2])),
@@ -319,7 +319,7 @@ def render_face(
 
     # Auto-exposure, as a camera metering on the face does: dark skin is not left in the shadows.
     face_luma = float((canvas.image.mean(axis=2) * head).sum() / max(head.sum(), 1.0))
-    gain = np.clip(capture.exposure / max(face_luma, 1e-3), 0.8, 2.0)
+    gain = np.clip(capture.exposure / max(face_luma, 1e-3), 0.8, 1.7)
     image = full.image * (gain * np.array(capture.tint, dtype=np.float32))
     if capture.blur_sigma > 0:
         image = ndimage.gaussian_filter(image, sigma=(capture.blur_sigma, capture.blur_sigma, 0))
