@@ -31,6 +31,7 @@ REPORT_NAME = "report.html"
 MAX_DISTRIBUTION_FEATURES = 6
 MAX_HEATMAP_FEATURES = 16
 MAX_IMPORTANCES = 15
+MAX_BARS = 12
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,11 +260,12 @@ def _feature_sections(
     ]
     for column in counted:
         if column in enrolment.columns and len(enrolment):
-            counts = enrolment[column].astype(str).value_counts().sort_index()
+            counts = _top_counts(enrolment[column])
             figures.append(
                 canvas.draw(
                     f"{stem}_count_{column}.png",
-                    f"Enrolment rows per {column}",
+                    f"Enrolment rows per {column}"
+                    + (" (the most common; the rest pooled)" if len(counts) >= MAX_BARS else ""),
                     lambda f, c=counts, name=column: _bars(
                         f, list(c.index), list(c.values), "rows", name
                     ),
@@ -290,6 +292,17 @@ def _feature_sections(
             )
         )
     return [Section(title, tuple(figures), tuple(notes))]
+
+
+def _top_counts(values: Any) -> Any:
+    """Rows per value, in name order; past MAX_BARS values, the rarest are pooled as "other"."""
+    counts = values.astype(str).value_counts()
+    if len(counts) <= MAX_BARS:
+        return counts.sort_index()
+    kept = counts.iloc[: MAX_BARS - 1].sort_index()
+    pooled = counts.iloc[MAX_BARS - 1 :]
+    kept[f"other ({len(pooled)} kinds)"] = int(pooled.sum())
+    return kept
 
 
 # Models ------------------------------------------------------------------------------------
@@ -625,8 +638,13 @@ def _model_bars(figure: Any, summary: Any) -> None:
     for offset, column in ((-width / 2, "accuracy"), (width / 2, "f1_score")):
         values = summary[column].astype(float).fillna(0.0)
         spread = summary.get(f"{column}_std")
-        errors = None if spread is None else spread.astype(float).fillna(0.0)
-        axes.bar(positions + offset, values, width, yerr=errors, capsize=3, label=column)
+        # Only the product model has a spread over folds; the others get no error bar.
+        errors = None if spread is None else spread.astype(float).to_numpy()
+        axes.bar(positions + offset, values, width, label=column)
+        if errors is not None and np.isfinite(errors).any():
+            axes.errorbar(
+                positions + offset, values, yerr=errors, fmt="none", ecolor="black", capsize=3
+            )
     axes.set_xticks(positions, list(summary["model"]))
     axes.set_ylim(0, 1.05)
     axes.set_ylabel("held-out score")
