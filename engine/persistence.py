@@ -199,7 +199,7 @@ def read_manifest(workspace: Workspace) -> dict[str, Any]:
 
 
 _loaded_models: dict[tuple[str, str], Any] = {}
-"""Deserialised models by (expected class, SHA-256 of the file's bytes): a verified file whose
+"""Deserialised models by (model name, SHA-256 of the file's bytes): a verified file whose
 bytes were already loaded is not deserialised again."""
 
 
@@ -278,17 +278,20 @@ def _load_verified(
             f"{str(expected)[:12]}…): it changed after training, by tampering or an interrupted "
             "write; refused. Run mmauth train to restore it."
         )
-    expected_class = EXPECTED_CLASSES[name]
-    key = (expected_class, actual)
-    if key not in _loaded_models:
+    key = (name, actual)
+    model = _loaded_models.get(key)
+    if model is None:
         model = deserialize_model(data, source=where)
-        found = f"{type(model).__module__}.{type(model).__qualname__}"
-        if found != expected_class:
-            raise ModelIntegrityError(
-                f"{where} holds a {found}, not the expected {expected_class}; refused"
-            )
-        _loaded_models[key] = model
-    return _loaded_models[key]
+    found = f"{type(model).__module__}.{type(model).__qualname__}"
+    if found != EXPECTED_CLASSES[name]:
+        raise ModelIntegrityError(
+            f"{where} holds a {found}, not the expected {EXPECTED_CLASSES[name]}; refused"
+        )
+    # One model per kind stays cached: a retrained model replaces its predecessor.
+    for stale in [k for k in _loaded_models if k[0] == name and k != key]:
+        del _loaded_models[stale]
+    _loaded_models[key] = model
+    return model
 
 
 def _version_mismatches(recorded: Mapping[str, Any]) -> tuple[str, ...]:

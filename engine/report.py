@@ -335,6 +335,17 @@ def _model_sections(workspace: Workspace, canvas: _Canvas) -> list[Section]:
     except (MissingStageError, ModelIntegrityError) as error:
         sections.append(Section("Trained models", missing=f"{error.message}"))
         return sections
+    if bundle.version_mismatches:
+        sections.append(
+            Section(
+                "Library versions",
+                notes=(
+                    "The models were trained with other library versions: "
+                    + "; ".join(bundle.version_mismatches)
+                    + ". Retrain with mmauth train if results look off.",
+                ),
+            )
+        )
     if bundle.product is not None:
         sections.append(_product_section(bundle.product.comparison_, canvas))
     else:
