@@ -186,7 +186,9 @@ def evaluate_face(
     return FaceEvaluation(
         backend=backend or getattr(model, "backend", ""),
         members=tuple(members),
-        strangers=tuple(sorted(set(labels[~is_member]) | (set(failed) - set(members)))),
+        strangers=tuple(
+            sorted({str(x) for x in labels[~is_member]} | (set(failed) - set(members)))
+        ),
         threshold=threshold,
         identification_accuracy=rate(int(rank1.sum()), rank1.size),
         fnir=rate(int((~identified).sum()), identified.size),
@@ -247,7 +249,9 @@ def evaluate_voice(
     failed = [str(label) for label in (failed_labels or [])]
     return VoiceEvaluation(
         members=tuple(members),
-        strangers=tuple(sorted(set(labels) - set(members) | (set(failed) - set(members)))),
+        strangers=tuple(
+            sorted({str(x) for x in labels} - set(members) | (set(failed) - set(members)))
+        ),
         threshold=threshold,
         fnmr=rate(int(np.sum(~np.asarray(genuine_accepted, dtype=bool))), len(genuine_accepted)),
         fmr_members=rate(sum(a for _, a in impostor_members), len(impostor_members)),

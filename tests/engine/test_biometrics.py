@@ -109,7 +109,9 @@ def test_face_calibration_never_scores_a_row_with_a_model_fitted_on_it(
 
 def test_source_folds_keep_every_file_on_one_side() -> None:
     members = np.repeat(["a", "b", "c"], 12)
-    groups = np.array([f"{m}/{i // 4}" for m, i in zip(members, np.tile(np.arange(12), 3))])
+    groups = np.array(
+        [f"{m}/{i // 4}" for m, i in zip(members, np.tile(np.arange(12), 3), strict=True)]
+    )
     folds = source_folds(members, groups, 3, random_state=0)
     assert len(folds) == 3
     assert np.all(np.sum(folds, axis=0) == 1)  # every row held out exactly once
