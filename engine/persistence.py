@@ -20,7 +20,7 @@ import json
 import math
 import platform
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -304,23 +304,30 @@ def _version_mismatches(recorded: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def save_models(
-    workspace: Workspace, records: Sequence[ModelRecord], settings: Settings
+    workspace: Workspace,
+    records: Sequence[ModelRecord],
+    settings: Settings,
+    derived_files: Callable[[dict[str, Any]], Mapping[Path, bytes]] | None = None,
 ) -> dict[str, Any]:
     """Write the models and then the manifest, keeping the entries of models not retrained.
 
     Every model is serialised (and checked against the allow-list) before anything is written;
     each file is written atomically and the manifest last, so the manifest never lists a file
-    that was not completely written. Returns the new manifest. Model objects are only read.
+    that was not completely written. ``derived_files`` maps the new manifest to other files
+    written in the same batch (the training summary). Returns the new manifest. Model objects
+    are only read.
     """
     payloads = {record.name: serialize_model(record.model) for record in records}
     kept = _verified_entries(workspace, skip={record.name for record in records})
-    # Every file is fully written to its temporary twin before the first rename: a failed
-    # write (disk full) leaves every previous model in place.
-    with contextlib.ExitStack() as stack:
-        for record in records:
-            handle = stack.enter_context(atomic_open(model_path(workspace, record.name), "wb"))
-            handle.write(payloads[record.name])
     manifest = build_manifest(workspace, records, payloads, kept, settings)
+    files = {model_path(workspace, name): data for name, data in payloads.items()}
+    if derived_files is not None:
+        files.update(derived_files(manifest))
+    # Every file is fully written to its temporary twin before the first rename: a failed
+    # write (disk full) leaves every previous file in place.
+    with contextlib.ExitStack() as stack:
+        for path, data in files.items():
+            stack.enter_context(atomic_open(path, "wb")).write(data)
     atomic_write_json(workspace.manifest, manifest)
     return manifest
 

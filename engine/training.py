@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError, MissingStageError
-from engine.fileio import atomic_write_csv, file_sha256
+from engine.fileio import file_sha256
 from engine.persistence import MODEL_NAMES, ModelRecord, save_models
 from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.settings import Settings
@@ -109,10 +109,17 @@ def train_models(
     product = next((t for t in trained if t.record.name == "product"), None)
     check_cancelled(cancel, "train.save")
     progress(Progress("train.save", 0, 1, "writing models/"))
-    manifest = save_models(workspace, [t.record for t in trained], settings)
-    # The manifest is the source of truth; the summary is a readable copy of its metrics.
+    # The manifest is the source of truth; the summary is a readable copy of its metrics,
+    # written in the same batch as the models.
+    manifest = save_models(
+        workspace,
+        [t.record for t in trained],
+        settings,
+        derived_files=lambda manifest: {
+            workspace.training_summary: summary_csv(summary_rows(manifest))
+        },
+    )
     summary = summary_rows(manifest)
-    _write_summary(workspace, summary)
     progress(Progress("train.save", 1, 1, f"wrote {len(trained)} model(s) and the manifest"))
     return TrainingResult(
         trained=tuple(t.record.name for t in trained),
@@ -257,10 +264,12 @@ def summary_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _write_summary(workspace: Workspace, rows: Sequence[Mapping[str, Any]]) -> None:
+def summary_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """training_summary.csv's bytes: SUMMARY_COLUMNS, one row per model."""
     import pandas as pd
 
-    atomic_write_csv(workspace.training_summary, pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)))
+    frame = pd.DataFrame(list(rows), columns=list(SUMMARY_COLUMNS))
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
 def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:

@@ -184,3 +184,25 @@ def test_a_feature_table_with_one_member_is_refused(customers: Workspace) -> Non
     write_image_features(customers, members=("ana",))
     with pytest.raises(MissingStageError, match="enrolment rows for 1 member.*at least 2"):
         train_models(customers, Settings(), which=("face",))
+
+
+def test_a_failed_summary_write_leaves_the_previous_models_valid(
+    customers: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.persistence as persistence
+
+    train_models(customers, fast_settings(customers), which=("product",))
+    before = {p.name: p.read_bytes() for p in customers.models_dir.iterdir()}
+    real_open = persistence.atomic_open
+
+    def disk_full_on_summary(path, mode="w", **kwargs):
+        if path.name == "training_summary.csv":
+            raise OSError(28, "No space left on device")
+        return real_open(path, mode, **kwargs)
+
+    monkeypatch.setattr(persistence, "atomic_open", disk_full_on_summary)
+    write_merged_dataset(customers, seed=3)
+    with pytest.raises(OSError, match="No space"):
+        train_models(customers, fast_settings(customers), which=("product",))
+    assert {p.name: p.read_bytes() for p in customers.models_dir.iterdir()} == before
+    load_model_bundle(customers, require=("product",))
