@@ -181,10 +181,22 @@ def colour_histograms(crop: np.ndarray, *, bins: int = COLOUR_BINS) -> np.ndarra
     )
 
 
-def dlib_embedding(chip: np.ndarray) -> np.ndarray:
-    """dlib's 128-d ResNet embedding of a 150 x 150 x 3 aligned chip in 0..1."""
-    chip8 = np.ascontiguousarray(np.round(chip * 255.0).astype(np.uint8))
-    return np.asarray(face_detect.dlib_embedding_model().compute_face_descriptor(chip8))
+def dlib_embedding(chip: np.ndarray, *, mirror_average: bool = False) -> np.ndarray:
+    """dlib's 128-d ResNet embedding of a 150 x 150 x 3 aligned chip in 0..1.
+
+    With ``mirror_average`` the mean of the chip's and its mirror image's embeddings: what
+    stays is what both halves of the face agree on, which separates strangers better.
+    """
+    model = face_detect.dlib_embedding_model()
+    chips = [chip, chip[:, ::-1]] if mirror_average else [chip]
+    embeddings = [
+        np.asarray(model.compute_face_descriptor(np.ascontiguousarray(_to_uint8(c)))) for c in chips
+    ]
+    return np.mean(embeddings, axis=0)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.round(image * 255.0).astype(np.uint8)
 
 
 def face_params(
@@ -199,6 +211,7 @@ def face_params(
         "align_eyes": face.align_eyes,
         "max_pixels": face.max_pixels,
         "max_side": face.max_side,
+        "mirror_average": face.mirror_average,
         "seed": settings.seed,
         "augment": dataclasses.asdict(settings.face_augment) if augment else None,
     }
@@ -236,7 +249,10 @@ def process_face_file(path: Path, params: dict[str, Any]) -> ItemOutput:
         crop = augment_crop(
             face_crop(pixels, augment_region(region, augmentation), size=size), augmentation
         )
-        rows.append(dlib_embedding(crop) if dlib_backend else classic_features(crop))
+        if dlib_backend:
+            rows.append(dlib_embedding(crop, mirror_average=params["mirror_average"]))
+        else:
+            rows.append(classic_features(crop))
         records.append({"augmentation": augmentation.name, "notes": "; ".join(notes)})
         if "save_dir" in params:
             _save_crop(Path(params["save_dir"]), path, augmentation.name, crop)
@@ -391,6 +407,6 @@ def _save_crop(save_dir: Path, path: Path, augmentation: str, crop: np.ndarray) 
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.round(crop * 255.0).astype(np.uint8)).save(buffer, format="PNG")
+    Image.fromarray(_to_uint8(crop)).save(buffer, format="PNG")
     target = save_dir / path.parent.name / f"{path.name}__{augmentation}.png"
     atomic_write_bytes(target, buffer.getvalue())
