@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from engine.batch import BatchItem, run_batch
-from engine.errors import AcquisitionError, InputError
+from engine.errors import AcquisitionError, CancelledError, InputError
 from engine.face_augment import plan_augmentations
 from engine.face_detect import detect_face_classic, detect_face_dlib
 from engine.faces import (
@@ -21,6 +22,7 @@ from engine.faces import (
     process_face_file,
 )
 from engine.imaging import read_image
+from engine.progress import Progress
 from engine.settings import FaceAugmentSettings, FaceSettings, Settings
 from engine.workspace import Workspace
 
@@ -280,3 +282,21 @@ def test_animated_gif_uses_its_first_frame_and_the_report_says_so(
             "note": "animated GIF (2 frames): first frame used",
         }
     ]
+
+
+def test_cancelled_extraction_writes_nothing(face_workspace: Workspace) -> None:
+    cancel = threading.Event()
+    events: list[Progress] = []
+
+    def cancel_after_first_photo(event: Progress) -> None:
+        events.append(event)
+        if event.step >= 1:
+            cancel.set()
+
+    with pytest.raises(CancelledError, match="faces was cancelled"):
+        extract_face_features(
+            face_workspace, settings_for(), progress=cancel_after_first_photo, cancel=cancel
+        )
+    assert not face_workspace.image_features.exists()
+    assert not face_report_path(face_workspace).exists()
+    assert {event.total for event in events} == {4} and events[0].stage == "faces"
