@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import MissingStageError, ModelIntegrityError
+from engine.errors import InputError, MissingStageError, ModelIntegrityError
 from engine.fileio import atomic_write_bytes, atomic_write_text
 from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.workspace import Workspace
@@ -110,7 +110,11 @@ def build_report(
     sections: list[Section] = []
     for step, (name, builder) in enumerate(builders, start=1):
         check_cancelled(cancel, STAGE)
-        sections += builder(workspace, canvas)
+        try:
+            sections += builder(workspace, canvas)
+        except InputError as error:
+            # One unreadable input costs its section, not the report.
+            sections.append(Section(name.capitalize(), missing=error.message))
         progress(Progress(STAGE, step, len(builders) + 1, f"drew the {name} figures"))
     check_cancelled(cancel, STAGE)
     page = workspace.reports_dir / REPORT_NAME
@@ -130,14 +134,13 @@ def build_report(
 
 
 def _customer_sections(workspace: Workspace, canvas: _Canvas) -> list[Section]:
-    import pandas as pd
-
+    from engine.recommend import read_merged_dataset
     from engine.stats import customer_stats
 
     title = "Customers (data/merged_dataset.csv)"
     if not workspace.merged_dataset.is_file():
         return [Section(title, missing="data/merged_dataset.csv is missing: run mmauth merge")]
-    table = pd.read_csv(workspace.merged_dataset)
+    table = read_merged_dataset(workspace)
     stats = customer_stats(table)
     figures = []
     notes = [f"{stats.customers} customers, {stats.numeric_columns} numeric feature columns."]
@@ -244,13 +247,13 @@ def _feature_sections(
     counted: Sequence[str],
     stem: str,
 ) -> list[Section]:
-    import pandas as pd
+    from engine.training import read_feature_table
 
     if not path.is_file():
         return [
             Section(title, missing=f"{workspace.relative(path)} is missing: run mmauth features")
         ]
-    table = pd.read_csv(path)
+    table = read_feature_table(workspace, path, prefix)
     columns = [c for c in table.columns if str(c).startswith(prefix)]
     enrolment = table[table["role"] == "enrol"] if "role" in table.columns else table
     figures = []
@@ -316,7 +319,13 @@ def _model_sections(workspace: Workspace, canvas: _Canvas) -> list[Section]:
     title = "Models (models/training_summary.csv)"
     if not workspace.training_summary.is_file():
         return [Section(title, missing="models/training_summary.csv is missing: run mmauth train")]
-    summary = pd.read_csv(workspace.training_summary)
+    try:
+        summary = pd.read_csv(workspace.training_summary)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"cannot be read ({error}); run mmauth train again",
+            path=workspace.relative(workspace.training_summary),
+        ) from error
     sections = [
         Section(
             title,
@@ -465,7 +474,13 @@ def _evaluation_sections(workspace: Workspace, canvas: _Canvas) -> list[Section]
         return [
             Section(title, missing=f"{workspace.relative(path)} is missing: run mmauth evaluate")
         ]
-    document = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"is not valid JSON ({error}); run mmauth evaluate again",
+            path=workspace.relative(path),
+        ) from error
     sections = []
     face = document.get("face")
     if face:

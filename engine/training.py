@@ -294,7 +294,9 @@ def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
     return hashes
 
 
-def _enrolment_rows(workspace: Workspace, path: Path, prefix: str) -> Any:
+def read_feature_table(workspace: Workspace, path: Path, prefix: str) -> Any:
+    """A feature table (image_features.csv or audio_features.csv), checked for the columns every
+    reader needs; InputError naming the file and the command that rewrites it."""
     import pandas as pd
 
     where = workspace.relative(path)
@@ -309,6 +311,12 @@ def _enrolment_rows(workspace: Workspace, path: Path, prefix: str) -> Any:
             raise InputError("is missing; run mmauth features again", path=where, column=column)
     if not any(str(c).startswith(prefix) for c in table.columns):
         raise InputError(f"has no {prefix}* columns; run mmauth features again", path=where)
+    return table
+
+
+def _enrolment_rows(workspace: Workspace, path: Path, prefix: str) -> Any:
+    where = workspace.relative(path)
+    table = read_feature_table(workspace, path, prefix)
     enrolment = table[table["role"] == ENROL_ROLE].reset_index(drop=True)
     members = enrolment["member"].nunique()
     if members < 2:

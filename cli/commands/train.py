@@ -31,21 +31,6 @@ class ModelChoice(enum.StrEnum):
     product = "product"
 
 
-SHOWN_COLUMNS = (
-    "model",
-    "accuracy",
-    "f1_score",
-    "log_loss",
-    "eer",
-    "fmr",
-    "fnmr",
-    "threshold",
-    "n_train",
-    "n_test",
-    "backend",
-)
-
-
 def train(
     ctx: typer.Context,
     workspace: WorkspaceOption = None,
@@ -99,11 +84,14 @@ def train(
 def show_result(result: TrainingResult) -> None:
     """A table of every model's held-out metrics (one column per model) and the product verdict."""
     table = Table(title="Held-out metrics (± std over folds)")
+    from engine.training import SUMMARY_COLUMNS
+
+    shown = SUMMARY_COLUMNS[1 : SUMMARY_COLUMNS.index("backend") + 1]
     table.add_column("metric")
     for row in result.summary:
         kept = "" if row["model"] in result.trained else " (kept)"
         table.add_column(f"{row['model']}{kept}", justify="right")
-    for column in SHOWN_COLUMNS[1:]:
+    for column in shown:
         table.add_row(column, *(_cell(row, column) for row in result.summary))
     console.print(table)
     if result.product_comparison is not None:

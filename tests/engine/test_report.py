@@ -64,6 +64,20 @@ def test_an_empty_workspace_gets_a_report_naming_the_commands(workspace: Workspa
     assert "reports/evaluation.json is missing: run mmauth evaluate" in text
 
 
+def test_damaged_inputs_cost_their_section_not_the_report(workspace: Workspace) -> None:
+    write_merged_dataset(workspace)
+    workspace.image_features.write_text("member,role\nana,enrol\n", encoding="utf-8")
+    workspace.audio_features.write_bytes(b"\xff\xfe\x00garbage")
+    workspace.reports_dir.mkdir()
+    (workspace.reports_dir / "evaluation.json").write_text("{not json", encoding="utf-8")
+    result = build_report(workspace)
+    missing = {s.title: s.missing for s in result.sections}
+    assert "column 'source': is missing; run mmauth features again" in missing["Face features"]
+    assert "data/audio_features.csv" in missing["Voice features"]
+    assert "is not valid JSON" in missing["Probe evaluation"]
+    assert "customers_category.png" in {f.name for f in result.figures}
+
+
 def test_every_figure_exists_decodes_and_is_not_blank(reported: Workspace) -> None:
     page = reported.reports_dir / "report.html"
     sources = image_sources(page)
