@@ -276,57 +276,10 @@ class ProductRecommender(ClassifierMixin, BaseEstimator):
         classes = np.unique(labels)
         names = [*self.candidates, *BASELINES]
         total = len(names) * len(splits) + 2
-        step = 0
-        results: dict[str, dict[str, list[float]]] = {}
-        fold_models: dict[str, list[Any]] = {}
-        seconds: dict[str, float] = {}
-        for name in names:
-            started = time.perf_counter()
-            scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
-            fold_models[name] = []
-            for fold, (train, test) in enumerate(splits, start=1):
-                check_cancelled(cancel, STAGE)
-                model = clone(candidate_estimator(name, self.random_state)).fit(
-                    features.iloc[train], labels[train]
-                )
-                fold_models[name].append(model)
-                for metric, value in _fold_scores(
-                    model, features.iloc[test], labels[test], classes
-                ).items():
-                    scores[metric].append(value)
-                step += 1
-                progress(
-                    Progress(
-                        STAGE,
-                        step,
-                        total,
-                        f"{name} fold {fold}/{len(splits)}",
-                        {metric: values[-1] for metric, values in scores.items()},
-                    )
-                )
-            seconds[name] = time.perf_counter() - started
-            results[name] = scores
-            progress(
-                Progress(
-                    STAGE,
-                    step,
-                    total,
-                    f"{name}: macro-F1 {Spread.of(scores['f1_score'])}",
-                    {metric: float(np.mean(values)) for metric, values in scores.items()},
-                )
-            )
-
-        candidates = tuple(
-            CandidateResult(
-                name=name,
-                kind="baseline" if name in BASELINES else "model",
-                accuracy=Spread.of(results[name]["accuracy"]),
-                f1_score=Spread.of(results[name]["f1_score"]),
-                log_loss=Spread.of(results[name]["log_loss"]),
-                seconds=seconds[name],
-            )
-            for name in names
+        candidates, fold_models = _cross_validate(
+            names, splits, features, labels, classes, self.random_state, progress, cancel, total
         )
+        step = len(names) * len(splits)
         models = [c for c in candidates if c.kind == "model"]
         best = max(models, key=lambda c: c.f1_score.mean)
         fraction = _test_fraction(splits)
@@ -568,6 +521,55 @@ def _aligned_proba(model: Any, X: pd.DataFrame, classes: np.ndarray) -> np.ndarr
     positions = np.searchsorted(classes, model.classes_)
     aligned[:, positions] = proba
     return aligned
+
+
+def _cross_validate(
+    names: Sequence[str],
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    classes: np.ndarray,
+    random_state: int,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+    total: int,
+) -> tuple[tuple[CandidateResult, ...], dict[str, list[Any]]]:
+    """Every candidate fitted and scored on the same folds, with its fold models."""
+    from sklearn.base import clone
+
+    step = 0
+    results = []
+    fold_models: dict[str, list[Any]] = {}
+    for name in names:
+        started = time.perf_counter()
+        scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
+        fold_models[name] = []
+        for fold, (train, test) in enumerate(splits, start=1):
+            check_cancelled(cancel, STAGE)
+            model = clone(candidate_estimator(name, random_state)).fit(
+                features.iloc[train], labels[train]
+            )
+            fold_models[name].append(model)
+            for metric, value in _fold_scores(
+                model, features.iloc[test], labels[test], classes
+            ).items():
+                scores[metric].append(value)
+            step += 1
+            message = f"{name} fold {fold}/{len(splits)}"
+            latest = {metric: values[-1] for metric, values in scores.items()}
+            progress(Progress(STAGE, step, total, message, latest))
+        result = CandidateResult(
+            name=name,
+            kind="baseline" if name in BASELINES else "model",
+            accuracy=Spread.of(scores["accuracy"]),
+            f1_score=Spread.of(scores["f1_score"]),
+            log_loss=Spread.of(scores["log_loss"]),
+            seconds=time.perf_counter() - started,
+        )
+        results.append(result)
+        means = {metric: result.metric(metric).mean for metric in METRICS}
+        progress(Progress(STAGE, step, total, f"{name}: macro-F1 {result.f1_score}", means))
+    return tuple(results), fold_models
 
 
 def _fold_scores(
