@@ -220,6 +220,7 @@ class Authenticator:
         self.lockout = lockout
         self.origin = origin
         self._fusion: Any = None
+        self._recommendations: dict[tuple[Any, ...], Any] = {}
         self.policy = LockoutPolicy(
             attempts=settings.auth.lockout_attempts,
             window_s=settings.auth.lockout_window_s,
@@ -515,7 +516,7 @@ class Authenticator:
 
         started = time.perf_counter()
         try:
-            recommendation = recommend_for_member(self.workspace, self.bundle, attempt.member)
+            recommendation = self._recommendation(attempt.member, recommend_for_member)
         except MmauthError as error:
             # A member without a customer link can still authenticate; there is just nothing
             # to recommend.
@@ -599,6 +600,21 @@ class Authenticator:
             _step("voice", FAILED, started, message, fused.fused_score, fused.threshold),
         )
 
+    def _recommendation(self, member: str, recommend: Callable[..., Any]) -> Any:
+        """The product model's answer for a member, kept while the model, members.csv and the
+        merged dataset are unchanged (reading both tables costs more than the prediction)."""
+        key = (
+            member,
+            id(self.bundle.product),
+            *(_signature(p) for p in (self.workspace.members_file, self.workspace.merged_dataset)),
+        )
+        if key not in self._recommendations:
+            self._recommendations = {
+                k: v for k, v in self._recommendations.items() if k[1:] == key[1:]
+            }
+            self._recommendations[key] = recommend(self.workspace, self.bundle, member)
+        return self._recommendations[key]
+
     # Lazily loaded parts ----------------------------------------------------------------------
 
     def _bundle(self) -> ModelBundle:
@@ -676,6 +692,15 @@ def compare_scores(score: float, threshold: float) -> str:
     while decimals < 8 and f"{score:.{decimals}f}" == f"{threshold:.{decimals}f}":
         decimals += 1
     return f"{score:.{decimals}f} {relation} {threshold:.{decimals}f}"
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """(size, modification time) of a file, None when absent: changes when it is rewritten."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _file_problem(path: Path | None) -> str | None:

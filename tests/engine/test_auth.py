@@ -395,3 +395,25 @@ def test_module_function_records_the_attempt(space: Workspace, probes: Path) -> 
     assert decision.reason in ("no_face", "unknown_face")
     assert AuditStore(space.database).count_attempts() == 1
     assert MissingStageError
+
+
+def test_recommendation_is_reused_until_the_customer_tables_change(
+    space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.recommend
+
+    calls = []
+
+    def recommend(workspace, bundle, member):
+        calls.append(member)
+        return SimpleNamespace(category=f"Books{len(calls)}", confidence=0.5)
+
+    monkeypatch.setattr(engine.recommend, "recommend_for_member", recommend)
+    flow = make(space)
+    first = flow.authenticate(probes / "alice-1.png", probes / "alice-hello.wav")
+    again = flow.authenticate(probes / "alice-1.png", probes / "alice-hello.wav")
+    assert (first.category, again.category, calls) == ("Books1", "Books1", ["alice"])
+    space.members_file.parent.mkdir(parents=True, exist_ok=True)
+    space.members_file.write_text("member,customer_id\nalice,A2\n", encoding="utf-8")
+    changed = flow.authenticate(probes / "alice-1.png", probes / "alice-hello.wav")
+    assert changed.category == "Books2"
