@@ -18,11 +18,18 @@ For each backend, on every photo of ../shared/datasets/yalefaces (164 extension-
   whitening fitted on the enrolment rows. This checks the features, not the product's face
   model (issue 6).
 The load average is printed before and after: the machine is shared.
+
+    .venv/bin/python -m benchmarks.faces --ablations
+
+runs the feature check again with one design choice undone at a time (Tan-Triggs, symmetry
+levelling, mirror averaging), and measures the classic levelling's angle against the eye line
+of dlib's 5 landmarks.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -187,11 +194,69 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
+def ablations(root: Path, photos: list[Path]) -> dict[str, object]:
+    """The feature check with one design choice undone at a time, and the levelling's error."""
+    from unittest import mock
+
+    variants = {
+        "classic as shipped": ("classic", {}, False),
+        "classic without Tan-Triggs": ("classic", {}, True),
+        "classic without symmetry levelling": ("classic", {"align_eyes": False}, False),
+        "dlib as shipped (mirror-averaged)": ("dlib", {}, False),
+        "dlib without mirror averaging": ("dlib", {"mirror_average": False}, False),
+    }
+    figures: dict[str, object] = {}
+    for name, (backend, face_changes, plain_grey) in variants.items():
+        settings = settings_for(backend, 1)
+        settings = dataclasses.replace(
+            settings, face=dataclasses.replace(settings.face, **face_changes)
+        )
+        workspace = arrange(root / name.replace(" ", "-"), photos)
+        skip_tan_triggs = mock.patch("engine.faces.tan_triggs", lambda grey: grey)
+        with skip_tan_triggs if plain_grey else contextlib.nullcontext():
+            extract_face_features(workspace, settings)
+        figures[name] = feature_check(workspace, photos)
+        print(json.dumps({name: figures[name]}), flush=True)
+    figures["levelling error vs dlib landmarks"] = levelling_error(photos)
+    return figures
+
+
+def levelling_error(photos: list[Path]) -> dict[str, object]:
+    """How far the classic crop's rotation is from the eye line of dlib's 5 landmarks (degrees),
+    with symmetry levelling and without any rotation."""
+    from engine.face_detect import detect_face_classic, detect_face_dlib
+    from engine.imaging import read_image
+
+    levelled, upright = [], []
+    for photo in photos:
+        pixels = read_image(photo, max_pixels=50_000_000, max_side=1600).pixels
+        try:
+            classic, landmarks = detect_face_classic(pixels), detect_face_dlib(pixels)
+        except AcquisitionError:
+            continue
+        levelled.append(abs(np.degrees(classic.angle - landmarks.angle)))
+        upright.append(abs(np.degrees(landmarks.angle)))
+    return {
+        name: {
+            "median": round(float(np.median(errors)), 2),
+            "p90": round(float(np.percentile(errors, 90)), 2),
+            "over_5_degrees": round(float(np.mean(np.array(errors) > 5)), 3),
+            "photos": len(errors),
+        }
+        for name, errors in (("symmetry levelling", levelled), ("no rotation", upright))
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", nargs="+", default=["classic", "dlib"])
+    parser.add_argument(
+        "--ablations",
+        action="store_true",
+        help="instead: the feature check with each design choice undone, and the levelling error",
+    )
     args = parser.parse_args()
     photos = sorted(p for p in args.dataset.iterdir() if p.is_file())
     output: dict[str, object] = {
@@ -202,7 +267,9 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     with tempfile.TemporaryDirectory(prefix="mmauth-faces-") as folder:
-        for backend in args.backends:
+        if args.ablations:
+            output["ablations"] = ablations(Path(folder), photos)
+        for backend in [] if args.ablations else args.backends:
             workspace = arrange(Path(folder) / backend, photos)
             figures = {"latency": latency(photos, backend)}
             figures["throughput"] = throughput(workspace, backend, args.repeats)

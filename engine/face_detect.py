@@ -267,9 +267,9 @@ def _symmetry_angle(grey: np.ndarray, center_x: float, center_y: float, width: f
 
     The eye line of a frontal face is perpendicular to its axis of symmetry, so the rotation
     (within +-SYMMETRY_MAX_DEGREES) whose crop best correlates with its own mirror image levels
-    the eyes. Finding the eyes as dark blobs was tried and measured worse on the Yale photos
-    (30% of estimates off by more than 5 degrees from dlib's landmarks, against 9% here and 5%
-    for not rotating at all): brows, glasses and side-lit shadows are dark too. A rotation is
+    the eyes. Finding the eyes as dark blobs was tried first and did worse than not rotating at
+    all on the Yale photos: brows, glasses and side-lit shadows are dark too. (The error against
+    dlib's landmarks is measured by ``python -m benchmarks.faces --ablations``.) A rotation is
     kept only when it beats the upright crop by SYMMETRY_MIN_GAIN in correlation.
     """
     from scipy import ndimage

@@ -103,10 +103,9 @@ def classic_features(crop: np.ndarray) -> np.ndarray:
     """HOG + spatial LBP histograms of the illumination-normalised grey crop + HSV histograms.
 
     ``crop`` is size x size x 3 in 0..1. The grey crop is CLAHE-equalised, then normalised
-    with Tan & Triggs' chain (which lifted nearest-centroid identification on the Yale photos
-    from 86% to 90% and lowered the stranger EER from 24% to 20% in our measurements). Returns
-    a 1-d vector whose length depends only on the module constants (HOG cells scale with the
-    crop).
+    with Tan & Triggs' chain against the side lighting of photos like Yale's (its effect is
+    measured by ``python -m benchmarks.faces --ablations``). Returns a 1-d vector whose length
+    depends only on the module constants (HOG cells scale with the crop).
     """
     from skimage import color, exposure, feature
 
