@@ -24,6 +24,7 @@ import numpy as np
 from engine.errors import InputError, MissingStageError, ModelIntegrityError
 from engine.fileio import atomic_write_bytes, atomic_write_text
 from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
+from engine.stats import Table
 from engine.workspace import Workspace
 
 STAGE = "report"
@@ -54,6 +55,8 @@ class Section:
     """Paragraphs of text (figures measured, verdicts)."""
     missing: str = ""
     """Why the section is empty, naming the command that creates its input ("" when complete)."""
+    tables: tuple[Table, ...] = ()
+    """Figures as numbers, shown under the notes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,7 +339,7 @@ def _model_sections(workspace: Workspace, canvas: _Canvas) -> list[Section]:
                     lambda f: _model_bars(f, summary),
                 ),
             ),
-            tuple(_summary_lines(summary)),
+            tables=(_summary_table(summary),),
         )
     ]
     try:
@@ -375,16 +378,24 @@ def _model_sections(workspace: Workspace, canvas: _Canvas) -> list[Section]:
     return sections
 
 
-def _summary_lines(summary: Any) -> list[str]:
-    lines = []
+SUMMARY_SHOWN = ("model", "accuracy", "f1_score", "log_loss", "eer", "fmr", "fnmr", "threshold")
+
+
+def _summary_table(summary: Any) -> Table:
+    """training_summary.csv's main columns, with the spread over folds where there is one."""
+    rows = []
     for row in summary.to_dict("records"):
-        parts = [
-            f"{key} {row[key]:.3f}"
-            for key in ("accuracy", "f1_score", "log_loss", "eer", "fmr", "fnmr", "threshold")
-            if isinstance(row.get(key), float) and np.isfinite(row[key])
-        ]
-        lines.append(f"{row['model']}: " + ", ".join(parts))
-    return lines
+        cells = [str(row["model"])]
+        for key in SUMMARY_SHOWN[1:]:
+            value, spread = row.get(key), row.get(f"{key}_std")
+            if not isinstance(value, float) or not np.isfinite(value):
+                cells.append("-")
+            elif isinstance(spread, float) and np.isfinite(spread):
+                cells.append(f"{value:.3f} ± {spread:.3f}")
+            else:
+                cells.append(f"{value:.3f}")
+        rows.append(tuple(cells))
+    return Table(SUMMARY_SHOWN, tuple(rows))
 
 
 def _product_section(comparison: Any, canvas: _Canvas) -> Section:
@@ -414,7 +425,35 @@ def _product_section(comparison: Any, canvas: _Canvas) -> Section:
         f"{comparison.cv_splits} folds x {comparison.cv_repeats} repeats, "
         f"{comparison.n_train} training and {comparison.n_test} held-out customers per fold."
     )
-    return Section("Product model", tuple(figures), tuple(notes))
+    candidates = Table(
+        ("candidate", "kind", "accuracy", "macro-F1", "log loss", "seconds"),
+        tuple(
+            (
+                c.name + (" (chosen)" if c.name == comparison.best else ""),
+                c.kind,
+                str(c.accuracy),
+                str(c.f1_score),
+                str(c.log_loss),
+                f"{c.seconds:.1f}",
+            )
+            for c in comparison.candidates
+        ),
+    )
+    differences = Table(
+        ("metric", "model", "baseline", "difference", "better / worse folds", "p"),
+        tuple(
+            (
+                d.metric,
+                d.model,
+                d.baseline,
+                f"{d.mean:+.3f} ± {d.std:.3f}",
+                f"{d.wins} / {d.losses}",
+                f"{d.p_value:.3g}",
+            )
+            for d in comparison.differences
+        ),
+    )
+    return Section("Product model", tuple(figures), tuple(notes), tables=(candidates, differences))
 
 
 def _biometric_section(name: str, model: Any, canvas: _Canvas) -> Section:
@@ -809,6 +848,9 @@ figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85rem; color: #555; }
 .missing { color: #a15c00; font-weight: bold; }
 .meta { color: #666; font-size: 0.9rem; }
+table { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.9rem; }
+th, td { border: 1px solid #ddd; padding: 0.2rem 0.6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
 """
 
 
@@ -829,6 +871,7 @@ def render_html(workspace: Workspace, sections: Sequence[Section]) -> str:
         if section.missing:
             parts.append(f'<p class="missing">{html.escape(section.missing)}</p>')
         parts += [f"<p>{html.escape(note)}</p>" for note in section.notes]
+        parts += [_html_table(table) for table in section.tables]
         for figure in section.figures:
             caption = html.escape(figure.caption)
             parts.append(
@@ -838,3 +881,12 @@ def render_html(workspace: Workspace, sections: Sequence[Section]) -> str:
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _html_table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in table.rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
