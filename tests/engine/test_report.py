@@ -115,6 +115,7 @@ def test_every_figure_exists_decodes_and_is_not_blank(reported: Workspace) -> No
     assert "FPIR: 0.00% [0.00%, 79.35%] (0/1)" in text  # one stranger probe: Wilson interval
     assert "No age column" in text  # the table has none, and the report says so
     assert "macro-F1" in text and "baseline" in text
+    assert text.count("<table>") == 3 and "(chosen)</td>" in text and "stratified</td>" in text
 
 
 def chromium() -> str:
