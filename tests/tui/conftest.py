@@ -14,6 +14,7 @@ from PIL import Image
 from textual.app import App
 from textual.pilot import Pilot
 
+from engine.settings import dump_toml, read_toml
 from engine.store import AttemptRecord, open_store
 from engine.workspace import Workspace
 
@@ -179,3 +180,44 @@ def screen_text(app: App[object]) -> str:
 def notifications(app: App[object]) -> list[str]:
     """``title: message`` of every notification the app is showing."""
     return [f"{n.title}: {n.message}" for n in app._notifications]  # noqa: SLF001
+
+
+FAST_SETTINGS = {
+    "face": {"backend": "dlib"},
+    "face_augment": {"copies": 1},
+    "voice_augment": {"copies": 1},
+    "models": {"cv_splits": 3, "cv_repeats": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The sample workspace (3 members, 1 stranger, dlib faces), merged, featurised and trained
+    once per session with small augmentation and cross-validation settings."""
+    from engine.faces import extract_face_features
+    from engine.sample import write_sample_workspace
+    from engine.settings import load_settings
+    from engine.tabular import merge_customers
+    from engine.training import train_models
+    from engine.voices import extract_voice_features
+
+    saved = {
+        variable: os.environ.pop(variable)
+        for variable in list(os.environ)
+        if variable.startswith("MMAUTH_") and variable != "MMAUTH_REQUIRE_SHARED"
+    }
+    root = tmp_path_factory.mktemp("trained") / "sample"
+    write_sample_workspace(root, members=3, strangers=1, seed=0)
+    settings_file = root / "mmauth.toml"
+    values = read_toml(settings_file)
+    for section, updates in FAST_SETTINGS.items():
+        values[section] = {**values.get(section, {}), **updates}
+    settings_file.write_text(dump_toml(values), encoding="utf-8")
+    workspace = Workspace(root=root)
+    settings = load_settings(root)
+    merge_customers(workspace, settings)
+    extract_face_features(workspace, settings)
+    extract_voice_features(workspace, settings)
+    train_models(workspace, settings)
+    os.environ.update(saved)
+    return workspace

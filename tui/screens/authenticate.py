@@ -45,9 +45,9 @@ def step_detail(step: Any) -> str:
     parts = []
     if step.score is not None and step.threshold is not None:
         relation = ">=" if step.score >= step.threshold else "<"
-        parts.append(f"{step.score:.3f} {relation} {step.threshold:.3f}")
+        parts.append(f"{step.score:.4f} {relation} {step.threshold:.4f}")
     elif step.score is not None:
-        parts.append(f"{step.score:.3f}")
+        parts.append(f"{step.score:.4f}")
     if step.message:
         parts.append(step.message)
     return "  ".join(parts)
@@ -115,6 +115,9 @@ class AuthenticateScreen(EngineScreen):
     @on(Input.Submitted)
     def path_typed(self, event: Input.Submitted) -> None:
         self.preview(event.input)
+        # Enter moves on: from the photo to the clip, from the clip to Run.
+        following = "#voice-path" if event.input.id == "face-path" else "#run"
+        self.query_one(following).focus()
 
     def action_focus_tree(self) -> None:
         """Leave a path field for the file tree (where the number keys switch screens again)."""

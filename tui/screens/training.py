@@ -16,7 +16,7 @@ from textual.widgets import (
     Footer,
     Header,
     Label,
-    RichLog,
+    Log,
     Select,
     Static,
     TabbedContent,
@@ -86,7 +86,7 @@ class TrainingScreen(EngineScreen):
                     yield Select[str]([], prompt="model", id="confusion-model")
                     yield Static("Train a model to see its confusion matrix.", id="confusion")
                 with TabPane("Log", id="log-tab"):
-                    yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+                    yield Log(id="log", max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -145,14 +145,14 @@ class TrainingScreen(EngineScreen):
         self.query_one("#train", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
         self.query_one("#stages", StageProgress).reset()
-        self.query_one("#log", RichLog).write(f"training {', '.join(models)}")
+        self.query_one("#log", Log).write_line(f"training {', '.join(models)}")
         self.train(models, self.cancel_event)
 
     def action_cancel(self) -> None:
         """Ask the running training to stop at its next checkpoint."""
         if self.cancel_event is not None:
             self.cancel_event.set()
-            self.query_one("#log", RichLog).write("cancelling...")
+            self.query_one("#log", Log).write_line("cancelling...")
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def train(self, models: tuple[str, ...], cancel: threading.Event) -> None:
@@ -177,7 +177,7 @@ class TrainingScreen(EngineScreen):
         event = message.event
         self.query_one("#stages", StageProgress).report(event)
         if event.message:
-            self.query_one("#log", RichLog).write(f"[{event.stage}] {event.message}")
+            self.query_one("#log", Log).write_line(f"[{event.stage}] {event.message}")
         if any(key in event.metrics for key in METRIC_COLUMNS):
             self.set_metrics(event.stage.removeprefix("train."), event.metrics)
 
@@ -185,11 +185,11 @@ class TrainingScreen(EngineScreen):
         self.cancel_event = None
         self.query_one("#train", Button).disabled = False
         self.query_one("#cancel", Button).disabled = True
-        log = self.query_one("#log", RichLog)
+        log = self.query_one("#log", Log)
         if message.result is None:
-            log.write("training stopped")
+            log.write_line("training stopped")
             return
-        log.write("training finished")
+        log.write_line("training finished")
         self.notify("Models trained and saved.", title="Training finished")
         self.load_summary()
         self.show_confusion_choices(message.result)
