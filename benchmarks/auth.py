@@ -8,7 +8,8 @@ shared_workspace.py: 4 members, 2 strangers) and prepared with the product's own
 
 1. Warm: the models are loaded once (an Authenticator, as the TUI keeps it) and every genuine
    probe pair is authenticated ``--rounds`` times, with the audit log written and the replay
-   check on (lockout off so repeated denials cannot lock members mid-benchmark). Right before
+   check and the lockout check on (its limit raised so that repeated denials cannot lock a
+   member mid-benchmark). Right before
    each attempt, the same pair's features alone are computed (``face_vector``, and
    ``voice_sample`` when the attempt reaches the voice step). Reported: p50/p95 of the attempt,
    median of the features, and the machinery's share = median over attempts of
@@ -83,14 +84,14 @@ def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, f
     from engine.workspace import Workspace
 
     space = Workspace(root)
-    settings = load_settings(root)
+    # The lockout is checked and counted as in real use, but can never lock a member here.
+    settings = load_settings(root, {"auth.lockout_attempts": 10**9})
     with tempfile.TemporaryDirectory() as scratch:
         flow = Authenticator(
             space,
             settings,
             bundle=load_model_bundle(space, require=("face", "voice")),
             store=AuditStore(Path(scratch) / "audit.db"),
-            lockout=False,
         )
         for face, voice in pairs[:2]:  # warm-up: first-call costs (dlib models, numba DTW)
             flow.authenticate(face, voice)
@@ -175,16 +176,22 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["classic", "dlib"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="Keep the workspaces under this folder.")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Reuse trained workspaces found under --keep."
+    )
     arguments = parser.parse_args()
     base = arguments.keep or Path(tempfile.mkdtemp(prefix="mmauth-bench-auth-"))
     results = {}
     try:
         for backend in arguments.backends:
             root = base / backend
-            shutil.rmtree(root, ignore_errors=True)
-            started = time.perf_counter()
-            members = prepare(root, backend)
-            print(f"[{backend}] workspace prepared in {time.perf_counter() - started:.0f} s")
+            if arguments.reuse and (root / "models" / "manifest.json").is_file():
+                members = tuple(sorted(p.name for p in (root / "data/raw/faces").iterdir()))
+            else:
+                shutil.rmtree(root, ignore_errors=True)
+                started = time.perf_counter()
+                members = prepare(root, backend)
+                print(f"[{backend}] workspace prepared in {time.perf_counter() - started:.0f} s")
             pairs = genuine_pairs(root, members)
             results[backend] = {
                 "warm": warm(root, pairs, arguments.rounds),
