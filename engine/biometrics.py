@@ -177,6 +177,15 @@ def _eer_or_nan(genuine: np.ndarray, impostor: np.ndarray) -> float:
     return equal_error_rate(genuine, impostor)[0]
 
 
+def _one_blas_thread() -> Any:
+    """A context with one BLAS thread: the matrices here are small, and on the shared 2-core
+    machine BLAS threads contending with other processes made a face model's fit 30-100x slower
+    (139 s against 2 s for the classic backend on 150 rows)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _report(progress: ProgressCallback, stage: str, step: int, total: int, message: str) -> None:
     progress(Progress(stage=stage, step=step, total=total, message=message))
 
@@ -251,16 +260,18 @@ class FaceIdentifier(BaseEstimator):
             raise EnrolmentError(
                 "at least 2 members are needed to calibrate the rejection of strangers"
             )
-        self._fit_gallery(X, y)
-        if self.backend == "classic":
-            # Kept so that enrolling or removing a member can retrain the learned space.
-            self.training_X_, self.training_y_, self.training_groups_ = X, y, groups
-        self._calibrate(X, y, groups, progress, cancel)
+        with _one_blas_thread():
+            self._fit_gallery(X, y, groups)
+            if self.backend == "classic":
+                # Kept so that enrolling or removing a member can retrain the learned space.
+                self.training_X_, self.training_y_, self.training_groups_ = X, y, groups
+            self._calibrate(X, y, groups, progress, cancel)
         return self
 
-    def _fit_gallery(self, X: np.ndarray, y: np.ndarray) -> FaceIdentifier:
+    def _fit_gallery(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> FaceIdentifier:
         """Learn the embedding (classic) and store the templates sorted by member."""
-        self.embedding_ = self._fit_embedding(X, y) if self.backend == "classic" else None
+        classic = self.backend == "classic"
+        self.embedding_ = self._fit_embedding(X, y, groups) if classic else None
         order = np.argsort(y, kind="stable")
         self.templates_ = self._embed(X[order])
         self.template_members_ = y[order]
@@ -269,16 +280,22 @@ class FaceIdentifier(BaseEstimator):
         self.normalised_ = self.score_normalisation == "cohort"
         return self
 
-    def _fit_embedding(self, X: np.ndarray, y: np.ndarray) -> Any:
+    def _fit_embedding(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Any:
         from sklearn.decomposition import PCA
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
         n_members = len(np.unique(y))
-        # Fisherfaces: PCA first, to at most n_samples - n_classes dimensions, keeps the
-        # within-class scatter invertible for LDA.
-        n_components = max(1, min(self.max_pca_components, X.shape[1], len(X) - n_members))
+        # Fisherfaces: PCA first keeps the within-class scatter invertible for LDA. Augmented
+        # copies of a photo add rows but hardly any independent variation, so the dimensions
+        # are bounded by the number of distinct photos: with one per row (150 PCA components
+        # for 30 Yale photos x 5 copies) LDA overfitted the copies and the enrolment-only
+        # cross-validated EER was 37%, with one per photo 13% (docs/BENCHMARKS.md).
+        n_photos = len(np.unique(groups))
+        n_components = max(
+            1, min(self.max_pca_components, X.shape[1], n_photos, len(X) - n_members)
+        )
         return make_pipeline(
             StandardScaler(),
             PCA(n_components=n_components, random_state=self.random_state),
@@ -304,7 +321,7 @@ class FaceIdentifier(BaseEstimator):
         genuine, genuine_truth, genuine_rank1 = [], [], []
         for step, held_out in enumerate(folds, start=1):
             check_cancelled(cancel, stage)
-            fold_model = self._sub_model(X[~held_out], y[~held_out])
+            fold_model = self._sub_model(X[~held_out], y[~held_out], groups[~held_out])
             known = np.isin(y[held_out], fold_model.members_)
             scores = fold_model._scores(X[held_out][known])
             truth = y[held_out][known]
@@ -317,7 +334,7 @@ class FaceIdentifier(BaseEstimator):
         for step, stranger in enumerate(members, start=len(folds) + 1):
             check_cancelled(cancel, stage)
             others = y != stranger
-            stranger_model = self._sub_model(X[others], y[others])
+            stranger_model = self._sub_model(X[others], y[others], groups[others])
             scores = stranger_model._scores(X[~others])
             impostor.append(scores.max(axis=1))
             impostor_owner.append(np.full(len(scores), stranger))
@@ -348,8 +365,8 @@ class FaceIdentifier(BaseEstimator):
             )
         )
 
-    def _sub_model(self, X: np.ndarray, y: np.ndarray) -> FaceIdentifier:
-        model = clone(self)._fit_gallery(X, y)
+    def _sub_model(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> FaceIdentifier:
+        model = clone(self)._fit_gallery(X, y, groups)
         # The decision of whether to normalise is the full model's, so that held-out scores
         # are on the same scale as the scores the threshold is applied to.
         model.normalised_ = self.normalised_ and len(model.members_) >= 2
@@ -417,7 +434,8 @@ class FaceIdentifier(BaseEstimator):
         ``members_`` order."""
         check_is_fitted(self, "templates_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self._scores(X)
+        with _one_blas_thread():
+            return self._scores(X)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The identified member per row, or UNKNOWN where the best score is under threshold."""
@@ -553,24 +571,27 @@ class VoiceVerifier(BaseEstimator):
     """Text-dependent speaker verification: is this the claimed member's voice, saying one of
     the member's enrolled approval phrases?
 
-    Speaker evidence: cosine similarity, in a standardised and PCA-whitened (or LDA) space of
-    the clip statistics, to the claimed member's enrolled clips (best template). DTW evidence:
-    minus the length-normalised DTW cost of the probe's MFCC sequence against the member's
-    enrolled takes (best take); same speaker and same phrase give the lowest cost. With
-    cohort normalisation (on by default) the mean of the other members' values is subtracted,
-    which removes what depends on the probe alone (a muffled clip is far from everyone). The
-    cohort is every other member: the mean of all others has the same expectation whether the
-    model has 4 members or, during leave-one-member-out calibration, 3, whereas the best of
-    fewer others is lower and would make calibration strangers look closer than real ones.
-    Both are z-normalised with held-out impostor scores and added (``phrase_weight`` weighs the
-    DTW term). Accepted when the combined score reaches ``threshold_`` and the raw
-    DTW cost to the closest enrolled phrase passes the phrase check ``phrase_threshold_``.
+    Speaker evidence: by default the decision values of a logistic regression over the members
+    on the standardised clip statistics (the claimed member's column); ``pca``/``lda`` use the
+    best cosine to the member's enrolled clips in a whitened-PCA or LDA space instead. DTW
+    evidence: minus the length-normalised DTW cost of the probe's MFCC sequence against the
+    member's enrolled takes (best take); same speaker and same phrase give the lowest cost.
+    Optional cohort normalisation subtracts the mean of the ``cohort_size`` best other members'
+    values (None: all others). Both are z-normalised with held-out impostor scores and added,
+    ``phrase_weight`` weighing the DTW term. Accepted when the combined score reaches
+    ``threshold_`` and the raw DTW cost to the closest enrolled phrase passes the phrase check
+    ``phrase_threshold_``.
+
+    The defaults were chosen on enrolment-only cross-validation (never the probes) of five FSDD
+    benchmark workspaces: logistic speaker evidence, no cohort, DTW weight 2 had the lowest
+    held-out EERs (0.0% against members, 0.5% against strangers; whitened-PCA cosine 1.0% and
+    3.3%; see docs/BENCHMARKS.md).
 
     Parameters
     ----------
     target_fmr : false match rate the thresholds are set to.
     phrase_weight : weight of the z-normalised DTW evidence in the combined score.
-    speaker_space : "pca" (whitened) or "lda" (discriminant space of the members).
+    speaker_space : "logistic", "pca" (whitened cosine) or "lda" (discriminant space cosine).
     pca_variance : fraction of variance the whitened speaker space keeps.
     cohort_size : best other members in the cohort (None: all of them; 0 disables it).
     use_augmented : enrol augmented copies as templates too (see ``fit``).
@@ -581,10 +602,10 @@ class VoiceVerifier(BaseEstimator):
     def __init__(
         self,
         target_fmr: float = 0.01,
-        phrase_weight: float = 1.0,
-        speaker_space: str = "pca",
+        phrase_weight: float = 2.0,
+        speaker_space: str = "logistic",
         pca_variance: float = 0.95,
-        cohort_size: int | None = None,
+        cohort_size: int | None = 0,
         use_augmented: bool = False,
         cv_splits: int = 3,
         random_state: int = 0,
@@ -636,8 +657,9 @@ class VoiceVerifier(BaseEstimator):
             original = original[original]
         if len(np.unique(y)) < 2:
             raise EnrolmentError("at least 2 members are needed to calibrate against impostors")
-        self._fit_templates(X, y, phrases, sequences)
-        self._calibrate(X, y, phrases, sequences, groups, original, progress, cancel)
+        with _one_blas_thread():
+            self._fit_templates(X, y, phrases, sequences)
+            self._calibrate(X, y, phrases, sequences, groups, original, progress, cancel)
         return self
 
     def _fit_templates(
@@ -657,6 +679,12 @@ class VoiceVerifier(BaseEstimator):
                 n_components=self.pca_variance, whiten=True, random_state=self.random_state
             )
         self.speaker_space_ = make_pipeline(StandardScaler(), reducer).fit(X, y)
+        if self.speaker_space == "logistic":
+            from sklearn.linear_model import LogisticRegression
+
+            self.speaker_classifier_ = make_pipeline(
+                StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)
+            ).fit(X, y)
         order = np.argsort(y, kind="stable")
         self.templates_ = self._embed(X[order])
         self.template_members_ = y[order]
@@ -684,7 +712,11 @@ class VoiceVerifier(BaseEstimator):
     # ---- raw scores (before z-normalisation)
 
     def _speaker_scores(self, X: np.ndarray) -> np.ndarray:
-        """Best-template cosine per member, shape (n_rows, n_members)."""
+        """Speaker similarity per member, shape (n_rows, n_members): best-template cosine, or
+        the logistic regression's decision values (columns in sorted member order)."""
+        if self.speaker_space == "logistic":
+            decision = self.speaker_classifier_.decision_function(X)
+            return np.column_stack([-decision, decision]) if decision.ndim == 1 else decision
         return _max_per_member(self._embed(X) @ self.templates_.T, self.template_starts_)
 
     def _evidence(self, X: np.ndarray, sequences: Sequence[np.ndarray]) -> _VoiceEvidence:
@@ -816,7 +848,8 @@ class VoiceVerifier(BaseEstimator):
         enrolled take), arrays of shape (n_rows, n_members) in ``members_`` order."""
         check_is_fitted(self, "threshold_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        evidence = self._evidence(X, _check_sequences(sequences, len(X)))
+        with _one_blas_thread():
+            evidence = self._evidence(X, _check_sequences(sequences, len(X)))
         combined = self._combine(evidence.speaker, evidence.dtw)
         phrase_ok = evidence.phrase >= self.phrase_threshold_
         return ClaimScores(

@@ -92,9 +92,11 @@ def test_face_calibration_never_scores_a_row_with_a_model_fitted_on_it(
     scores = FaceIdentifier._scores
     scored_calls = []
 
-    def recording_fit(self: FaceIdentifier, X: np.ndarray, y: np.ndarray) -> FaceIdentifier:
+    def recording_fit(
+        self: FaceIdentifier, X: np.ndarray, y: np.ndarray, groups: np.ndarray
+    ) -> FaceIdentifier:
         self.seen_rows = {row.tobytes() for row in X}
-        return fit_gallery(self, X, y)
+        return fit_gallery(self, X, y, groups)
 
     def checking_scores(self: FaceIdentifier, X: np.ndarray) -> np.ndarray:
         assert not any(row.tobytes() in self.seen_rows for row in X)
@@ -308,11 +310,11 @@ def test_fusion_and_rule_and_score_rule(
     assert and_rule.threshold_ == score_rule.threshold_
     assert and_rule.evaluation_["n_impostor"] > 0
     face_match = face.identify(face_data["probes"][0])
-    voice_match = voice_model.verify(*voice_clip(voices["bob"], "go", rng), "bob")
+    voice_match = voice_model.verify(*voice_clip(voices["ann"], "yes", rng), "ann")
     good = and_rule.decide(face_match, voice_match)
     assert good.face_ok and good.voice_ok and good.accepted and good.rule == "and"
     assert score_rule.decide(face_match, voice_match).accepted
-    stranger_voice = voice_model.verify(*voice_clip(voices["dee"], "go", rng), "bob")
+    stranger_voice = voice_model.verify(*voice_clip(voices["dee"], "yes", rng), "ann")
     assert not and_rule.decide(face_match, stranger_voice).accepted
     with pytest.raises(ValueError, match="rule"):
         ScoreFusion(rule="or").fit([1.0], [0.0], [1.0], [0.0])
