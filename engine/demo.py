@@ -111,17 +111,22 @@ def run_demo(
     cancel: threading.Event | None = None,
     *,
     seed: int | None = None,
+    members: int = 4,
+    strangers: int = 6,
 ) -> DemoResult:
     """Write the sample workspace if the folder is empty, then run every available stage.
 
     A folder that is not empty and has no data/raw is refused rather than filled with sample
-    files. ``seed`` (default: ``settings.seed``) only matters when the sample is written.
+    files. ``seed`` (default: ``settings.seed``), ``members`` and ``strangers`` only matter
+    when the sample is written.
     """
     started = time.perf_counter()
     sample: SampleReport | None = None
     if is_empty_workspace(workspace.root):
         sample = write_sample_workspace(
             workspace.root,
+            members=members,
+            strangers=strangers,
             seed=settings.seed if seed is None else seed,
             progress=progress,
             cancel=cancel,

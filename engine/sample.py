@@ -51,6 +51,8 @@ STRANGER_PROBE_DIFFICULTIES = (0.25, 0.6, 0.9)
 ENROL_TAKES = 4
 MEMBER_PROBE_TAKES = 3
 STRANGER_PROBE_TAKES = 2
+LOOKALIKE_EVERY = 3
+"""One stranger in this many is a look-alike (face and voice) of a member: the hard impostors."""
 MANIFEST_NAME = "sample_manifest.json"
 """Written to data/raw/: the seed, the counts and every file's SHA-256."""
 
@@ -60,6 +62,7 @@ _RELATIVE = Workspace(Path())
 
 # Stream identifiers keep each person's random draws independent of everything else.
 _FACE_STREAM, _VOICE_STREAM, _CUSTOMER_STREAM = 1, 2, 3
+_FACE_IDENTITY_STREAM, _VOICE_IDENTITY_STREAM = 4, 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +92,8 @@ class SampleReport:
     """Face backend set in the workspace's mmauth.toml."""
     enrolment_retakes: int
     """Enrolment photos taken again because the LBP cascade found no face in the first capture."""
+    lookalikes: dict[str, str]
+    """Strangers drawn to resemble a member (face and voice), stranger -> member."""
 
     def to_dict(self) -> dict[str, object]:
         values = dataclasses.asdict(self)
@@ -137,7 +142,8 @@ def write_sample_workspace(
         # numpy, scipy and PIL release the GIL in the heavy parts: two threads use both cores.
         # Files are written in job order, so the result does not depend on the scheduling.
         with concurrent.futures.ThreadPoolExecutor(max_workers=GENERATION_THREADS) as pool:
-            futures = [pool.submit(job) for job in _person_jobs(seed, member_names, stranger_names)]
+            people = _people(member_names, stranger_names)
+            futures = [pool.submit(job) for job in _person_jobs(seed, people)]
             try:
                 for future in futures:
                     person = future.result()
@@ -156,6 +162,11 @@ def write_sample_workspace(
             "seed": seed,
             "members": member_names,
             "strangers": stranger_names,
+            "lookalikes": {
+                person.name: member_names[person.resembles]
+                for person in people
+                if person.resembles is not None
+            },
             "files": {
                 path.relative_to(staging).as_posix(): file_sha256(path)
                 for path in sorted(writer.written)
@@ -184,6 +195,11 @@ def write_sample_workspace(
         total_bytes=total_bytes,
         face_backend=FACE_BACKEND,
         enrolment_retakes=retakes,
+        lookalikes={
+            person.name: member_names[person.resembles]
+            for person in people
+            if person.resembles is not None
+        },
     )
     progress(Progress(STAGE, writer.total, writer.total, f"wrote {report.files} files"))
     return report
@@ -287,54 +303,87 @@ class _PersonFiles:
     """Enrolment photos taken again (faces of members only)."""
 
 
-def _person_jobs(
-    seed: int, member_names: list[str], stranger_names: list[str]
-) -> list[Callable[[], _PersonFiles]]:
+@dataclasses.dataclass(frozen=True)
+class _Person:
+    """Someone in the sample and where their random draws come from."""
+
+    name: str
+    index: int
+    """Stream index: members 0.., strangers MAX_MEMBERS + their number."""
+    is_member: bool
+    resembles: int | None = None
+    """For a look-alike stranger, the stream index of the member they resemble."""
+
+
+def _people(member_names: list[str], stranger_names: list[str]) -> list[_Person]:
+    """Members, then strangers; the first strangers are look-alikes of the first members."""
+    lookalikes = min(len(member_names), len(stranger_names) // LOOKALIKE_EVERY)
+    people = [_Person(name, index, True) for index, name in enumerate(member_names)]
+    people += [
+        _Person(name, MAX_MEMBERS + number, False, number if number < lookalikes else None)
+        for number, name in enumerate(stranger_names)
+    ]
+    return people
+
+
+def _person_jobs(seed: int, people: list[_Person]) -> list[Callable[[], _PersonFiles]]:
     """One job per person and modality; each is a pure function of the seed and the person."""
-    jobs: list[Callable[[], _PersonFiles]] = []
-    for index, name in enumerate(member_names):
-        jobs.append(functools.partial(_member_faces, seed, index, name))
-    for index, name in enumerate(stranger_names):
-        jobs.append(functools.partial(_stranger_faces, seed, MAX_MEMBERS + index, name))
-    for index, name in enumerate(member_names):
-        jobs.append(functools.partial(_voices, seed, index, name, True))
-    for index, name in enumerate(stranger_names):
-        jobs.append(functools.partial(_voices, seed, MAX_MEMBERS + index, name, False))
-    return jobs
+    faces = [functools.partial(_faces, seed, person) for person in people]
+    voices = [functools.partial(_voices, seed, person) for person in people]
+    return faces + voices
 
 
-def _member_faces(seed: int, index: int, name: str) -> _PersonFiles:
-    rng = _rng(seed, _FACE_STREAM, index)
-    identity, photos, retakes = _enrolled_face(rng)
+def _faces(seed: int, person: _Person) -> _PersonFiles:
+    rng = _rng(seed, _FACE_STREAM, person.index)
+    identities = _rng(seed, _FACE_IDENTITY_STREAM, person.index)
+    if not person.is_member:
+        if person.resembles is None:
+            identity = sample_faces.random_identity(identities)
+        else:
+            identity = sample_faces.resembling_identity(_first_face(seed, person.resembles), rng)
+        return _PersonFiles(_face_probes(rng, identity, person.name, STRANGER_PROBE_DIFFICULTIES))
+    identity, photos, retakes = _enrolled_face(rng, identities)
     files = [
-        _File(_RELATIVE.faces_dir / name / f"{expression}.png", _png(pixels), "enrolment_photos")
+        _File(
+            _RELATIVE.faces_dir / person.name / f"{expression}.png",
+            _png(pixels),
+            "enrolment_photos",
+        )
         for expression, pixels in photos.items()
     ]
-    files += _face_probes(rng, identity, name, MEMBER_PROBE_DIFFICULTIES)
+    files += _face_probes(rng, identity, person.name, MEMBER_PROBE_DIFFICULTIES)
     return _PersonFiles(files, retakes)
 
 
-def _stranger_faces(seed: int, index: int, name: str) -> _PersonFiles:
-    rng = _rng(seed, _FACE_STREAM, index)
-    identity = sample_faces.random_identity(rng)
-    return _PersonFiles(_face_probes(rng, identity, name, STRANGER_PROBE_DIFFICULTIES))
+def _first_face(seed: int, index: int) -> sample_faces.FaceIdentity:
+    """The first face drawn for a person: a member's face unless it failed every enrolment
+    retake (then a look-alike resembles the face that was replaced)."""
+    return sample_faces.random_identity(_rng(seed, _FACE_IDENTITY_STREAM, index))
 
 
 def _enrolled_face(
-    rng: np.random.Generator,
+    rng: np.random.Generator, identities: np.random.Generator
 ) -> tuple[sample_faces.FaceIdentity, dict[str, np.ndarray], int]:
     """A face and its three enrolment photos, each one the LBP cascade finds a face in.
 
     As an enrolment kiosk does, a photo without a detectable face is taken again under new
-    conditions; a face that fails every retake is replaced by another person's.
+    conditions; a face that fails every retake is replaced by the next one ``identities``
+    draws.
     """
     retakes = 0
     while True:
-        identity = sample_faces.random_identity(rng)
+        identity = sample_faces.random_identity(identities)
+        # One enrolment session: the same backdrop, lamp and colour cast for the three photos.
+        session = sample_faces.random_capture(rng, "neutral", difficulty=0.0)
         photos: dict[str, np.ndarray] = {}
         for expression in sample_faces.EXPRESSIONS:
             for _ in range(ENROLMENT_RETAKES):
-                capture = sample_faces.random_capture(rng, expression, difficulty=0.0)
+                capture = dataclasses.replace(
+                    sample_faces.random_capture(rng, expression, difficulty=0.0),
+                    background=session.background,
+                    light=session.light,
+                    tint=session.tint,
+                )
                 pixels = sample_faces.render_face(identity, capture)
                 if sample_faces.cascade_finds_face(pixels):
                     photos[expression] = pixels
@@ -362,9 +411,14 @@ def _face_probes(
     return files
 
 
-def _voices(seed: int, index: int, name: str, is_member: bool) -> _PersonFiles:
-    rng = _rng(seed, _VOICE_STREAM, index)
-    voice = sample_voices.random_voice(rng)
+def _voices(seed: int, person: _Person) -> _PersonFiles:
+    rng = _rng(seed, _VOICE_STREAM, person.index)
+    if person.resembles is None:
+        voice = sample_voices.random_voice(_rng(seed, _VOICE_IDENTITY_STREAM, person.index))
+    else:
+        model = sample_voices.random_voice(_rng(seed, _VOICE_IDENTITY_STREAM, person.resembles))
+        voice = sample_voices.resembling_voice(model, rng)
+    is_member, name = person.is_member, person.name
     files = []
     for phrase in sample_voices.PHRASES:
         if is_member:

@@ -146,39 +146,71 @@ class FaceCapture:
     """Seed of the background texture and sensor noise of this photo."""
 
 
+_SHAPE_RANGES = {
+    "head_width": (0.9, 1.1),
+    "head_height": (1.22, 1.36),
+    "jaw": (0.05, 0.35),
+    "eye_spacing": (0.39, 0.46),
+    "eye_height": (-0.08, 0.02),
+    "eye_size": (0.17, 0.21),
+    "brow_height": (0.15, 0.22),
+    "brow_thickness": (0.065, 0.11),
+    "brow_tilt": (-0.12, 0.12),
+    "nose_length": (0.36, 0.46),
+    "nose_width": (0.12, 0.18),
+    "mouth_height": (0.68, 0.78),
+    "mouth_width": (0.24, 0.34),
+    "lip_thickness": (0.06, 0.09),
+    "hairline": (-0.78, -0.6),
+}
+"""Population range of each proportion of FaceIdentity, in face units."""
+
+
 def random_identity(rng: np.random.Generator) -> FaceIdentity:
     """A person's face drawn from the population every member and stranger comes from."""
     skin_position = rng.uniform(0, len(_SKIN_TONES) - 1)
     low = int(np.floor(skin_position))
     high = min(low + 1, len(_SKIN_TONES) - 1)
-    skin = (1 - (skin_position - low)) * _SKIN_TONES[low] + (skin_position - low) * _SKIN_TONES[
-        high
-    ]
+    weight = skin_position - low
+    skin = (1 - weight) * _SKIN_TONES[low] + weight * _SKIN_TONES[high]
     skin = np.clip(skin * rng.uniform(0.95, 1.05, 3), 0, 1)
     hair = _HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))] * rng.uniform(0.85, 1.15)
+    shape = {name: float(rng.uniform(*bounds)) for name, bounds in _SHAPE_RANGES.items()}
     return FaceIdentity(
         skin=_colour(skin),
-        head_width=float(rng.uniform(0.9, 1.1)),
-        head_height=float(rng.uniform(1.22, 1.36)),
-        jaw=float(rng.uniform(0.05, 0.35)),
-        eye_spacing=float(rng.uniform(0.39, 0.46)),
-        eye_height=float(rng.uniform(-0.08, 0.02)),
-        eye_size=float(rng.uniform(0.17, 0.21)),
         iris=_colour(_IRIS_COLOURS[rng.integers(len(_IRIS_COLOURS))]),
-        brow_height=float(rng.uniform(0.15, 0.22)),
-        brow_thickness=float(rng.uniform(0.065, 0.11)),
-        brow_tilt=float(rng.uniform(-0.12, 0.12)),
-        nose_length=float(rng.uniform(0.36, 0.46)),
-        nose_width=float(rng.uniform(0.12, 0.18)),
-        mouth_height=float(rng.uniform(0.68, 0.78)),
-        mouth_width=float(rng.uniform(0.24, 0.34)),
-        lip_thickness=float(rng.uniform(0.06, 0.09)),
         lip=_colour(np.clip(skin * np.array([0.95, 0.6, 0.6]) + rng.uniform(-0.04, 0.04, 3), 0, 1)),
         hair=_colour(np.clip(hair, 0, 1)),
         hair_style=str(HAIR_STYLES[rng.integers(len(HAIR_STYLES))]),
-        hairline=float(rng.uniform(-0.78, -0.6)),
         glasses=bool(rng.random() < 0.2),
         shirt=_colour(0.6 * rng.uniform(0.1, 0.7) + 0.4 * rng.uniform(0.05, 0.8, 3)),
+        **shape,
+    )
+
+
+def resembling_identity(
+    identity: FaceIdentity, rng: np.random.Generator, spread: float = 0.2
+) -> FaceIdentity:
+    """Another person who looks like ``identity`` (a sibling, a look-alike impostor): the same
+    hair style and glasses, colours within a few percent, each proportion moved by about
+    ``spread`` of its population range."""
+    shape = {
+        name: float(
+            np.clip(getattr(identity, name) + rng.normal(0, spread * (high - low)), low, high)
+        )
+        for name, (low, high) in _SHAPE_RANGES.items()
+    }
+
+    def near(colour: Colour, amount: float) -> Colour:
+        return _colour(np.clip(np.array(colour) * rng.uniform(1 - amount, 1 + amount, 3), 0, 1))
+
+    return dataclasses.replace(
+        identity,
+        skin=near(identity.skin, 0.06),
+        lip=near(identity.lip, 0.06),
+        hair=near(identity.hair, 0.1),
+        shirt=_colour(rng.uniform(0.1, 0.7, 3)),
+        **shape,
     )
 
 

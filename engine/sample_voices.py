@@ -146,7 +146,7 @@ def random_voice(rng: np.random.Generator) -> Voice:
     return Voice(
         pitch_hz=float(rng.uniform(170, 245) if female else rng.uniform(88, 150)),
         tract_cm=float(rng.uniform(13.8, 16.0) if female else rng.uniform(16.2, 18.8)),
-        formant_offsets=tuple(float(x) for x in rng.normal(0, 0.04, 4)),
+        formant_offsets=tuple(float(x) for x in rng.normal(0, 0.07, 4)),
         bandwidth_scale=float(rng.uniform(0.8, 1.5)),
         open_quotient=float(rng.uniform(0.45, 0.75)),
         breathiness=float(rng.uniform(0.01, 0.12)),
@@ -157,17 +157,31 @@ def random_voice(rng: np.random.Generator) -> Voice:
     )
 
 
+def resembling_voice(voice: Voice, rng: np.random.Generator) -> Voice:
+    """Another speaker who sounds like ``voice``: pitch within about 6%, vocal tract within
+    about 0.5 cm, similar source and rate."""
+    return dataclasses.replace(
+        voice,
+        pitch_hz=float(voice.pitch_hz * rng.uniform(0.94, 1.06)),
+        tract_cm=float(voice.tract_cm + rng.uniform(-0.5, 0.5)),
+        formant_offsets=tuple(float(x + rng.normal(0, 0.02)) for x in voice.formant_offsets),
+        bandwidth_scale=float(voice.bandwidth_scale * rng.uniform(0.9, 1.1)),
+        breathiness=float(voice.breathiness * rng.uniform(0.7, 1.3)),
+        rate=float(voice.rate * rng.uniform(0.95, 1.05)),
+    )
+
+
 def random_take(rng: np.random.Generator, *, difficulty: float = 0.0) -> Take:
     """Conditions of one recording; ``difficulty`` 0 is a quiet enrolment, 1 a hard probe."""
     return Take(
         stretch=float(rng.uniform(0.92, 1.08) * (1 + 0.08 * difficulty * rng.uniform(-1, 1))),
-        pitch_factor=float(rng.normal(1.0, 0.025 + 0.035 * difficulty)),
-        formant_factor=float(rng.normal(1.0, 0.012 + 0.01 * difficulty)),
+        pitch_factor=float(rng.normal(1.0, 0.02 + 0.03 * difficulty)),
+        formant_factor=float(rng.normal(1.0, 0.008 + 0.008 * difficulty)),
         lead_s=float(rng.uniform(0.1, 0.3)),
         tail_s=float(rng.uniform(0.1, 0.3)),
         peak=float(rng.uniform(0.35, 0.8)),
-        noise_db=float(rng.uniform(-50, -40) + 22 * difficulty * rng.random()),
-        hum=bool(rng.random() < 0.15 + 0.3 * difficulty),
+        noise_db=float(rng.uniform(-52, -42) + 14 * difficulty * rng.random()),
+        hum=bool(rng.random() < 0.1 + 0.2 * difficulty),
         seed=int(rng.integers(2**31)),
     )
 

@@ -68,6 +68,13 @@ def sample(
 
 def demo(
     ctx: typer.Context,
+    members: Annotated[
+        int, typer.Option("--members", min=1, help="Members of the sample, when one is written.")
+    ] = 4,
+    strangers: Annotated[
+        int,
+        typer.Option("--strangers", min=0, help="Strangers of the sample, when one is written."),
+    ] = 6,
     seed: Annotated[
         int | None,
         typer.Option("--seed", min=0, help="Seed of the sample, when one is written."),
@@ -82,7 +89,9 @@ def demo(
 
         space, settings = open_workspace(ctx, workspace)
         with progress_bars(not as_json) as progress:
-            result = run_demo(space, settings, progress=progress, seed=seed)
+            result = run_demo(
+                space, settings, progress=progress, seed=seed, members=members, strangers=strangers
+            )
     if as_json:
         print_json({"ok": True, "demo": result.to_dict()})
         return

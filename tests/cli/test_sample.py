@@ -74,7 +74,9 @@ def test_demo_summarises_every_stage(tmp_path, monkeypatch):
         ),
     )
     root = tmp_path / "workspace"
-    result = runner.invoke(create_app(), ["demo", "-w", str(root), "--json"])
+    result = runner.invoke(
+        create_app(), ["demo", "-w", str(root), "--members", "1", "--strangers", "0", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)["demo"]
     assert summary["sample"]["seed"] == 0

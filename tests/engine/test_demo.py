@@ -38,7 +38,7 @@ def test_the_demo_runs_the_five_stages_in_order():
 
 def test_writes_the_sample_then_reports_every_stage(workspace: Workspace, small_sample):
     events: list[Progress] = []
-    result = run_demo(workspace, Settings(), progress=events.append, seed=2)
+    result = run_demo(workspace, Settings(), progress=events.append, seed=2, members=2, strangers=1)
     assert result.sample is not None and result.sample.seed == 2
     assert result.members == result.sample.members
     statuses = {stage.name: stage.status for stage in result.stages}

@@ -44,7 +44,7 @@ def _hashes(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, SampleReport]]:
     """Small samples: two with the same seed, one with an extra stranger, one other seed."""
-    runs = {"first": (3, 2, 1), "again": (3, 2, 1), "more_strangers": (3, 2, 2), "other": (4, 1, 0)}
+    runs = {"first": (3, 2, 1), "again": (3, 2, 1), "more_strangers": (3, 1, 3), "other": (4, 1, 0)}
     written = {}
     for name, (seed, members, strangers) in runs.items():
         root = tmp_path_factory.mktemp(name) / "workspace"
@@ -67,11 +67,17 @@ def test_different_seed_gives_different_files(generated):
     assert all(first[name] != other[name] for name in media if not name.endswith("members.csv"))
 
 
-def test_adding_strangers_keeps_every_member_file(generated):
+def test_other_people_do_not_change_a_members_files(generated):
     first, more = _hashes(generated["first"][0]), _hashes(generated["more_strangers"][0])
-    for name, digest in first.items():
-        if name.startswith("data/raw/") and "customers" not in name and MANIFEST_NAME not in name:
-            assert more[name] == digest, name
+    alice = [name for name in first if "/alice/" in name]
+    assert len(alice) > 10
+    assert all(more[name] == first[name] for name in alice)
+
+
+def test_some_strangers_are_lookalikes_of_members(generated):
+    _, report = generated["more_strangers"]
+    assert report.lookalikes == {"mallory": "alice"}
+    assert generated["first"][1].lookalikes == {}
 
 
 def test_manifest_lists_every_file_with_its_hash(generated):
