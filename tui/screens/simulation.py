@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Label, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from engine.progress import Progress
@@ -45,7 +45,7 @@ class SimulationScreen(EngineScreen):
             with Horizontal(classes="toolbar"):
                 yield Button("Run", compact=True, id="simulate", variant="primary")
                 yield Button("Cancel", compact=True, id="cancel", variant="error", disabled=True)
-                yield Label("", id="simulation-note")
+            yield Static("", id="simulation-note")
             yield StageProgress(id="simulation-stages")
             with TabbedContent(id="simulation-tabs"):
                 with TabPane("Rates", id="rates-tab"):
@@ -56,8 +56,9 @@ class SimulationScreen(EngineScreen):
 
     def on_mount(self) -> None:
         self.cancel_event: threading.Event | None = None
-        self.query_one("#simulation-note", Label).update(
-            "Runs every probe in data/raw/probes (needs trained models)."
+        self.query_one("#simulation-note", Static).update(
+            "Runs every probe in data/raw/probes against the enrolled members (needs trained "
+            "models); the same campaigns as mmauth simulate."
         )
 
     @on(Button.Pressed, "#simulate")
@@ -113,20 +114,16 @@ class SimulationScreen(EngineScreen):
 
     def show_result(self, report: Any) -> None:
         """The headline rates, one row per campaign, and the DET curves of both modalities."""
-        self.query_one("#simulation-note", Label).update(
-            f"authorised success {report.authorised_success}  "
-            f"unauthorised block {report.unauthorised_block}"
+        self.query_one("#simulation-note", Static).update(
+            f"authorised success {report.authorised_success}\n"
+            f"unauthorised block {report.unauthorised_block}\n"
+            f"replay block {report.replay_block}   bad input denied {report.bad_input_denied}"
         )
         table = self.query_one("#rates", DataTable)
         table.clear(columns=True)
         table.add_columns(*RATE_COLUMNS)
         for campaign in report.campaigns:
             table.add_row(*campaign_row(campaign))
-        for name, rate in (
-            ("replay block", report.replay_block),
-            ("bad input denied", report.bad_input_denied),
-        ):
-            table.add_row(name, "", str(rate.trials), "", _rate_text(rate), "", "", "", "")
         self.draw_det(report)
         self.notify(
             f"{len(report.attempts)} attempts in {report.seconds:.1f} s; "
@@ -156,7 +153,7 @@ RATE_COLUMNS = (
     "kind",
     "attempts",
     "granted",
-    "rate",
+    "system rate",
     "face",
     "voice",
     "wrong grants",
