@@ -1,0 +1,130 @@
+"""How hard is the sample for recognition? Model-free scores on the product's own features.
+
+    .venv/bin/python -m benchmarks.sample_difficulty [--seeds 0 1] [--members 8] [--strangers 8]
+
+For each seed, writes a sample workspace and turns every photo and recording into the product's
+feature vectors (engine.faces.face_vector with the classic and the dlib backend,
+engine.voices.voice_sample), without augmentation and without any trained model. Each probe
+gets one score per member: the best cosine similarity to that member's enrolment vectors
+(voices: features standardised on the enrolment set first). Prints the ROC AUC of genuine
+(probe of that member) against impostor scores (other members' and strangers' probes), the
+rank-1 identification rate of member probes, the same AUC for the look-alike strangers alone,
+and the failures to acquire. A trained model should do at least as well; an AUC of 1.0 would mean
+the sample teaches nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from engine.errors import MmauthError
+from engine.faces import face_vector
+from engine.sample import SampleReport, write_sample_workspace
+from engine.settings import FaceSettings, Settings
+from engine.voices import voice_sample
+from engine.workspace import Workspace, member_folders
+
+
+def _vectors(folder: Path, vector: Callable[[Path], np.ndarray]) -> tuple[dict, int]:
+    """Feature vectors per label; the count of files that failed to acquire."""
+    vectors, failures = {}, 0
+    for label, paths in member_folders(folder).items():
+        rows = []
+        for path in paths:
+            try:
+                rows.append(vector(path))
+            except MmauthError:
+                failures += 1
+        vectors[label] = np.array(rows)
+    return vectors, failures
+
+
+def _scores(enrol: dict, probes: dict, report: SampleReport, standardise: bool) -> str:
+    stacked = np.vstack(list(enrol.values()))
+    mean, scale = stacked.mean(axis=0), stacked.std(axis=0) + 1e-9
+
+    def unit(rows: np.ndarray) -> np.ndarray:
+        rows = (rows - mean) / scale if standardise else rows
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    templates = {member: unit(rows) for member, rows in enrol.items()}
+    genuine, impostor, lookalike = [], [], []
+    correct = trials = 0
+    for label, rows in probes.items():
+        if len(rows) == 0:
+            continue
+        for probe in unit(rows):
+            scores = {member: float((t @ probe).max()) for member, t in templates.items()}
+            for member, score in scores.items():
+                if member == label:
+                    genuine.append(score)
+                else:
+                    impostor.append(score)
+                    if report.lookalikes.get(label) == member:
+                        lookalike.append(score)
+            if label in templates:
+                trials += 1
+                correct += max(scores, key=scores.get) == label
+
+    def auc(negatives: list[float]) -> float:
+        labels = [1] * len(genuine) + [0] * len(negatives)
+        return roc_auc_score(labels, genuine + negatives)
+
+    text = f"AUC {auc(impostor):.3f}, rank-1 {correct}/{trials}"
+    if lookalike:
+        text += f", AUC against look-alikes only {auc(lookalike):.3f}"
+    return text
+
+
+def _face(path: Path, settings: Settings) -> np.ndarray:
+    return face_vector(path, settings)
+
+
+def _voice(path: Path) -> np.ndarray:
+    return voice_sample(path, Settings()).vector
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--members", type=int, default=8)
+    parser.add_argument("--strangers", type=int, default=8)
+    args = parser.parse_args()
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as folder:
+            space = Workspace(Path(folder) / "workspace")
+            report = write_sample_workspace(
+                space.root, members=args.members, strangers=args.strangers, seed=seed
+            )
+            print(
+                f"seed {seed}: {args.members} members, {args.strangers} strangers "
+                f"(look-alikes {report.lookalikes})"
+            )
+            for backend in ("classic", "dlib"):
+                face = functools.partial(
+                    _face, settings=dataclasses.replace(Settings(), face=FaceSettings(backend))
+                )
+                enrol, enrol_fta = _vectors(space.faces_dir, face)
+                probes, probe_fta = _vectors(space.probe_faces_dir, face)
+                print(
+                    f"  face {backend:8} {_scores(enrol, probes, report, False)}; "
+                    f"FTA enrolment {enrol_fta}, probes {probe_fta}"
+                )
+            enrol, enrol_fta = _vectors(space.voices_dir, _voice)
+            probes, probe_fta = _vectors(space.probe_voices_dir, _voice)
+            print(
+                f"  voice          {_scores(enrol, probes, report, True)}; "
+                f"FTA enrolment {enrol_fta}, probes {probe_fta}"
+            )
+
+
+if __name__ == "__main__":
+    main()
