@@ -15,8 +15,9 @@ shared_workspace.py: 4 members, 2 strangers) and prepared with the product's own
    median of the features, and the machinery's share = median over attempts of
    (attempt - features) / features, measured on the same pair in the same moment (the machine is
    shared and noisy).
-2. Fresh process: ``mmauth authenticate --json`` run 5 times as a new process (wall time), and
-   once with ``python -X importtime`` to split the time into imports and work.
+2. Fresh process: ``mmauth authenticate --json`` run 3 times as a new process under
+   ``python -X importtime``: wall time split into imports (lazy ones included) and the rest,
+   and the attempt's own steps.
 """
 
 from __future__ import annotations
@@ -133,42 +134,47 @@ def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, f
     }
 
 
-def fresh_process(root: Path, face: Path, voice: Path, runs: int = 5) -> dict[str, float]:
-    command = [str(MMAUTH), "authenticate", "--face", str(face), "--voice", str(voice)]
-    command += ["-w", str(root), "--json"]
-    walls = []
+def fresh_process(root: Path, face: Path, voice: Path, runs: int = 3) -> dict[str, object]:
+    """``mmauth authenticate`` as a new process, traced with ``-X importtime``: per run, the
+    wall time, the time spent importing modules (wherever the import happens, lazy ones
+    included) and the rest; medians over ``runs``. Plus the steps of the attempt itself."""
+    arguments = ["authenticate", "--face", str(face), "--voice", str(voice), "-w", str(root)]
+    walls, imports, decision = [], [], {}
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run(command, capture_output=True, check=False)
+        traced = subprocess.run(
+            [sys.executable, "-X", "importtime", str(MMAUTH), *arguments, "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         walls.append(time.perf_counter() - started)
+        imports.append(_import_seconds(traced.stderr))
+        decision = json.loads(traced.stdout)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     interpreter = time.perf_counter() - started
-    traced = subprocess.run(
-        [sys.executable, "-X", "importtime", str(MMAUTH), *command[1:]],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    imports_us = 0
-    for line in traced.stderr.splitlines():
-        # "import time: self [us] | cumulative | imported package"; top-level lines are the
-        # ones whose package name is not indented.
-        if line.startswith("import time:") and "|" in line:
-            _, cumulative, name = line.split("|")
-            if not name.startswith("  ") and cumulative.strip().isdigit():
-                imports_us += int(cumulative)
-    decision = json.loads(subprocess.run(command, capture_output=True, text=True).stdout)
-    wall = statistics.median(walls)
-    imports = imports_us / 1e6
     return {
-        "wall_s": wall,
+        "wall_s": statistics.median(walls),
+        "imports_s": statistics.median(imports),
+        "rest_s": statistics.median(w - i for w, i in zip(walls, imports, strict=True)),
         "interpreter_start_s": interpreter,
-        "imports_s": imports,
-        "work_s": wall - imports - interpreter,
-        "engine_attempt_s": decision["seconds"],
+        "attempt_s": decision["seconds"],
+        "attempt_steps_s": {step["name"]: round(step["seconds"], 3) for step in decision["steps"]},
         "decision": f"{decision['decision']} ({decision['reason']})",
     }
+
+
+def _import_seconds(importtime_log: str) -> float:
+    """Total import time from ``-X importtime`` output: the cumulative column of the lines
+    whose module name is not indented (top-level imports, wherever they happen)."""
+    total_us = 0
+    for line in importtime_log.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            _, cumulative, name = line.split("|")
+            if not name.startswith("  ") and cumulative.strip().isdigit():
+                total_us += int(cumulative)
+    return total_us / 1e6
 
 
 def main() -> None:
