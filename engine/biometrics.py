@@ -665,31 +665,13 @@ class VoiceVerifier(BaseEstimator):
     def _fit_templates(
         self, X: np.ndarray, y: np.ndarray, phrases: np.ndarray, sequences: list[np.ndarray]
     ) -> VoiceVerifier:
-        from sklearn.decomposition import PCA
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        if self.speaker_space == "lda":
-            from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-            n_members = len(np.unique(y))
-            reducer = LinearDiscriminantAnalysis(n_components=n_members - 1)
-        else:
-            reducer = PCA(
-                n_components=self.pca_variance, whiten=True, random_state=self.random_state
-            )
-        self.speaker_space_ = make_pipeline(StandardScaler(), reducer).fit(X, y)
-        if self.speaker_space == "logistic":
-            from sklearn.linear_model import LogisticRegression
-
-            self.speaker_classifier_ = make_pipeline(
-                StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)
-            ).fit(X, y)
+        self.speaker_model_ = self._fit_speaker_model(X, y)
         order = np.argsort(y, kind="stable")
-        self.templates_ = self._embed(X[order])
         self.template_members_ = y[order]
         members, self.template_starts_ = np.unique(self.template_members_, return_index=True)
         self.members_ = [str(m) for m in members]
+        # Enrolled clips in the learned space, for the cosine speaker evidence.
+        self.templates_ = None if self.speaker_space == "logistic" else self._embed(X[order])
         frames = np.vstack(sequences)
         # Per-coefficient scaling keeps c0 (loudness) from dominating the frame distances.
         self.sequence_mean_ = frames.mean(axis=0)
@@ -703,8 +685,30 @@ class VoiceVerifier(BaseEstimator):
         self.member_phrases_ = {m: sorted({str(p) for p in phrases[y == m]}) for m in self.members_}
         return self
 
+    def _fit_speaker_model(self, X: np.ndarray, y: np.ndarray) -> Any:
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        if self.speaker_space == "logistic":
+            from sklearn.linear_model import LogisticRegression
+
+            model = LogisticRegression(C=1.0, max_iter=2000)
+        elif self.speaker_space == "lda":
+            from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+            model = LinearDiscriminantAnalysis(n_components=len(np.unique(y)) - 1)
+        elif self.speaker_space == "pca":
+            from sklearn.decomposition import PCA
+
+            model = PCA(n_components=self.pca_variance, whiten=True, random_state=self.random_state)
+        else:
+            raise ValueError(
+                f"speaker_space must be 'logistic', 'pca' or 'lda', not {self.speaker_space!r}"
+            )
+        return make_pipeline(StandardScaler(), model).fit(X, y)
+
     def _embed(self, X: np.ndarray) -> np.ndarray:
-        return _unit_rows(self.speaker_space_.transform(X))
+        return _unit_rows(self.speaker_model_.transform(X))
 
     def _scale_sequence(self, sequence: np.ndarray) -> np.ndarray:
         return (np.asarray(sequence, dtype=np.float64) - self.sequence_mean_) / self.sequence_scale_
@@ -715,7 +719,7 @@ class VoiceVerifier(BaseEstimator):
         """Speaker similarity per member, shape (n_rows, n_members): best-template cosine, or
         the logistic regression's decision values (columns in sorted member order)."""
         if self.speaker_space == "logistic":
-            decision = self.speaker_classifier_.decision_function(X)
+            decision = self.speaker_model_.decision_function(X)
             return np.column_stack([-decision, decision]) if decision.ndim == 1 else decision
         return _max_per_member(self._embed(X) @ self.templates_.T, self.template_starts_)
 
