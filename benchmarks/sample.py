@@ -4,10 +4,9 @@
 
 Each run writes the whole sample workspace into a fresh temporary folder (customers, faces,
 voices, probes, manifest; the staging folder and the final rename included) with seed = run
-number, once with the default two generation threads and once with one, alternating which goes
-first. Prints each run's wall times, the medians, the median same-run ratio, the time spent
-inside face rendering, the enrolment face check and voice synthesis (summed over threads), the
-number and size of the files, and the peak RSS of the process.
+number. Prints each run's wall time, the median, the time spent inside face rendering, the
+enrolment face check and voice synthesis, the number and size of the files, and the peak RSS of
+the process.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from engine import sample, sample_faces, sample_voices
 
 
 class _Timed:
-    """Wraps a function and adds up the time spent in it (over every thread)."""
+    """Wraps a function and adds up the time spent in it."""
 
     def __init__(self, function):  # noqa: ANN001
         self.function = function
@@ -35,16 +34,6 @@ class _Timed:
             return self.function(*args, **kwargs)
         finally:
             self.seconds += time.perf_counter() - started
-
-
-def _one_run(seed: int, members: int, strangers: int, threads: int) -> tuple[float, object]:
-    sample.GENERATION_THREADS = threads
-    with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
-        report = sample.write_sample_workspace(
-            Path(folder) / "workspace", members=members, strangers=strangers, seed=seed
-        )
-        return time.perf_counter() - started, report
 
 
 def main() -> None:
@@ -62,32 +51,22 @@ def main() -> None:
     sample_faces.render_face = timers["face rendering"]
     sample_faces.cascade_finds_face = timers["enrolment face check"]
     sample_voices.synthesise = timers["voice synthesis"]
-    default_threads = sample.GENERATION_THREADS
-    times: dict[int, list[float]] = {default_threads: [], 1: []}
+    times = []
     for run in range(args.runs):
-        order = (default_threads, 1) if run % 2 == 0 else (1, default_threads)
-        for threads in order:
-            elapsed, report = _one_run(run, args.members, args.strangers, threads)
-            times[threads].append(elapsed)
+        with tempfile.TemporaryDirectory() as folder:
+            started = time.perf_counter()
+            report = sample.write_sample_workspace(
+                Path(folder) / "workspace", members=args.members, strangers=args.strangers, seed=run
+            )
+            times.append(time.perf_counter() - started)
         print(
-            f"run {run}: {default_threads} threads {times[default_threads][-1]:.2f} s, "
-            f"1 thread {times[1][-1]:.2f} s; {report.files} files, "
+            f"run {run}: {times[-1]:.2f} s; {report.files} files, "
             f"{report.total_bytes / 1e6:.1f} MB, {report.enrolment_retakes} enrolment retakes"
         )
-    ratios = [one / many for one, many in zip(times[1], times[default_threads], strict=True)]
-    for threads, measured in times.items():
-        print(
-            f"{threads} thread(s): median {statistics.median(measured):.2f} s "
-            f"(min {min(measured):.2f}, max {max(measured):.2f})"
-        )
-    print(
-        f"speed-up of {default_threads} threads, median same-run ratio: "
-        f"{statistics.median(ratios):.2f}"
-    )
-    runs = 2 * args.runs
+    print(f"median {statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f})")
     print(
         "per run, inside: "
-        + ", ".join(f"{name} {timer.seconds / runs:.2f} s" for name, timer in timers.items())
+        + ", ".join(f"{name} {timer.seconds / args.runs:.2f} s" for name, timer in timers.items())
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MiB")

@@ -13,7 +13,6 @@ failure or cancellation leaves the workspace as it was.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -56,7 +55,6 @@ LOOKALIKE_EVERY = 3
 MANIFEST_NAME = "sample_manifest.json"
 """Written to data/raw/: the seed, the counts and every file's SHA-256."""
 
-GENERATION_THREADS = 2
 _RELATIVE = Workspace(Path())
 """The layout's paths relative to the workspace folder."""
 
@@ -139,20 +137,13 @@ def write_sample_workspace(
         writer = _Writer(layout, progress, cancel, total=_file_count(members, strangers))
         tables = _write_customers(writer, seed, member_names)
         retakes = 0
-        # numpy, scipy and PIL release the GIL in the heavy parts: two threads use both cores.
-        # Files are written in job order, so the result does not depend on the scheduling.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=GENERATION_THREADS) as pool:
-            people = _people(member_names, stranger_names)
-            futures = [pool.submit(job) for job in _person_jobs(seed, people)]
-            try:
-                for future in futures:
-                    person = future.result()
-                    retakes += person.retakes
-                    for file in person.files:
-                        writer.bytes(staging / file.path, file.data, file.kind)
-            finally:
-                for future in futures:
-                    future.cancel()
+        people = _people(member_names, stranger_names)
+        for job in _person_jobs(seed, people):
+            check_cancelled(cancel, STAGE)
+            person = job()
+            retakes += person.retakes
+            for file in person.files:
+                writer.bytes(staging / file.path, file.data, file.kind)
         settings_text = (
             f"# Written by `mmauth sample --seed {seed}`: settings of this demo workspace.\n"
             + dump_toml({"seed": seed, "face": {"backend": FACE_BACKEND}})
