@@ -277,7 +277,7 @@ def render_face(
     canvas.paint(
         shirt,
         np.array(face.shirt, dtype=np.float32)
-        * (0.8 + 0.2 * _lambert(u - 0, v - 3.1, 2.6, 1.5, capture))[..., None],
+        * (0.8 + 0.2 * _lambert(u, v - 3.1, 2.6, 1.5, capture))[..., None],
     )
     neck = _box(u, v, 0, height * 0.9 + 0.4, 0.45 * width, 0.55, edge * 2)
     neck_shade = 0.55 + 0.15 * np.clip(1 - np.abs(u) / (0.45 * width), 0, 1)
