@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,22 @@ async def settle(pilot: Pilot[object], app: App[object], timeout: float = 30.0) 
     raise AssertionError(f"workers still running after {timeout} s: {busy}")
 
 
+async def until(pilot: Pilot[object], condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait until ``condition()`` holds (checked every 50 ms), then let workers settle."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met after {timeout} s")
+        await pilot.pause(0.05)
+    await settle(pilot, pilot.app, timeout)
+
+
+async def stats_shown(pilot: Pilot[object]) -> None:
+    """Wait until the Stats screen has loaded and shown the workspace's statistics."""
+    await until(pilot, lambda: getattr(pilot.app.screen, "stats", None) is not None)
+
+
 def screen_text(app: App[object]) -> str:
     """Everything visible on the screen (notifications included), as plain text lines."""
     strips = app.screen._compositor.render_strips()  # noqa: SLF001
@@ -208,6 +225,11 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     }
     root = tmp_path_factory.mktemp("trained") / "sample"
     write_sample_workspace(root, members=3, strangers=1, seed=0)
+    # Two probes of each kind per label keep features and the simulation quick.
+    for folder in (root / "data/raw/probes/faces", root / "data/raw/probes/voices"):
+        for label in folder.iterdir():
+            for extra in sorted(label.iterdir())[2:]:
+                extra.unlink()
     settings_file = root / "mmauth.toml"
     values = read_toml(settings_file)
     for section, updates in FAST_SETTINGS.items():

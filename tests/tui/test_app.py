@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Label, Select, TabbedContent
 
 from engine.workspace import Workspace
-from tests.tui.conftest import add_attempts, notifications, screen_text, settle
+from tests.tui.conftest import add_attempts, notifications, screen_text, settle, stats_shown
 from tui.app import DARK_THEME, LIGHT_THEME, create_app
 from tui.widgets.image_preview import ImagePreview
 from tui.widgets.steps import StepRow
@@ -48,7 +48,7 @@ async def test_theme_toggles_between_dark_and_light(small_workspace: Workspace) 
 async def test_stats_show_members_counts_and_customers(small_workspace: Workspace) -> None:
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await stats_shown(pilot)
         members = table_rows(app.screen.query_one("#members", DataTable))
         assert members == [("ana", "A101", "3", "4", "1", "1"), ("ben", "A102", "3", "4", "1", "1")]
         probes = table_rows(app.screen.query_one("#probes", DataTable))
@@ -70,7 +70,7 @@ async def test_stats_show_members_counts_and_customers(small_workspace: Workspac
 async def test_stats_name_the_commands_that_create_missing_data(workspace: Workspace) -> None:
     app = create_app(workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
+        await stats_shown(pilot)
         text = screen_text(app)
         assert "data/merged_dataset.csv is missing: run mmauth merge" in text
         assert "data/image_features.csv is missing: run mmauth features" in text

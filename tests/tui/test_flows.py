@@ -159,8 +159,7 @@ async def test_simulation_shows_rates_and_det(trained_workspace: Workspace) -> N
 
 async def test_enrol_form_adds_a_member(trained_workspace: Workspace, tmp_path: Path) -> None:
     copy = Workspace(root=Path(shutil.copytree(trained_workspace.root, tmp_path / "copy")))
-    faces = sorted((copy.probe_faces_dir / "mallory").iterdir())[:2]
-    voices = sorted((copy.probe_voices_dir / "mallory").iterdir())[:2]
+    faces, voices = first_probes(copy, STRANGER)
     app = create_app(copy.root)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)

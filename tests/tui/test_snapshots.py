@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
 from engine.workspace import Workspace
-from tests.tui.conftest import add_attempts, settle
+from tests.tui.conftest import add_attempts, settle, stats_shown
 from tui.app import LIGHT_THEME, create_app
 
 SIZE = (100, 30)
 
 
 async def steady(pilot: Pilot[object]) -> None:
-    """Let workers finish and stop every cursor from blinking."""
+    """Let the first screen's statistics and every worker finish; stop cursors blinking."""
+    await stats_shown(pilot)
+    await settled(pilot)
+
+
+async def settled(pilot: Pilot[object]) -> None:
     await settle(pilot, pilot.app)
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
+
+
+def after_key(key: str) -> Callable[[Pilot[object]], Awaitable[None]]:
+    """A run_before that waits for the Stats screen, presses ``key`` and lets that settle."""
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await steady(pilot)
+        await pilot.press(key)
+        await settled(pilot)
+
+    return run_before
 
 
 def test_stats_overview(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
@@ -49,8 +67,7 @@ def test_stats_features_light_theme(snap_compare, small_workspace: Workspace) ->
 
 def test_authenticate_with_picked_files(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     async def picked(pilot: Pilot[object]) -> None:
-        await pilot.press("3")
-        await steady(pilot)
+        await after_key("3")(pilot)
         for field, path in (
             ("#face-path", "data/raw/probes/faces/ana/dim.png"),
             ("#voice-path", "data/raw/probes/voices/ana/yes_approve_3.wav"),
@@ -59,31 +76,31 @@ def test_authenticate_with_picked_files(snap_compare, small_workspace: Workspace
             entry.value = path
             entry.focus()
             await pilot.press("enter")
-        await steady(pilot)
+        await settled(pilot)
 
     assert snap_compare(create_app(small_workspace.root), terminal_size=SIZE, run_before=picked)
 
 
 def test_training_before_any_model(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, press=["2"], run_before=steady
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("2")
     )
 
 
 def test_simulation_idle(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, press=["4"], run_before=steady
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("4")
     )
 
 
 def test_history_of_four_attempts(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     add_attempts(small_workspace)
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, press=["5"], run_before=steady
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("5")
     )
 
 
 def test_enrol_form(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, press=["e"], run_before=steady
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("e")
     )

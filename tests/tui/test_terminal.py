@@ -78,14 +78,11 @@ def test_mmauth_tui_reaches_authenticate_in_tmux(
     send(socket, session, "Tab")
     send(socket, session, "-l", "data/raw/probes/faces/ana/dim.png")
     wait_for(socket, session, "faces/ana/dim.png")
-    send(socket, session, "Enter")
+    send(socket, session, "Enter")  # previews the photo and moves on to the clip's path
     wait_for(socket, session, "\u2580")  # the photo's half-block preview
-    time.sleep(0.3)
-    send(socket, session, "Tab")
-    time.sleep(0.3)
     send(socket, session, "-l", "data/raw/probes/voices/ana/yes_approve_3.wav")
     wait_for(socket, session, "yes_approve_3.wav")
-    send(socket, session, "Enter")
+    send(socket, session, "Enter")  # previews the clip and moves on to Run
     pane = wait_for(socket, session, "0.80 s clip, speech")
     send(socket, session, "C-r")
     pane = wait_for(socket, session, "DENIED (models_missing)")

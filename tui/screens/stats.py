@@ -82,9 +82,11 @@ class StatsScreen(EngineScreen):
         with engine_errors(self.app):
             stats = workspace_stats(session_of(self).workspace)
             self.app.call_from_thread(self.show_stats, stats)
+            return
         self.app.call_from_thread(setattr, self.query_one("#overview-body"), "loading", False)
 
     def show_stats(self, stats: Any) -> None:
+        self.query_one("#overview-body").loading = False
         self.stats = stats
         missing = "\n".join(f"[b $warning]![/] {item}" for item in stats.missing)
         self.query_one("#missing", Static).update(missing or "Every input is present.")
