@@ -165,3 +165,20 @@ async def test_authenticate_without_models_is_denied_with_the_reason(
         assert app.screen.query_one("#step-input", StepRow).state == "passed"
         assert app.screen.query_one("#step-models", StepRow).state == "failed"
         assert app.screen.query_one("#step-voice", StepRow).state == "skipped"
+
+
+def test_screens_import_no_heavy_library() -> None:
+    """Start-up stays light: the engine's numeric stack loads only inside workers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys\n"
+        "for name in ('app', 'screens.training', 'screens.authenticate', 'screens.simulation',"
+        " 'screens.history', 'screens.enrol'):\n"
+        "    importlib.import_module('tui.' + name)\n"
+        "heavy = ('pandas', 'numpy', 'sklearn', 'librosa', 'skimage', 'dlib', 'PIL')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -136,18 +136,19 @@ class AuthenticateScreen(EngineScreen):
             if path is None:
                 self.query_one("#face-preview", ImagePreview).clear()
             else:
-                self.load_photo(path)
+                self.load_photo(path, self.query_one("#face-preview", ImagePreview))
         elif path is None:
             self.query_one("#waveform", Waveform).clear()
             self.query_one("#clip-caption", Label).update("")
         else:
-            self.load_clip(path)
+            self.load_clip(
+                path, self.query_one("#waveform", Waveform), self.query_one("#clip-caption", Label)
+            )
 
     @work(thread=True, exclusive=True, group="photo", exit_on_error=False)
-    def load_photo(self, path: Path) -> None:
+    def load_photo(self, path: Path, preview: ImagePreview) -> None:
         from engine.imaging import read_image
 
-        preview = self.query_one("#face-preview", ImagePreview)
         with engine_errors(self.app):
             settings = session_of(self).settings()
             image = read_image(path, max_pixels=settings.face.max_pixels, max_side=PREVIEW_MAX_SIDE)
@@ -156,11 +157,9 @@ class AuthenticateScreen(EngineScreen):
         self.app.call_from_thread(preview.clear, "cannot show this photo")
 
     @work(thread=True, exclusive=True, group="clip", exit_on_error=False)
-    def load_clip(self, path: Path) -> None:
+    def load_clip(self, path: Path, waveform: Waveform, caption: Label) -> None:
         from engine.audio_views import clip_signal
 
-        waveform = self.query_one("#waveform", Waveform)
-        caption = self.query_one("#clip-caption", Label)
         with engine_errors(self.app):
             signal = clip_signal(path, session_of(self).settings())
             duration = len(signal.samples) / signal.sample_rate

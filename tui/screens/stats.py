@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.lazy import Lazy
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
@@ -72,18 +73,19 @@ class StatsScreen(EngineScreen):
 
     def action_refresh_stats(self) -> None:
         """Recount the workspace (after a command changed it)."""
-        self.query_one("#overview-body").loading = True
-        self.load_stats()
+        overview = self.query_one("#overview-body")
+        overview.loading = True
+        self.load_stats(overview)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def load_stats(self) -> None:
+    def load_stats(self, overview: Widget) -> None:
         from engine.stats import workspace_stats
 
         with engine_errors(self.app):
             stats = workspace_stats(session_of(self).workspace)
             self.app.call_from_thread(self.show_stats, stats)
             return
-        self.app.call_from_thread(setattr, self.query_one("#overview-body"), "loading", False)
+        self.app.call_from_thread(setattr, overview, "loading", False)
 
     def show_stats(self, stats: Any) -> None:
         self.query_one("#overview-body").loading = False
