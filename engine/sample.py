@@ -50,6 +50,8 @@ STRANGER_PROBE_DIFFICULTIES = (0.25, 0.6, 0.9)
 ENROL_TAKES = 4
 MEMBER_PROBE_TAKES = 3
 STRANGER_PROBE_TAKES = 2
+WRONG_PHRASE_TAKES = 2
+"""Probe takes per member of a phrase they never enrolled (sample_voices.OTHER_PHRASES)."""
 LOOKALIKE_EVERY = 3
 """One stranger in this many is a look-alike (face and voice) of a member: the hard impostors."""
 MANIFEST_NAME = "sample_manifest.json"
@@ -208,6 +210,7 @@ def _file_count(members: int, strangers: int) -> int:
     photos += strangers * len(STRANGER_PROBE_DIFFICULTIES)
     phrases = len(sample_voices.PHRASES)
     clips = members * phrases * (ENROL_TAKES + MEMBER_PROBE_TAKES)
+    clips += members * len(sample_voices.OTHER_PHRASES) * WRONG_PHRASE_TAKES
     clips += strangers * phrases * STRANGER_PROBE_TAKES
     return photos + clips + 4 + 2  # four customer tables, mmauth.toml, the manifest
 
@@ -421,6 +424,12 @@ def _voices(seed: int, person: _Person) -> _PersonFiles:
         probe_takes = MEMBER_PROBE_TAKES if is_member else STRANGER_PROBE_TAKES
         for number in range(1, probe_takes + 1):
             take = sample_voices.random_take(rng, difficulty=number / probe_takes)
+            clip = sample_voices.synthesise(voice, phrase, take)
+            path = _RELATIVE.probe_voices_dir / name / f"{phrase}_{number}.wav"
+            files.append(_File(path, sample_voices.to_wav_bytes(clip), "probe_clips"))
+    for phrase in sample_voices.OTHER_PHRASES if is_member else ():
+        for number in range(1, WRONG_PHRASE_TAKES + 1):
+            take = sample_voices.random_take(rng, difficulty=0.3)
             clip = sample_voices.synthesise(voice, phrase, take)
             path = _RELATIVE.probe_voices_dir / name / f"{phrase}_{number}.wav"
             files.append(_File(path, sample_voices.to_wav_bytes(clip), "probe_clips"))

@@ -18,6 +18,9 @@ from scipy import ndimage, signal
 
 SAMPLE_RATE = 16_000
 PHRASES = {"yes_approve": "Yes, approve", "confirm_transaction": "Confirm transaction"}
+"""The approval phrases members enrol with (file stem -> words)."""
+OTHER_PHRASES = {"deny_payment": "Deny payment"}
+"""A phrase nobody enrols: members say it in probes, for the wrong-phrase check."""
 MIN_DURATION_S = 1.0
 MAX_DURATION_S = 2.5
 _FRAME = 512
@@ -86,8 +89,26 @@ PHRASE_PHONES: dict[str, tuple[Phone, ...]] = {
         Phone("ə", 0.05, _SCHWA, 0.6, 0.0),
         Phone("n", 0.1, _NASAL_N, 0.4, 0.0),
     ),
+    "deny_payment": (
+        Phone("d", 0.04, (300, 1700, 2600), 0.15, 0.0),
+        Phone("dʰ", 0.015, (350, 1700, 2600), 0.2, 0.35, 4000, 0.5),
+        Phone("ɪ", 0.06, (400, 1900, 2550), 0.8, 0.0),
+        Phone("n", 0.05, _NASAL_N, 0.45, 0.0),
+        Phone("a", 0.11, (750, 1200, 2500), 1.0, 0.0, stress=1.0),
+        Phone("ɪ", 0.08, (400, 1950, 2600), 0.9, 0.0, stress=0.5),
+        Phone("_", 0.06, _SCHWA, 0.0, 0.0),
+        Phone("p", 0.06, (400, 1100, 2300), 0.0, 0.0),
+        Phone("pʰ", 0.03, (450, 1500, 2400), 0.0, 0.5, 1500, 1.2),
+        Phone("e", 0.13, (480, 1900, 2500), 1.0, 0.0, stress=0.9),
+        Phone("ɪ", 0.05, (400, 2000, 2600), 0.8, 0.0),
+        Phone("m", 0.07, (280, 1000, 2300), 0.5, 0.0),
+        Phone("ə", 0.05, _SCHWA, 0.6, 0.0),
+        Phone("n", 0.05, _NASAL_N, 0.4, 0.0),
+        Phone("t", 0.04, (400, 1800, 2600), 0.0, 0.0),
+        Phone("tʰ", 0.03, (450, 1700, 2600), 0.0, 0.5, 4500, 0.5),
+    ),
 }
-"""The segments of each approval phrase (American English, roughly)."""
+"""The segments of each phrase (American English, roughly)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,6 +22,7 @@ from engine.sample import (
     MEMBER_PROBE_TAKES,
     STRANGER_PROBE_DIFFICULTIES,
     STRANGER_PROBE_TAKES,
+    WRONG_PHRASE_TAKES,
     SampleReport,
     is_empty_workspace,
     write_sample_workspace,
@@ -110,7 +111,10 @@ def test_layout_follows_the_workspace_contract(generated):
         assert len(list((space.probe_faces_dir / member).iterdir())) == len(
             MEMBER_PROBE_DIFFICULTIES
         )
-        assert len(list((space.probe_voices_dir / member).iterdir())) == 2 * MEMBER_PROBE_TAKES
+        probe_clips = {p.name for p in (space.probe_voices_dir / member).iterdir()}
+        assert len(probe_clips) == 2 * MEMBER_PROBE_TAKES + WRONG_PHRASE_TAKES
+        # A phrase the member never enrolled, for the wrong-phrase check.
+        assert f"deny_payment_{WRONG_PHRASE_TAKES}.wav" in probe_clips
     stranger = report.strangers[0]
     assert len(list((space.probe_faces_dir / stranger).iterdir())) == len(
         STRANGER_PROBE_DIFFICULTIES
@@ -177,6 +181,10 @@ def test_a_phrase_check_tells_the_two_phrases_apart(generated):
             _dtw_cost(a, b) for a in takes["yes_approve"] for b in takes["confirm_transaction"]
         ]
         assert max(same) < min(different), member
+        probes = Workspace(root).probe_voices_dir / member
+        unenrolled = [_mfcc(probes / f"deny_payment_{n}.wav") for n in (1, 2)]
+        against_enrolled = [_dtw_cost(a, b) for a in unenrolled for p in PHRASES for b in takes[p]]
+        assert max(same) < min(against_enrolled), member
 
 
 def test_customer_tables_have_the_assignment_shape(generated):
