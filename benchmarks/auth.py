@@ -97,6 +97,7 @@ def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, f
         for face, voice in pairs[:2]:  # warm-up: first-call costs (dlib models, numba DTW)
             flow.authenticate(face, voice)
         attempts, features, shares, reached_voice = [], [], [], 0
+        reasons: dict[str, int] = {}
         steps: dict[str, list[float]] = {}
         for _ in range(rounds):
             for face, voice in pairs:
@@ -112,6 +113,9 @@ def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, f
                 started = time.perf_counter()
                 decision = flow.authenticate(face, voice)
                 attempt_seconds = time.perf_counter() - started
+                reasons[decision.reason] = reasons.get(decision.reason, 0) + 1
+                if decision.reason == "internal_error":
+                    continue  # a broken step is not a timing of the flow
                 # Compare with the features of the steps that ran (a face the model rejects
                 # stops the flow before the voice is extracted).
                 ran_voice = decision.step("voice").status != "skipped"
@@ -122,10 +126,13 @@ def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, f
                 shares.append((attempt_seconds - feature_seconds) / feature_seconds)
                 for step in decision.steps:
                     steps.setdefault(step.name, []).append(step.seconds)
+    if not attempts:
+        raise SystemExit(f"no attempt ran through the flow: {reasons}")
     ordered = sorted(attempts)
     return {
         "attempts": len(attempts),
         "reached_voice": reached_voice,
+        "decisions": reasons,
         "p50_ms": 1000 * statistics.median(attempts),
         "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
         "features_p50_ms": 1000 * statistics.median(features),
