@@ -58,6 +58,7 @@ def test_whole_system_on_real_data(tmp_path: Path) -> None:
     code, decision = mmauth(root, "authenticate", "--face", str(face), "--voice", str(voice))
     assert code == (0 if decision["granted"] else 1)
     assert decision["reason"] in REASONS and len(decision["steps"]) == 8
+    assert decision["reason"] != "internal_error", decision["message"]
 
     enrolment_photo = member_folders(space.faces_dir)[member][0]
     code, replayed = mmauth(
@@ -97,6 +98,7 @@ def test_whole_system_on_real_data(tmp_path: Path) -> None:
     for campaign in campaigns.values():
         overall = campaign["overall"]
         assert overall["trials"] == campaign["attempts"]
+        assert "internal_error" not in campaign["denied_by_reason"], campaign
         assert overall["low"] - 1e-9 <= overall["value"] <= overall["high"] + 1e-9
     assert (root / "reports" / "simulation.csv").is_file()
 
