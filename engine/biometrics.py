@@ -38,6 +38,12 @@ ScoreNormalisation = Literal["none", "cohort"]
 UNKNOWN = "<unknown>"
 """Label of a rejected probe in confusion matrices and F1 scores."""
 _EPSILON = 1e-12
+LDA_MIN_MEMBERS = 8
+"""The classic face space is learned with LDA from this many members on, else it is plain PCA:
+LDA has (members - 1) dimensions, too few with a handful of members to keep strangers apart.
+Enrolment-only cross-validation on Yale (5 splits): EER 51.7% with LDA against 32.7% with PCA
+for 4 members, 34.4% against 32.2% for 6, 23.5% against 29.7% for 8, 20.8% against 29.7% for 10.
+"""
 _MAX_CHIMERIC_PAIRS = 200_000
 
 
@@ -203,7 +209,8 @@ class FaceIdentifier(BaseEstimator):
     templates are the embeddings themselves and enrolling a member adds templates without
     retraining anything. The ``classic`` backend (HOG + LBP) learns its space: standardise ->
     PCA -> linear discriminant analysis (Fisherfaces: LDA on augmented copies learns to ignore
-    lighting and pose), so enrolling retrains it (quickly).
+    lighting and pose; from LDA_MIN_MEMBERS members on, plain PCA below), so enrolling retrains
+    it (quickly).
 
     Parameters
     ----------
@@ -261,6 +268,7 @@ class FaceIdentifier(BaseEstimator):
                 "at least 2 members are needed to calibrate the rejection of strangers"
             )
         with _one_blas_thread():
+            self.discriminant_ = len(np.unique(y)) >= LDA_MIN_MEMBERS
             self._fit_gallery(X, y, groups)
             if self.backend == "classic":
                 # Kept so that enrolling or removing a member can retrain the learned space.
@@ -287,7 +295,7 @@ class FaceIdentifier(BaseEstimator):
         from sklearn.preprocessing import StandardScaler
 
         n_members = len(np.unique(y))
-        # Fisherfaces: PCA first keeps the within-class scatter invertible for LDA. Augmented
+        # PCA first keeps the within-class scatter invertible for LDA (Fisherfaces). Augmented
         # copies of a photo add rows but hardly any independent variation, so the dimensions
         # are bounded by the number of distinct photos: with one per row (150 PCA components
         # for 30 Yale photos x 5 copies) LDA overfitted the copies and the enrolment-only
@@ -296,11 +304,10 @@ class FaceIdentifier(BaseEstimator):
         n_components = max(
             1, min(self.max_pca_components, X.shape[1], n_photos, len(X) - n_members)
         )
-        return make_pipeline(
-            StandardScaler(),
-            PCA(n_components=n_components, random_state=self.random_state),
-            LinearDiscriminantAnalysis(n_components=min(n_components, n_members - 1)),
-        ).fit(X, y)
+        steps = [StandardScaler(), PCA(n_components=n_components, random_state=self.random_state)]
+        if self.discriminant_:
+            steps.append(LinearDiscriminantAnalysis(n_components=min(n_components, n_members - 1)))
+        return make_pipeline(*steps).fit(X, y)
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
         embedded = X if self.embedding_ is None else self.embedding_.transform(X)
@@ -366,7 +373,10 @@ class FaceIdentifier(BaseEstimator):
         )
 
     def _sub_model(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> FaceIdentifier:
-        model = clone(self)._fit_gallery(X, y, groups)
+        model = clone(self)
+        # The full model's choice of space, so that held-out scores are comparable with it.
+        model.discriminant_ = self.discriminant_
+        model._fit_gallery(X, y, groups)
         # The decision of whether to normalise is the full model's, so that held-out scores
         # are on the same scale as the scores the threshold is applied to.
         model.normalised_ = self.normalised_ and len(model.members_) >= 2

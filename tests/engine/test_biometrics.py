@@ -73,6 +73,19 @@ def test_face_identifies_members_and_rejects_strangers(backend: str, face_data: 
     assert model.decision_function(face_data["probes"]).shape == (len(face_data["probes"]), 9)
 
 
+def test_classic_space_needs_enough_members_for_lda(face_data: dict) -> None:
+    X, y, groups = face_data["X"], face_data["y"], face_data["groups"]
+    assert FaceIdentifier(backend="classic").fit(X, y, groups).discriminant_
+    few = np.isin(y, ["person0", "person1", "person2", "person3"])
+    model = FaceIdentifier(backend="classic").fit(X[few], y[few], groups[few])
+    assert not model.discriminant_
+    probes = np.isin(face_data["probe_y"], model.members_)
+    assert (
+        model.predict(face_data["probes"][probes]).tolist() == face_data["probe_y"][probes].tolist()
+    )
+    assert set(model.predict(face_data["strangers"])) == {UNKNOWN}
+
+
 def test_face_evaluation_is_held_out_and_complete(face_data: dict) -> None:
     model = FaceIdentifier(backend="dlib").fit(face_data["X"], face_data["y"], face_data["groups"])
     evaluation = model.evaluation_
