@@ -422,7 +422,7 @@ def _probe_rows(workspace: Workspace, path: Path, prefix: str) -> tuple[Any, np.
 
 
 def _failed_probe_labels(workspace: Workspace, report_path: Path, probe_dir: Path) -> list[str]:
-    """Labels of probe files the last feature run could not use (from its JSON report)."""
+    """Labels of probe files that failed to acquire in the last feature run (its JSON report)."""
     if not report_path.is_file():
         return []
     try:
@@ -433,7 +433,9 @@ def _failed_probe_labels(workspace: Workspace, report_path: Path, probe_dir: Pat
     labels = []
     for failure in document.get("failures", []):
         source = str(failure.get("source", ""))
-        if source.startswith(prefix):
+        # Only failures to acquire (no face, no speech) count; an unreadable file is not an
+        # attempt the system saw.
+        if source.startswith(prefix) and failure.get("kind") == "fta":
             labels.append(source[len(prefix) :].split("/", 1)[0])
     return labels
 

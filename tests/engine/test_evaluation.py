@@ -140,9 +140,18 @@ def test_evaluate_models_writes_the_report(
     workspace: Workspace, face_model: FaceIdentifier, centres: dict
 ) -> None:
     write_face_table(workspace, face_model, centres)
+    failures = [
+        {"source": "data/raw/probes/faces/p1/dark.jpg", "kind": "fta", "reason": "no face"},
+        {"source": "data/raw/probes/faces/p2/bad.jpg", "kind": "input", "reason": "truncated"},
+        {"source": "data/raw/faces/p3/enrol.jpg", "kind": "fta", "reason": "no face"},
+    ]
+    report_file = workspace.data_dir / "image_features_report.json"
+    report_file.write_text(json.dumps({"failures": failures}))
     bundle = ModelBundle(face=face_model, voice=None, product=None, manifest={})
     report = evaluate_models(workspace, Settings(), bundle=bundle)
     assert report.voice is None and report.fusion is None
+    # Only the probe that failed to acquire counts: not the unreadable one, not enrolment.
+    assert report.face.fta.count == 1 and report.face.fnir_with_fta.trials == 19
     assert report.face.identification_accuracy.trials == 18
     assert report.face.fpir.trials == 6
     document = json.loads(evaluation_path(workspace).read_text())
