@@ -195,7 +195,7 @@ def resembling_voice(voice: Voice, rng: np.random.Generator) -> Voice:
 def random_take(rng: np.random.Generator, *, difficulty: float = 0.0) -> Take:
     """Conditions of one recording; ``difficulty`` 0 is a quiet enrolment, 1 a hard probe."""
     return Take(
-        stretch=float(rng.uniform(0.92, 1.08) * (1 + 0.08 * difficulty * rng.uniform(-1, 1))),
+        stretch=float(rng.uniform(0.9, 1.1) * (1 + 0.08 * difficulty * rng.uniform(-1, 1))),
         pitch_factor=float(rng.normal(1.0, 0.02 + 0.03 * difficulty)),
         formant_factor=float(rng.normal(1.0, 0.008 + 0.008 * difficulty)),
         lead_s=float(rng.uniform(0.1, 0.3)),
@@ -213,7 +213,7 @@ def synthesise(voice: Voice, phrase: str, take: Take) -> np.ndarray:
     phones = PHRASE_PHONES[phrase]
     tempo = take.stretch / voice.rate
     durations = (
-        np.array([p.duration_s for p in phones]) * tempo * rng.uniform(0.85, 1.15, len(phones))
+        np.array([p.duration_s for p in phones]) * tempo * rng.uniform(0.75, 1.25, len(phones))
     )
     speech_s = float(durations.sum())
     lead = take.lead_s
@@ -226,7 +226,7 @@ def synthesise(voice: Voice, phrase: str, take: Take) -> np.ndarray:
     length = int(round((lead + speech_s + tail) * SAMPLE_RATE))
 
     frames = np.arange(0, length + _HOP, _HOP) / SAMPLE_RATE
-    tracks = _tracks(phones, durations, lead, frames, voice, take)
+    tracks = _tracks(phones, durations, lead, frames, voice, take, rng)
     voiced = _glottal_source(voice, take, tracks, length, rng)
     noise = rng.normal(0, 1, length).astype(np.float32)
     speech = _filter(voiced, noise, tracks, voice)
@@ -256,6 +256,7 @@ def _tracks(
     frames: np.ndarray,
     voice: Voice,
     take: Take,
+    rng: np.random.Generator,
 ) -> _Tracks:
     starts = lead + np.concatenate([[0.0], np.cumsum(durations)[:-1]])
     middles = starts + durations / 2
@@ -266,6 +267,8 @@ def _tracks(
     scale = _NEUTRAL_TRACT_CM / voice.tract_cm * take.formant_factor
     offsets = 1 + np.array(voice.formant_offsets)
     targets = np.array([[*p.formants, 3500.0] for p in phones]) * scale * offsets
+    # Articulation is never the same twice: each vowel's targets move a little per take.
+    targets[:, :3] *= rng.normal(1, 0.03, (len(phones), 3))
     # Co-articulation: formants glide between segment midpoints.
     formants = np.stack([np.interp(frames, middles, targets[:, k]) for k in range(4)], axis=1)
 
@@ -283,7 +286,8 @@ def _tracks(
 
     # Declination from the start to the end of the phrase, a rise on stressed syllables.
     position = np.clip((frames - lead) / max(durations.sum(), 1e-3), 0, 1)
-    contour = 1 + voice.intonation * (0.5 - position) + voice.intonation * 1.2 * stress
+    intonation = voice.intonation * rng.uniform(0.7, 1.3)
+    contour = 1 + intonation * (0.5 - position) + intonation * 1.2 * stress
     pitch = voice.pitch_hz * take.pitch_factor * contour
     return _Tracks(formants, voicing, frication, centre, width, pitch)
 
