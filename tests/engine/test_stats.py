@@ -147,3 +147,27 @@ def test_training_summary_reads_the_metrics_of_trained_models(workspace: Workspa
 
     assert summary is not None
     assert summary.rows == (("face", "0.9", "0.88", "0.3", "0.05", "0.62", "classic"),)
+
+
+def test_simulation_scores_split_mated_and_non_mated_attempts() -> None:
+    from types import SimpleNamespace
+
+    from engine.stats import simulation_scores
+
+    def attempt(campaign: str, face: float | None, voice: float | None) -> SimpleNamespace:
+        return SimpleNamespace(campaign=campaign, face_score=face, voice_score=voice)
+
+    attempts = [
+        attempt("genuine", 0.9, 0.8),
+        attempt("genuine", 0.7, None),  # stopped before the voice step
+        attempt("stranger_face", 0.3, None),
+        attempt("cross_member", 0.95, 0.2),
+        attempt("wrong_phrase", 0.9, 0.4),
+        attempt("replay", 0.99, 0.99),  # attacks are not impostor comparisons
+    ]
+
+    scores = simulation_scores(attempts)
+
+    assert scores["face"] == ((0.9, 0.7), (0.3,))
+    assert scores["voice"] == ((0.8,), (0.2, 0.4))
+    assert simulation_scores([attempt("genuine", 0.9, 0.8)]) == {}

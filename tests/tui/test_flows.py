@@ -5,7 +5,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from textual.widgets import Button, DataTable, DirectoryTree, Input, Log, Select
+from textual.widgets import (
+    Button,
+    DataTable,
+    DirectoryTree,
+    Input,
+    Log,
+    Select,
+    TabbedContent,
+)
 
 from engine.workspace import Workspace
 from tests.tui.conftest import notifications, screen_text, settle
@@ -155,6 +163,10 @@ async def test_simulation_shows_rates_and_det(trained_workspace: Workspace) -> N
         assert {"genuine", "stranger_face", "cross_member", "replay", "bad_input"} <= set(campaigns)
         assert "authorised success" in screen_text(app)
         assert (trained_workspace.reports_dir / "simulation.json").is_file()
+        app.screen.query_one("#simulation-tabs", TabbedContent).active = "det-tab"
+        await pilot.pause(0.2)
+        det = screen_text(app)
+        assert "DET of the simulated attempts" in det and "FMR %" in det and "face" in det
 
 
 async def test_enrol_form_adds_a_member(trained_workspace: Workspace, tmp_path: Path) -> None:
