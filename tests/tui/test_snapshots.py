@@ -104,3 +104,22 @@ def test_enrol_form(snap_compare, small_workspace: Workspace) -> None:  # noqa: 
     assert snap_compare(
         create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("e")
     )
+
+
+def test_authenticate_decision_at_80x24(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
+    async def decided(pilot: Pilot[object]) -> None:
+        await after_key("3")(pilot)
+        for field, path in (
+            ("#face-path", "data/raw/probes/faces/zoe/zoe.png"),
+            ("#voice-path", "data/raw/probes/voices/zoe/yes_approve_1.wav"),
+        ):
+            entry = pilot.app.screen.query_one(field, Input)
+            entry.value = path
+            entry.focus()
+            await pilot.press("enter")
+        await pilot.press("ctrl+r")
+        await settled(pilot)
+
+    assert snap_compare(
+        create_app(small_workspace.root), terminal_size=(80, 24), run_before=decided
+    )

@@ -18,7 +18,7 @@ from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
 from tui.session import session_of
 from tui.widgets.image_preview import ImagePreview
-from tui.widgets.media_tree import MediaTree
+from tui.widgets.media_tree import MediaTree, first_folder
 from tui.widgets.steps import StepRow
 from tui.widgets.waveform import Waveform
 
@@ -78,7 +78,7 @@ class AuthenticateScreen(EngineScreen):
 
     def compose(self) -> ComposeResult:
         workspace = session_of(self).workspace
-        root = workspace.raw_dir if workspace.raw_dir.is_dir() else workspace.root
+        root = first_folder(workspace.raw_dir, workspace.root)
         yield Header()
         with Horizontal(id="authenticate"):
             yield MediaTree(

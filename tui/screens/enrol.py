@@ -16,7 +16,7 @@ from tui.errors import engine_errors
 from tui.screens.authenticate import is_audio
 from tui.screens.base import EngineModal
 from tui.session import session_of
-from tui.widgets.media_tree import MediaTree
+from tui.widgets.media_tree import MediaTree, first_folder
 
 
 class EnrolScreen(EngineModal[str | None]):
@@ -38,7 +38,7 @@ class EnrolScreen(EngineModal[str | None]):
                 yield Label("Add file", classes="path-label")
                 yield Input(placeholder="type a path and press Enter, or pick below", id="add-path")
             yield MediaTree(
-                workspace.root,
+                first_folder(workspace.root),
                 (*IMAGE_SUFFIXES, *AUDIO_SUFFIXES),
                 bare_names=True,
                 id="enrol-tree",

@@ -44,3 +44,8 @@ class MediaTree(DirectoryTree):
             return True
         suffix = path.suffix.lower()
         return suffix in self.suffixes or (self.bare_names and not suffix)
+
+
+def first_folder(*candidates: Path) -> Path:
+    """The first candidate that is an existing folder (the home folder when none is)."""
+    return next((c for c in candidates if c.is_dir()), Path.home())
