@@ -129,11 +129,14 @@ def write_sample_workspace(
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise InputError("the workspace path is a file, not a folder", path=str(root))
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".mmauth-sample-", dir=root))
+    except OSError as error:
+        raise InputError(f"cannot write here: {error.strerror or error}", path=str(root)) from error
     member_names = _names(MEMBER_NAMES, "member", members)
     stranger_names = _names(STRANGER_NAMES, "stranger", strangers)
 
-    staging = Path(tempfile.mkdtemp(prefix=".mmauth-sample-", dir=root))
     try:
         layout = Workspace(staging)
         writer = _Writer(layout, progress, cancel, total=_file_count(members, strangers))
@@ -169,6 +172,10 @@ def write_sample_workspace(
         check_cancelled(cancel, STAGE)
         total_bytes = sum(path.stat().st_size for path in writer.written)
         _swap_into_place(staging, Workspace(root))
+    except OSError as error:
+        raise InputError(
+            f"cannot write the sample workspace: {error.strerror or error}", path=str(root)
+        ) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -269,7 +269,7 @@ def test_a_failure_midway_leaves_the_workspace_untouched(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sample_voices, "synthesise", failing)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(InputError, match="cannot write the sample workspace: disk full"):
         write_sample_workspace(root, members=1, strangers=0)
     assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == [
         "data",
@@ -277,6 +277,15 @@ def test_a_failure_midway_leaves_the_workspace_untouched(tmp_path, monkeypatch):
         "data/raw/customers",
         "data/raw/customers/mine.csv",
     ]
+
+
+def test_an_unwritable_folder_is_a_clear_error(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(InputError, match="not a folder"):
+        write_sample_workspace(blocked, members=1, strangers=0)
+    with pytest.raises(InputError, match="cannot write here"):
+        write_sample_workspace(blocked / "inside", members=1, strangers=0)
 
 
 def test_cancel_stops_and_writes_nothing(tmp_path):
