@@ -106,6 +106,14 @@ def show_sample(report: SampleReport) -> None:
     table.add_column("notes")
     table.add_row("members", str(len(report.members)), ", ".join(report.members))
     table.add_row("strangers", str(len(report.strangers)), ", ".join(report.strangers) or "-")
+    table.add_row(
+        "look-alikes",
+        str(len(report.lookalikes)),
+        ", ".join(
+            f"{stranger} resembles {member}" for stranger, member in report.lookalikes.items()
+        )
+        or "-",
+    )
     table.add_row("enrolment photos", str(report.enrolment_photos), "data/raw/faces/<member>/")
     table.add_row("probe photos", str(report.probe_photos), "data/raw/probes/faces/<label>/")
     table.add_row("enrolment clips", str(report.enrolment_clips), "data/raw/voices/<member>/")
