@@ -60,3 +60,12 @@ def test_hashes_are_stable(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(b"abc")
     assert file_sha256(tmp_path / "a").startswith("ba7816bf")
     assert json_sha256({"b": 1, "a": 2}) == json_sha256({"a": 2, "b": 1})
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "out.csv", "a,b\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o644
