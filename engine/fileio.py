@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -34,8 +35,10 @@ def atomic_open(path: Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]
         raise
 
 
+@functools.cache
 def _current_umask() -> int:
-    # The umask can only be read by setting it; set it straight back.
+    # The umask can only be read by setting it; do it once per process, not per write, so
+    # threads writing at the same time never see the temporary value.
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

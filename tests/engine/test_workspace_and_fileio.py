@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.fileio import atomic_write_text, file_sha256, json_sha256
+from engine.fileio import _current_umask, atomic_write_text, file_sha256, json_sha256
 from engine.workspace import member_folders, resolve_workspace
 
 
@@ -63,9 +63,6 @@ def test_hashes_are_stable(tmp_path: Path) -> None:
 
 
 def test_atomic_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
-    previous = os.umask(0o022)
-    try:
-        atomic_write_text(tmp_path / "out.csv", "a,b\n")
-    finally:
-        os.umask(previous)
-    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o644
+    atomic_write_text(tmp_path / "out.csv", "a,b\n")
+    expected = 0o666 & ~_current_umask()
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == expected != 0o600
