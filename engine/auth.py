@@ -403,20 +403,7 @@ class Authenticator:
 
     def _face(self, attempt: _Attempt) -> StepOutcome:
         started = time.perf_counter()
-        try:
-            vector = self.features.face(attempt.face_path)
-        except AcquisitionError as error:
-            raise _Denied(
-                "no_face",
-                f"{REASONS['no_face']}: {error.message}",
-                _step("face", FAILED, started, error.message),
-            ) from None
-        except InputError as error:
-            raise _Denied(
-                "bad_input",
-                f"the photo cannot be used: {error.message}",
-                _step("face", FAILED, started, error.message),
-            ) from None
+        vector = _acquire("face", self.features.face, attempt.face_path, "no_face", started)
         match = self.bundle.face.identify(vector)
         attempt.face_match = match
         attempt.face_score, attempt.face_threshold = float(match.score), float(match.threshold)
@@ -532,20 +519,7 @@ class Authenticator:
 
     def _voice(self, attempt: _Attempt) -> StepOutcome:
         started = time.perf_counter()
-        try:
-            sample = self.features.voice(attempt.voice_path)
-        except AcquisitionError as error:
-            raise _Denied(
-                "no_speech",
-                f"{REASONS['no_speech']}: {error.message}",
-                _step("voice", FAILED, started, error.message),
-            ) from None
-        except InputError as error:
-            raise _Denied(
-                "bad_input",
-                f"the recording cannot be used: {error.message}",
-                _step("voice", FAILED, started, error.message),
-            ) from None
+        sample = _acquire("voice", self.features.voice, attempt.voice_path, "no_speech", started)
         match = self.bundle.voice.verify(sample.vector, sample.mfcc_sequence, attempt.member)
         attempt.voice_score, attempt.voice_threshold = float(match.score), float(match.threshold)
         scores = (
@@ -651,6 +625,22 @@ def authenticate(
     """One authentication attempt: never raises for bad input (see the module docstring)."""
     authenticator = Authenticator(workspace, settings, bundle=bundle, store=store, clock=clock)
     return authenticator.authenticate(face_path, voice_path, on_step=on_step)
+
+
+def _acquire(
+    step: str, extract: Callable[[Path], Any], path: Path, fta_reason: str, started: float
+) -> Any:
+    """Features of one input, or the denial: failure to acquire (no face, no speech) or an
+    unusable file."""
+    try:
+        return extract(path)
+    except AcquisitionError as error:
+        message = f"{REASONS[fta_reason]}: {error.message}"
+        raise _Denied(fta_reason, message, _step(step, FAILED, started, error.message)) from None
+    except InputError as error:
+        what = "photo" if step == "face" else "recording"
+        message = f"the {what} cannot be used: {error.message}"
+        raise _Denied("bad_input", message, _step(step, FAILED, started, error.message)) from None
 
 
 def _guarded(step: Callable[[_Attempt], StepOutcome], attempt: _Attempt) -> StepOutcome:
