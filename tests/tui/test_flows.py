@@ -123,7 +123,7 @@ async def test_training_one_model_fills_metrics_log_and_confusion(
         assert {"face", "voice", "product"} <= {str(key.value) for key in metrics.rows}
 
         app.screen.query_one("#which", Select).value = "voice"
-        await pilot.click("#train")
+        await pilot.click("#start")
         await settle(pilot, app, timeout=120)
 
         assert any(n.startswith("Training finished") for n in notifications(app))
@@ -142,11 +142,11 @@ async def test_training_can_be_cancelled(trained_workspace: Workspace, tmp_path:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await settle(pilot, app)
-        await pilot.click("#train")
+        await pilot.click("#start")
         await pilot.press("x")
         await settle(pilot, app, timeout=120)
         assert any(n.startswith("Cancelled") for n in notifications(app))
-        assert app.screen.query_one("#train", Button).disabled is False
+        assert app.screen.query_one("#start", Button).disabled is False
 
 
 async def test_simulation_shows_rates_and_det(trained_workspace: Workspace) -> None:
@@ -154,7 +154,7 @@ async def test_simulation_shows_rates_and_det(trained_workspace: Workspace) -> N
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         await settle(pilot, app)
-        await pilot.click("#simulate")
+        await pilot.click("#start")
         await settle(pilot, app, timeout=180)
         assert any(n.startswith("Simulation finished") for n in notifications(app))
         rates = app.screen.query_one("#rates", DataTable)

@@ -5,45 +5,26 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from engine.progress import Progress
 from tui.errors import engine_errors
-from tui.screens.base import EngineScreen
+from tui.screens.base import RunScreen
 from tui.session import session_of
 from tui.widgets.stage_progress import StageProgress
 
 
-class SimulationScreen(EngineScreen):
+class SimulationScreen(RunScreen):
     """Run every probe against the enrolled members and show the measured rates."""
-
-    BINDINGS = [Binding("ctrl+r", "simulate", "Run"), Binding("x", "cancel", "Cancel")]
-
-    class Progressed(Message):
-        """The engine reported progress (sent from the simulation thread)."""
-
-        def __init__(self, event: Progress) -> None:
-            super().__init__()
-            self.event = event
-
-    class Finished(Message):
-        """The simulation ended: ``result`` is None when it failed or was cancelled."""
-
-        def __init__(self, result: Any) -> None:
-            super().__init__()
-            self.result = result
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="simulation"):
             with Horizontal(classes="toolbar"):
-                yield Button("Run", compact=True, id="simulate", variant="primary")
+                yield Button("Run", compact=True, id="start", variant="primary")
                 yield Button("Cancel", compact=True, id="cancel", variant="error", disabled=True)
             yield Static("", id="simulation-note")
             yield StageProgress(id="simulation-stages")
@@ -55,35 +36,18 @@ class SimulationScreen(EngineScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.cancel_event: threading.Event | None = None
         self.query_one("#simulation-note", Static).update(
             "Runs every probe in data/raw/probes against the enrolled members (needs trained "
             "models); the same campaigns as mmauth simulate."
         )
 
-    @on(Button.Pressed, "#simulate")
-    def simulate_pressed(self) -> None:
-        self.action_simulate()
-
-    @on(Button.Pressed, "#cancel")
-    def cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    def action_simulate(self) -> None:
+    def action_start(self) -> None:
         """Run the campaigns in a worker thread."""
-        if self.cancel_event is not None:
-            self.notify("The simulation is already running.", title="Busy")
+        cancel = self.begin_run()
+        if cancel is None:
             return
-        self.cancel_event = threading.Event()
-        self.query_one("#simulate", Button).disabled = True
-        self.query_one("#cancel", Button).disabled = False
         self.query_one("#simulation-stages", StageProgress).reset()
-        self.simulate(self.cancel_event)
-
-    def action_cancel(self) -> None:
-        """Stop the simulation at its next attempt."""
-        if self.cancel_event is not None:
-            self.cancel_event.set()
+        self.simulate(cancel)
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def simulate(self, cancel: threading.Event) -> None:
@@ -96,19 +60,17 @@ class SimulationScreen(EngineScreen):
                 result = run_simulation(
                     session.workspace,
                     session.settings(),
-                    progress=lambda event: self.post_message(self.Progressed(event)),
+                    progress=self.report_progress,
                     cancel=cancel,
                 )
         finally:
             self.post_message(self.Finished(result))
 
-    def on_simulation_screen_progressed(self, message: Progressed) -> None:
+    def on_run_screen_progressed(self, message: RunScreen.Progressed) -> None:
         self.query_one("#simulation-stages", StageProgress).report(message.event)
 
-    def on_simulation_screen_finished(self, message: Finished) -> None:
-        self.cancel_event = None
-        self.query_one("#simulate", Button).disabled = False
-        self.query_one("#cancel", Button).disabled = True
+    def on_run_screen_finished(self, message: RunScreen.Finished) -> None:
+        self.end_run()
         if message.result is not None:
             self.show_result(message.result)
 

@@ -9,7 +9,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import (
     Button,
     DataTable,
@@ -23,9 +22,8 @@ from textual.widgets import (
     TabPane,
 )
 
-from engine.progress import Progress
 from tui.errors import engine_errors
-from tui.screens.base import EngineScreen
+from tui.screens.base import RunScreen
 from tui.session import session_of
 from tui.widgets.stage_progress import StageProgress
 
@@ -43,27 +41,10 @@ def metric_text(value: Any) -> str:
         return str(value)
 
 
-class TrainingScreen(EngineScreen):
+class TrainingScreen(RunScreen):
     """Start or cancel training; progress bars per stage, a log, metrics, confusion matrices."""
 
-    BINDINGS = [
-        Binding("ctrl+r", "train", "Train"),
-        Binding("x", "cancel", "Cancel"),
-    ]
-
-    class Progressed(Message):
-        """The engine reported progress (sent from the training thread)."""
-
-        def __init__(self, event: Progress) -> None:
-            super().__init__()
-            self.event = event
-
-    class Finished(Message):
-        """Training ended: ``result`` is the engine's TrainingResult, None when it failed."""
-
-        def __init__(self, result: Any) -> None:
-            super().__init__()
-            self.result = result
+    BINDINGS = [Binding("ctrl+r", "start", "Train"), Binding("x", "cancel", "Cancel")]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,7 +56,7 @@ class TrainingScreen(EngineScreen):
                     allow_blank=False,
                     id="which",
                 )
-                yield Button("Train", compact=True, id="train", variant="primary")
+                yield Button("Train", compact=True, id="start", variant="primary")
                 yield Button("Cancel", compact=True, id="cancel", variant="error", disabled=True)
             yield StageProgress(id="stages")
             with TabbedContent(id="training-tabs"):
@@ -90,7 +71,6 @@ class TrainingScreen(EngineScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.cancel_event: threading.Event | None = None
         self.confusion: dict[str, Any] = {}
         table = self.query_one("#metrics", DataTable)
         table.add_column("model", key="model")
@@ -126,33 +106,16 @@ class TrainingScreen(EngineScreen):
         else:
             table.add_row(model, *cells, key=model)
 
-    @on(Button.Pressed, "#train")
-    def train_pressed(self) -> None:
-        self.action_train()
-
-    @on(Button.Pressed, "#cancel")
-    def cancel_pressed(self) -> None:
-        self.action_cancel()
-
-    def action_train(self) -> None:
+    def action_start(self) -> None:
         """Train the chosen models in a worker thread."""
-        if self.cancel_event is not None:
-            self.notify("Training is already running.", title="Busy")
+        cancel = self.begin_run()
+        if cancel is None:
             return
         which = self.query_one("#which", Select).value
         models = MODELS if which == "all" else (str(which),)
-        self.cancel_event = threading.Event()
-        self.query_one("#train", Button).disabled = True
-        self.query_one("#cancel", Button).disabled = False
         self.query_one("#stages", StageProgress).reset()
         self.query_one("#log", Log).write_line(f"training {', '.join(models)}")
-        self.train(models, self.cancel_event)
-
-    def action_cancel(self) -> None:
-        """Ask the running training to stop at its next checkpoint."""
-        if self.cancel_event is not None:
-            self.cancel_event.set()
-            self.query_one("#log", Log).write_line("cancelling...")
+        self.train(models, cancel)
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def train(self, models: tuple[str, ...], cancel: threading.Event) -> None:
@@ -166,14 +129,14 @@ class TrainingScreen(EngineScreen):
                     session.workspace,
                     session.settings(),
                     which=models,
-                    progress=lambda event: self.post_message(self.Progressed(event)),
+                    progress=self.report_progress,
                     cancel=cancel,
                 )
                 session.forget_models()
         finally:
             self.post_message(self.Finished(result))
 
-    def on_training_screen_progressed(self, message: Progressed) -> None:
+    def on_run_screen_progressed(self, message: RunScreen.Progressed) -> None:
         event = message.event
         self.query_one("#stages", StageProgress).report(event)
         if event.message:
@@ -181,10 +144,8 @@ class TrainingScreen(EngineScreen):
         if any(key in event.metrics for key in METRIC_COLUMNS):
             self.set_metrics(event.stage.removeprefix("train."), event.metrics)
 
-    def on_training_screen_finished(self, message: Finished) -> None:
-        self.cancel_event = None
-        self.query_one("#train", Button).disabled = False
-        self.query_one("#cancel", Button).disabled = True
+    def on_run_screen_finished(self, message: RunScreen.Finished) -> None:
+        self.end_run()
         log = self.query_one("#log", Log)
         if message.result is None:
             log.write_line("training stopped")
