@@ -50,15 +50,12 @@ def run(space: Workspace, *arguments: str):
     return runner.invoke(create_app(), [*arguments, "-w", str(space.root)])
 
 
+def authenticate(space: Workspace, face: Path, voice: Path, *extra: str):
+    return run(space, "authenticate", "--face", str(face), "--voice", str(voice), *extra)
+
+
 def test_granted_exits_0_and_shows_steps(space: Workspace, probes: Path, stand_in_models) -> None:
-    result = run(
-        space,
-        "authenticate",
-        "--face",
-        str(probes / "alice-1.png"),
-        "--voice",
-        str(probes / "alice-hello.wav"),
-    )
+    result = authenticate(space, probes / "alice-1.png", probes / "alice-hello.wav")
     assert result.exit_code == 0, result.output
     assert "GRANTED" in result.stdout and "alice" in result.stdout
     for step in ("input", "face", "replay", "voice"):
@@ -67,15 +64,7 @@ def test_granted_exits_0_and_shows_steps(space: Workspace, probes: Path, stand_i
 
 
 def test_denied_exits_1_with_json(space: Workspace, probes: Path, stand_in_models) -> None:
-    result = run(
-        space,
-        "authenticate",
-        "--face",
-        str(probes / "alice-1.png"),
-        "--voice",
-        str(probes / "bob-open_sesame.wav"),
-        "--json",
-    )
+    result = authenticate(space, probes / "alice-1.png", probes / "bob-open_sesame.wav", "--json")
     assert result.exit_code == 1
     shown = json.loads(result.stdout)
     assert shown["ok"] is False and shown["decision"] == "DENIED"
@@ -84,28 +73,13 @@ def test_denied_exits_1_with_json(space: Workspace, probes: Path, stand_in_model
 
 
 def test_missing_file_is_a_denial_not_a_crash(workspace: Workspace, tmp_path: Path) -> None:
-    result = run(
-        workspace,
-        "authenticate",
-        "--face",
-        str(tmp_path / "nope.png"),
-        "--voice",
-        str(tmp_path / "nope.wav"),
-        "--json",
-    )
+    result = authenticate(workspace, tmp_path / "nope.png", tmp_path / "nope.wav", "--json")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["reason"] == "bad_input"
 
 
 def test_no_models_is_a_denial_people_understand(workspace: Workspace, probes: Path) -> None:
-    result = run(
-        workspace,
-        "authenticate",
-        "--face",
-        str(probes / "alice-1.png"),
-        "--voice",
-        str(probes / "alice-hello.wav"),
-    )
+    result = authenticate(workspace, probes / "alice-1.png", probes / "alice-hello.wav")
     assert result.exit_code == 1
     assert "DENIED" in result.stdout and "models_missing" in result.stdout
     assert "mmauth train" in result.stdout
@@ -121,14 +95,7 @@ def test_usage_errors_exit_2(workspace: Workspace, arguments: list[str]) -> None
 
 def test_bad_settings_exit_2(workspace: Workspace, probes: Path) -> None:
     workspace.settings_file.write_text("[auth]\nlockout_attempts = 0\n", encoding="utf-8")
-    result = run(
-        workspace,
-        "authenticate",
-        "--face",
-        str(probes / "alice-1.png"),
-        "--voice",
-        str(probes / "alice-hello.wav"),
-    )
+    result = authenticate(workspace, probes / "alice-1.png", probes / "alice-hello.wav")
     assert result.exit_code == 2
     assert "lockout_attempts" in result.stderr
 
@@ -137,7 +104,7 @@ def test_history_lists_filters_and_validates(
     space: Workspace, probes: Path, stand_in_models
 ) -> None:
     for face, voice in (("alice-1.png", "alice-hello.wav"), ("bob-1.png", "alice-hello.wav")):
-        run(space, "authenticate", "--face", str(probes / face), "--voice", str(probes / voice))
+        authenticate(space, probes / face, probes / voice)
     shown = json.loads(run(space, "history", "--json").stdout)
     assert [a["decision"] for a in shown["attempts"]] == ["DENIED", "GRANTED"]
     only_bob = json.loads(run(space, "history", "--member", "bob", "--json").stdout)
