@@ -48,6 +48,8 @@ def create_app() -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        # Markdown joins the wrapped lines of docstrings instead of keeping their line breaks.
+        rich_markup_mode="markdown",
     )
 
     @app.callback()
