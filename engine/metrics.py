@@ -45,7 +45,10 @@ def wilson_interval(count: int, trials: int, z: float = Z_95) -> tuple[float, fl
     denominator = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At the edges the bound is exact (0 or 1); floating point would land a hair inside.
+    low = 0.0 if count == 0 else max(0.0, centre - half)
+    high = 1.0 if count == trials else min(1.0, centre + half)
+    return low, high
 
 
 def rate(count: int, trials: int) -> Rate:
