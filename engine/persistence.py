@@ -262,6 +262,7 @@ def _load_verified(
         raise ModelIntegrityError(
             f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
         )
+    _refuse_other_code(name, entry, where)
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     expected = entry.get("sha256")
@@ -292,6 +293,25 @@ def _load_verified(
         del _loaded_models[stale]
     _loaded_models[key] = model
     return model
+
+
+def model_code_sha256(name: str) -> str:
+    """SHA-256 of the source of the module defining the ``name`` model's class.
+
+    A model object is only meaningful to the code that made it: attributes appear and vanish as
+    the class evolves, and such a model would load and then fail in use.
+    """
+    module = importlib.import_module(EXPECTED_CLASSES[name].rsplit(".", 1)[0])
+    return file_sha256(Path(str(module.__file__)))
+
+
+def _refuse_other_code(name: str, entry: Mapping[str, Any], where: str) -> None:
+    if entry.get("code_sha256") != model_code_sha256(name):
+        module = EXPECTED_CLASSES[name].rsplit(".", 1)[0]
+        raise ModelIntegrityError(
+            f"{where} was trained by another version of {module} than the one installed; "
+            "refused, since it could load and then fail in use. Run mmauth train again."
+        )
 
 
 def _version_mismatches(recorded: Mapping[str, Any]) -> tuple[str, ...]:
@@ -351,6 +371,7 @@ def build_manifest(
             "sha256": hashlib.sha256(payloads[record.name]).hexdigest(),
             "bytes": len(payloads[record.name]),
             "class": f"{type(record.model).__module__}.{type(record.model).__qualname__}",
+            "code_sha256": model_code_sha256(record.name),
             "created": now,
             "backend": record.backend,
             "inputs": dict(record.inputs),

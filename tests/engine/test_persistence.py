@@ -198,3 +198,12 @@ def test_retraining_one_model_keeps_the_others(saved: Workspace, recommenders) -
     assert "face" not in json.loads(saved.manifest.read_text())["models"]
     with pytest.raises(ModelIntegrityError, match="face.skops is not listed"):
         load_model_bundle(saved, require=())
+
+
+def test_a_model_trained_by_other_code_is_refused(
+    saved: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_model_bundle(saved, require=("product",)).product is not None
+    monkeypatch.setattr(persistence, "model_code_sha256", lambda name: "0" * 64)
+    with pytest.raises(ModelIntegrityError, match="trained by another version of engine.recommend"):
+        load_model_bundle(saved, require=("product",))
