@@ -10,6 +10,7 @@ from engine.workspace import Workspace
 from tests.tui.conftest import add_attempts, notifications, screen_text, settle, stats_shown
 from tui.app import DARK_THEME, LIGHT_THEME, create_app
 from tui.widgets.image_preview import ImagePreview
+from tui.widgets.spectrogram import Spectrogram, level_colour
 from tui.widgets.steps import StepRow
 from tui.widgets.waveform import Waveform
 
@@ -132,6 +133,7 @@ async def test_authenticate_previews_the_picked_files(small_workspace: Workspace
         assert app.screen.query_one("#face-path", Input).value == "data/raw/faces/ana/neutral.png"
         assert app.screen.query_one(ImagePreview)._image is not None  # noqa: SLF001
         assert app.screen.query_one(Waveform)._samples is not None  # noqa: SLF001
+        assert app.screen.query_one(Spectrogram)._db.shape[0] == 64  # noqa: SLF001
         caption = str(app.screen.query_one("#clip-caption", Label).content)
         assert caption.startswith("0.80 s clip, speech 0.")
 
@@ -182,3 +184,9 @@ def test_screens_import_no_heavy_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_spectrogram_colours_run_from_the_floor_to_the_loudest() -> None:
+    assert level_colour(-1.0) == level_colour(0.0) == "#0a0a28"
+    assert level_colour(1.0) == level_colour(2.0) == "#fffab4"
+    assert level_colour(0.5) == "#c8463c"

@@ -19,6 +19,7 @@ from tui.screens.base import EngineScreen
 from tui.session import session_of
 from tui.widgets.image_preview import ImagePreview
 from tui.widgets.media_tree import MediaTree, first_folder
+from tui.widgets.spectrogram import Spectrogram
 from tui.widgets.steps import StepRow
 from tui.widgets.waveform import Waveform
 
@@ -95,6 +96,7 @@ class AuthenticateScreen(EngineScreen):
                     yield ImagePreview(id="face-preview")
                     with Vertical(id="clip-preview"):
                         yield Waveform(id="waveform")
+                        yield Spectrogram(id="spectrogram")
                         yield Label("", id="clip-caption")
                 with Horizontal(classes="toolbar"):
                     yield Button("Run", compact=True, id="run", variant="primary")
@@ -139,10 +141,14 @@ class AuthenticateScreen(EngineScreen):
                 self.load_photo(path, self.query_one("#face-preview", ImagePreview))
         elif path is None:
             self.query_one("#waveform", Waveform).clear()
+            self.query_one("#spectrogram", Spectrogram).show(None)
             self.query_one("#clip-caption", Label).update("")
         else:
             self.load_clip(
-                path, self.query_one("#waveform", Waveform), self.query_one("#clip-caption", Label)
+                path,
+                self.query_one("#waveform", Waveform),
+                self.query_one("#spectrogram", Spectrogram),
+                self.query_one("#clip-caption", Label),
             )
 
     @work(thread=True, exclusive=True, group="photo", exit_on_error=False)
@@ -157,8 +163,10 @@ class AuthenticateScreen(EngineScreen):
         self.app.call_from_thread(preview.clear, "cannot show this photo")
 
     @work(thread=True, exclusive=True, group="clip", exit_on_error=False)
-    def load_clip(self, path: Path, waveform: Waveform, caption: Label) -> None:
-        from engine.audio_views import clip_signal
+    def load_clip(
+        self, path: Path, waveform: Waveform, spectrogram: Spectrogram, caption: Label
+    ) -> None:
+        from engine.audio_views import VIEW_TOP_DB, clip_signal, mel_spectrogram_db
 
         with engine_errors(self.app):
             signal = clip_signal(path, session_of(self).settings())
@@ -168,10 +176,13 @@ class AuthenticateScreen(EngineScreen):
             else:
                 speech = (signal.speech[0] / duration, signal.speech[1] / duration)
                 words = f"speech {signal.speech[0]:.2f}-{signal.speech[1]:.2f} s"
+            mel_db = mel_spectrogram_db(signal.samples, sr=signal.sample_rate)
             self.app.call_from_thread(waveform.show, signal.samples, speech)
+            self.app.call_from_thread(spectrogram.show, mel_db, -VIEW_TOP_DB)
             self.app.call_from_thread(caption.update, f"{duration:.2f} s clip, {words}")
             return
         self.app.call_from_thread(waveform.clear, "cannot use this clip")
+        self.app.call_from_thread(spectrogram.show, None)
         self.app.call_from_thread(caption.update, "")
 
     def action_clear(self) -> None:
