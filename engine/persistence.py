@@ -262,7 +262,7 @@ def _load_verified(
         raise ModelIntegrityError(
             f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
         )
-    _refuse_other_code(name, entry, where)
+    _refuse_other_code(entry, where)
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     expected = entry.get("sha256")
@@ -295,22 +295,27 @@ def _load_verified(
     return model
 
 
-def model_code_sha256(name: str) -> str:
-    """SHA-256 of the source of the module defining the ``name`` model's class.
+def model_code_sha256(class_path: str) -> str:
+    """SHA-256 of the source of the module defining a model class (``module.Class``).
 
     A model object is only meaningful to the code that made it: attributes appear and vanish as
     the class evolves, and such a model would load and then fail in use.
     """
-    module = importlib.import_module(EXPECTED_CLASSES[name].rsplit(".", 1)[0])
+    module = importlib.import_module(class_path.rsplit(".", 1)[0])
     return file_sha256(Path(str(module.__file__)))
 
 
-def _refuse_other_code(name: str, entry: Mapping[str, Any], where: str) -> None:
-    if entry.get("code_sha256") != model_code_sha256(name):
-        module = EXPECTED_CLASSES[name].rsplit(".", 1)[0]
+def _refuse_other_code(entry: Mapping[str, Any], where: str) -> None:
+    class_path = str(entry.get("class", ""))
+    # Only our own model modules are imported: a manifest must not choose code to run.
+    if class_path not in set(EXPECTED_CLASSES.values()):
         raise ModelIntegrityError(
-            f"{where} was trained by another version of {module} than the one installed; "
-            "refused, since it could load and then fail in use. Run mmauth train again."
+            f"{where} is recorded as a {class_path!r}, not a model class of mmauth; refused"
+        )
+    if entry.get("code_sha256") != model_code_sha256(class_path):
+        raise ModelIntegrityError(
+            f"{where} was trained by another version of {class_path.rsplit('.', 1)[0]} than the "
+            "one installed; refused, since it could load and then fail in use. Run mmauth train again."
         )
 
 
@@ -371,7 +376,9 @@ def build_manifest(
             "sha256": hashlib.sha256(payloads[record.name]).hexdigest(),
             "bytes": len(payloads[record.name]),
             "class": f"{type(record.model).__module__}.{type(record.model).__qualname__}",
-            "code_sha256": model_code_sha256(record.name),
+            "code_sha256": model_code_sha256(
+                f"{type(record.model).__module__}.{type(record.model).__qualname__}"
+            ),
             "created": now,
             "backend": record.backend,
             "inputs": dict(record.inputs),

@@ -204,6 +204,14 @@ def test_a_model_trained_by_other_code_is_refused(
     saved: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert load_model_bundle(saved, require=("product",)).product is not None
-    monkeypatch.setattr(persistence, "model_code_sha256", lambda name: "0" * 64)
+    monkeypatch.setattr(persistence, "model_code_sha256", lambda class_path: "0" * 64)
     with pytest.raises(ModelIntegrityError, match="trained by another version of engine.recommend"):
+        load_model_bundle(saved, require=("product",))
+
+
+def test_a_manifest_cannot_name_a_module_to_import(saved: Workspace) -> None:
+    manifest = json.loads(saved.manifest.read_text())
+    manifest["models"]["product"]["class"] = "antigravity.Fly"
+    saved.manifest.write_text(json.dumps(manifest))
+    with pytest.raises(ModelIntegrityError, match="not a model class of mmauth"):
         load_model_bundle(saved, require=("product",))
