@@ -71,8 +71,9 @@ class FaceRegion:
     """True when ``angle`` was estimated: mirror symmetry (classic) or 5 landmarks (dlib)."""
 
 
-def detect_face_classic(pixels: np.ndarray, *, align_eyes: bool = True) -> FaceRegion:
-    """The most confident face found by scikit-image's LBP frontal-face cascade, eyes levelled.
+def detect_face_classic(pixels: np.ndarray, *, align_eyes: bool = False) -> FaceRegion:
+    """The most confident face found by scikit-image's LBP frontal-face cascade, optionally
+    levelled (``align_eyes``, see engine.settings.FaceSettings).
 
     ``pixels`` is height x width x 3 uint8. Raises AcquisitionError when no face is found.
     """

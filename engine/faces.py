@@ -1,7 +1,7 @@
 """Photos -> face feature rows: load, find and align the face, augment, extract features.
 
 Two backends share every step but the detector and the features:
-- ``classic``: scikit-image LBP cascade, symmetry levelling, CLAHE + Tan-Triggs, HOG + LBP
+- ``classic``: scikit-image LBP cascade, optional levelling, CLAHE + Tan-Triggs, HOG + LBP
   histograms + HSV colour histogram on the aligned crop (the design card's own stack);
 - ``dlib``: dlib's HOG detector, 5-point alignment (dlib's 150 x 150 chip) and its ResNet 128-d
   embedding (weights from the face-recognition-models package, never downloaded).

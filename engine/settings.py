@@ -38,9 +38,11 @@ class FaceSettings:
     """Feature backend: ``classic`` (HOG + LBP, scikit-image) or ``dlib`` (128-d ResNet embedding)."""
     crop_size: int = 128
     """Side in pixels of the aligned face crop the classic features are computed on."""
-    align_eyes: bool = True
+    align_eyes: bool = False
     """Classic backend: rotate the crop so the eyes are level (by the face's mirror symmetry);
-    dlib always aligns on its 5 landmarks."""
+    dlib always aligns on its 5 landmarks. Off by default: on Yale's upright faces it left 14% of
+    crops over 5 degrees off dlib's eye line (4% unrotated) and lowered the feature check
+    (docs/BENCHMARKS.md); turn it on for photos with tilted heads."""
     max_pixels: int = 50_000_000
     """Images with more pixels than this are refused before decoding (decompression bombs),
     except a JPEG, which libjpeg then decodes at 1/2 to 1/8 scale when that fits."""
