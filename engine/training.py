@@ -215,6 +215,7 @@ def train_voice(
         phrases=table["phrase"].astype(str).to_numpy(),
         sequences=[sequences[key] for key in keys],
         groups=table["source"].astype(str).to_numpy(),
+        augmented=(table["augmentation"] != "original").to_numpy(),
         progress=progress,
         cancel=cancel,
     )

@@ -13,9 +13,11 @@ from engine.biometrics import (
     ScoreFusion,
     VoiceVerifier,
     dtw_cost,
+    gaussian_tail_threshold,
     source_folds,
 )
 from engine.errors import EnrolmentError, InputError
+from engine.metrics import threshold_at_fmr
 
 DIMENSIONS = 24
 
@@ -208,6 +210,28 @@ def test_dtw_cost_matches_librosa_and_prefers_the_same_phrase() -> None:
         dtw_cost(query, reference[:, :3])
 
 
+@pytest.mark.parametrize("n_scores", [30, 5000])
+def test_gaussian_tail_threshold_is_never_below_the_empirical_one(n_scores: int) -> None:
+    scores = np.random.default_rng(n_scores).normal(0.5, 0.1, n_scores)
+    threshold = gaussian_tail_threshold(scores, 0.01)
+    assert threshold >= threshold_at_fmr(scores, 0.01)
+    if n_scores == 5000:
+        assert threshold == pytest.approx(0.5 + 2.326 * 0.1, abs=0.01)
+    # A bimodal impostor distribution: the normal fit lies above the empirical quantile.
+    bimodal = np.concatenate([np.full(99, 0.2), np.full(99, 0.6), [0.61]])
+    assert gaussian_tail_threshold(bimodal, 0.01) > 0.7 > threshold_at_fmr(bimodal, 0.01)
+
+
+def test_face_threshold_rules(face_data: dict) -> None:
+    arguments = (face_data["X"], face_data["y"], face_data["groups"])
+    tail = FaceIdentifier(backend="dlib").fit(*arguments)
+    empirical = FaceIdentifier(backend="dlib", threshold_rule="empirical").fit(*arguments)
+    assert tail.threshold_ >= empirical.threshold_
+    assert tail.threshold_ == gaussian_tail_threshold(tail.evaluation_["impostor"], 0.01)
+    with pytest.raises(ValueError, match="threshold_rule"):
+        FaceIdentifier(backend="dlib", threshold_rule="bogus").fit(*arguments)
+
+
 # Each phrase is a path through 6 random anchor points in a 6-d "MFCC" space.
 PHRASE_ANCHORS = {
     phrase: np.random.default_rng(seed).normal(0, 2.0, (6, 6))
@@ -307,6 +331,45 @@ def test_voice_model_refuses_bad_input(voice_model: VoiceVerifier, voices: dict)
     X, y, phrases, sequences, groups = voice_table(voices, {"ann": ("yes",)}, takes=3, seed=1)
     with pytest.raises(EnrolmentError, match="at least 2 members"):
         VoiceVerifier().fit(X, y, phrases, sequences, groups)
+
+
+def test_voice_augmented_copies_train_the_speaker_space_only(voices: dict) -> None:
+    X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
+    rng = np.random.default_rng(5)
+    copies = X + rng.normal(0, 0.3, X.shape)
+    copied_sequences = [s + rng.normal(0, 0.3, s.shape) for s in sequences]
+    arguments = (
+        np.vstack([X, copies]),
+        np.concatenate([y, y]),
+        np.concatenate([phrases, phrases]),
+        sequences + copied_sequences,
+        np.concatenate([groups, groups]),
+    )
+    augmented = np.repeat([False, True], len(y))
+    model = VoiceVerifier(target_fmr=0.05).fit(*arguments, augmented=augmented)
+    assert model.speaker_model_[0].n_samples_seen_ == 2 * len(y)
+    # Copies are neither DTW takes nor calibration attempts.
+    assert len(model.take_sequences_) == len(y)
+    assert model.evaluation_["n_genuine"] == 40 and model.evaluation_["n_impostor"] == 40 * 6
+    plain = VoiceVerifier(target_fmr=0.05, augmented_training=False).fit(
+        *arguments, augmented=augmented
+    )
+    assert plain.speaker_model_[0].n_samples_seen_ == len(y)
+    assert len(plain.take_sequences_) == len(y)
+
+
+def test_voice_log_odds_speaker_score(voices: dict) -> None:
+    X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
+    model = VoiceVerifier(target_fmr=0.05, speaker_score="log_odds").fit(
+        X, y, phrases, sequences, groups
+    )
+    rng = np.random.default_rng(9)
+    genuine = model.verify(*voice_clip(voices["ann"], "yes", rng), "ann")
+    impostor = model.verify(*voice_clip(voices["bob"], "yes", rng), "ann")
+    assert genuine.accepted and not impostor.accepted
+    assert impostor.speaker_score < 0 < genuine.speaker_score
+    with pytest.raises(ValueError, match="speaker_score"):
+        VoiceVerifier(speaker_score="raw").fit(X, y, phrases, sequences, groups)
 
 
 # --------------------------------------------------------------------------------------------
