@@ -104,6 +104,8 @@ def arrange_faces(
 def face_split(
     base: Path, cache: Path, index: int, backend: str, seed: int, yale: Path
 ) -> dict[str, Any]:
+    from sklearn.base import clone
+
     from engine.biometrics import FaceIdentifier
     from engine.faces import extract_face_features
 
@@ -119,10 +121,21 @@ def face_split(
     table = _read_table(workspace.image_features)
     enrol = table[table["role"] == "enrol"]
     started = time.perf_counter()
+    arguments = (
+        _features(enrol, "feature_"),
+        enrol["member"].to_numpy(),
+        enrol["source"].to_numpy(),
+    )
     model = FaceIdentifier(
         backend=backend, target_fmr=settings.models.target_fmr, random_state=settings.seed
-    ).fit(_features(enrol, "feature_"), enrol["member"].to_numpy(), enrol["source"].to_numpy())
+    ).fit(*arguments)
     fit_s = time.perf_counter() - started
+    # Same-run comparison: the empirical-quantile threshold the Gaussian-tail rule replaced.
+    empirical = evaluate_models(
+        workspace,
+        settings,
+        bundle=_bundle(face=clone(model).set_params(threshold_rule="empirical").fit(*arguments)),
+    ).face
     report = evaluate_models(workspace, settings, bundle=_bundle(face=model))
     face = report.face
     return {
@@ -138,6 +151,8 @@ def face_split(
         "fnir_at_target": face.fnir_at_target,
         "fnir": face.fnir.value,
         "fpir": face.fpir.value,
+        "fnir_empirical": empirical.fnir.value,
+        "fpir_empirical": empirical.fpir.value,
         "fta": face.fta.value,
         "fnir_with_fta": face.fnir_with_fta.value,
         "enrol_cv_eer": model.evaluation_["eer"],
@@ -145,6 +160,8 @@ def face_split(
             "rank1": (face.identification_accuracy.count, face.identification_accuracy.trials),
             "fnir": (face.fnir.count, face.fnir.trials),
             "fpir": (face.fpir.count, face.fpir.trials),
+            "fnir_empirical": (empirical.fnir.count, empirical.fnir.trials),
+            "fpir_empirical": (empirical.fpir.count, empirical.fpir.trials),
             "fta": (face.fta.count, face.fta.trials),
             "fnir_with_fta": (face.fnir_with_fta.count, face.fnir_with_fta.trials),
         },
@@ -368,6 +385,8 @@ def run(
                 "fnir_at_target",
                 "fnir",
                 "fpir",
+                "fnir_empirical",
+                "fpir_empirical",
                 "fta",
                 "fnir_with_fta",
                 "enrol_cv_eer",

@@ -346,14 +346,14 @@ def test_voice_augmented_copies_train_the_speaker_space_only(voices: dict) -> No
         np.concatenate([groups, groups]),
     )
     augmented = np.repeat([False, True], len(y))
-    model = VoiceVerifier(target_fmr=0.05).fit(*arguments, augmented=augmented)
+    model = VoiceVerifier(target_fmr=0.05, augmented_training=True).fit(
+        *arguments, augmented=augmented
+    )
     assert model.speaker_model_[0].n_samples_seen_ == 2 * len(y)
     # Copies are neither DTW takes nor calibration attempts.
     assert len(model.take_sequences_) == len(y)
     assert model.evaluation_["n_genuine"] == 40 and model.evaluation_["n_impostor"] == 40 * 6
-    plain = VoiceVerifier(target_fmr=0.05, augmented_training=False).fit(
-        *arguments, augmented=augmented
-    )
+    plain = VoiceVerifier(target_fmr=0.05).fit(*arguments, augmented=augmented)
     assert plain.speaker_model_[0].n_samples_seen_ == len(y)
     assert len(plain.take_sequences_) == len(y)
 
