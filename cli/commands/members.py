@@ -34,7 +34,7 @@ def enroll(
         typer.Option(
             "--voices",
             "--voice",
-            help="Recordings of approval phrases, named <phrase>_<n>.wav (repeat the option).",
+            help="Recordings of approval phrases, named `phrase_N.wav`, e.g. `yes_approve_1.wav` (repeat the option).",
         ),
     ] = None,
     customer: Annotated[
