@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine import face_detect
-from engine.batch import ItemOutput, ItemResult, run_batch
+from engine.batch import ItemOutput, ItemResult
 from engine.errors import InputError
 from engine.face_augment import ORIGINAL, Augmentation, augment_crop, augment_region
 from engine.face_augment import plan_augmentations as plan_face_augmentations
@@ -35,13 +35,15 @@ from engine.features import (
     FeatureRunReport,
     collect_items,
     execution_plan,
+    refuse_empty_run,
+    run_by_role,
     run_report,
     write_feature_table,
 )
 from engine.fileio import atomic_write_bytes, atomic_write_json, file_sha256
 from engine.imaging import read_image
 from engine.metrics import rate
-from engine.progress import Progress, ProgressCallback, no_progress
+from engine.progress import ProgressCallback, no_progress
 from engine.settings import FaceAugmentSettings, Settings
 from engine.workspace import Workspace
 
@@ -293,20 +295,19 @@ def extract_face_features(
             f"or {workspace.relative(workspace.probe_faces_dir)}/<label>/"
         )
     save_dir = workspace.augmented_dir if settings.face.save_augmented else None
-    plan = execution_plan(settings)
-    results: list[ItemResult] = []
-    for role in (ENROL, PROBE):
-        group = [item for item in items if item.role == role]
-        results += run_batch(
-            group,
-            process_face_file,
-            face_params(settings, augment=role == ENROL, save_dir=save_dir),
-            stage="faces",
-            cache_dir=workspace.cache_dir,
-            plan=plan,
-            progress=_offset_progress(progress, len(results), len(items)),
-            cancel=cancel,
-        )
+    results = run_by_role(
+        items,
+        process_face_file,
+        {
+            ENROL: face_params(settings, augment=True, save_dir=save_dir),
+            PROBE: face_params(settings, augment=False, save_dir=save_dir),
+        },
+        stage="faces",
+        cache_dir=workspace.cache_dir,
+        plan=execution_plan(settings),
+        progress=progress,
+        cancel=cancel,
+    )
     results, notes = _finish_records(results)
     backend = settings.face.backend
     succeeded = sum(result.output is not None for result in results)
@@ -321,13 +322,7 @@ def extract_face_features(
         )
     report = run_report("faces", workspace.image_features, results, rows, backend, started)
     atomic_write_json(face_report_path(workspace), _report_json(workspace, report, notes))
-    if not succeeded:
-        reasons = "; ".join(f"{f.source}: {f.reason}" for f in report.failures[:3])
-        raise InputError(
-            f"none of the {len(results)} photos gave features, so "
-            f"{workspace.relative(workspace.image_features)} was not written ({reasons}; "
-            f"all in {workspace.relative(face_report_path(workspace))})"
-        )
+    refuse_empty_run(report, "photos", workspace.relative(face_report_path(workspace)))
     return report
 
 
@@ -339,15 +334,6 @@ def face_report_path(workspace: Workspace) -> Path:
 def is_failure_to_acquire(reason: str) -> bool:
     """True when a failure reason is an FTA (no face) rather than an unreadable file."""
     return FTA_MARK in reason
-
-
-def _offset_progress(progress: ProgressCallback, offset: int, total: int) -> ProgressCallback:
-    """Progress of one batch reported as part of a run of ``total`` files."""
-
-    def update(event: Progress) -> None:
-        progress(dataclasses.replace(event, step=offset + event.step, total=total))
-
-    return update
 
 
 def _finish_records(results: list[ItemResult]) -> tuple[list[ItemResult], dict[str, str]]:

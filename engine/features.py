@@ -4,13 +4,16 @@ how their rows become a feature table (image_features.csv, audio_features.csv)."
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.batch import BatchItem, ExecutionPlan, ItemResult
+from engine.batch import BatchItem, ExecutionPlan, ItemResult, ProcessFunction, run_batch
+from engine.errors import InputError
 from engine.fileio import atomic_write_csv
+from engine.progress import Progress, ProgressCallback, no_progress
 from engine.settings import Settings
 from engine.workspace import Workspace, member_folders
 
@@ -123,4 +126,51 @@ def run_report(
         ),
         backend=backend,
         seconds=time.perf_counter() - started,
+    )
+
+
+def run_by_role(
+    items: Sequence[BatchItem],
+    process: ProcessFunction,
+    params_by_role: Mapping[str, dict[str, Any]],
+    *,
+    stage: str,
+    cache_dir: Path,
+    plan: ExecutionPlan,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> list[ItemResult]:
+    """Enrolment files then probes, each role with its own parameters (only enrolment files are
+    augmented), reported as one stage counting every file."""
+    results: list[ItemResult] = []
+    for role, params in params_by_role.items():
+        group = [item for item in items if item.role == role]
+        results += run_batch(
+            group,
+            process,
+            params,
+            stage=stage,
+            cache_dir=cache_dir,
+            plan=plan,
+            progress=_offset_progress(progress, len(results), len(items)),
+            cancel=cancel,
+        )
+    return results
+
+
+def _offset_progress(progress: ProgressCallback, offset: int, total: int) -> ProgressCallback:
+    def update(event: Progress) -> None:
+        progress(dataclasses.replace(event, step=offset + event.step, total=total))
+
+    return update
+
+
+def refuse_empty_run(report: FeatureRunReport, what: str, run_report_path: str) -> None:
+    """InputError when no file of the run gave features (the table was then not written)."""
+    if report.rows or not report.files:
+        return
+    reasons = "; ".join(f"{f.source}: {f.reason}" for f in report.failures[:3])
+    raise InputError(
+        f"none of the {report.files} {what} gave features, so {report.output.name} was not "
+        f"written ({reasons}; all in {run_report_path})"
     )

@@ -25,7 +25,7 @@ import numpy as np
 from engine.audio import Recording, load_recording, phrase_from_filename
 from engine.audio_features import FrameConfig, feature_names, frame_config, frame_features
 from engine.audio_features import summarise as summarise_frames
-from engine.batch import BatchItem, ItemOutput, ItemResult, run_batch
+from engine.batch import BatchItem, ItemOutput, ItemResult
 from engine.errors import InputError, MissingStageError, MmauthError
 from engine.features import (
     ENROL,
@@ -33,6 +33,8 @@ from engine.features import (
     FeatureRunReport,
     collect_items,
     execution_plan,
+    refuse_empty_run,
+    run_by_role,
     run_report,
     write_feature_table,
 )
@@ -122,34 +124,27 @@ def extract_voice_features(
     started = time.perf_counter()
     items = collect_items(workspace, workspace.voices_dir, workspace.probe_voices_dir)
     enrolment = [item for item in items if item.role == ENROL]
-    probes = [item for item in items if item.role == PROBE]
     if not enrolment:
         raise InputError(
             "no enrolment recordings: put each member's clips in "
             f"{workspace.relative(workspace.voices_dir)}/<member>/ (wav, flac, ogg or mp3)"
         )
     base = recording_params(settings)
-    plan = execution_plan(settings)
     enrol_params = base | {
         "augment": dataclasses.asdict(settings.voice_augment),
         "seed": settings.seed,
         "babble_pool": babble_pool(enrolment),
     }
-    results: list[ItemResult] = []
-    for stage, batch, params in (
-        ("voices.enrol", enrolment, enrol_params),
-        ("voices.probe", probes, base),
-    ):
-        results += run_batch(
-            batch,
-            process_recording,
-            params,
-            stage=stage,
-            cache_dir=workspace.cache_dir,
-            plan=plan,
-            progress=progress,
-            cancel=cancel,
-        )
+    results = run_by_role(
+        items,
+        process_recording,
+        {ENROL: enrol_params, PROBE: base},
+        stage="voices",
+        cache_dir=workspace.cache_dir,
+        plan=execution_plan(settings),
+        progress=progress,
+        cancel=cancel,
+    )
     # The cache is keyed by content: what the file name says is added here, never cached.
     for result in results:
         if result.output is not None:
@@ -169,13 +164,7 @@ def extract_voice_features(
     report = run_report("voices", workspace.audio_features, results, rows, BACKEND, started)
     document = _report_document(workspace, report, results, settings)
     atomic_write_json(audio_report_path(workspace), document)
-    if not succeeded:
-        reasons = "; ".join(f"{f.source}: {f.reason}" for f in report.failures[:3])
-        raise InputError(
-            f"none of the {len(results)} recordings gave features, so "
-            f"{workspace.relative(workspace.audio_features)} was not written ({reasons}; all "
-            f"in {workspace.relative(audio_report_path(workspace))})"
-        )
+    refuse_empty_run(report, "recordings", workspace.relative(audio_report_path(workspace)))
     return report
 
 
