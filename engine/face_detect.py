@@ -82,9 +82,9 @@ def detect_face_classic(pixels: np.ndarray, *, align_eyes: bool = False) -> Face
     grey = _grey(pixels)
     work, factor = _detection_copy(grey)
     method, box = _first_found(
-        ("cascade", lambda: _cascade_box(work)),
-        ("cascade-equalised", lambda: _cascade_box(exposure.equalize_adapthist(work))),
-        ("padded", lambda: _padded(work, _cascade_box)),
+        ("cascade", lambda: cascade_box(work)),
+        ("cascade-equalised", lambda: cascade_box(exposure.equalize_adapthist(work))),
+        ("padded", lambda: _padded(work, cascade_box)),
     )
     if box is None:
         method, box, factor = "whole-frame", _whole_frame(grey, "the LBP cascade"), 1.0
@@ -198,7 +198,7 @@ def _detection_copy(image: np.ndarray) -> tuple[np.ndarray, float]:
     return small.astype(image.dtype), factor
 
 
-def _cascade_box(grey: np.ndarray) -> Box | None:
+def cascade_box(grey: np.ndarray) -> Box | None:
     """(top, left, width) of the best cascade detection, or None.
 
     The cascade reports every window that passes, so one face yields a cluster of overlapping

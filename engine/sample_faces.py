@@ -11,11 +11,12 @@ blur and sensor noise.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+
+from engine import face_detect
 
 IMAGE_SHAPE = (320, 384)
 """Height and width of every photo: a landscape webcam frame, so no detector mistakes it for a
@@ -361,28 +362,10 @@ def render_face(
 
 def cascade_finds_face(pixels: np.ndarray) -> bool:
     """Whether scikit-image's LBP frontal-face cascade finds a face, searched as the classic
-    backend searches (faces at least a fifth of the shorter side), without its fallbacks."""
+    backend searches, without its fallbacks."""
     from skimage.color import rgb2gray
 
-    grey = rgb2gray(pixels)
-    shorter = min(grey.shape)
-    smallest = max(24, shorter // 5)
-    windows = _cascade().detect_multi_scale(
-        img=grey,
-        scale_factor=1.25,
-        step_ratio=1,
-        min_size=(smallest, smallest),
-        max_size=(shorter, shorter),
-    )
-    return len(windows) > 0
-
-
-@functools.cache
-def _cascade():  # noqa: ANN202
-    from skimage import data
-    from skimage.feature import Cascade
-
-    return Cascade(data.lbp_frontal_face_cascade_filename())
+    return face_detect.cascade_box(rgb2gray(pixels)) is not None
 
 
 class _Canvas:
