@@ -246,8 +246,12 @@ class FaceIdentifier(BaseEstimator):
         scores).
     cohort_size : members in the cohort of "cohort" normalisation.
     max_pca_components : upper bound of the classic backend's PCA step.
-    threshold_rule : "gaussian_tail" (the default: the higher of the empirical quantile and a
-        normal fit's, see ``gaussian_tail_threshold``) or "empirical" (the quantile alone).
+    threshold_rule : "gaussian_tail" (the higher of the empirical quantile and a normal fit's,
+        see ``gaussian_tail_threshold``), "empirical" (the quantile alone) or "auto" (the
+        default: gaussian_tail for dlib, empirical for classic). On enrolment-only data of the
+        Yale benchmark (each member left out of the calibration in turn, 1% target) the classic
+        backend's empirical threshold let 1.9% of them through (28/1500) at a cross-validated
+        FNIR of 45%; the Gaussian tail 0.5% at 62%, too conservative there.
     cv_splits : folds of the grouped cross-validation producing held-out genuine scores.
     random_state : seed of the fold assignment.
     """
@@ -259,7 +263,7 @@ class FaceIdentifier(BaseEstimator):
         score_normalisation: ScoreNormalisation = "none",
         cohort_size: int = 3,
         max_pca_components: int = 150,
-        threshold_rule: str = "gaussian_tail",
+        threshold_rule: str = "auto",
         cv_splits: int = 3,
         random_state: int = 0,
     ) -> None:
@@ -404,12 +408,16 @@ class FaceIdentifier(BaseEstimator):
         )
 
     def _threshold(self, impostor: np.ndarray) -> float:
-        if self.threshold_rule == "empirical":
+        rule = self.threshold_rule
+        if rule == "auto":
+            rule = "gaussian_tail" if self.backend == "dlib" else "empirical"
+        if rule == "empirical":
             return threshold_at_fmr(impostor, self.target_fmr)
-        if self.threshold_rule == "gaussian_tail":
+        if rule == "gaussian_tail":
             return gaussian_tail_threshold(impostor, self.target_fmr)
         raise ValueError(
-            f"threshold_rule must be 'gaussian_tail' or 'empirical', not {self.threshold_rule!r}"
+            "threshold_rule must be 'auto', 'gaussian_tail' or 'empirical', "
+            f"not {self.threshold_rule!r}"
         )
 
     def _sub_model(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> FaceIdentifier:

@@ -228,6 +228,8 @@ def test_face_threshold_rules(face_data: dict) -> None:
     empirical = FaceIdentifier(backend="dlib", threshold_rule="empirical").fit(*arguments)
     assert tail.threshold_ >= empirical.threshold_
     assert tail.threshold_ == gaussian_tail_threshold(tail.evaluation_["impostor"], 0.01)
+    classic = FaceIdentifier(backend="classic").fit(*arguments)
+    assert classic.threshold_ == threshold_at_fmr(classic.evaluation_["impostor"], 0.01)
     with pytest.raises(ValueError, match="threshold_rule"):
         FaceIdentifier(backend="dlib", threshold_rule="bogus").fit(*arguments)
 
