@@ -86,7 +86,7 @@ ProcessFunction = Callable[[Path, dict[str, Any]], ItemOutput]
 def run_batch(
     items: Sequence[BatchItem],
     process: ProcessFunction,
-    params: dict[str, Any],
+    params: dict[str, Any] | Callable[[BatchItem], dict[str, Any]],
     *,
     stage: str,
     cache_dir: Path | None = None,
@@ -97,26 +97,30 @@ def run_batch(
     """Run ``process(path, params)`` on every item, in item order, reusing cached results.
 
     ``process`` must be a module-level function (it is sent to worker processes) and raise
-    MmauthError for bad input. ``params`` must be JSON-serialisable: with the function's name
-    and the file's content it forms the cache key.
+    MmauthError for bad input. ``params`` (or what it returns for an item, e.g. augmentation
+    for enrolment files only) must be JSON-serialisable: with the function's name and the
+    file's content it forms the cache key. One call runs every item on one executor (a dask
+    LocalCluster starts once).
     """
     plan = plan or ExecutionPlan()
+    params_of = params if callable(params) else lambda _item: params
+    item_params = [params_of(item) for item in items]
     total = len(items)
     results: list[ItemResult | None] = [None] * total
     pending: list[int] = []
     keys: list[str | None] = [None] * total
-    params_key = json_sha256(
-        {
-            "function": f"{process.__module__}.{process.__qualname__}",
-            "params": params,
-            "format": CACHE_FORMAT,
-        }
-    )
+    function = f"{process.__module__}.{process.__qualname__}"
+    params_keys: dict[int, str] = {}
     done = 0
     for index, item in enumerate(items):
         check_cancelled(cancel, stage)
+        parameters = item_params[index]
+        if id(parameters) not in params_keys:
+            params_keys[id(parameters)] = json_sha256(
+                {"function": function, "params": parameters, "format": CACHE_FORMAT}
+            )
         try:
-            keys[index] = f"{file_sha256(item.path)}-{params_key[:16]}"
+            keys[index] = f"{file_sha256(item.path)}-{params_keys[id(parameters)][:16]}"
         except OSError as error:
             results[index] = ItemResult(item, None, error=f"cannot read the file: {error.strerror}")
             done += 1
@@ -130,7 +134,9 @@ def run_batch(
     progress(Progress(stage, done, total, f"{done} of {total} files cached or unreadable"))
 
     for index, (output, error, acquisition_failure) in zip(
-        pending, _execute([items[i].path for i in pending], process, params, plan), strict=False
+        pending,
+        _execute([(items[i].path, item_params[i]) for i in pending], process, plan),
+        strict=False,
     ):
         check_cancelled(cancel, stage)
         item = items[index]
@@ -163,23 +169,25 @@ def _safe_process(process: ProcessFunction, path: Path, params: dict[str, Any]) 
 
 
 def _execute(
-    paths: list[Path], process: ProcessFunction, params: dict[str, Any], plan: ExecutionPlan
+    work: list[tuple[Path, dict[str, Any]]], process: ProcessFunction, plan: ExecutionPlan
 ) -> Iterator[Outcome]:
-    if not paths:
+    if not work:
         return iter(())
     if plan.jobs <= 1 and plan.executor == "loky":
-        return (_safe_process(process, path, params) for path in paths)
-    return _execute_parallel(paths, process, params, plan)
+        return (_safe_process(process, path, params) for path, params in work)
+    return _execute_parallel(work, process, plan)
 
 
 def _execute_parallel(
-    paths: list[Path], process: ProcessFunction, params: dict[str, Any], plan: ExecutionPlan
+    work: list[tuple[Path, dict[str, Any]]], process: ProcessFunction, plan: ExecutionPlan
 ) -> Iterator[Outcome]:
     import joblib
 
     with _backend(plan):
         parallel = joblib.Parallel(n_jobs=plan.jobs, return_as="generator")
-        yield from parallel(joblib.delayed(_safe_process)(process, path, params) for path in paths)
+        yield from parallel(
+            joblib.delayed(_safe_process)(process, path, params) for path, params in work
+        )
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 from engine.batch import BatchItem, ExecutionPlan, ItemResult, ProcessFunction, run_batch
 from engine.errors import InputError
 from engine.fileio import atomic_write_csv
-from engine.progress import Progress, ProgressCallback, no_progress
+from engine.progress import ProgressCallback, no_progress
 from engine.settings import Settings
 from engine.workspace import Workspace, member_folders
 
@@ -140,29 +140,18 @@ def run_by_role(
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
 ) -> list[ItemResult]:
-    """Enrolment files then probes, each role with its own parameters (only enrolment files are
-    augmented), reported as one stage counting every file."""
-    results: list[ItemResult] = []
-    for role, params in params_by_role.items():
-        group = [item for item in items if item.role == role]
-        results += run_batch(
-            group,
-            process,
-            params,
-            stage=stage,
-            cache_dir=cache_dir,
-            plan=plan,
-            progress=_offset_progress(progress, len(results), len(items)),
-            cancel=cancel,
-        )
-    return results
-
-
-def _offset_progress(progress: ProgressCallback, offset: int, total: int) -> ProgressCallback:
-    def update(event: Progress) -> None:
-        progress(dataclasses.replace(event, step=offset + event.step, total=total))
-
-    return update
+    """Every file in one batch, each with its role's parameters (only enrolment files are
+    augmented)."""
+    return run_batch(
+        items,
+        process,
+        lambda item: params_by_role[item.role],
+        stage=stage,
+        cache_dir=cache_dir,
+        plan=plan,
+        progress=progress,
+        cancel=cancel,
+    )
 
 
 def refuse_empty_run(report: FeatureRunReport, what: str, run_report_path: str) -> None:

@@ -75,3 +75,18 @@ def test_cancel_stops_the_batch(tmp_path: Path) -> None:
     cancel.set()
     with pytest.raises(CancelledError, match="was cancelled"):
         run_batch(items, count_bytes, {"scale": 1}, stage="t", cancel=cancel)
+
+
+def test_parameters_can_differ_per_item_and_key_the_cache_apart(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    items = make_items(tmp_path, {"a": b"123", "b": b"123"})
+    scale = {"a": {"scale": 1}, "b": {"scale": 10}}
+    results = run_batch(
+        items, count_bytes, lambda item: scale[item.source], stage="t", cache_dir=cache
+    )
+    assert [r.output.features[0, 0] for r in results] == [3.0, 30.0]
+    # Same content, different parameters: two cache entries, both reused next time.
+    again = run_batch(
+        items, count_bytes, lambda item: scale[item.source], stage="t", cache_dir=cache
+    )
+    assert all(r.cached for r in again) and again[1].output.features[0, 0] == 30.0
