@@ -397,20 +397,9 @@ def _plain(value: Any) -> Any:
 
 def _probe_rows(workspace: Workspace, path: Path, prefix: str) -> tuple[Any, np.ndarray] | None:
     """Probe rows of a feature table and their feature matrix, or None when there are none."""
-    import pandas as pd
+    from engine.training import read_feature_table
 
-    where = workspace.relative(path)
-    if not path.is_file():
-        raise MissingStageError(f"{where} is missing: run mmauth features first")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(
-            f"cannot be read ({error}); run mmauth features again", path=where
-        ) from error
-    for column in ("member", "role", "source"):
-        if column not in table.columns:
-            raise InputError("is missing; run mmauth features again", path=where, column=column)
+    table = read_feature_table(workspace, path, prefix)
     probes = table[table["role"] == PROBE].reset_index(drop=True)
     if probes.empty:
         return None

@@ -295,14 +295,30 @@ def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
     return hashes
 
 
+TEXT_COLUMNS = (
+    "member",
+    "emotion",
+    "phrase",
+    "augmentation",
+    "augmentation_detail",
+    "source",
+    "role",
+    "backend",
+)
+"""Columns of the feature tables that hold names, never numbers."""
+
+
 def read_feature_table(workspace: Workspace, path: Path, prefix: str) -> Any:
     """A feature table (image_features.csv or audio_features.csv), checked for the columns every
     reader needs; InputError naming the file and the command that rewrites it."""
     import pandas as pd
 
     where = workspace.relative(path)
+    if not path.is_file():
+        raise MissingStageError(f"{where} is missing: run mmauth features first")
     try:
-        table = pd.read_csv(path)
+        # Names are text even when they look like numbers: member "007", phrase "3".
+        table = pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise InputError(
             f"cannot be read ({error}); run mmauth features again", path=where
@@ -312,6 +328,8 @@ def read_feature_table(workspace: Workspace, path: Path, prefix: str) -> Any:
             raise InputError("is missing; run mmauth features again", path=where, column=column)
     if not any(str(c).startswith(prefix) for c in table.columns):
         raise InputError(f"has no {prefix}* columns; run mmauth features again", path=where)
+    text = [column for column in TEXT_COLUMNS if column in table.columns]
+    table[text] = table[text].fillna("")
     return table
 
 

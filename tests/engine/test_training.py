@@ -206,3 +206,20 @@ def test_a_failed_summary_write_leaves_the_previous_models_valid(
         train_models(customers, fast_settings(customers), which=("product",))
     assert {p.name: p.read_bytes() for p in customers.models_dir.iterdir()} == before
     load_model_bundle(customers, require=("product",))
+
+
+def test_feature_tables_keep_names_that_look_like_numbers(workspace: Workspace) -> None:
+    from engine.training import read_feature_table
+
+    path = workspace.audio_features
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "member,phrase,augmentation,augmentation_detail,source,role,audio_feature_0\n"
+        "007,3,original,,a.wav,enrol,0.5\n"
+    )
+    row = read_feature_table(workspace, path, "audio_feature_").iloc[0]
+    assert (row["member"], row["phrase"], row["augmentation_detail"]) == ("007", "3", "")
+    assert row["audio_feature_0"] == 0.5
+    path.unlink()
+    with pytest.raises(MissingStageError, match="run mmauth features first"):
+        read_feature_table(workspace, path, "audio_feature_")
