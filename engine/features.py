@@ -19,6 +19,17 @@ from engine.workspace import Workspace, member_folders
 
 ENROL = "enrol"
 PROBE = "probe"
+TEXT_COLUMNS = (
+    "member",
+    "emotion",
+    "phrase",
+    "augmentation",
+    "augmentation_detail",
+    "source",
+    "role",
+    "backend",
+)
+"""Columns of the feature tables that hold names, never numbers (member "007", phrase "3")."""
 
 
 @dataclasses.dataclass(frozen=True)

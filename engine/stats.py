@@ -142,8 +142,11 @@ def workspace_stats(workspace: Workspace) -> WorkspaceStats:
     if workspace.image_features.is_file():
         import pandas as pd
 
+        from engine.features import TEXT_COLUMNS
+
         image_table = pd.read_csv(
             workspace.image_features,
+            dtype=dict.fromkeys(TEXT_COLUMNS, str),
             usecols=_present_columns(
                 workspace.image_features, ("member", "emotion", "augmentation", "role")
             ),
@@ -156,7 +159,9 @@ def workspace_stats(workspace: Workspace) -> WorkspaceStats:
     if workspace.audio_features.is_file():
         import pandas as pd
 
-        audio_table = pd.read_csv(workspace.audio_features)
+        from engine.features import TEXT_COLUMNS
+
+        audio_table = pd.read_csv(workspace.audio_features, dtype=dict.fromkeys(TEXT_COLUMNS, str))
         clips = _count_table(audio_table, ("member", "phrase", "augmentation"))
         audio_features = _audio_feature_values(audio_table)
     else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError, MissingStageError
+from engine.features import TEXT_COLUMNS
 from engine.fileio import file_sha256
 from engine.persistence import MODEL_NAMES, ModelRecord, save_models
 from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
@@ -293,19 +294,6 @@ def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
             )
         hashes[workspace.relative(path)] = file_sha256(path)
     return hashes
-
-
-TEXT_COLUMNS = (
-    "member",
-    "emotion",
-    "phrase",
-    "augmentation",
-    "augmentation_detail",
-    "source",
-    "role",
-    "backend",
-)
-"""Columns of the feature tables that hold names, never numbers."""
 
 
 def read_feature_table(workspace: Workspace, path: Path, prefix: str) -> Any:
