@@ -201,7 +201,16 @@ def train_voice(
     from engine.biometrics import VoiceVerifier
     from engine.voices import load_mfcc_sequences
 
-    table = _enrolment_rows(workspace, workspace.audio_features, "audio_feature_")
+    table = _enrolment_rows(
+        workspace,
+        workspace.audio_features,
+        "audio_feature_",
+        minimum_members=3,
+        # Each member in turn is left out to play a stranger; the speaker model learnt from
+        # the others needs at least two voices to tell apart.
+        why="for the voice model (each member is left out in turn to measure strangers, and "
+        "the speaker model needs two voices among the rest)",
+    )
     sequences = load_mfcc_sequences(workspace)
     keys = list(zip(table["source"].astype(str), table["augmentation"].astype(str), strict=True))
     absent = [key for key in keys if key not in sequences]
@@ -321,15 +330,18 @@ def read_feature_table(workspace: Workspace, path: Path, prefix: str) -> Any:
     return table
 
 
-def _enrolment_rows(workspace: Workspace, path: Path, prefix: str) -> Any:
+def _enrolment_rows(
+    workspace: Workspace, path: Path, prefix: str, minimum_members: int = 2, why: str = ""
+) -> Any:
     where = workspace.relative(path)
     table = read_feature_table(workspace, path, prefix)
     enrolment = table[table["role"] == ENROL_ROLE].reset_index(drop=True)
     members = enrolment["member"].nunique()
-    if members < 2:
+    if members < minimum_members:
         raise MissingStageError(
-            f"{where} has enrolment rows for {members} member(s); at least 2 are needed to "
-            "calibrate against impostors: enrol more members and run mmauth features"
+            f"{where} has enrolment rows for {members} member(s); at least {minimum_members} "
+            f"are needed {why or 'to calibrate against impostors'}: enrol more members and run "
+            "mmauth features"
         )
     return enrolment
 

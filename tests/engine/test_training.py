@@ -15,6 +15,7 @@ from engine.settings import Settings, load_settings
 from engine.training import SUMMARY_COLUMNS, train_models
 from engine.workspace import Workspace
 from tests.engine.model_fixtures import (
+    MEMBERS,
     write_audio_features,
     write_image_features,
     write_merged_dataset,
@@ -184,6 +185,14 @@ def test_a_feature_table_with_one_member_is_refused(customers: Workspace) -> Non
     write_image_features(customers, members=("ana",))
     with pytest.raises(MissingStageError, match="enrolment rows for 1 member.*at least 2"):
         train_models(customers, Settings(), which=("face",))
+
+
+def test_a_voice_table_with_two_members_is_refused_with_the_reason(customers: Workspace) -> None:
+    write_audio_features(customers, members=MEMBERS[:2])
+    with pytest.raises(
+        MissingStageError, match="for 2 member.*at least 3 are needed for the voice"
+    ):
+        train_models(customers, Settings(), which=("voice",))
 
 
 def test_a_failed_summary_write_leaves_the_previous_models_valid(
