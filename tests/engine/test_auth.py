@@ -3,7 +3,6 @@ lockout with an injected clock, the audit row, the step callbacks."""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from engine.auth import REASONS, STEP_NAMES, Authenticator, authenticate
+from engine.biometrics import FaceMatch, VoiceMatch
 from engine.errors import AcquisitionError, InputError, MissingStageError, ModelIntegrityError
 from engine.settings import Settings
 from engine.store import AuditStore, StoreError
@@ -22,26 +22,6 @@ SETTINGS = Settings()
 ENROLLED_PHRASES = {"alice": {"hello"}, "bob": {"open_sesame"}}
 
 
-@dataclasses.dataclass(frozen=True)
-class FakeFaceMatch:
-    member: str | None
-    score: float
-    threshold: float
-    best_member: str
-    scores: dict[str, float]
-
-
-@dataclasses.dataclass(frozen=True)
-class FakeVoiceMatch:
-    accepted: bool
-    score: float
-    threshold: float
-    speaker_score: float
-    phrase_score: float
-    phrase: str | None
-    phrase_ok: bool
-
-
 class FakeFaceModel:
     """Identifies the member named at the start of the file name ("alice-..."); names that
     are not members are strangers."""
@@ -49,24 +29,24 @@ class FakeFaceModel:
     members_ = np.array(["alice", "bob"])
     threshold_ = 0.5
 
-    def identify(self, vector: np.ndarray) -> FakeFaceMatch:
+    def identify(self, vector: np.ndarray) -> FaceMatch:
         label = str(vector[0])
         if label == "crash":
             raise RuntimeError("model exploded")
         known = label in self.members_
         score = 0.9 if known else 0.2
-        return FakeFaceMatch(known and label or None, score, 0.5, "alice", {"alice": score})
+        return FaceMatch(known and label or None, score, 0.5, "alice", {"alice": score})
 
 
 class FakeVoiceModel:
     members_ = np.array(["alice", "bob"])
 
-    def verify(self, vector: np.ndarray, sequence: np.ndarray, claimed: str) -> FakeVoiceMatch:
+    def verify(self, vector: np.ndarray, sequence: np.ndarray, claimed: str) -> VoiceMatch:
         speaker_ok = str(vector[0]) == claimed
         phrase = str(sequence[0])
         phrase_ok = phrase in ENROLLED_PHRASES.get(claimed, set())
         score = 0.8 if speaker_ok else 0.1
-        return FakeVoiceMatch(
+        return VoiceMatch(
             accepted=speaker_ok and phrase_ok,
             score=score,
             threshold=0.5,
