@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from engine.evaluation import evaluate_models, evaluate_voice
+from engine.features import feature_matrix, read_feature_table
 from engine.metrics import rate
 from engine.persistence import ModelBundle
 from engine.settings import load_settings
@@ -118,11 +119,11 @@ def face_split(
     started = time.perf_counter()
     run = extract_face_features(workspace, settings)
     extraction_s = time.perf_counter() - started
-    table = _read_table(workspace.image_features)
+    table = read_feature_table(workspace, workspace.image_features, "feature_")
     enrol = table[table["role"] == "enrol"]
     started = time.perf_counter()
     arguments = (
-        _features(enrol, "feature_"),
+        feature_matrix(enrol, "feature_"),
         enrol["member"].to_numpy(),
         enrol["source"].to_numpy(),
     )
@@ -210,7 +211,7 @@ def voice_split(
     min_speech_s: float,
 ) -> dict[str, Any]:
     from engine.biometrics import VoiceVerifier
-    from engine.voices import extract_voice_features, load_mfcc_sequences
+    from engine.voices import extract_voice_features, mfcc_sequences_for
 
     speakers = sorted({p.name.split("_")[1] for p in fsdd.glob("*.wav")})
     members = [s for s in speakers if s not in strangers]
@@ -231,15 +232,14 @@ def voice_split(
         for source in probe_failures
         if not Path(source).name.startswith(f"{wrong_digit}_")
     ]
-    table = _read_table(workspace.audio_features)
-    sequences = load_mfcc_sequences(workspace)
+    table = read_feature_table(workspace, workspace.audio_features, "audio_feature_")
     enrol = table[table["role"] == "enrol"]
     started = time.perf_counter()
     model = VoiceVerifier(target_fmr=settings.models.target_fmr, random_state=settings.seed).fit(
-        _features(enrol, "audio_feature_"),
+        feature_matrix(enrol, "audio_feature_"),
         enrol["member"].to_numpy(),
         enrol["phrase"].astype(str).to_numpy(),
-        _sequences(enrol, sequences),
+        mfcc_sequences_for(workspace, enrol, "enrolment"),
         enrol["source"].to_numpy(),
         augmented=(enrol["augmentation"] != "original").to_numpy(),
     )
@@ -250,18 +250,18 @@ def voice_split(
     started = time.perf_counter()
     voice = evaluate_voice(
         model,
-        _features(speaker_probes, "audio_feature_"),
+        feature_matrix(speaker_probes, "audio_feature_"),
         speaker_probes["member"].to_numpy(),
         speaker_probes["phrase"].astype(str).to_numpy(),
-        _sequences(speaker_probes, sequences),
+        mfcc_sequences_for(workspace, speaker_probes, "probe"),
         failed_labels=speaker_failed,
     )
     phrase_check = evaluate_voice(
         model,
-        _features(wrong_probes, "audio_feature_"),
+        feature_matrix(wrong_probes, "audio_feature_"),
         wrong_probes["member"].to_numpy(),
         wrong_probes["phrase"].astype(str).to_numpy(),
-        _sequences(wrong_probes, sequences),
+        mfcc_sequences_for(workspace, wrong_probes, "probe"),
     )
     evaluate_s = time.perf_counter() - started
     return {
@@ -301,25 +301,6 @@ def voice_split(
 
 # --------------------------------------------------------------------------------------------
 # Shared
-
-
-def _read_table(path: Path) -> Any:
-    import pandas as pd
-
-    return pd.read_csv(path)
-
-
-def _features(table: Any, prefix: str) -> np.ndarray:
-    columns = sorted(
-        (c for c in table.columns if str(c).startswith(prefix)),
-        key=lambda c: int(str(c)[len(prefix) :]),
-    )
-    return table[columns].to_numpy(dtype=np.float64)
-
-
-def _sequences(table: Any, sequences: dict[tuple[str, str], np.ndarray]) -> list[np.ndarray]:
-    keys = zip(table["source"].astype(str), table["augmentation"].astype(str), strict=True)
-    return [sequences[key] for key in keys]
 
 
 def _bundle(face: Any = None, voice: Any = None) -> ModelBundle:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError, MissingStageError
-from engine.features import PROBE
+from engine.features import PROBE, feature_matrix, read_feature_table
 from engine.fileio import atomic_write_json
 from engine.metrics import Rate, det_curve, equal_error_rate, rate
 from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
@@ -397,17 +397,11 @@ def _plain(value: Any) -> Any:
 
 def _probe_rows(workspace: Workspace, path: Path, prefix: str) -> tuple[Any, np.ndarray] | None:
     """Probe rows of a feature table and their feature matrix, or None when there are none."""
-    from engine.training import read_feature_table
-
     table = read_feature_table(workspace, path, prefix)
     probes = table[table["role"] == PROBE].reset_index(drop=True)
     if probes.empty:
         return None
-    columns = sorted(
-        (c for c in probes.columns if str(c).startswith(prefix)),
-        key=lambda c: int(str(c)[len(prefix) :]),
-    )
-    return probes, probes[columns].to_numpy(dtype=np.float64)
+    return probes, feature_matrix(probes, prefix)
 
 
 def _failed_probe_labels(workspace: Workspace, report_path: Path, probe_dir: Path) -> list[str]:
@@ -459,20 +453,13 @@ def _evaluate_workspace_voices(
     progress: ProgressCallback,
     cancel: threading.Event | None,
 ) -> VoiceEvaluation | None:
-    from engine.voices import audio_report_path, load_mfcc_sequences
+    from engine.voices import audio_report_path, mfcc_sequences_for
 
     rows = _probe_rows(workspace, workspace.audio_features, VOICE_PREFIX)
     if rows is None:
         return None
     probes, features = rows
-    all_sequences = load_mfcc_sequences(workspace)
-    keys = list(zip(probes["source"].astype(str), probes["augmentation"].astype(str), strict=True))
-    missing = [key for key in keys if key not in all_sequences]
-    if missing:
-        raise MissingStageError(
-            f"{len(missing)} probe clip(s) have no MFCC sequence (first: {missing[0][0]}); "
-            "run mmauth features again"
-        )
+    sequences = mfcc_sequences_for(workspace, probes, "probe")
     failed = _failed_probe_labels(
         workspace, audio_report_path(workspace), workspace.probe_voices_dir
     )
@@ -481,7 +468,7 @@ def _evaluate_workspace_voices(
         features,
         probes["member"].astype(str).to_numpy(),
         probes["phrase"].astype(str).to_numpy(),
-        [all_sequences[key] for key in keys],
+        sequences,
         failed_labels=failed,
         progress=progress,
         cancel=cancel,

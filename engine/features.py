@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.batch import BatchItem, ExecutionPlan, ItemResult, ProcessFunction, run_batch
-from engine.errors import InputError
+from engine.errors import InputError, MissingStageError
 from engine.fileio import atomic_write_csv
 from engine.progress import ProgressCallback, no_progress
 from engine.settings import Settings
@@ -174,3 +174,37 @@ def refuse_empty_run(report: FeatureRunReport, what: str, run_report_path: str) 
         f"none of the {report.files} {what} gave features, so {report.output.name} was not "
         f"written ({reasons}; all in {run_report_path})"
     )
+
+
+def read_feature_table(workspace: Workspace, path: Path, prefix: str) -> Any:
+    """A feature table (image_features.csv or audio_features.csv), checked for the columns every
+    reader needs; InputError naming the file and the command that rewrites it."""
+    import pandas as pd
+
+    where = workspace.relative(path)
+    if not path.is_file():
+        raise MissingStageError(f"{where} is missing: run mmauth features first")
+    try:
+        # Names are text even when they look like numbers: member "007", phrase "3".
+        table = pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"cannot be read ({error}); run mmauth features again", path=where
+        ) from error
+    for column in ("member", "source", "role"):
+        if column not in table.columns:
+            raise InputError("is missing; run mmauth features again", path=where, column=column)
+    if not any(str(c).startswith(prefix) for c in table.columns):
+        raise InputError(f"has no {prefix}* columns; run mmauth features again", path=where)
+    text = [column for column in TEXT_COLUMNS if column in table.columns]
+    table[text] = table[text].fillna("")
+    return table
+
+
+def feature_matrix(table: Any, prefix: str) -> Any:
+    """The ``<prefix>0..N`` columns of a feature table as a float matrix, in numeric order."""
+    import numpy as np
+
+    columns = [c for c in table.columns if str(c).startswith(prefix)]
+    columns.sort(key=lambda c: int(str(c)[len(prefix) :]))
+    return table[columns].to_numpy(dtype=np.float64)

@@ -250,7 +250,7 @@ def _feature_sections(
     counted: Sequence[str],
     stem: str,
 ) -> list[Section]:
-    from engine.training import read_feature_table
+    from engine.features import read_feature_table
 
     if not path.is_file():
         return [

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError, MissingStageError
-from engine.features import TEXT_COLUMNS
+from engine.features import feature_matrix, read_feature_table
 from engine.fileio import file_sha256
 from engine.persistence import MODEL_NAMES, ModelRecord, save_models
 from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
@@ -176,7 +176,7 @@ def train_face(
             column="backend",
         )
     backend = backends[0] if backends else settings.face.backend
-    features = _feature_matrix(table, "feature_")
+    features = feature_matrix(table, "feature_")
     model = FaceIdentifier(
         backend=backend, target_fmr=settings.models.target_fmr, random_state=settings.seed
     ).fit(
@@ -199,7 +199,7 @@ def train_voice(
     """VoiceVerifier fitted on the enrolment rows of data/audio_features.csv and their MFCC
     sequences."""
     from engine.biometrics import VoiceVerifier
-    from engine.voices import load_mfcc_sequences
+    from engine.voices import mfcc_sequences_for
 
     table = _enrolment_rows(
         workspace,
@@ -211,19 +211,11 @@ def train_voice(
         why="for the voice model (each member is left out in turn to measure strangers, and "
         "the speaker model needs two voices among the rest)",
     )
-    sequences = load_mfcc_sequences(workspace)
-    keys = list(zip(table["source"].astype(str), table["augmentation"].astype(str), strict=True))
-    absent = [key for key in keys if key not in sequences]
-    if absent:
-        raise MissingStageError(
-            f"{len(absent)} enrolment clip(s) have no MFCC sequence (first: {absent[0][0]}); "
-            "run mmauth features again"
-        )
     model = VoiceVerifier(target_fmr=settings.models.target_fmr, random_state=settings.seed).fit(
-        _feature_matrix(table, "audio_feature_"),
+        feature_matrix(table, "audio_feature_"),
         table["member"].astype(str).to_numpy(),
         phrases=table["phrase"].astype(str).to_numpy(),
-        sequences=[sequences[key] for key in keys],
+        sequences=mfcc_sequences_for(workspace, table, "enrolment"),
         groups=table["source"].astype(str).to_numpy(),
         augmented=(table["augmentation"] != "original").to_numpy(),
         progress=progress,
@@ -305,31 +297,6 @@ def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
     return hashes
 
 
-def read_feature_table(workspace: Workspace, path: Path, prefix: str) -> Any:
-    """A feature table (image_features.csv or audio_features.csv), checked for the columns every
-    reader needs; InputError naming the file and the command that rewrites it."""
-    import pandas as pd
-
-    where = workspace.relative(path)
-    if not path.is_file():
-        raise MissingStageError(f"{where} is missing: run mmauth features first")
-    try:
-        # Names are text even when they look like numbers: member "007", phrase "3".
-        table = pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(
-            f"cannot be read ({error}); run mmauth features again", path=where
-        ) from error
-    for column in ("member", "source", "role"):
-        if column not in table.columns:
-            raise InputError("is missing; run mmauth features again", path=where, column=column)
-    if not any(str(c).startswith(prefix) for c in table.columns):
-        raise InputError(f"has no {prefix}* columns; run mmauth features again", path=where)
-    text = [column for column in TEXT_COLUMNS if column in table.columns]
-    table[text] = table[text].fillna("")
-    return table
-
-
 def _enrolment_rows(
     workspace: Workspace, path: Path, prefix: str, minimum_members: int = 2, why: str = ""
 ) -> Any:
@@ -344,14 +311,6 @@ def _enrolment_rows(
             "mmauth features"
         )
     return enrolment
-
-
-def _feature_matrix(table: Any, prefix: str) -> Any:
-    import numpy as np
-
-    columns = [c for c in table.columns if str(c).startswith(prefix)]
-    columns.sort(key=lambda c: int(str(c)[len(prefix) :]))
-    return table[columns].to_numpy(dtype=np.float64)
 
 
 def _biometric_result(name: str, model: Any, inputs: dict[str, str], backend: str) -> TrainedModel:

@@ -306,6 +306,20 @@ def load_mfcc_sequences(workspace: Workspace) -> dict[tuple[str, str], np.ndarra
     }
 
 
+def mfcc_sequences_for(workspace: Workspace, table: Any, what: str) -> list[np.ndarray]:
+    """The MFCC sequence of every row of an audio feature table, in row order; MissingStageError
+    when a row has none (the table and the archive come from different runs)."""
+    sequences = load_mfcc_sequences(workspace)
+    keys = list(zip(table["source"].astype(str), table["augmentation"].astype(str), strict=True))
+    absent = [key for key in keys if key not in sequences]
+    if absent:
+        raise MissingStageError(
+            f"{len(absent)} {what} clip(s) have no MFCC sequence (first: {absent[0][0]}); "
+            "run mmauth features again"
+        )
+    return [sequences[key] for key in keys]
+
+
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """One BLAS thread: the per-clip matrices are tiny, and on a busy machine BLAS threads

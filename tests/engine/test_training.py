@@ -218,7 +218,7 @@ def test_a_failed_summary_write_leaves_the_previous_models_valid(
 
 
 def test_feature_tables_keep_names_that_look_like_numbers(workspace: Workspace) -> None:
-    from engine.training import read_feature_table
+    from engine.features import read_feature_table
 
     path = workspace.audio_features
     path.parent.mkdir(parents=True)
