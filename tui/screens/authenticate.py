@@ -19,6 +19,7 @@ from tui.screens.base import EngineScreen
 from tui.session import session_of
 from tui.widgets.image_preview import ImagePreview
 from tui.widgets.media_tree import MediaTree, first_folder
+from tui.widgets.path_row import labelled_input
 from tui.widgets.spectrogram import Spectrogram
 from tui.widgets.steps import StepRow
 from tui.widgets.waveform import Waveform
@@ -86,12 +87,8 @@ class AuthenticateScreen(EngineScreen):
                 root, (*IMAGE_SUFFIXES, *AUDIO_SUFFIXES), bare_names=True, id="media-tree"
             )
             with Vertical(id="auth-main"):
-                with Horizontal(classes="path-row"):
-                    yield Label("Photo", classes="path-label")
-                    yield Input(placeholder="path of a face photo", id="face-path")
-                with Horizontal(classes="path-row"):
-                    yield Label("Clip", classes="path-label")
-                    yield Input(placeholder="path of a voice clip", id="voice-path")
+                yield labelled_input("Photo", "path of a face photo", "face-path")
+                yield labelled_input("Clip", "path of a voice clip", "voice-path")
                 with Horizontal(id="previews"):
                     yield ImagePreview(id="face-preview")
                     with Vertical(id="clip-preview"):

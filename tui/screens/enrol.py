@@ -17,6 +17,7 @@ from tui.screens.authenticate import is_audio
 from tui.screens.base import EngineModal
 from tui.session import session_of
 from tui.widgets.media_tree import MediaTree, first_folder
+from tui.widgets.path_row import labelled_input
 
 
 class EnrolScreen(EngineModal[str | None]):
@@ -28,15 +29,11 @@ class EnrolScreen(EngineModal[str | None]):
         workspace = session_of(self).workspace
         with Vertical(id="enrol-form"):
             yield Label("Enrol a member", classes="title")
-            with Horizontal(classes="path-row"):
-                yield Label("Name", classes="path-label")
-                yield Input(placeholder="member name (letters, digits, - and _)", id="member-name")
-            with Horizontal(classes="path-row"):
-                yield Label("Customer", classes="path-label")
-                yield Input(placeholder="customer id (optional)", id="customer-id")
-            with Horizontal(classes="path-row"):
-                yield Label("Add file", classes="path-label")
-                yield Input(placeholder="type a path and press Enter, or pick below", id="add-path")
+            yield labelled_input("Name", "member name (letters, digits, - and _)", "member-name")
+            yield labelled_input("Customer", "customer id (optional)", "customer-id")
+            yield labelled_input(
+                "Add file", "type a path and press Enter, or pick below", "add-path"
+            )
             yield MediaTree(
                 first_folder(workspace.root),
                 (*IMAGE_SUFFIXES, *AUDIO_SUFFIXES),
