@@ -107,6 +107,18 @@ def _groups(groups: ArrayLike | None, n_rows: int) -> np.ndarray:
     return _labels(groups, "groups", n_rows)
 
 
+def _original_rows(augmented: ArrayLike | None, n_rows: int) -> np.ndarray:
+    """True for rows that are not augmented copies (all rows when nothing is flagged)."""
+    if augmented is None:
+        return np.ones(n_rows, dtype=bool)
+    flags = np.asarray(augmented, dtype=bool)
+    if flags.shape != (n_rows,):
+        raise InputError(f"augmented has {flags.size} values for {n_rows} feature rows")
+    if flags.all():
+        raise InputError("every row is flagged as an augmented copy; the originals are needed")
+    return ~flags
+
+
 def source_folds(
     members: np.ndarray, groups: np.ndarray, n_splits: int, random_state: int
 ) -> list[np.ndarray]:
@@ -246,12 +258,14 @@ class FaceIdentifier(BaseEstimator):
         scores).
     cohort_size : members in the cohort of "cohort" normalisation.
     max_pca_components : upper bound of the classic backend's PCA step.
-    threshold_rule : "gaussian_tail" (the higher of the empirical quantile and a normal fit's,
-        see ``gaussian_tail_threshold``), "empirical" (the quantile alone) or "auto" (the
-        default: gaussian_tail for dlib, empirical for classic). On enrolment-only data of the
-        Yale benchmark (each member left out of the calibration in turn, 1% target) the classic
-        backend's empirical threshold let 1.9% of them through (28/1500) at a cross-validated
-        FNIR of 45%; the Gaussian tail 0.5% at 62%, too conservative there.
+    threshold_rule : "gaussian_tail" (the default: the higher of the empirical quantile and a
+        normal fit's, see ``gaussian_tail_threshold``) or "empirical" (the quantile alone).
+        Only original photos are calibration attempts (see ``fit``): about 3 per member, so the
+        empirical 1% quantile is the highest stranger score or close to it. On enrolment-only
+        data of the Yale development protocol (10 splits, each member left out of the
+        calibration in turn and its 3 original photos scored as a stranger, 1% target) the
+        empirical threshold let 12/300 through for the classic backend and 15/300 for dlib, the
+        Gaussian tail 1/300 and 9/300 (docs/BENCHMARKS.md).
     cv_splits : folds of the grouped cross-validation producing held-out genuine scores.
     random_state : seed of the fold assignment.
     """
@@ -263,7 +277,7 @@ class FaceIdentifier(BaseEstimator):
         score_normalisation: ScoreNormalisation = "none",
         cohort_size: int = 3,
         max_pca_components: int = 150,
-        threshold_rule: str = "auto",
+        threshold_rule: str = "gaussian_tail",
         cv_splits: int = 3,
         random_state: int = 0,
     ) -> None:
@@ -283,20 +297,26 @@ class FaceIdentifier(BaseEstimator):
         X: ArrayLike,
         y: ArrayLike,
         groups: ArrayLike | None = None,
+        augmented: ArrayLike | None = None,
         *,
         progress: ProgressCallback = no_progress,
         cancel: threading.Event | None = None,
     ) -> FaceIdentifier:
         """Enrol every member of ``y`` and calibrate the rejection threshold on held-out scores.
 
-        ``groups`` names each row's source file (augmented copies share it). Needs at least two
-        members: the threshold is calibrated with each member playing a stranger to the others.
+        ``groups`` names each row's source file (augmented copies share it). ``augmented`` flags
+        the rows that are augmented copies: every row is a template and trains the classic
+        space, but only original rows are scored as held-out genuine or stranger attempts,
+        because probes are never augmented (scoring the copies made ``evaluation_`` far harsher
+        than real probes). Needs at least two members: the threshold is calibrated with each
+        member playing a stranger to the others.
         """
         if self.backend not in ("classic", "dlib"):
             raise ValueError(f"backend must be 'classic' or 'dlib', not {self.backend!r}")
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
         y = y.astype(str)
         groups = _groups(groups, len(y))
+        original = _original_rows(augmented, len(y))
         if len(np.unique(y)) < 2:
             raise EnrolmentError(
                 "at least 2 members are needed to calibrate the rejection of strangers"
@@ -307,7 +327,8 @@ class FaceIdentifier(BaseEstimator):
             if self.backend == "classic":
                 # Kept so that enrolling or removing a member can retrain the learned space.
                 self.training_X_, self.training_y_, self.training_groups_ = X, y, groups
-            self._calibrate(X, y, groups, progress, cancel)
+                self.training_augmented_ = ~original
+            self._calibrate(X, y, groups, original, progress, cancel)
         return self
 
     def _fit_gallery(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> FaceIdentifier:
@@ -352,9 +373,12 @@ class FaceIdentifier(BaseEstimator):
         X: np.ndarray,
         y: np.ndarray,
         groups: np.ndarray,
+        original: np.ndarray,
         progress: ProgressCallback,
         cancel: threading.Event | None,
     ) -> None:
+        """Held-out scores of the original rows: genuine from grouped cross-validation,
+        stranger from leave-one-member-out; the threshold and ``evaluation_`` come from them."""
         stage = "train.face"
         folds = source_folds(y, groups, _n_folds(y, groups, self.cv_splits), self.random_state)
         members = np.unique(y)
@@ -363,9 +387,9 @@ class FaceIdentifier(BaseEstimator):
         for step, held_out in enumerate(folds, start=1):
             check_cancelled(cancel, stage)
             fold_model = self._sub_model(X[~held_out], y[~held_out], groups[~held_out])
-            known = np.isin(y[held_out], fold_model.members_)
-            scores = fold_model._scores(X[held_out][known])
-            truth = y[held_out][known]
+            scored = held_out & original & np.isin(y, fold_model.members_)
+            scores = fold_model._scores(X[scored])
+            truth = y[scored]
             columns = np.searchsorted(fold_model.members_, truth)
             genuine.append(scores[np.arange(len(truth)), columns])
             genuine_truth.append(truth)
@@ -376,7 +400,7 @@ class FaceIdentifier(BaseEstimator):
             check_cancelled(cancel, stage)
             others = y != stranger
             stranger_model = self._sub_model(X[others], y[others], groups[others])
-            scores = stranger_model._scores(X[~others])
+            scores = stranger_model._scores(X[~others & original])
             impostor.append(scores.max(axis=1))
             impostor_owner.append(np.full(len(scores), stranger))
             impostor_rank1.append(np.asarray(stranger_model.members_)[scores.argmax(axis=1)])
@@ -408,16 +432,12 @@ class FaceIdentifier(BaseEstimator):
         )
 
     def _threshold(self, impostor: np.ndarray) -> float:
-        rule = self.threshold_rule
-        if rule == "auto":
-            rule = "gaussian_tail" if self.backend == "dlib" else "empirical"
-        if rule == "empirical":
+        if self.threshold_rule == "empirical":
             return threshold_at_fmr(impostor, self.target_fmr)
-        if rule == "gaussian_tail":
+        if self.threshold_rule == "gaussian_tail":
             return gaussian_tail_threshold(impostor, self.target_fmr)
         raise ValueError(
-            "threshold_rule must be 'auto', 'gaussian_tail' or 'empirical', "
-            f"not {self.threshold_rule!r}"
+            f"threshold_rule must be 'gaussian_tail' or 'empirical', not {self.threshold_rule!r}"
         )
 
     def _sub_model(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> FaceIdentifier:
@@ -432,9 +452,16 @@ class FaceIdentifier(BaseEstimator):
 
     # ---- members
 
-    def enrol(self, member: str, X: ArrayLike, groups: ArrayLike | None = None) -> FaceIdentifier:
+    def enrol(
+        self,
+        member: str,
+        X: ArrayLike,
+        groups: ArrayLike | None = None,
+        augmented: ArrayLike | None = None,
+    ) -> FaceIdentifier:
         """Add (or extend) a member. dlib: templates are appended, nothing is retrained and the
-        threshold stays; classic: the learned space is refitted and the threshold recalibrated."""
+        threshold stays; classic: the learned space is refitted and the threshold recalibrated
+        (``augmented`` flags the new rows that are augmented copies, as in ``fit``)."""
         check_is_fitted(self, "templates_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         member = str(member)
@@ -451,6 +478,7 @@ class FaceIdentifier(BaseEstimator):
                 np.vstack([self.training_X_, X]),
                 np.concatenate([self.training_y_, np.full(rows, member)]),
                 np.concatenate([self.training_groups_, new_groups]),
+                np.concatenate([self.training_augmented_, ~_original_rows(augmented, rows)]),
             )
         templates = np.vstack([self.templates_, self._embed(X)])
         owners = np.concatenate([self.template_members_, np.full(len(X), member)])
@@ -470,7 +498,10 @@ class FaceIdentifier(BaseEstimator):
         if self.backend == "classic":
             keep = self.training_y_ != member
             return self.fit(
-                self.training_X_[keep], self.training_y_[keep], self.training_groups_[keep]
+                self.training_X_[keep],
+                self.training_y_[keep],
+                self.training_groups_[keep],
+                self.training_augmented_[keep],
             )
         keep = self.template_members_ != member
         self.templates_, self.template_members_ = (

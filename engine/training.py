@@ -183,6 +183,7 @@ def train_face(
         features,
         table["member"].astype(str).to_numpy(),
         groups=table["source"].astype(str).to_numpy(),
+        augmented=(table["augmentation"] != "original").to_numpy(),
         progress=progress,
         cancel=cancel,
     )

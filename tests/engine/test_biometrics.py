@@ -124,6 +124,54 @@ def test_face_calibration_never_scores_a_row_with_a_model_fitted_on_it(
     assert sum(scored_calls) == 2 * len(face_data["X"])
 
 
+def copy_flags(groups: np.ndarray) -> np.ndarray:
+    """True for every row but the first of its source file (the original photo)."""
+    first = np.unique(groups, return_index=True)[1]
+    flags = np.ones(len(groups), dtype=bool)
+    flags[first] = False
+    return flags
+
+
+@pytest.mark.parametrize("backend", ["dlib", "classic"])
+def test_face_calibration_scores_only_original_rows(backend: str, face_data: dict) -> None:
+    X, y, groups = face_data["X"], face_data["y"], face_data["groups"]
+    augmented = copy_flags(groups)
+    model = FaceIdentifier(backend=backend).fit(X, y, groups, augmented=augmented)
+    originals = int(np.sum(~augmented))
+    assert model.evaluation_["n_genuine"] == model.evaluation_["n_impostor"] == originals
+    assert model.evaluation_["n_train"] == len(X)
+    assert len(model.templates_) == len(X)  # the copies are still templates
+    unflagged = FaceIdentifier(backend=backend).fit(X, y, groups)
+    assert unflagged.evaluation_["n_impostor"] == len(X)
+    if backend == "classic":
+        assert model.training_augmented_.tolist() == augmented.tolist()
+
+
+def test_face_augmented_flags_survive_enrol_and_remove(
+    face_data: dict, clusters: dict[str, np.ndarray]
+) -> None:
+    X, y, groups = face_data["X"], face_data["y"], face_data["groups"]
+    model = FaceIdentifier(backend="classic").fit(X, y, groups, augmented=copy_flags(groups))
+    newcomer, _, new_groups = face_rows(
+        {"person11": clusters["person11"]}, np.random.default_rng(5)
+    )
+    model.enrol("person11", newcomer, new_groups, augmented=copy_flags(new_groups))
+    all_groups = np.concatenate([groups, new_groups])
+    assert model.training_augmented_.tolist() == copy_flags(all_groups).tolist()
+    assert model.evaluation_["n_impostor"] == len(np.unique(all_groups))
+    model.remove("person0")
+    assert model.evaluation_["n_impostor"] == len(np.unique(all_groups)) - 3
+    assert model.training_augmented_.tolist() == copy_flags(model.training_groups_).tolist()
+
+
+def test_face_model_refuses_bad_augmented_flags(face_data: dict) -> None:
+    X, y, groups = face_data["X"], face_data["y"], face_data["groups"]
+    with pytest.raises(InputError, match="augmented has 3 values"):
+        FaceIdentifier().fit(X, y, groups, augmented=[True, False, True])
+    with pytest.raises(InputError, match="every row is flagged"):
+        FaceIdentifier().fit(X, y, groups, augmented=np.ones(len(y), dtype=bool))
+
+
 def test_source_folds_keep_every_file_on_one_side() -> None:
     members = np.repeat(["a", "b", "c"], 12)
     groups = np.array(
@@ -228,7 +276,7 @@ def test_face_threshold_rules(face_data: dict) -> None:
     empirical = FaceIdentifier(backend="dlib", threshold_rule="empirical").fit(*arguments)
     assert tail.threshold_ >= empirical.threshold_
     assert tail.threshold_ == gaussian_tail_threshold(tail.evaluation_["impostor"], 0.01)
-    classic = FaceIdentifier(backend="classic").fit(*arguments)
+    classic = FaceIdentifier(backend="classic", threshold_rule="empirical").fit(*arguments)
     assert classic.threshold_ == threshold_at_fmr(classic.evaluation_["impostor"], 0.01)
     with pytest.raises(ValueError, match="threshold_rule"):
         FaceIdentifier(backend="dlib", threshold_rule="bogus").fit(*arguments)
