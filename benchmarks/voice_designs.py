@@ -1,0 +1,274 @@
+"""Voice verification designs compared on FSDD, with development and test digits kept apart.
+
+    .venv/bin/python -m benchmarks.voice_designs [--digits dev|test|all] [--designs NAME ...]
+
+The protocol is benchmarks.accuracy's voice protocol (4 members and 2 strangers over all 15
+splits; members enrol with takes 0-4 of two digits; probes are takes 5-49 of those digits from
+all six speakers; EER of the genuine attempts against other members' and strangers' attempts,
+mean over splits), computed in memory from clips cleaned once by the product's loader
+(engine.audio.load_recording, ``min_speech_s`` 0.1 as in benchmarks.accuracy). The two digits of
+a split are drawn from a pool: ``dev`` = 0-4, where designs are compared, ``test`` = 5-9, kept
+for measuring the design chosen, ``all`` = 0-9 as benchmarks.accuracy draws them.
+
+Designs: the product's VoiceVerifier (its combined score; its speaker evidence alone; its DTW
+evidence alone; the DTW weight 1 instead of 2) and classical alternatives for the speaker
+evidence that are not in the product: logistic regression on MFCC mean and standard deviation
+(the issue's baseline), the same on the product's clip statistics plus a 0-4 kHz long-term
+average spectrum, a GMM-UBM (16 diagonal components on MFCC + delta frames of the enrolled
+members, MAP-adapted means, average frame log-likelihood ratio) and a frame-level MLP (stacked
++-2 frames, mean log posterior). None of them reaches the product's combined score on the
+development digits (docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import itertools
+import os
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from engine.audio import load_recording
+from engine.audio_features import (
+    FrameFeatures,
+    frame_config,
+    frame_features,
+    stft_magnitude,
+    summarise,
+)
+from engine.biometrics import VoiceVerifier
+from engine.metrics import equal_error_rate
+from engine.settings import VoiceSettings
+
+DATASET = Path(__file__).resolve().parent.parent.parent / "shared/datasets/fsdd/recordings"
+POOLS = {"dev": range(0, 5), "test": range(5, 10), "all": range(10)}
+CONFIG = frame_config(VoiceSettings().sample_rate)
+Clip = tuple[str, int, int]
+"""(speaker, digit, take)"""
+Design = Callable[[list[Clip], list[Clip], list[str]], np.ndarray]
+"""(enrolment clips, probe clips, members) -> scores (n_probes, n_members), higher = same."""
+
+
+def load_clips(dataset: Path) -> dict[Clip, np.ndarray]:
+    settings = VoiceSettings(min_speech_s=0.1)
+    clips = {}
+    for path in sorted(dataset.glob("*.wav")):
+        digit, speaker, take = path.stem.split("_")
+        clips[(speaker, int(digit), int(take))] = load_recording(path, settings).samples
+    return clips
+
+
+SAMPLES: dict[Clip, np.ndarray] = {}
+"""Every clip, cleaned once (filled by main)."""
+
+
+@functools.cache
+def _frames(clip: Clip) -> FrameFeatures:
+    return frame_features(SAMPLES[clip], CONFIG)
+
+
+@functools.cache
+def _vector(clip: Clip) -> np.ndarray:
+    return summarise(_frames(clip))
+
+
+def _sequence(clip: Clip) -> np.ndarray:
+    return _frames(clip).mfcc.T
+
+
+# ---- the product's model
+
+
+def _verifier(clips: list[Clip], phrase_weight: float = 2.0) -> VoiceVerifier:
+    return VoiceVerifier(phrase_weight=phrase_weight).fit(
+        np.array([_vector(c) for c in clips]),
+        [c[0] for c in clips],
+        [str(c[1]) for c in clips],
+        [_sequence(c) for c in clips],
+        [f"{c[0]}/{c[1]}_{c[2]}" for c in clips],
+    )
+
+
+def _product(part: str, phrase_weight: float = 2.0) -> Design:
+    def design(enrol: list[Clip], probes: list[Clip], members: list[str]) -> np.ndarray:
+        scores = _verifier(enrol, phrase_weight).score_claims(
+            np.array([_vector(c) for c in probes]), [_sequence(c) for c in probes]
+        )
+        return {"combined": scores.combined, "speaker": scores.speaker, "dtw": scores.phrase}[part]
+
+    return design
+
+
+# ---- alternatives to the speaker evidence
+
+
+def _logistic(features: Callable[[Clip], np.ndarray]) -> Design:
+    def design(enrol: list[Clip], probes: list[Clip], members: list[str]) -> np.ndarray:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+        model.fit(np.array([features(c) for c in enrol]), [c[0] for c in enrol])
+        return model.decision_function(np.array([features(c) for c in probes]))
+
+    return design
+
+
+def _mfcc_statistics(clip: Clip) -> np.ndarray:
+    mfcc = _frames(clip).mfcc
+    return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)])
+
+
+@functools.cache
+def _with_spectrum(clip: Clip) -> np.ndarray:
+    magnitude = stft_magnitude(
+        SAMPLES[clip],
+        n_fft=CONFIG.n_fft,
+        hop_length=CONFIG.hop_length,
+        win_length=CONFIG.win_length,
+    )
+    # FSDD is 8 kHz audio: above 4 kHz (bin n_fft / 4) the resampled clip holds nothing.
+    level = 10 * np.log10(np.square(magnitude[: CONFIG.n_fft // 4 + 1]) + 1e-10)
+    loudest = level.max(axis=0)
+    level = level[:, loudest >= loudest.max() - 30]
+    return np.concatenate([_vector(clip), level.mean(axis=1), level.std(axis=1)])
+
+
+def _frame_rows(clip: Clip, context: int = 0) -> np.ndarray:
+    frames = _frames(clip)
+    rows = np.vstack([frames.mfcc[1:], frames.delta[1:]]).T
+    if not context:
+        return rows
+    padded = np.pad(rows, ((context, context), (0, 0)), mode="edge")
+    return np.hstack([padded[i : i + len(rows)] for i in range(2 * context + 1)])
+
+
+def _gmm_ubm(enrol: list[Clip], probes: list[Clip], members: list[str]) -> np.ndarray:
+    from scipy.special import logsumexp
+    from sklearn.mixture import GaussianMixture
+
+    frames = {c: _frame_rows(c) for c in enrol}
+    pooled = np.vstack(list(frames.values()))
+    mean, scale = pooled.mean(axis=0), pooled.std(axis=0)
+    ubm = GaussianMixture(16, covariance_type="diag", reg_covar=1e-3, random_state=0)
+    ubm.fit((pooled - mean) / scale)
+
+    def log_likelihood(rows: np.ndarray, means: np.ndarray) -> np.ndarray:
+        precision = 1.0 / ubm.covariances_
+        per_component = -0.5 * (
+            np.log(2 * np.pi * ubm.covariances_).sum(axis=1)
+            + rows**2 @ precision.T
+            - 2 * rows @ (means * precision).T
+            + (means**2 * precision).sum(axis=1)
+        )
+        return logsumexp(per_component + np.log(ubm.weights_), axis=1)
+
+    adapted = []
+    for member in members:
+        rows = (np.vstack([frames[c] for c in enrol if c[0] == member]) - mean) / scale
+        posteriors = ubm.predict_proba(rows)
+        counts = posteriors.sum(axis=0)
+        expected = posteriors.T @ rows / np.maximum(counts, 1e-10)[:, None]
+        alpha = (counts / (counts + 4.0))[:, None]  # MAP relevance factor 4
+        adapted.append(alpha * expected + (1 - alpha) * ubm.means_)
+    scores = np.empty((len(probes), len(members)))
+    for row, clip in enumerate(probes):
+        frames_z = (_frame_rows(clip) - mean) / scale
+        background = log_likelihood(frames_z, ubm.means_)
+        scores[row] = [np.mean(log_likelihood(frames_z, m) - background) for m in adapted]
+    return scores
+
+
+def _frame_mlp(enrol: list[Clip], probes: list[Clip], members: list[str]) -> np.ndarray:
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rows = [_frame_rows(c, context=2) for c in enrol]
+    labels = np.concatenate([[c[0]] * len(r) for c, r in zip(enrol, rows, strict=True)])
+    model = make_pipeline(
+        StandardScaler(), MLPClassifier((128,), alpha=1e-2, max_iter=200, random_state=0)
+    ).fit(np.vstack(rows), labels)
+    return np.array(
+        [model.predict_log_proba(_frame_rows(c, context=2)).mean(axis=0) for c in probes]
+    )
+
+
+DESIGNS: dict[str, Design] = {
+    "product": _product("combined"),
+    "product-dtw-weight-1": _product("combined", phrase_weight=1.0),
+    "product-speaker-only": _product("speaker"),
+    "product-dtw-only": _product("dtw"),
+    "logistic-mfcc-stats": _logistic(_mfcc_statistics),
+    "logistic-stats-spectrum": _logistic(_with_spectrum),
+    "gmm-ubm": _gmm_ubm,
+    "frame-mlp": _frame_mlp,
+}
+
+
+# ---- protocol
+
+
+def splits(pool: range, seed: int = 0) -> list[tuple[list[str], list[str], list[int]]]:
+    """(members, strangers, digits) of the 15 splits: every pair of speakers plays strangers."""
+    speakers = sorted({c[0] for c in SAMPLES})
+    result = []
+    for index, strangers in enumerate(itertools.combinations(speakers, 2)):
+        digits = np.random.default_rng([seed, index]).permutation(np.array(pool))[:2]
+        members = [s for s in speakers if s not in strangers]
+        result.append((members, list(strangers), sorted(int(d) for d in digits)))
+    return result
+
+
+def split_eers(
+    design: Design, members: list[str], strangers: list[str], digits: list[int]
+) -> tuple[float, float]:
+    enrol = [(s, d, t) for s in members for d in digits for t in range(5)]
+    probes = [(s, d, t) for s in members + strangers for d in digits for t in range(5, 50)]
+    scores = design(enrol, probes, members)
+    speaker = np.array([c[0] for c in probes])
+    genuine, against_members, against_strangers = [], [], []
+    for column, member in enumerate(members):
+        genuine.append(scores[speaker == member, column])
+        against_members.append(scores[np.isin(speaker, members) & (speaker != member), column])
+        against_strangers.append(scores[np.isin(speaker, strangers), column])
+    mated = np.concatenate(genuine)
+    return (
+        equal_error_rate(mated, np.concatenate(against_members))[0],
+        equal_error_rate(mated, np.concatenate(against_strangers))[0],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--digits", choices=sorted(POOLS), default="dev")
+    parser.add_argument("--designs", nargs="+", choices=sorted(DESIGNS), default=list(DESIGNS))
+    parser.add_argument("--dataset", type=Path, default=DATASET)
+    arguments = parser.parse_args()
+    SAMPLES.update(load_clips(arguments.dataset))
+    load = os.getloadavg()[0]
+    print(f"# benchmarks.voice_designs, digits {arguments.digits}, 15 splits")
+    print(
+        f"# {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}, {platform.machine()}, "
+        f"{os.cpu_count()} cores, load average {load:.1f}"
+    )
+    print(f"{'design':<26} EER vs members  EER vs strangers  (mean over splits; max)")
+    for name in arguments.designs:
+        figures = np.array(
+            [split_eers(DESIGNS[name], *split) for split in splits(POOLS[arguments.digits])]
+        )
+        mean, worst = figures.mean(axis=0), figures.max(axis=0)
+        print(
+            f"{name:<26} {mean[0]:7.2%} ({worst[0]:6.2%})  {mean[1]:7.2%} ({worst[1]:6.2%})",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
