@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import tempfile
 import threading
 import time
@@ -657,6 +658,49 @@ def save_report(report: SimulationReport) -> None:
             ]
         writer.writerow(row + [campaign.wrong_member_grants])
     atomic_write_text(report.csv_path, buffer.getvalue())
+
+
+def load_report(workspace: Workspace) -> SimulationReport | None:
+    """The last saved simulation (reports/simulation.json), or None when there is none.
+
+    Raises InputError naming the file when it is not a simulation report this version wrote.
+    """
+    path = workspace.reports_dir / "simulation.json"
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(
+            f"cannot read the last simulation: {error}", path=workspace.relative(path)
+        ) from None
+    try:
+        return SimulationReport(
+            campaigns=tuple(_campaign_from(c) for c in values["campaigns"]),
+            authorised_success=Rate(**values["authorised_success"]),
+            unauthorised_block=Rate(**values["unauthorised_block"]),
+            replay_block=Rate(**values["replay_block"]),
+            bad_input_denied=Rate(**values["bad_input_denied"]),
+            members=tuple(values["members"]),
+            strangers=tuple(values["strangers"]),
+            attempts=tuple(AttemptOutcome(**a) for a in values["attempts"]),
+            notes=tuple(values["notes"]),
+            face_backend=str(values["face_backend"]),
+            seconds=float(values["seconds"]),
+            json_path=path,
+            csv_path=path.with_suffix(".csv"),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(
+            f"not a simulation report of this version ({type(error).__name__}: {error}); "
+            "run the simulation again",
+            path=workspace.relative(path),
+        ) from None
+
+
+def _campaign_from(values: dict[str, Any]) -> CampaignResult:
+    rates = {k: Rate(**values[k]) for k in ("overall", "face", "voice")}
+    return CampaignResult(**(values | rates))
 
 
 def _round(value: float) -> str:

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from engine.audio import phrase_from_filename
-from engine.errors import MissingStageError
+from engine.errors import InputError, MissingStageError
 from engine.settings import Settings
-from engine.simulate import _cycle_pairs, run_simulation
+from engine.simulate import _cycle_pairs, load_report, report_dict, run_simulation
 from engine.store import SIMULATION, AuditStore
 from engine.workspace import Workspace
 from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
@@ -126,6 +126,31 @@ def test_campaigns_rates_and_reports(simulated: Workspace) -> None:
     assert [r["campaign"] for r in rows] == list(campaigns)
     assert float(rows[0]["overall_low"]) == pytest.approx(genuine.overall.low, abs=1e-6)
     assert AuditStore(simulated.database).count_attempts() == 0
+
+
+def test_last_report_reads_back_as_saved(simulated: Workspace) -> None:
+    assert load_report(simulated) is None
+    report = run_simulation(simulated, SETTINGS)
+    loaded = load_report(simulated)
+    # Compared as JSON: rates without trials are NaN, which never equals itself.
+    assert json.dumps(report_dict(loaded)) == json.dumps(report_dict(report))
+    assert loaded.campaigns[0].overall.low == report.campaigns[0].overall.low
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("{not json", "cannot read the last simulation"),
+        ('{"campaigns": []}', "not a simulation report of this version"),
+        ('{"campaigns": [{"name": "genuine"}]}', "not a simulation report of this version"),
+    ],
+)
+def test_unreadable_last_report_is_named(workspace: Workspace, content: str, match: str) -> None:
+    workspace.reports_dir.mkdir(parents=True, exist_ok=True)
+    (workspace.reports_dir / "simulation.json").write_text(content)
+    with pytest.raises(InputError, match=match) as raised:
+        load_report(workspace)
+    assert "reports/simulation.json" in str(raised.value)
 
 
 def test_audit_flag_records_simulated_attempts_without_lockouts(simulated: Workspace) -> None:

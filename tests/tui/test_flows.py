@@ -166,6 +166,25 @@ async def test_simulation_shows_rates_and_det(trained_workspace: Workspace) -> N
         await pilot.pause(0.2)
         det = screen_text(app)
         assert "DET of the simulated attempts" in det and "FMR %" in det and "face" in det
+    # A new session shows the last saved simulation without running it again.
+    app = create_app(trained_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot, app)
+        assert "Last simulation (reports/simulation.json" in screen_text(app)
+        assert app.screen.query_one("#rates", DataTable).row_count == len(campaigns)
+        assert not any(n.startswith("Simulation finished") for n in notifications(app))
+
+
+async def test_unreadable_last_simulation_is_reported(small_workspace: Workspace) -> None:
+    small_workspace.reports_dir.mkdir(parents=True, exist_ok=True)
+    (small_workspace.reports_dir / "simulation.json").write_text("{broken")
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot, app)
+        assert any("reports/simulation.json" in n for n in notifications(app))
+        assert app.screen.query_one("#start", Button).disabled is False
 
 
 async def test_enrol_form_adds_a_member(trained_workspace: Workspace, tmp_path: Path) -> None:

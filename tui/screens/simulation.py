@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -40,6 +42,17 @@ class SimulationScreen(RunScreen):
             "Runs every probe in data/raw/probes against the enrolled members (needs trained "
             "models); the same campaigns as mmauth simulate."
         )
+        self.load_last()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
+    def load_last(self) -> None:
+        """Show the last saved simulation (reports/simulation.json) until a new run."""
+        from engine.simulate import load_report
+
+        with engine_errors(self.app):
+            report = load_report(session_of(self).workspace)
+            if report is not None:
+                self.app.call_from_thread(self.show_result, report, saved=True)
 
     def action_start(self) -> None:
         """Run the campaigns in a worker thread."""
@@ -74,10 +87,15 @@ class SimulationScreen(RunScreen):
         if message.result is not None:
             self.show_result(message.result)
 
-    def show_result(self, report: Any) -> None:
-        """The headline rates, one row per campaign, and the DET curves of both modalities."""
+    def show_result(self, report: Any, *, saved: bool = False) -> None:
+        """The headline rates, one row per campaign, and the DET curves of both modalities;
+        ``saved``: the report was read back from its file rather than just measured."""
+        if saved and self.cancel_event is not None:
+            return  # a new run started while the old report was being read
+        where = session_of(self).workspace.relative(report.json_path)
+        heading = f"Last simulation ({where}, {_saved_at(report.json_path)})\n" if saved else ""
         self.query_one("#simulation-note", Static).update(
-            f"authorised success {report.authorised_success}\n"
+            f"{heading}authorised success {report.authorised_success}\n"
             f"unauthorised block {report.unauthorised_block}\n"
             f"replay block {report.replay_block}   bad input denied {report.bad_input_denied}"
         )
@@ -87,11 +105,11 @@ class SimulationScreen(RunScreen):
         for campaign in report.campaigns:
             table.add_row(*campaign_row(campaign))
         self.draw_det(report)
-        self.notify(
-            f"{len(report.attempts)} attempts in {report.seconds:.1f} s; "
-            f"saved to {session_of(self).workspace.relative(report.json_path)}",
-            title="Simulation finished",
-        )
+        if not saved:
+            self.notify(
+                f"{len(report.attempts)} attempts in {report.seconds:.1f} s; saved to {where}",
+                title="Simulation finished",
+            )
 
     def draw_det(self, report: Any) -> None:
         from engine.metrics import det_curve
@@ -108,6 +126,14 @@ class SimulationScreen(RunScreen):
         plot.plt.ylabel("FNMR %")
         plot.plt.title("DET of the simulated attempts")
         plot.refresh()
+
+
+def _saved_at(path: Path) -> str:
+    try:
+        modified = dt.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    except OSError:
+        return "time unknown"
+    return modified.strftime("%Y-%m-%d %H:%M")
 
 
 RATE_COLUMNS = (
