@@ -32,9 +32,10 @@ from engine.audio_features import (
     stft_magnitude,
     summarise,
 )
+from engine.blas import single_threaded_blas
 from engine.errors import InputError
 from engine.settings import Settings
-from engine.voices import process_recording, recording_params, single_threaded_blas
+from engine.voices import process_recording, recording_params
 
 DEFAULT_DATASET = Path(__file__).resolve().parent.parent.parent / "shared/datasets/fsdd/recordings"
 

@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from engine.blas import single_threaded_blas
 from engine.errors import EnrolmentError, InputError
 from engine.metrics import equal_error_rate, threshold_at_fmr
 from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
@@ -221,15 +222,6 @@ def _eer_or_nan(genuine: np.ndarray, impostor: np.ndarray) -> float:
     return equal_error_rate(genuine, impostor)[0]
 
 
-def _one_blas_thread() -> Any:
-    """A context with one BLAS thread: the matrices here are small, and on the shared 2-core
-    machine BLAS threads contending with other processes made a face model's fit 30-100x slower
-    (139 s against 2 s for the classic backend on 150 rows)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _report(progress: ProgressCallback, stage: str, step: int, total: int, message: str) -> None:
     progress(Progress(stage=stage, step=step, total=total, message=message))
 
@@ -321,7 +313,7 @@ class FaceIdentifier(BaseEstimator):
             raise EnrolmentError(
                 "at least 2 members are needed to calibrate the rejection of strangers"
             )
-        with _one_blas_thread():
+        with single_threaded_blas():
             self.discriminant_ = len(np.unique(y)) >= LDA_MIN_MEMBERS
             self._fit_gallery(X, y, groups)
             if self.backend == "classic":
@@ -523,7 +515,7 @@ class FaceIdentifier(BaseEstimator):
         ``members_`` order."""
         check_is_fitted(self, "templates_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        with _one_blas_thread():
+        with single_threaded_blas():
             return self._scores(X)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
@@ -765,7 +757,7 @@ class VoiceVerifier(BaseEstimator):
             original = original[original]
         if len(np.unique(y)) < 2:
             raise EnrolmentError("at least 2 members are needed to calibrate against impostors")
-        with _one_blas_thread():
+        with single_threaded_blas():
             self._fit_templates(X, y, phrases, sequences, original)
             self._calibrate(X, y, phrases, sequences, groups, original, progress, cancel)
         return self
@@ -983,7 +975,7 @@ class VoiceVerifier(BaseEstimator):
         enrolled take), arrays of shape (n_rows, n_members) in ``members_`` order."""
         check_is_fitted(self, "threshold_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        with _one_blas_thread():
+        with single_threaded_blas():
             evidence = self._evidence(X, _check_sequences(sequences, len(X)))
         combined = self._combine(evidence.speaker, evidence.dtw)
         phrase_ok = evidence.phrase >= self.phrase_threshold_

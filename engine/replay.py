@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.blas import single_threaded_blas
 from engine.errors import InputError
 from engine.fileio import file_sha256
 from engine.settings import Settings
@@ -162,7 +163,8 @@ def audio_fingerprint(path: Path, settings: Settings) -> bytes:
     from engine.audio import load_recording
 
     recording = load_recording(path, settings.voice)
-    envelope = log_mel_envelope(recording.samples, recording.sample_rate)
+    with single_threaded_blas():
+        envelope = log_mel_envelope(recording.samples, recording.sample_rate)
     return envelope.astype(np.float16).tobytes()
 
 

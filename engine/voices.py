@@ -16,7 +16,7 @@ import functools
 import io
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from engine.audio import Recording, load_recording, phrase_from_filename
 from engine.audio_features import FrameConfig, feature_names, frame_config, frame_features
 from engine.audio_features import summarise as summarise_frames
 from engine.batch import BatchItem, ItemOutput, ItemResult
+from engine.blas import single_threaded_blas
 from engine.errors import InputError, MissingStageError, MmauthError
 from engine.features import (
     ENROL,
@@ -318,17 +319,6 @@ def mfcc_sequences_for(workspace: Workspace, table: Any, what: str) -> list[np.n
             "run mmauth features again"
         )
     return [sequences[key] for key in keys]
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """One BLAS thread: the per-clip matrices are tiny, and on a busy machine BLAS threads
-    waiting for a core made the 40 x 257 mel product take 5-28 ms instead of ~20 µs (cProfile
-    runs on the 2-core development VM; see docs/BENCHMARKS.md, voice features)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _report_document(
