@@ -237,10 +237,12 @@ class FaceIdentifier(BaseEstimator):
     the best cosine similarity to their templates (augmented copies included), optionally
     cohort-normalised. The ``dlib`` backend's 128-d embedding is already a metric space, so
     templates are the embeddings themselves and enrolling a member adds templates without
-    retraining anything. The ``classic`` backend (HOG + LBP) learns its space: standardise ->
-    PCA -> linear discriminant analysis (Fisherfaces: LDA on augmented copies learns to ignore
-    lighting and pose; from LDA_MIN_MEMBERS members on, plain PCA below), so enrolling retrains
-    it (quickly).
+    retraining anything. The ``classic`` backend (HOG + LBP) learns a space for each of six parts
+    of the feature vector (whole HOG, whole LBP, left and right halves of each; see
+    engine.faces.classic_feature_spaces): standardise -> PCA -> linear discriminant analysis
+    (Fisherfaces: LDA on augmented copies learns to ignore lighting and pose; from
+    LDA_MIN_MEMBERS members on, plain PCA below), and a member's score is the mean of the parts'
+    best cosines to the member's templates. Enrolling retrains these spaces (quickly).
 
     Parameters
     ----------
@@ -327,6 +329,12 @@ class FaceIdentifier(BaseEstimator):
         """Learn the embedding (classic) and store the templates sorted by member."""
         classic = self.backend == "classic"
         self.embedding_ = self._fit_embedding(X, y, groups) if classic else None
+        widths = (
+            [model.transform(X[:1, columns]).shape[1] for columns, model in self.embedding_]
+            if classic
+            else [X.shape[1]]
+        )
+        self.part_bounds_ = np.cumsum([0, *widths])
         order = np.argsort(y, kind="stable")
         self.templates_ = self._embed(X[order])
         self.template_members_ = y[order]
@@ -335,7 +343,19 @@ class FaceIdentifier(BaseEstimator):
         self.normalised_ = self.score_normalisation == "cohort"
         return self
 
-    def _fit_embedding(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Any:
+    def _fit_embedding(
+        self, X: np.ndarray, y: np.ndarray, groups: np.ndarray
+    ) -> list[tuple[np.ndarray, Any]]:
+        """One learned space per part of the classic feature vector (engine.faces'
+        ``classic_feature_spaces``), as (columns, fitted pipeline) pairs."""
+        from engine.faces import classic_feature_spaces
+
+        return [
+            (columns, self._fit_space(X[:, columns], y, groups))
+            for columns in classic_feature_spaces(X.shape[1])
+        ]
+
+    def _fit_space(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> Any:
         from sklearn.decomposition import PCA
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
         from sklearn.pipeline import make_pipeline
@@ -357,8 +377,12 @@ class FaceIdentifier(BaseEstimator):
         return make_pipeline(*steps).fit(X, y)
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
-        embedded = X if self.embedding_ is None else self.embedding_.transform(X)
-        return _unit_rows(np.asarray(embedded, dtype=np.float64))
+        """Unit rows; classic: the parts' unit embeddings side by side, each scaled by
+        1/sqrt(parts) so that a part's dot product is its cosine over the number of parts."""
+        if self.embedding_ is None:
+            return _unit_rows(np.asarray(X, dtype=np.float64))
+        parts = [_unit_rows(model.transform(X[:, columns])) for columns, model in self.embedding_]
+        return np.hstack(parts) / np.sqrt(len(parts))
 
     def _calibrate(
         self,
@@ -507,7 +531,17 @@ class FaceIdentifier(BaseEstimator):
     # ---- scoring
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
-        raw = _max_per_member(self._embed(X) @ self.templates_.T, self.template_starts_)
+        """Per member, the mean over the embedding's parts of the best cosine to the member's
+        templates (one part for dlib). Each part picks its own best template: on the Yale
+        development protocol rank-1 92.4% / EER 17.0% against 91.3% / 17.0% with the best
+        template of the mean cosine."""
+        embedded = self._embed(X)
+        raw = sum(
+            _max_per_member(
+                embedded[:, start:stop] @ self.templates_[:, start:stop].T, self.template_starts_
+            )
+            for start, stop in itertools.pairwise(self.part_bounds_)
+        )
         return _cohort_normalise(raw, self.cohort_size) if self.normalised_ else raw
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:

@@ -14,6 +14,7 @@ from engine.errors import AcquisitionError, CancelledError, InputError
 from engine.face_augment import plan_augmentations
 from engine.face_detect import detect_face_classic, detect_face_dlib
 from engine.faces import (
+    classic_feature_spaces,
     emotion_from_name,
     extract_face_features,
     face_params,
@@ -26,7 +27,7 @@ from engine.progress import Progress
 from engine.settings import FaceAugmentSettings, FaceSettings, Settings
 from engine.workspace import Workspace
 
-CLASSIC_LENGTH = 1764 + 640 + 24  # HOG 7x7 blocks x 2x2 cells x 9, LBP 8x8 tiles x 10, HSV 3x8
+CLASSIC_LENGTH = 1764 + 3776 + 24  # HOG 7x7 blocks x 2x2 cells x 9, LBP 8x8 tiles x 59, HSV 3x8
 
 
 def settings_for(backend: str = "classic", **top_level: object) -> Settings:
@@ -149,6 +150,19 @@ def test_classic_features_have_a_stable_length_and_are_finite(yale: dict[str, Pa
         assert output.features.shape == (3, CLASSIC_LENGTH)
         assert np.isfinite(output.features).all()
         assert [r["augmentation"] for r in output.records][0] == "original"
+
+
+def test_classic_feature_spaces_cover_the_vector_in_whole_and_in_halves() -> None:
+    spaces = classic_feature_spaces(CLASSIC_LENGTH)
+    hog_colour, lbp, hog_left, hog_right, lbp_left, lbp_right = (set(s.tolist()) for s in spaces)
+    assert hog_colour | lbp == set(range(CLASSIC_LENGTH)) and not hog_colour & lbp
+    assert len(hog_colour) == 1764 + 24 and len(lbp) == 3776
+    # HOG halves: 4 of the 7 block columns each, sharing the middle one; LBP halves: 4 of 8 tiles.
+    assert len(hog_left) == len(hog_right) == 7 * 4 * 36 and len(hog_left & hog_right) == 7 * 36
+    assert hog_left | hog_right == set(range(1764))
+    assert lbp_left | lbp_right == lbp and not lbp_left & lbp_right
+    assert 1764 + 3 * 59 in lbp_left and 1764 + 4 * 59 in lbp_right  # tiles (0, 3) and (0, 4)
+    assert [s.tolist() for s in classic_feature_spaces(24)] == [list(range(24))]
 
 
 def test_dlib_embeddings_match_the_same_person(yale: dict[str, Path]) -> None:
