@@ -143,6 +143,8 @@ def test_face_calibration_scores_only_original_rows(backend: str, face_data: dic
     assert len(model.templates_) == len(X)  # the copies are still templates
     unflagged = FaceIdentifier(backend=backend).fit(X, y, groups)
     assert unflagged.evaluation_["n_impostor"] == len(X)
+    # The copies' stranger scores still calibrate the threshold.
+    assert model.threshold_ == unflagged.threshold_
     if backend == "classic":
         assert model.training_augmented_.tolist() == augmented.tolist()
 
