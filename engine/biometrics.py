@@ -42,8 +42,11 @@ _EPSILON = 1e-12
 LDA_MIN_MEMBERS = 8
 """The classic face space is learned with LDA from this many members on, else it is plain PCA:
 LDA has (members - 1) dimensions, too few with a handful of members to keep strangers apart.
-Enrolment-only cross-validation on Yale (5 splits): EER 51.7% with LDA against 32.7% with PCA
-for 4 members, 34.4% against 32.2% for 6, 23.5% against 29.7% for 8, 20.8% against 29.7% for 10.
+Enrolment-only cross-validation on Yale (5 splits, the single-space model with augmented copies
+scored): EER 51.7% with LDA against 32.7% with PCA for 4 members, 34.4% against 32.2% for 6,
+23.5% against 29.7% for 8, 20.8% against 29.7% for 10. With the six-part model on the Yale
+development protocol (5 splits, probe EER): 20.9% against 17.5% for 4 members, 16.3% against
+18.2% for 6, 15.9% against 19.3% for 8, 18.0% against 20.0% for 10 (docs/BENCHMARKS.md).
 """
 _MAX_CHIMERIC_PAIRS = 200_000
 
@@ -548,7 +551,7 @@ class FaceIdentifier(BaseEstimator):
     def _scores(self, X: np.ndarray) -> np.ndarray:
         """Per member, the mean over the embedding's parts of the best cosine to the member's
         templates (one part for dlib). Each part picks its own best template: on the Yale
-        development protocol rank-1 92.4% / EER 17.0% against 91.3% / 17.0% with the best
+        development protocol rank-1 92.3% / EER 17.0% against 91.3% / 17.0% with the best
         template of the mean cosine."""
         embedded = self._embed(X)
         raw = sum(
