@@ -802,11 +802,7 @@ class VoiceVerifier(BaseEstimator):
         phrases = _labels(phrases, "phrases", len(y))
         groups = _groups(groups, len(y))
         sequences = _check_sequences(sequences, len(y))
-        original = (
-            np.ones(len(y), dtype=bool)
-            if augmented is None
-            else ~np.asarray(augmented, dtype=bool).reshape(len(y))
-        )
+        original = _original_rows(augmented, len(y))
         if not (self.use_augmented or self.augmented_training):
             X, y, phrases, groups = X[original], y[original], phrases[original], groups[original]
             sequences = [s for s, keep in zip(sequences, original, strict=True) if keep]

@@ -419,8 +419,8 @@ def _update_models_after_enrol(
     cancel: threading.Event | None,
 ) -> list[str]:
     def add_templates(model: Any) -> Any:
-        vectors, groups = _augmented_face_vectors(workspace, settings, face_paths, name)
-        return model.enrol(name, vectors, groups)
+        vectors, groups, augmented = _augmented_face_vectors(workspace, settings, face_paths, name)
+        return model.enrol(name, vectors, groups, augmented)
 
     return _update_models(
         workspace,
@@ -434,21 +434,24 @@ def _update_models_after_enrol(
 
 def _augmented_face_vectors(
     workspace: Workspace, settings: Settings, face_paths: Sequence[Path], name: str
-) -> tuple[Any, list[str]]:
+) -> tuple[Any, list[str], list[bool]]:
     """Template vectors of the new photos with their augmented copies, as training makes them;
-    each row's group is the photo's destination in the workspace."""
+    each row's group is the photo's destination in the workspace, and its flag says whether it
+    is an augmented copy (never scored as an attempt in the held-out figures)."""
     import numpy as np
 
+    from engine.face_augment import ORIGINAL
     from engine.faces import face_params, process_face_file
 
     params = face_params(settings, augment=True)
-    vectors, groups = [], []
+    vectors, groups, augmented = [], [], []
     for path in face_paths:
         output = process_face_file(path, params)
         vectors.append(output.features)
         destination = workspace.faces_dir / name / destination_name(path)
         groups += [workspace.relative(destination)] * len(output.features)
-    return np.vstack(vectors), groups
+        augmented += [record["augmentation"] != ORIGINAL for record in output.records]
+    return np.vstack(vectors), groups, augmented
 
 
 def _update_models(

@@ -308,3 +308,24 @@ def test_remove_member(workspace: Workspace, inputs: Path, fake_pipelines: None)
         remove_member(workspace, SETTINGS, "alice")
     with pytest.raises(EnrolmentError, match="'..'"):
         remove_member(workspace, SETTINGS, "..")
+
+
+def test_new_face_templates_carry_their_augmentation_flags(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The face model learns which of a new member's rows are augmented copies, so that its
+    held-out figures never score a copy as an attempt."""
+    import engine.faces
+    from engine.batch import ItemOutput
+    from engine.enrol import _augmented_face_vectors
+
+    def process_face_file(path: Path, params: dict) -> ItemOutput:
+        names = ["original", "flip", "rotate"]
+        return ItemOutput(records=[{"augmentation": n} for n in names], features=np.ones((3, 4)))
+
+    monkeypatch.setattr(engine.faces, "process_face_file", process_face_file)
+    photos = [tmp_path / "a.png", tmp_path / "b.png"]
+    vectors, groups, augmented = _augmented_face_vectors(workspace, SETTINGS, photos, "carol")
+    assert vectors.shape == (6, 4)
+    assert augmented == [False, True, True, False, True, True]
+    assert groups[:3] == ["data/raw/faces/carol/a.png"] * 3
