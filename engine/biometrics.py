@@ -21,7 +21,7 @@ import dataclasses
 import itertools
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -142,6 +142,50 @@ def source_folds(
 def _n_folds(members: np.ndarray, groups: np.ndarray, cv_splits: int) -> int:
     most_sources = max(len(np.unique(groups[members == m])) for m in np.unique(members))
     return max(2, min(cv_splits, most_sources))
+
+
+@dataclasses.dataclass(frozen=True)
+class _HeldOutFit:
+    """A model fitted without some rows, and those rows."""
+
+    model: Any
+    held_out: np.ndarray
+    """Boolean mask of the rows the model never saw."""
+    stranger: str | None
+    """The member left out entirely (leave-one-member-out), None for a cross-validation fold."""
+
+
+def _held_out_fits(
+    y: np.ndarray,
+    groups: np.ndarray,
+    fit: Callable[[np.ndarray], Any],
+    *,
+    cv_splits: int,
+    random_state: int,
+    stage: str,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> Iterator[_HeldOutFit]:
+    """The held-out models of calibration, ``fit(train_mask)`` each: one per fold of the grouped
+    cross-validation (genuine scores), then one per member left out (stranger scores)."""
+    folds = source_folds(y, groups, _n_folds(y, groups, cv_splits), random_state)
+    members = np.unique(y)
+    total = len(folds) + len(members)
+    for step, held_out in enumerate(folds, start=1):
+        check_cancelled(cancel, stage)
+        yield _HeldOutFit(fit(~held_out), held_out, None)
+        _report(progress, stage, step, total, f"cross-validation fold {step}/{len(folds)}")
+    for step, stranger in enumerate(members, start=len(folds) + 1):
+        check_cancelled(cancel, stage)
+        others = y != stranger
+        yield _HeldOutFit(fit(others), ~others, str(stranger))
+        _report(progress, stage, step, total, f"{stranger} plays a stranger")
+
+
+def _calibrated(
+    progress: ProgressCallback, stage: str, total: int, metrics: dict[str, Any]
+) -> None:
+    progress(Progress(stage, total, total, "calibrated", metrics=metrics))
 
 
 def _max_per_member(similarity: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -412,32 +456,33 @@ class FaceIdentifier(BaseEstimator):
         and 3/300 with the copies; classic 1/300 and 6/300 against 2/300 and 4/300
         (docs/BENCHMARKS.md)."""
         stage = "train.face"
-        folds = source_folds(y, groups, _n_folds(y, groups, self.cv_splits), self.random_state)
-        members = np.unique(y)
-        total = len(folds) + len(members)
         genuine, genuine_truth, genuine_rank1 = [], [], []
-        for step, held_out in enumerate(folds, start=1):
-            check_cancelled(cancel, stage)
-            fold_model = self._sub_model(X[~held_out], y[~held_out], groups[~held_out])
-            scored = held_out & original & np.isin(y, fold_model.members_)
-            scores = fold_model._scores(X[scored])
-            truth = y[scored]
-            columns = np.searchsorted(fold_model.members_, truth)
-            genuine.append(scores[np.arange(len(truth)), columns])
-            genuine_truth.append(truth)
-            genuine_rank1.append(np.asarray(fold_model.members_)[scores.argmax(axis=1)])
-            _report(progress, stage, step, total, f"cross-validation fold {step}/{len(folds)}")
         impostor, impostor_owner, impostor_rank1, impostor_original = [], [], [], []
-        for step, stranger in enumerate(members, start=len(folds) + 1):
-            check_cancelled(cancel, stage)
-            others = y != stranger
-            stranger_model = self._sub_model(X[others], y[others], groups[others])
-            scores = stranger_model._scores(X[~others])
-            impostor.append(scores.max(axis=1))
-            impostor_owner.append(np.full(len(scores), stranger))
-            impostor_original.append(original[~others])
-            impostor_rank1.append(np.asarray(stranger_model.members_)[scores.argmax(axis=1)])
-            _report(progress, stage, step, total, f"{stranger} plays a stranger")
+        for fitted in _held_out_fits(
+            y,
+            groups,
+            lambda train: self._sub_model(X[train], y[train], groups[train]),
+            cv_splits=self.cv_splits,
+            random_state=self.random_state,
+            stage=stage,
+            progress=progress,
+            cancel=cancel,
+        ):
+            model = fitted.model
+            if fitted.stranger is None:
+                scored = fitted.held_out & original & np.isin(y, model.members_)
+                scores = model._scores(X[scored])
+                truth = y[scored]
+                columns = np.searchsorted(model.members_, truth)
+                genuine.append(scores[np.arange(len(truth)), columns])
+                genuine_truth.append(truth)
+                genuine_rank1.append(np.asarray(model.members_)[scores.argmax(axis=1)])
+            else:
+                scores = model._scores(X[fitted.held_out])
+                impostor.append(scores.max(axis=1))
+                impostor_owner.append(np.full(len(scores), fitted.stranger))
+                impostor_original.append(original[fitted.held_out])
+                impostor_rank1.append(np.asarray(model.members_)[scores.argmax(axis=1)])
         genuine_scores = np.concatenate(genuine)
         impostor_scores = np.concatenate(impostor)
         self.threshold_ = self._threshold(impostor_scores)
@@ -455,14 +500,11 @@ class FaceIdentifier(BaseEstimator):
             counted=np.concatenate(impostor_original),
         )
         self.evaluation_["backend"] = self.backend
-        progress(
-            Progress(
-                stage,
-                total,
-                total,
-                "calibrated",
-                metrics={k: self.evaluation_[k] for k in ("accuracy", "eer", "fmr", "fnmr")},
-            )
+        _calibrated(
+            progress,
+            stage,
+            len(genuine) + len(impostor),
+            {k: self.evaluation_[k] for k in ("accuracy", "eer", "fmr", "fnmr")},
         )
 
     def _threshold(self, impostor: np.ndarray) -> float:
@@ -937,45 +979,44 @@ class VoiceVerifier(BaseEstimator):
         cancel: threading.Event | None,
     ) -> None:
         stage = "train.voice"
-        folds = source_folds(y, groups, _n_folds(y, groups, self.cv_splits), self.random_state)
-        members = np.unique(y)
-        total = len(folds) + len(members)
         collected = _HeldOutVoiceScores()
-        for step, held_out in enumerate(folds, start=1):
-            check_cancelled(cancel, stage)
-            train = ~held_out
-            fold_model = clone(self)._fit_templates(
+        steps = 0
+
+        def fit(train: np.ndarray) -> VoiceVerifier:
+            return clone(self)._fit_templates(
                 X[train],
                 y[train],
                 phrases[train],
                 [sequences[i] for i in np.flatnonzero(train)],
                 scored[train],
             )
-            rows = np.flatnonzero(held_out & scored & np.isin(y, fold_model.members_))
-            collected.add(fold_model, X, y, phrases, sequences, rows, stranger=False)
-            _report(progress, stage, step, total, f"cross-validation fold {step}/{len(folds)}")
-        for step, stranger in enumerate(members, start=len(folds) + 1):
-            check_cancelled(cancel, stage)
-            others = y != stranger
-            stranger_model = clone(self)._fit_templates(
-                X[others],
-                y[others],
-                phrases[others],
-                [sequences[i] for i in np.flatnonzero(others)],
-                scored[others],
+
+        for fitted in _held_out_fits(
+            y,
+            groups,
+            fit,
+            cv_splits=self.cv_splits,
+            random_state=self.random_state,
+            stage=stage,
+            progress=progress,
+            cancel=cancel,
+        ):
+            rows = fitted.held_out & scored
+            if fitted.stranger is None:
+                rows &= np.isin(y, fitted.model.members_)
+            collected.add(
+                fitted.model,
+                X,
+                y,
+                phrases,
+                sequences,
+                np.flatnonzero(rows),
+                stranger=fitted.stranger is not None,
             )
-            rows = np.flatnonzero(~others & scored)
-            collected.add(stranger_model, X, y, phrases, sequences, rows, stranger=True)
-            _report(progress, stage, step, total, f"{stranger} plays a stranger")
+            steps += 1
         self._set_thresholds(collected, n_train=len(X))
-        progress(
-            Progress(
-                stage,
-                total,
-                total,
-                "calibrated",
-                metrics={k: self.evaluation_[k] for k in ("eer", "fmr", "fnmr")},
-            )
+        _calibrated(
+            progress, stage, steps, {k: self.evaluation_[k] for k in ("eer", "fmr", "fnmr")}
         )
 
     def _set_thresholds(self, collected: _HeldOutVoiceScores, *, n_train: int) -> None:
