@@ -18,7 +18,12 @@ from typing import Any, Literal
 
 from engine.errors import InputError
 from engine.progress import Progress, ProgressCallback, check_cancelled, no_progress
-from engine.sample import SampleReport, is_empty_workspace, write_sample_workspace
+from engine.sample import (
+    SampleReport,
+    is_empty_workspace,
+    recover_interrupted_run,
+    write_sample_workspace,
+)
 from engine.settings import Settings, load_settings
 from engine.workspace import Workspace, member_folders
 
@@ -122,6 +127,7 @@ def run_demo(
     """
     started = time.perf_counter()
     sample: SampleReport | None = None
+    recover_interrupted_run(workspace.root)
     if is_empty_workspace(workspace.root):
         sample = write_sample_workspace(
             workspace.root,

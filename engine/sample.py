@@ -8,7 +8,9 @@ files, and adding strangers does not change the members.
 
 Everything is written into a hidden staging folder inside the workspace first; only when every
 file is there does ``data/raw`` get swapped into place (one rename), followed by mmauth.toml. A
-failure or cancellation leaves the workspace as it was.
+failure or cancellation leaves the workspace as it was. A killed run (nothing can clean up after
+SIGKILL) leaves its staging folder, which the next run removes; if it was killed in the middle of
+the swap, the previous data/raw is in that folder and is put back first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ from engine.settings import dump_toml
 from engine.workspace import Workspace
 
 STAGE = "sample"
+STAGING_PREFIX = ".mmauth-sample-"
+"""Hidden staging folders inside the workspace; a killed run's is removed by the next run."""
+OWNER_FILE = "owner.pid"
+PREVIOUS_RAW = "previous-raw"
 MEMBER_NAMES = ("alice", "bruno", "chiara", "dmitri", "esther", "farid", "greta", "hiro")
 STRANGER_NAMES = ("mallory", "oscar", "trudy", "victor", "wendy", "yusuf", "zora", "quentin")
 MAX_MEMBERS = 40
@@ -135,7 +141,9 @@ def write_sample_workspace(
         raise InputError("the workspace path is a file, not a folder", path=str(root))
     try:
         root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".mmauth-sample-", dir=root))
+        recover_interrupted_run(root)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+        (staging / OWNER_FILE).write_text(str(os.getpid()))
     except OSError as error:
         raise InputError(f"cannot write here: {error.strerror or error}", path=str(root)) from error
     member_names = _names(MEMBER_NAMES, "member", members)
@@ -456,11 +464,50 @@ def _png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def recover_interrupted_run(root: Path) -> bool:
+    """Remove the staging folders of sample runs that were killed (their process is gone).
+
+    Returns True when one of them held the workspace's previous data/raw (killed mid-swap),
+    which is put back first. Callers that protect a non-empty workspace call this before
+    checking, so that data is seen.
+    """
+    workspace = Workspace(Path(root))
+    recovered = False
+    if not workspace.root.is_dir():
+        return recovered
+    for staging in workspace.root.glob(f"{STAGING_PREFIX}*"):
+        if not staging.is_dir() or _owner_alive(staging):
+            continue
+        previous = staging / PREVIOUS_RAW
+        if previous.is_dir() and not workspace.raw_dir.exists():
+            workspace.raw_dir.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(previous, workspace.raw_dir)
+            recovered = True
+        shutil.rmtree(staging, ignore_errors=True)
+    return recovered
+
+
+def _owner_alive(staging: Path) -> bool:
+    try:
+        pid = int((staging / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return False  # no owner recorded: left by a run that never got that far
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
 def _swap_into_place(staging: Path, target: Workspace) -> None:
     """Move the staged data/raw and mmauth.toml into the workspace, data/raw in one rename."""
     staged = Workspace(staging)
     target.data_dir.mkdir(parents=True, exist_ok=True)
-    previous = staging / "previous-raw"
+    previous = staging / PREVIOUS_RAW
     if target.raw_dir.exists():
         os.replace(target.raw_dir, previous)
     try:

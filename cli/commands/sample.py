@@ -13,6 +13,7 @@ from cli.output import (
     JsonOption,
     WorkspaceOption,
     console,
+    error_console,
     handle_errors,
     print_json,
     progress_bars,
@@ -48,9 +49,18 @@ def sample(
     """
     with handle_errors(as_json):
         from engine.errors import InputError
-        from engine.sample import is_empty_workspace, write_sample_workspace
+        from engine.sample import (
+            is_empty_workspace,
+            recover_interrupted_run,
+            write_sample_workspace,
+        )
 
         space, _ = open_workspace(ctx, workspace)
+        if recover_interrupted_run(space.root):
+            error_console.print(
+                "Note: an earlier sample run was stopped while replacing data/raw/; the previous "
+                "data/raw/ has been put back."
+            )
         if not force and not is_empty_workspace(space.root):
             raise InputError(
                 f"{space.root} is not empty; use --force to replace its data/raw/ and "

@@ -40,6 +40,20 @@ def test_sample_writes_the_workspace_and_reports_json(tmp_path):
     assert (root / "mmauth.toml").is_file()
 
 
+def test_data_left_by_a_killed_sample_run_is_put_back_and_protected(tmp_path):
+    root = tmp_path / "workspace"
+    staging = root / f"{sample.STAGING_PREFIX}killed"
+    mine = staging / sample.PREVIOUS_RAW / "customers" / "mine.csv"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("a,b\n1,2\n")
+    (staging / sample.OWNER_FILE).write_text("not a pid")
+    refused = _sample(root)
+    assert refused.exit_code == 2
+    assert "previous data/raw/ has been put back" in " ".join(refused.stderr.split())
+    assert (root / "data/raw/customers/mine.csv").read_text() == "a,b\n1,2\n"
+    assert not staging.exists()
+
+
 def test_sample_refuses_a_non_empty_workspace_without_force(tmp_path):
     root = tmp_path / "workspace"
     assert _sample(root).exit_code == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from engine.sample import (
     WRONG_PHRASE_TAKES,
     SampleReport,
     is_empty_workspace,
+    recover_interrupted_run,
     write_sample_workspace,
 )
 from engine.settings import load_settings
@@ -316,3 +320,42 @@ def test_empty_workspace_check(tmp_path):
     assert is_empty_workspace(tmp_path)
     (tmp_path / "file.txt").write_text("")
     assert not is_empty_workspace(tmp_path)
+
+
+def finished_pid() -> int:
+    """The pid of a process that has ended (as a killed run's would be)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def stale_staging(root, name, pid):
+    staging = root / f"{sample_module.STAGING_PREFIX}{name}"
+    staging.mkdir(parents=True)
+    (staging / sample_module.OWNER_FILE).write_text(str(pid))
+    return staging
+
+
+def test_a_killed_runs_staging_is_removed_and_a_live_ones_kept(tmp_path):
+    root = tmp_path / "workspace"
+    dead = stale_staging(root, "dead", finished_pid())
+    (dead / "data" / "raw").mkdir(parents=True)
+    unowned = root / f"{sample_module.STAGING_PREFIX}unowned"
+    unowned.mkdir()
+    live = stale_staging(root, "live", os.getppid())
+    assert recover_interrupted_run(root) is False
+    assert not dead.exists() and not unowned.exists()
+    assert live.is_dir(), "a running sample's staging folder is left alone"
+
+
+def test_a_run_killed_mid_swap_gets_its_previous_raw_back(tmp_path):
+    root = tmp_path / "workspace"
+    staging = stale_staging(root, "swap", finished_pid())
+    mine = staging / sample_module.PREVIOUS_RAW / "customers" / "mine.csv"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("a,b\n1,2\n")
+    assert is_empty_workspace(root)
+    assert recover_interrupted_run(root) is True
+    assert (root / "data" / "raw" / "customers" / "mine.csv").read_text() == "a,b\n1,2\n"
+    assert not staging.exists()
+    assert not is_empty_workspace(root), "the restored data is protected from being replaced"
