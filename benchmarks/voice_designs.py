@@ -1,6 +1,7 @@
 """Voice verification designs compared on FSDD, with development and test digits kept apart.
 
     .venv/bin/python -m benchmarks.voice_designs [--digits dev|test|all] [--designs NAME ...]
+        [--dtw-weights W ...]
 
 The protocol is benchmarks.accuracy's voice protocol (4 members and 2 strangers over all 15
 splits; members enrol with takes 0-4 of two digits; probes are takes 5-49 of those digits from
@@ -11,7 +12,7 @@ a split are drawn from a pool: ``dev`` = 0-4, where designs are compared, ``test
 for measuring the design chosen, ``all`` = 0-9 as benchmarks.accuracy draws them.
 
 Designs: the product's VoiceVerifier (its combined score; its speaker evidence alone; its DTW
-evidence alone; the DTW weight 1 instead of 2) and classical alternatives for the speaker
+evidence alone; with ``--dtw-weights``, other weights of its DTW evidence than the default) and classical alternatives for the speaker
 evidence that are not in the product: logistic regression on MFCC mean and standard deviation
 (the issue's baseline), the same on the product's clip statistics plus a 0-4 kHz long-term
 average spectrum, a GMM-UBM (16 diagonal components on MFCC + delta frames of the enrolled
@@ -84,8 +85,9 @@ def _sequence(clip: Clip) -> np.ndarray:
 # ---- the product's model
 
 
-def _verifier(clips: list[Clip], phrase_weight: float = 2.0) -> VoiceVerifier:
-    return VoiceVerifier(phrase_weight=phrase_weight).fit(
+def _verifier(clips: list[Clip], phrase_weight: float | None = None) -> VoiceVerifier:
+    model = VoiceVerifier() if phrase_weight is None else VoiceVerifier(phrase_weight=phrase_weight)
+    return model.fit(
         np.array([_vector(c) for c in clips]),
         [c[0] for c in clips],
         [str(c[1]) for c in clips],
@@ -94,7 +96,7 @@ def _verifier(clips: list[Clip], phrase_weight: float = 2.0) -> VoiceVerifier:
     )
 
 
-def _product(part: str, phrase_weight: float = 2.0) -> Design:
+def _product(part: str, phrase_weight: float | None = None) -> Design:
     def design(enrol: list[Clip], probes: list[Clip], members: list[str]) -> np.ndarray:
         scores = _verifier(enrol, phrase_weight).score_claims(
             np.array([_vector(c) for c in probes]), [_sequence(c) for c in probes]
@@ -202,7 +204,6 @@ def _frame_mlp(enrol: list[Clip], probes: list[Clip], members: list[str]) -> np.
 
 DESIGNS: dict[str, Design] = {
     "product": _product("combined"),
-    "product-dtw-weight-1": _product("combined", phrase_weight=1.0),
     "product-speaker-only": _product("speaker"),
     "product-dtw-only": _product("dtw"),
     "logistic-mfcc-stats": _logistic(_mfcc_statistics),
@@ -248,7 +249,14 @@ def split_eers(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--digits", choices=sorted(POOLS), default="dev")
-    parser.add_argument("--designs", nargs="+", choices=sorted(DESIGNS), default=list(DESIGNS))
+    parser.add_argument("--designs", nargs="*", choices=sorted(DESIGNS), default=list(DESIGNS))
+    parser.add_argument(
+        "--dtw-weights",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also the product's model with these DTW weights instead of its default",
+    )
     parser.add_argument("--dataset", type=Path, default=DATASET)
     arguments = parser.parse_args()
     SAMPLES.update(load_clips(arguments.dataset))
@@ -259,9 +267,14 @@ def main() -> None:
         f"{os.cpu_count()} cores, load average {load:.1f}"
     )
     print(f"{'design':<26} EER vs members  EER vs strangers  (mean over splits; max)")
-    for name in arguments.designs:
+    designs = {name: DESIGNS[name] for name in arguments.designs}
+    designs |= {
+        f"product-dtw-weight-{w:g}": _product("combined", phrase_weight=w)
+        for w in arguments.dtw_weights
+    }
+    for name, design in designs.items():
         figures = np.array(
-            [split_eers(DESIGNS[name], *split) for split in splits(POOLS[arguments.digits])]
+            [split_eers(design, *split) for split in splits(POOLS[arguments.digits])]
         )
         mean, worst = figures.mean(axis=0), figures.max(axis=0)
         print(
