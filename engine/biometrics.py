@@ -381,14 +381,10 @@ class FaceIdentifier(BaseEstimator):
         """Learn the embedding (classic) and store the templates sorted by member."""
         classic = self.backend == "classic"
         self.embedding_ = self._fit_embedding(X, y, groups) if classic else None
-        widths = (
-            [model.transform(X[:1, columns]).shape[1] for columns, model in self.embedding_]
-            if classic
-            else [X.shape[1]]
-        )
-        self.part_bounds_ = np.cumsum([0, *widths])
         order = np.argsort(y, kind="stable")
-        self.templates_ = self._embed(X[order])
+        parts = self._embedded_parts(X[order])
+        self.part_bounds_ = np.cumsum([0, *(part.shape[1] for part in parts)])
+        self.templates_ = np.hstack(parts)
         self.template_members_ = y[order]
         self.members_, self.template_starts_ = np.unique(self.template_members_, return_index=True)
         self.members_ = [str(m) for m in self.members_]
@@ -429,12 +425,16 @@ class FaceIdentifier(BaseEstimator):
         return make_pipeline(*steps).fit(X, y)
 
     def _embed(self, X: np.ndarray) -> np.ndarray:
-        """Unit rows; classic: the parts' unit embeddings side by side, each scaled by
+        """Unit rows; classic: the parts' unit embeddings side by side (``_embedded_parts``)."""
+        return np.hstack(self._embedded_parts(X))
+
+    def _embedded_parts(self, X: np.ndarray) -> list[np.ndarray]:
+        """One block of unit rows per part (the whole vector for dlib), each scaled by
         1/sqrt(parts) so that a part's dot product is its cosine over the number of parts."""
         if self.embedding_ is None:
-            return _unit_rows(np.asarray(X, dtype=np.float64))
+            return [_unit_rows(np.asarray(X, dtype=np.float64))]
         parts = [_unit_rows(model.transform(X[:, columns])) for columns, model in self.embedding_]
-        return np.hstack(parts) / np.sqrt(len(parts))
+        return [part / np.sqrt(len(parts)) for part in parts]
 
     def _calibrate(
         self,
