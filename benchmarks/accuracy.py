@@ -4,10 +4,10 @@
     .venv/bin/python -m benchmarks.accuracy voices [--splits 15]
 
 Every split is a fresh temporary workspace laid out as a user would lay it out (symlinks to the
-shared files), processed by the product's own engine.faces.extract_face_features /
-engine.voices.extract_voice_features with default settings (augmented enrolment), fitted with
-engine.biometrics (thresholds calibrated on enrolment data only, at FMR = 1%) and measured on
-the probes by engine.evaluation.evaluate_models, the code behind ``mmauth evaluate``. All split
+shared files), processed by the product's own engine.faces.extract.extract_face_features /
+engine.voices.extract.extract_voice_features with default settings (augmented enrolment), fitted with
+engine.models.biometrics (thresholds calibrated on enrolment data only, at FMR = 1%) and measured on
+the probes by engine.models.evaluation.evaluate_models, the code behind ``mmauth evaluate``. All split
 workspaces share one feature cache: a file is processed once per parameter set, and re-running
 a split recomputes nothing that did not change (the voice enrolment's babble-noise pool is drawn
 from the split's own members, so those clips are recomputed per split).
@@ -44,12 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.evaluation import evaluate_models, evaluate_voice
-from engine.features import feature_matrix, read_feature_table
-from engine.metrics import rate
-from engine.persistence import ModelBundle
-from engine.settings import load_settings
-from engine.workspace import Workspace
+from engine.core.feature_tables import feature_matrix, read_feature_table
+from engine.core.metrics import rate
+from engine.core.settings import load_settings
+from engine.core.workspace import Workspace
+from engine.models.evaluation import evaluate_models, evaluate_voice
+from engine.models.persistence import ModelBundle
 
 DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 ENROL_EXPRESSIONS = ("normal", "happy", "surprised")
@@ -117,8 +117,8 @@ def face_split(
 ) -> dict[str, Any]:
     from sklearn.base import clone
 
-    from engine.biometrics import FaceIdentifier
-    from engine.faces import extract_face_features
+    from engine.faces.extract import extract_face_features
+    from engine.models.biometrics import FaceIdentifier
 
     subjects = sorted({p.name.split(".")[0] for p in yale.iterdir() if p.is_file()})
     order = np.random.default_rng([seed, index]).permutation(subjects)
@@ -221,8 +221,8 @@ def voice_split(
     fsdd: Path,
     min_speech_s: float,
 ) -> dict[str, Any]:
-    from engine.biometrics import VoiceVerifier
-    from engine.voices import extract_voice_features, mfcc_sequences_for
+    from engine.models.biometrics import VoiceVerifier
+    from engine.voices.extract import extract_voice_features, mfcc_sequences_for
 
     speakers = sorted({p.name.split("_")[1] for p in fsdd.glob("*.wav")})
     members = [s for s in speakers if s not in strangers]

@@ -62,8 +62,8 @@ def _mmauth(command: str, root: Path, *extra: str, check: bool = True) -> float:
 
 
 def genuine_pairs(root: Path, members: tuple[str, ...]) -> list[tuple[Path, Path]]:
-    from engine.simulate import _cycle_pairs
-    from engine.workspace import Workspace, member_folders
+    from engine.auth.simulate import _cycle_pairs
+    from engine.core.workspace import Workspace, member_folders
 
     space = Workspace(root)
     faces = member_folders(space.probe_faces_dir)
@@ -76,13 +76,13 @@ def genuine_pairs(root: Path, members: tuple[str, ...]) -> list[tuple[Path, Path
 
 
 def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, float]:
-    from engine.auth import Authenticator
-    from engine.faces import face_vector
-    from engine.persistence import load_model_bundle
-    from engine.settings import load_settings
-    from engine.store import AuditStore
-    from engine.voices import voice_sample
-    from engine.workspace import Workspace
+    from engine.auth.flow import Authenticator
+    from engine.auth.store import AuditStore
+    from engine.core.settings import load_settings
+    from engine.core.workspace import Workspace
+    from engine.faces.extract import face_vector
+    from engine.models.persistence import load_model_bundle
+    from engine.voices.extract import voice_sample
 
     space = Workspace(root)
     # The lockout is checked and counted as in real use, but can never lock a member here.

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.faces [--dataset DIR] [--repeats 3] [--backends classic dlib]
 
 For each backend, on every photo of ../shared/datasets/yalefaces (164 extension-less GIFs):
-- latency: each photo through engine.faces.process_face_file (load, detect, align, features;
+- latency: each photo through engine.faces.extract.process_face_file (load, detect, align, features;
   no augmentation) in this process with the models warm; the median ms per photo;
 - FTA: photos where no face was found, with the Wilson 95% interval;
 - throughput: the product's own extract_face_features on a temporary workspace holding every
@@ -43,11 +43,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import AcquisitionError
-from engine.faces import extract_face_features, face_params, process_face_file
-from engine.metrics import equal_error_rate, rate
-from engine.settings import FaceAugmentSettings, FaceSettings, Settings
-from engine.workspace import Workspace
+from engine.core.errors import AcquisitionError
+from engine.core.metrics import equal_error_rate, rate
+from engine.core.settings import FaceAugmentSettings, FaceSettings, Settings
+from engine.core.workspace import Workspace
+from engine.faces.extract import extract_face_features, face_params, process_face_file
 
 DEFAULT_DATASET = Path(__file__).resolve().parent.parent.parent / "shared/datasets/yalefaces"
 ENROL_EXPRESSIONS = ("normal", "happy", "surprised")
@@ -212,7 +212,7 @@ def ablations(root: Path, photos: list[Path]) -> dict[str, object]:
             settings, face=dataclasses.replace(settings.face, **face_changes)
         )
         workspace = arrange(root / name.replace(" ", "-"), photos)
-        skip_tan_triggs = mock.patch("engine.faces.tan_triggs", lambda grey: grey)
+        skip_tan_triggs = mock.patch("engine.faces.extract.tan_triggs", lambda grey: grey)
         with skip_tan_triggs if plain_grey else contextlib.nullcontext():
             extract_face_features(workspace, settings)
         figures[name] = feature_check(workspace, photos)
@@ -224,8 +224,8 @@ def ablations(root: Path, photos: list[Path]) -> dict[str, object]:
 def levelling_error(photos: list[Path]) -> dict[str, object]:
     """How far the classic crop's rotation is from the eye line of dlib's 5 landmarks (degrees),
     with symmetry levelling and without any rotation."""
-    from engine.face_detect import detect_face_classic, detect_face_dlib
-    from engine.imaging import read_image
+    from engine.faces.detect import detect_face_classic, detect_face_dlib
+    from engine.faces.images import read_image
 
     levelled, upright = [], []
     for photo in photos:

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.settings import Settings
-from engine.tabular import merge_customers
-from engine.workspace import Workspace
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
+from engine.customers.merge import merge_customers
 
 
 def write_tables(folder: Path, transactions: int, seed: int = 0) -> None:

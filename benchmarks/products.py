@@ -27,12 +27,12 @@ from pathlib import Path
 
 import pandas as pd
 
-import engine.persistence as persistence
-from engine.persistence import load_model_bundle
-from engine.settings import Settings
-from engine.tabular import merge_customers
-from engine.training import train_models
-from engine.workspace import Workspace
+import engine.models.persistence as persistence
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
+from engine.customers.merge import merge_customers
+from engine.models.persistence import load_model_bundle
+from engine.models.training import train_models
 
 CUSTOMERS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "customers"
 

@@ -25,9 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import AcquisitionError
-from engine.metrics import rate
-from engine.replay import (
+from engine.auth.replay import (
     audio_fingerprint,
     decode_envelope,
     envelope_similarity,
@@ -35,7 +33,9 @@ from engine.replay import (
     image_fingerprint,
     perceptual_hash,
 )
-from engine.settings import Settings
+from engine.core.errors import AcquisitionError
+from engine.core.metrics import rate
+from engine.core.settings import Settings
 
 DEFAULT_DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 
@@ -140,8 +140,8 @@ def voice_bounds(fsdd: Path, settings: Settings) -> None:
 def sample_bounds(seeds: list[int], settings: Settings) -> None:
     """The sample workspace's genuine voice probes against their member's enrolment takes: the
     synthetic takes must stay under the bound chosen on real recordings."""
-    from engine.sample import write_sample_workspace
-    from engine.workspace import Workspace, member_folders
+    from engine.core.workspace import Workspace, member_folders
+    from engine.sample.workspace import write_sample_workspace
 
     best = []
     for seed in seeds:

@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine import sample, sample_faces, sample_voices
+from engine.sample import faces as sample_faces
+from engine.sample import voices as sample_voices
+from engine.sample import workspace as sample
 
 
 class _Timed:

@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.sample_difficulty [--seeds 0 1] [--members 8] [--strangers 8]
 
 For each seed, writes a sample workspace and turns every photo and recording into the product's
-feature vectors (engine.faces.face_vector with the classic and the dlib backend,
-engine.voices.voice_sample), without augmentation and without any trained model. Each probe
+feature vectors (engine.faces.extract.face_vector with the classic and the dlib backend,
+engine.voices.extract.voice_sample), without augmentation and without any trained model. Each probe
 gets one score per member: the best cosine similarity to that member's enrolment vectors
 (voices: features standardised on the enrolment set first). Prints the ROC AUC of genuine
 (probe of that member) against impostor scores (other members' and strangers' probes), the
@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from engine.errors import MmauthError
-from engine.faces import face_vector
-from engine.sample import SampleReport, write_sample_workspace
-from engine.settings import FaceSettings, Settings
-from engine.voices import voice_sample
-from engine.workspace import Workspace, member_folders
+from engine.core.errors import MmauthError
+from engine.core.settings import FaceSettings, Settings
+from engine.core.workspace import Workspace, member_folders
+from engine.faces.extract import face_vector
+from engine.sample.workspace import SampleReport, write_sample_workspace
+from engine.voices.extract import voice_sample
 
 
 def _vectors(folder: Path, vector: Callable[[Path], np.ndarray]) -> tuple[dict, int]:

@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.sample_faces [--seed 0] [--people 40]
 
 Part 1, the sample workspace as `mmauth sample --seed SEED` writes it (4 members, 6 strangers):
-every enrolment and probe photo through the product's two detectors, engine.face_detect's
+every enrolment and probe photo through the product's two detectors, engine.faces.detect's
 detect_face_classic (scikit-image LBP cascade, then its CLAHE and padding fallbacks) and
 detect_face_dlib (dlib HOG detector + 5-point alignment); how each photo was found ("cascade" /
 "dlib" = by the detector itself) or FTA.
@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine import face_detect, sample_faces
-from engine.errors import AcquisitionError
-from engine.metrics import rate
-from engine.sample import write_sample_workspace
-from engine.workspace import Workspace
+from engine.core.errors import AcquisitionError
+from engine.core.metrics import rate
+from engine.core.workspace import Workspace
+from engine.faces import detect as face_detect
+from engine.sample import faces as sample_faces
+from engine.sample.workspace import write_sample_workspace
 
 DIFFICULTIES = (0.0, 0.25, 0.5, 0.75, 1.0)
 

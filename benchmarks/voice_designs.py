@@ -7,7 +7,7 @@ The protocol is benchmarks.accuracy's voice protocol (4 members and 2 strangers 
 splits; members enrol with takes 0-4 of two digits; probes are takes 5-49 of those digits from
 all six speakers; EER of the genuine attempts against other members' and strangers' attempts,
 mean over splits), computed in memory from clips cleaned once by the product's loader
-(engine.audio.load_recording, ``min_speech_s`` 0.1 as in benchmarks.accuracy). The two digits of
+(engine.voices.audio.load_recording, ``min_speech_s`` 0.1 as in benchmarks.accuracy). The two digits of
 a split are drawn from a pool: ``dev`` = 0-4, where designs are compared, ``test`` = 5-9, kept
 for measuring the design chosen, ``all`` = 0-9 as benchmarks.accuracy draws them.
 
@@ -34,17 +34,17 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.audio import load_recording
-from engine.audio_features import (
+from engine.core.metrics import equal_error_rate
+from engine.core.settings import VoiceSettings
+from engine.models.biometrics import VoiceVerifier
+from engine.voices.audio import load_recording
+from engine.voices.features import (
     FrameFeatures,
     frame_config,
     frame_features,
     stft_magnitude,
     summarise,
 )
-from engine.biometrics import VoiceVerifier
-from engine.metrics import equal_error_rate
-from engine.settings import VoiceSettings
 
 DATASET = Path(__file__).resolve().parent.parent.parent / "shared/datasets/fsdd/recordings"
 POOLS = {"dev": range(0, 5), "test": range(5, 10), "all": range(10)}

@@ -7,8 +7,8 @@ from typing import Any
 
 import typer
 
-from engine.settings import Settings, load_settings
-from engine.workspace import Workspace, resolve_workspace
+from engine.core.settings import Settings, load_settings
+from engine.core.workspace import Workspace, resolve_workspace
 
 
 def open_workspace(

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from engine.errors import MmauthError
-from engine.progress import Progress, ProgressCallback, no_progress
+from engine.core.errors import MmauthError
+from engine.core.progress import Progress, ProgressCallback, no_progress
 
 console = Console()
 error_console = Console(stderr=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"

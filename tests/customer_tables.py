@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 
 # Assignment shape. Legacy 10 maps to both A1 and A2 (many-to-many, and not "strip the A"),
 # legacy 20 to A1; legacy 30 maps to A9, which has no profile; legacy 40 is not in the mapping;

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker
 
-from engine.workspace import Workspace, resolve_workspace
+from engine.core.workspace import Workspace, resolve_workspace
 from tui.errors import notify_failed_worker
 from tui.screens.stats import StatsScreen
 from tui.session import Session

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
-from engine.errors import CancelledError, MmauthError
+from engine.core.errors import CancelledError, MmauthError
 
 
 def notify_error(app: App[object], error: BaseException) -> None:

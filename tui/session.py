@@ -7,8 +7,8 @@ from typing import Any
 
 from textual.dom import DOMNode
 
-from engine.settings import Settings, load_settings
-from engine.workspace import Workspace
+from engine.core.settings import Settings, load_settings
+from engine.core.workspace import Workspace
 
 
 class Session:
@@ -27,7 +27,7 @@ class Session:
         """The verified model bundle, loaded on first use (call from a worker thread)."""
         with self._lock:
             if self._bundle is None:
-                from engine.persistence import load_model_bundle
+                from engine.models.persistence import load_model_bundle
 
                 self._bundle = load_model_bundle(self.workspace)
             return self._bundle

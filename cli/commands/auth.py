@@ -35,7 +35,7 @@ def authenticate(
     errors or unusable settings.
     """
     with handle_errors(as_json):
-        from engine.auth import authenticate as run_authentication
+        from engine.auth.flow import authenticate as run_authentication
 
         space, settings = open_workspace(ctx, workspace)
         on_step = None if as_json else show_step
@@ -51,7 +51,7 @@ def show_step(step: Any) -> None:
     """One line per finished step: mark, name, score against threshold, time, what it found."""
     if step.name == "decision":
         return
-    from engine.auth import compare_scores
+    from engine.auth.flow import compare_scores
 
     score = ""
     if step.score is not None and step.threshold is not None:
@@ -99,8 +99,8 @@ def history(
     with handle_errors(as_json):
         import time
 
-        from engine.errors import ConfigError
-        from engine.store import LIVE, open_store
+        from engine.auth.store import LIVE, open_store
+        from engine.core.errors import ConfigError
 
         if decision is not None and decision.upper() not in ("GRANTED", "DENIED"):
             raise ConfigError(f"--decision must be GRANTED or DENIED, not {decision!r}")

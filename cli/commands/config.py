@@ -7,7 +7,7 @@ from rich.table import Table
 
 from cli.context import open_workspace
 from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json
-from engine.settings import settings_as_dict
+from engine.core.settings import settings_as_dict
 
 config_app = typer.Typer(help="Inspect settings (defaults <- mmauth.toml <- MMAUTH_* <- flags).")
 

@@ -19,7 +19,7 @@ from cli.output import (
 )
 
 if TYPE_CHECKING:
-    from engine.evaluation import EvaluationReport
+    from engine.models.evaluation import EvaluationReport
 
 
 def evaluate(
@@ -37,7 +37,7 @@ def evaluate(
     model file fails its integrity check.
     """
     with handle_errors(as_json):
-        from engine.evaluation import evaluate_models, report_document
+        from engine.models.evaluation import evaluate_models, report_document
 
         space, settings = open_workspace(ctx, workspace)
         with progress_bars(not as_json) as progress:

@@ -68,11 +68,11 @@ def features(
         reports = []
         with progress_bars(not as_json) as progress:
             if faces:
-                from engine.faces import extract_face_features
+                from engine.faces.extract import extract_face_features
 
                 reports.append(extract_face_features(space, settings, progress=progress))
             if voices:
-                from engine.voices import extract_voice_features
+                from engine.voices.extract import extract_voice_features
 
                 reports.append(extract_voice_features(space, settings, progress=progress))
         if as_json:

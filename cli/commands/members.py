@@ -49,7 +49,7 @@ def enroll(
     Every photo must show a face and every recording hold speech, or nothing is changed.
     """
     with handle_errors(as_json):
-        from engine.enrol import enrol_member
+        from engine.auth.enrol import enrol_member
 
         space, settings = open_workspace(ctx, workspace)
         with progress_bars(not as_json) as progress:
@@ -81,7 +81,7 @@ def members(
 ) -> None:
     """List the members: their files, phrases, customer link and whether the models know them."""
     with handle_errors(as_json):
-        from engine.enrol import list_members
+        from engine.auth.enrol import list_members
 
         space, _ = open_workspace(ctx, workspace)
         listed = list_members(space)
@@ -124,7 +124,7 @@ def remove(
 ) -> None:
     """Remove a member: files, templates (model update), customer link. The audit log stays."""
     with handle_errors(as_json):
-        from engine.enrol import remove_member
+        from engine.auth.enrol import remove_member
 
         space, settings = open_workspace(ctx, workspace)
         with progress_bars(not as_json) as progress:

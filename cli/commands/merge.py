@@ -19,7 +19,7 @@ from cli.output import (
 )
 
 if TYPE_CHECKING:
-    from engine.tabular import MergeReport
+    from engine.customers.merge import MergeReport
 
 
 def merge(
@@ -30,7 +30,7 @@ def merge(
     Exit status 0 on success, 2 when a table is missing or malformed (nothing is written then).
     """
     with handle_errors(as_json):
-        from engine.tabular import merge_customers
+        from engine.customers.merge import merge_customers
 
         space, settings = open_workspace(ctx, workspace)
         with progress_bars(not as_json) as progress:

@@ -23,7 +23,7 @@ def report(
     Sections whose input is missing say which command creates it; the report is still written.
     """
     with handle_errors(as_json):
-        from engine.report import build_report
+        from engine.reports.html import build_report
 
         space, _ = open_workspace(ctx, workspace)
         with progress_bars(not as_json) as progress:

@@ -20,8 +20,8 @@ from cli.output import (
 )
 
 if TYPE_CHECKING:
-    from engine.demo import DemoResult
-    from engine.sample import SampleReport
+    from engine.sample.demo import DemoResult
+    from engine.sample.workspace import SampleReport
 
 
 def sample(
@@ -48,8 +48,8 @@ def sample(
     mmauth.toml are replaced (derived files such as models/ are left alone: re-run the stages).
     """
     with handle_errors(as_json):
-        from engine.errors import InputError
-        from engine.sample import (
+        from engine.core.errors import InputError
+        from engine.sample.workspace import (
             is_empty_workspace,
             recover_interrupted_run,
             write_sample_workspace,
@@ -95,7 +95,7 @@ def demo(
     """Write the sample workspace if the folder is empty, then merge -> features -> train ->
     simulate, and summarise what each stage measured."""
     with handle_errors(as_json):
-        from engine.demo import run_demo
+        from engine.sample.demo import run_demo
 
         space, settings = open_workspace(ctx, workspace)
         with progress_bars(not as_json) as progress:

@@ -41,7 +41,7 @@ def simulate(
     Wilson 95% intervals; saves reports/simulation.json and reports/simulation.csv.
     """
     with handle_errors(as_json):
-        from engine.simulate import report_dict, run_simulation
+        from engine.auth.simulate import report_dict, run_simulation
 
         space, settings = open_workspace(ctx, workspace, {"jobs": jobs})
         with progress_bars(not as_json) as progress:

@@ -22,7 +22,7 @@ from cli.output import (
 )
 
 if TYPE_CHECKING:
-    from engine.training import TrainingResult
+    from engine.models.training import TrainingResult
 
 
 class ModelChoice(enum.StrEnum):
@@ -51,9 +51,9 @@ def train(
     130 when cancelled (the previous models stay valid).
     """
     with handle_errors(as_json):
-        from engine.errors import ConfigError
-        from engine.persistence import MODEL_NAMES
-        from engine.training import face_table_backend, train_models
+        from engine.core.errors import ConfigError
+        from engine.models.persistence import MODEL_NAMES
+        from engine.models.training import face_table_backend, train_models
 
         space, settings = open_workspace(ctx, workspace, {"face.backend": face_backend})
         which = tuple(choice.value for choice in only) if only else MODEL_NAMES
@@ -84,7 +84,7 @@ def train(
 def show_result(result: TrainingResult) -> None:
     """A table of every model's held-out metrics (one column per model) and the product verdict."""
     table = Table(title="Held-out metrics (± std over folds)")
-    from engine.training import SUMMARY_COLUMNS
+    from engine.models.training import SUMMARY_COLUMNS
 
     shown = SUMMARY_COLUMNS[1 : SUMMARY_COLUMNS.index("backend") + 1]
     table.add_column("metric")

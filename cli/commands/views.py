@@ -40,7 +40,7 @@ def voice_view(
     Without --cleaned the clip is shown as recorded, so a refused clip can still be inspected.
     """
     with handle_errors(as_json):
-        from engine.audio_views import clip_view, save_clip_png
+        from engine.voices.views import clip_view, save_clip_png
 
         _, settings = open_workspace(ctx, workspace)
         view = clip_view(clip, settings, width=width, height=height, cleaned=cleaned)

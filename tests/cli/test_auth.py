@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import create_app
-from engine.auth import Authenticator
-from engine.workspace import Workspace
+from engine.auth.flow import Authenticator
+from engine.core.workspace import Workspace
 from tests.engine.test_auth import BUNDLE, FakeFeatures, enrolled_workspace, probe_folder
 from tests.engine.test_enrol import enrolment_inputs, install_fake_pipelines
 
@@ -37,13 +37,13 @@ def inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def stand_in_models(monkeypatch: pytest.MonkeyPatch) -> None:
     """`mmauth authenticate` with the stand-in models and extraction of the engine tests."""
-    import engine.auth
+    import engine.auth.flow
 
     def authenticate(workspace, settings, face, voice, *, on_step=None, **kwargs):
         flow = Authenticator(workspace, settings, bundle=BUNDLE, features=FakeFeatures())
         return flow.authenticate(face, voice, on_step=on_step)
 
-    monkeypatch.setattr(engine.auth, "authenticate", authenticate)
+    monkeypatch.setattr(engine.auth.flow, "authenticate", authenticate)
 
 
 def run(space: Workspace, *arguments: str):

@@ -4,7 +4,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli.main import create_app
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 
 runner = CliRunner()
 

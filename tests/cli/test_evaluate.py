@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import engine.evaluation
+import engine.models.evaluation
 from cli.main import create_app
-from engine.biometrics import FaceIdentifier
-from engine.persistence import ModelBundle
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
+from engine.models.biometrics import FaceIdentifier
+from engine.models.persistence import ModelBundle
 from tests.engine.test_biometrics import face_rows
 from tests.engine.test_evaluation import write_face_table
 
@@ -38,12 +38,12 @@ def test_evaluate_prints_figures_and_json(
     model = FaceIdentifier(backend="dlib").fit(X, y, groups)
     write_face_table(workspace, model, centres)
     bundle = ModelBundle(face=model, voice=None, product=None, manifest={})
-    real = engine.evaluation.evaluate_models
+    real = engine.models.evaluation.evaluate_models
 
     def with_bundle(space, settings, bundle_=None, progress=None, cancel=None):  # noqa: ANN001
         return real(space, settings, bundle=bundle, progress=progress)
 
-    monkeypatch.setattr(engine.evaluation, "evaluate_models", with_bundle)
+    monkeypatch.setattr(engine.models.evaluation, "evaluate_models", with_bundle)
     app = create_app()
     shown = CliRunner().invoke(app, ["evaluate", "-w", str(workspace.root)])
     assert shown.exit_code == 0, shown.output

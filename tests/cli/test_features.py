@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import create_app
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 
 runner = CliRunner()
 

@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import create_app
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 from tests.customer_tables import (
     ASSIGNMENT_FILES,
     ASSIGNMENT_JOINED_ROWS,

@@ -3,7 +3,7 @@ import json
 from typer.testing import CliRunner
 
 from cli.main import create_app
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 from tests.engine.model_fixtures import write_merged_dataset
 
 runner = CliRunner()

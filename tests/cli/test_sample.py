@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import create_app
-from engine import demo, sample
-from engine.demo import DemoStage
+from engine.sample import demo
+from engine.sample import workspace as sample
+from engine.sample.demo import DemoStage
 
 runner = CliRunner()
 
@@ -83,7 +84,7 @@ def test_demo_summarises_every_stage(tmp_path, monkeypatch):
         demo,
         "DEMO_STAGES",
         (
-            DemoStage("merge", "engine.tabular", "merge_customers", cancellable=False),
+            DemoStage("merge", "engine.customers.merge", "merge_customers", cancellable=False),
             DemoStage("later", "engine.not_written_yet", "run", cancellable=True),
         ),
     )

@@ -4,7 +4,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from cli.main import create_app
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 from tests.engine.model_fixtures import write_image_features, write_merged_dataset
 
 runner = CliRunner()

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import create_app
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 from tests.engine.audio_signals import speech_like, with_silence, write
 
 runner = CliRunner()

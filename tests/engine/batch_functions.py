@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.batch import ItemOutput
-from engine.errors import InputError
+from engine.core.batch import ItemOutput
+from engine.core.errors import InputError
 
 
 def count_bytes(path: Path, params: dict[str, Any]) -> ItemOutput:

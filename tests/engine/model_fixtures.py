@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.batch import BatchItem, ItemOutput, ItemResult
-from engine.workspace import Workspace
+from engine.core.batch import BatchItem, ItemOutput, ItemResult
+from engine.core.workspace import Workspace
 
 MEMBERS = ("ana", "bo", "cy", "dee")
 PHRASES = ("approve", "confirm")
@@ -52,8 +52,8 @@ def write_audio_features(
     workspace: Workspace, members=MEMBERS[:3], takes: int = 3, seed: int = 0
 ) -> None:
     """Clustered voice vectors and MFCC sequences whose shape depends on the phrase and whose
-    level depends on the speaker, written like engine.voices writes them."""
-    from engine.voices import write_mfcc_sequences
+    level depends on the speaker, written like engine.voices.extract writes them."""
+    from engine.voices.extract import write_mfcc_sequences
 
     rng = np.random.default_rng(seed)
     speakers = {member: rng.normal(size=12) * 3 for member in members}

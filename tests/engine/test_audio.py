@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from engine.audio import (
+from engine.core.errors import AcquisitionError, InputError
+from engine.core.settings import VoiceSettings
+from engine.voices.audio import (
     TARGET_SPEECH_DBFS,
     clipped_samples,
     load_recording,
     phrase_from_filename,
     read_audio,
 )
-from engine.errors import AcquisitionError, InputError
-from engine.settings import VoiceSettings
 from tests.engine.audio_signals import speech_like, with_silence, write
 
 VOICE = VoiceSettings()

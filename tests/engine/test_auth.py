@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.auth import REASONS, STEP_NAMES, Authenticator, authenticate
-from engine.biometrics import FaceMatch, VoiceMatch
-from engine.errors import AcquisitionError, InputError, MissingStageError, ModelIntegrityError
-from engine.settings import Settings
-from engine.store import AuditStore, StoreError
-from engine.workspace import Workspace
+from engine.auth.flow import REASONS, STEP_NAMES, Authenticator, authenticate
+from engine.auth.store import AuditStore, StoreError
+from engine.core.errors import AcquisitionError, InputError, MissingStageError, ModelIntegrityError
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
+from engine.models.biometrics import FaceMatch, VoiceMatch
 from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
 
 SETTINGS = Settings()
@@ -112,7 +112,7 @@ def probe_folder(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An enrolled workspace whose store already holds the enrolment fingerprints."""
-    from engine.replay import ReplayGuard
+    from engine.auth.replay import ReplayGuard
 
     root = tmp_path_factory.mktemp("template") / "workspace"
     root.mkdir()
@@ -150,10 +150,10 @@ def make(space: Workspace, clock: Clock | None = None, **options) -> Authenticat
 def test_genuine_attempt_is_granted_with_the_recommendation(
     space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.recommend
+    import engine.models.product
 
     monkeypatch.setattr(
-        engine.recommend,
+        engine.models.product,
         "recommend_for_member",
         lambda workspace, bundle, member: SimpleNamespace(category="Books", confidence=0.7),
     )
@@ -172,10 +172,10 @@ def test_genuine_attempt_is_granted_with_the_recommendation(
 def test_product_is_held_back_on_denial(
     space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.recommend
+    import engine.models.product
 
     monkeypatch.setattr(
-        engine.recommend,
+        engine.models.product,
         "recommend_for_member",
         lambda workspace, bundle, member: SimpleNamespace(category="Books", confidence=0.7),
     )
@@ -247,12 +247,12 @@ def test_models_missing(space: Workspace, probes: Path) -> None:
 
 
 def test_models_refused(space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.persistence
+    import engine.models.persistence
 
     def refuse(*args, **kwargs):
         raise ModelIntegrityError("models/face.skops does not match the manifest")
 
-    monkeypatch.setattr(engine.persistence, "load_model_bundle", refuse)
+    monkeypatch.setattr(engine.models.persistence, "load_model_bundle", refuse)
     decision = make(space, bundle=None).authenticate(
         probes / "alice-1.png", probes / "alice-hello.wav"
     )
@@ -380,7 +380,7 @@ def test_module_function_records_the_attempt(space: Workspace, probes: Path) -> 
 def test_recommendation_is_reused_until_the_customer_tables_change(
     space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.recommend
+    import engine.models.product
 
     calls = []
 
@@ -388,7 +388,7 @@ def test_recommendation_is_reused_until_the_customer_tables_change(
         calls.append(member)
         return SimpleNamespace(category=f"Books{len(calls)}", confidence=0.5)
 
-    monkeypatch.setattr(engine.recommend, "recommend_for_member", recommend)
+    monkeypatch.setattr(engine.models.product, "recommend_for_member", recommend)
     flow = make(space)
     first = flow.authenticate(probes / "alice-1.png", probes / "alice-hello.wav")
     again = flow.authenticate(probes / "alice-1.png", probes / "alice-hello.wav")

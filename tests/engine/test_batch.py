@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.batch import BatchItem, ExecutionPlan, run_batch
-from engine.errors import CancelledError
-from engine.progress import Progress
+from engine.core.batch import BatchItem, ExecutionPlan, run_batch
+from engine.core.errors import CancelledError
+from engine.core.progress import Progress
 from tests.engine.batch_functions import count_bytes
 
 

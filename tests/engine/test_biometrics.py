@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from engine.biometrics import (
+from engine.core.errors import EnrolmentError, InputError
+from engine.core.metrics import threshold_at_fmr
+from engine.models.biometrics import (
     UNKNOWN,
     FaceIdentifier,
     ScoreFusion,
@@ -16,8 +18,6 @@ from engine.biometrics import (
     gaussian_tail_threshold,
     source_folds,
 )
-from engine.errors import EnrolmentError, InputError
-from engine.metrics import threshold_at_fmr
 
 DIMENSIONS = 24
 

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.biometrics import FaceIdentifier, VoiceVerifier
-from engine.evaluation import evaluate_face, evaluate_models
-from engine.persistence import ModelBundle
-from engine.settings import load_settings
-from engine.workspace import Workspace
+from engine.core.settings import load_settings
+from engine.core.workspace import Workspace
+from engine.models.biometrics import FaceIdentifier, VoiceVerifier
+from engine.models.evaluation import evaluate_face, evaluate_models
+from engine.models.persistence import ModelBundle
 
 pytestmark = pytest.mark.shared
 
@@ -38,7 +38,7 @@ def _features(table: pd.DataFrame, prefix: str) -> np.ndarray:
 def test_yale_members_identified_and_stranger_rejected(
     shared_yalefaces: Path, workspace: Workspace
 ) -> None:
-    from engine.faces import extract_face_features
+    from engine.faces.extract import extract_face_features
 
     for subject in (*FACE_MEMBERS, FACE_STRANGER):
         for photo in sorted(shared_yalefaces.glob(f"{subject}.*")):
@@ -70,8 +70,8 @@ def test_yale_members_identified_and_stranger_rejected(
 def test_fsdd_speakers_verified_and_strangers_refused(
     shared_fsdd: Path, workspace: Workspace
 ) -> None:
-    from engine.evaluation import evaluate_voice
-    from engine.voices import extract_voice_features, load_mfcc_sequences
+    from engine.models.evaluation import evaluate_voice
+    from engine.voices.extract import extract_voice_features, load_mfcc_sequences
 
     for speaker in (*VOICE_MEMBERS, VOICE_STRANGER):
         for digit in (1, 7):

@@ -1,4 +1,4 @@
-"""engine.blas: one BLAS thread inside the block, the previous limits after it."""
+"""engine.core.blas: one BLAS thread inside the block, the previous limits after it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np  # noqa: F401 - loads the BLAS whose threads are limited
 import pytest
 from threadpoolctl import threadpool_info
 
-from engine import blas
+from engine.core import blas
 
 
 def blas_threads() -> list[int]:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from engine import demo, sample
-from engine.demo import DEMO_STAGES, DemoStage, run_demo, stage_function
-from engine.errors import InputError
-from engine.progress import Progress
-from engine.settings import Settings
-from engine.workspace import Workspace
+from engine.core.errors import InputError
+from engine.core.progress import Progress
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
+from engine.sample import demo
+from engine.sample import workspace as sample
+from engine.sample.demo import DEMO_STAGES, DemoStage, run_demo, stage_function
 
 MERGE_ONLY = (
-    DemoStage("merge", "engine.tabular", "merge_customers", cancellable=False),
+    DemoStage("merge", "engine.customers.merge", "merge_customers", cancellable=False),
     DemoStage("future", "engine.no_such_stage", "run", cancellable=True),
-    DemoStage("renamed", "engine.tabular", "no_such_function", cancellable=True),
+    DemoStage("renamed", "engine.customers.merge", "no_such_function", cancellable=True),
 )
 
 

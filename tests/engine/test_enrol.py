@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.enrol import (
+from engine.auth.enrol import (
     destination_name,
     enrol_member,
     enroll_member,
@@ -19,10 +19,10 @@ from engine.enrol import (
     remove_member,
     validate_member_name,
 )
-from engine.errors import AcquisitionError, EnrolmentError
-from engine.settings import Settings
-from engine.store import AuditStore
-from engine.workspace import Workspace
+from engine.auth.store import AuditStore
+from engine.core.errors import AcquisitionError, EnrolmentError
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
 from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
 
 SETTINGS = Settings()
@@ -63,8 +63,8 @@ def test_destination_names_are_made_safe() -> None:
 
 def install_fake_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
     """Extraction stand-ins: files named no_face*/silent* fail to acquire, the rest pass."""
-    import engine.faces
-    import engine.voices
+    import engine.faces.extract
+    import engine.voices.extract
 
     def face_vector(path: Path, settings: Settings) -> np.ndarray:
         if Path(path).name.startswith("no_face"):
@@ -78,8 +78,8 @@ def install_fake_pipelines(monkeypatch: pytest.MonkeyPatch) -> None:
             vector=np.ones(3), mfcc_sequence=np.ones((5, 2)), phrase_hint="hello"
         )
 
-    monkeypatch.setattr(engine.faces, "face_vector", face_vector)
-    monkeypatch.setattr(engine.voices, "voice_sample", voice_sample)
+    monkeypatch.setattr(engine.faces.extract, "face_vector", face_vector)
+    monkeypatch.setattr(engine.voices.extract, "voice_sample", voice_sample)
 
 
 def enrolment_inputs(folder: Path) -> Path:
@@ -265,7 +265,7 @@ def test_update_replaces_files_and_keeps_others(
 def test_failed_model_update_restores_the_files(
     workspace: Workspace, inputs: Path, fake_pipelines: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.enrol
+    import engine.auth.enrol
 
     enrol_member(
         workspace, SETTINGS, "alice", faces=[inputs / "front.png"], voices=[inputs / "hello_0.wav"]
@@ -275,7 +275,7 @@ def test_failed_model_update_restores_the_files(
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(engine.enrol, "_update_models_after_enrol", broken)
+    monkeypatch.setattr(engine.auth.enrol, "_update_models_after_enrol", broken)
     replacement = inputs / "again" / "front.png"
     write_image(replacement, blob_image(7))
     with pytest.raises(OSError, match="disk full"):
@@ -315,15 +315,15 @@ def test_new_face_templates_carry_their_augmentation_flags(
 ) -> None:
     """The face model learns which of a new member's rows are augmented copies, so that its
     held-out figures never score a copy as an attempt."""
-    import engine.faces
-    from engine.batch import ItemOutput
-    from engine.enrol import _augmented_face_vectors
+    import engine.faces.extract
+    from engine.auth.enrol import _augmented_face_vectors
+    from engine.core.batch import ItemOutput
 
     def process_face_file(path: Path, params: dict) -> ItemOutput:
         names = ["original", "flip", "rotate"]
         return ItemOutput(records=[{"augmentation": n} for n in names], features=np.ones((3, 4)))
 
-    monkeypatch.setattr(engine.faces, "process_face_file", process_face_file)
+    monkeypatch.setattr(engine.faces.extract, "process_face_file", process_face_file)
     photos = [tmp_path / "a.png", tmp_path / "b.png"]
     vectors, groups, augmented = _augmented_face_vectors(workspace, SETTINGS, photos, "carol")
     assert vectors.shape == (6, 4)

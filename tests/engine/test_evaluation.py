@@ -9,18 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.biometrics import FaceIdentifier, ScoreFusion, VoiceVerifier
-from engine.errors import InputError, MissingStageError
-from engine.evaluation import (
+from engine.core.errors import InputError, MissingStageError
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
+from engine.models.biometrics import FaceIdentifier, ScoreFusion, VoiceVerifier
+from engine.models.evaluation import (
     evaluate_face,
     evaluate_fusion,
     evaluate_models,
     evaluate_voice,
     evaluation_path,
 )
-from engine.persistence import ModelBundle
-from engine.settings import Settings
-from engine.workspace import Workspace
+from engine.models.persistence import ModelBundle
 from tests.engine.test_biometrics import MEMBER_PHRASES, face_rows, voice_clip, voice_table
 
 

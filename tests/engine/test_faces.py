@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from engine.batch import BatchItem, run_batch
-from engine.errors import AcquisitionError, CancelledError, InputError
-from engine.face_augment import plan_augmentations
-from engine.face_detect import detect_face_classic, detect_face_dlib
-from engine.faces import (
+from engine.core.batch import BatchItem, run_batch
+from engine.core.errors import AcquisitionError, CancelledError, InputError
+from engine.core.progress import Progress
+from engine.core.settings import FaceAugmentSettings, FaceSettings, Settings
+from engine.core.workspace import Workspace
+from engine.faces.augment import plan_augmentations
+from engine.faces.detect import detect_face_classic, detect_face_dlib
+from engine.faces.extract import (
     classic_feature_spaces,
     emotion_from_name,
     extract_face_features,
@@ -22,10 +25,7 @@ from engine.faces import (
     face_vector,
     process_face_file,
 )
-from engine.imaging import read_image
-from engine.progress import Progress
-from engine.settings import FaceAugmentSettings, FaceSettings, Settings
-from engine.workspace import Workspace
+from engine.faces.images import read_image
 
 CLASSIC_LENGTH = 1764 + 3776 + 24  # HOG 7x7 blocks x 2x2 cells x 9, LBP 8x8 tiles x 59, HSV 3x8
 
@@ -256,7 +256,7 @@ def test_dask_cluster_gives_the_same_table_as_local(face_workspace: Workspace) -
     extract_face_features(face_workspace, settings_for())
     local = face_workspace.image_features.read_bytes()
     shutil.rmtree(face_workspace.cache_dir)
-    # No scheduler address: engine.batch starts a LocalCluster of two worker processes.
+    # No scheduler address: engine.core.batch starts a LocalCluster of two worker processes.
     report = extract_face_features(face_workspace, settings_for(executor="dask", jobs=2))
     assert report.ok and report.cached == 0
     assert face_workspace.image_features.read_bytes() == local

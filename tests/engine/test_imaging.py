@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.errors import InputError
-from engine.imaging import read_image
+from engine.core.errors import InputError
+from engine.faces.images import read_image
 from tests.conftest import REPO_ROOT
 
 LIMITS = {"max_pixels": 50_000_000, "max_side": 1600}
@@ -235,8 +235,8 @@ def huge_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 MEASURE_PEAK = """
 import json, sys
-from engine.errors import InputError
-from engine.imaging import read_image
+from engine.core.errors import InputError
+from engine.faces.images import read_image
 
 def status_kib(field):
     for line in open("/proc/self/status"):

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.metrics import (
+from engine.core.metrics import (
     det_curve,
     equal_error_rate,
     operating_point,

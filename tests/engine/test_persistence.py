@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import skops.io
 
-import engine.persistence as persistence
-from engine.errors import MissingStageError, ModelIntegrityError
-from engine.fileio import file_sha256
-from engine.persistence import ModelRecord, load_model_bundle, save_models
-from engine.recommend import ProductRecommender
-from engine.settings import Settings
-from engine.workspace import Workspace
+import engine.models.persistence as persistence
+from engine.core.errors import MissingStageError, ModelIntegrityError
+from engine.core.fileio import file_sha256
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
+from engine.models.persistence import ModelRecord, load_model_bundle, save_models
+from engine.models.product import ProductRecommender
 
 
 class Payload:
@@ -53,7 +53,9 @@ def record(name: str, model: object) -> ModelRecord:
 def saved(workspace: Workspace, recommenders, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     # Two product models stand in for two model files (the swap test needs two), so these
     # tests do not depend on the face pipeline.
-    monkeypatch.setitem(persistence.EXPECTED_CLASSES, "face", "engine.recommend.ProductRecommender")
+    monkeypatch.setitem(
+        persistence.EXPECTED_CLASSES, "face", "engine.models.product.ProductRecommender"
+    )
     save_models(
         workspace,
         [record("product", recommenders[0]), record("face", recommenders[1])],
@@ -78,7 +80,7 @@ def test_round_trip_and_manifest_contents(saved: Workspace, recommenders) -> Non
     assert manifest["inputs"] == {"data/merged_dataset.csv": "ab" * 32}
     entry = manifest["models"]["product"]
     assert entry["sha256"] == file_sha256(saved.models_dir / "product.skops")
-    assert entry["class"] == "engine.recommend.ProductRecommender"
+    assert entry["class"] == "engine.models.product.ProductRecommender"
     assert manifest["metrics"]["product"] == {"accuracy": 0.9, "eer": None, "scores": [0, 1]}
 
     bundle = load_model_bundle(saved, require=("product",))
@@ -140,8 +142,10 @@ def test_a_model_of_the_wrong_class_is_refused(
     saved: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A consistent manifest for the wrong kind of model: caught by the class check.
-    monkeypatch.setitem(persistence.EXPECTED_CLASSES, "face", "engine.biometrics.FaceIdentifier")
-    with pytest.raises(ModelIntegrityError, match="not the expected engine.biometrics"):
+    monkeypatch.setitem(
+        persistence.EXPECTED_CLASSES, "face", "engine.models.biometrics.FaceIdentifier"
+    )
+    with pytest.raises(ModelIntegrityError, match="not the expected engine.models.biometrics"):
         load_model_bundle(saved, require=())
 
 
@@ -205,7 +209,9 @@ def test_a_model_trained_by_other_code_is_refused(
 ) -> None:
     assert load_model_bundle(saved, require=("product",)).product is not None
     monkeypatch.setattr(persistence, "model_code_sha256", lambda class_path: "0" * 64)
-    with pytest.raises(ModelIntegrityError, match="trained by another version of engine.recommend"):
+    with pytest.raises(
+        ModelIntegrityError, match="trained by another version of engine.models.product"
+    ):
         load_model_bundle(saved, require=("product",))
 
 

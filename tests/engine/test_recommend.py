@@ -4,16 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.errors import InputError, MissingStageError
-from engine.persistence import ModelBundle
-from engine.progress import Progress
-from engine.recommend import (
+from engine.core.errors import InputError, MissingStageError
+from engine.core.progress import Progress
+from engine.core.workspace import Workspace
+from engine.models.persistence import ModelBundle
+from engine.models.product import (
     BASELINES,
     ProductRecommender,
     load_product_table,
     recommend_for_member,
 )
-from engine.workspace import Workspace
 
 CATEGORIES = np.array(["Books", "Clothing", "Sports"])
 
@@ -183,7 +183,7 @@ def test_missing_merged_data_names_the_command(workspace: Workspace) -> None:
 def test_macro_f1_agrees_with_scikit_learn(seed: int) -> None:
     from sklearn.metrics import f1_score
 
-    from engine.recommend import _macro_f1
+    from engine.models.product import _macro_f1
 
     rng = np.random.default_rng(seed)
     classes = np.array(["a", "b", "c", "d"])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings import load_settings
-from engine.training import train_models
-from engine.workspace import Workspace
+from engine.core.settings import load_settings
+from engine.core.workspace import Workspace
+from engine.models.training import train_models
 
 pytestmark = pytest.mark.shared
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.shared
 def test_the_comparison_on_the_shared_tables_is_honest_about_the_baseline(
     workspace: Workspace, shared_customers: Path
 ) -> None:
-    tabular = pytest.importorskip("engine.tabular")
+    tabular = pytest.importorskip("engine.customers.merge")
     workspace.customers_dir.mkdir(parents=True)
     for table in shared_customers.glob("*.csv"):
         shutil.copyfile(table, workspace.customers_dir / table.name)

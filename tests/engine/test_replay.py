@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.replay import (
+from engine.auth.replay import (
     ReplayGuard,
     audio_fingerprint,
     decode_envelope,
@@ -17,9 +16,10 @@ from engine.replay import (
     hash_distance,
     perceptual_hash,
 )
-from engine.settings import Settings
-from engine.store import AuditStore
-from engine.workspace import Workspace
+from engine.auth.store import AuditStore
+from engine.core.errors import InputError
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
 from tests.engine.replay_fixtures import (
     SAMPLE_RATE,
     blob_image,
@@ -52,7 +52,7 @@ def test_perceptual_hash_refuses_non_images() -> None:
 
 
 def test_envelope_similarity_is_one_for_identical_and_survives_shift_and_gain() -> None:
-    from engine.replay import log_mel_envelope
+    from engine.auth.replay import log_mel_envelope
 
     clip = syllables(1)
     envelope = log_mel_envelope(clip, SAMPLE_RATE)
@@ -89,7 +89,7 @@ def enrolled(workspace: Workspace) -> tuple[Workspace, ReplayGuard]:
 
 
 def _check(guard: ReplayGuard, member: str, face: Path | None = None, voice: Path | None = None):
-    from engine.fileio import file_sha256
+    from engine.core.fileio import file_sha256
 
     return guard.check(
         member,

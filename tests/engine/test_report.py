@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.evaluation import evaluate_models
-from engine.report import build_report
-from engine.settings import load_settings
-from engine.training import train_models
-from engine.workspace import Workspace
+from engine.core.settings import load_settings
+from engine.core.workspace import Workspace
+from engine.models.evaluation import evaluate_models
+from engine.models.training import train_models
+from engine.reports.html import build_report
 from tests.engine.model_fixtures import (
     write_audio_features,
     write_image_features,

@@ -14,11 +14,13 @@ import pytest
 import soundfile
 from PIL import Image
 
-from engine import sample as sample_module
-from engine import sample_voices
-from engine.errors import CancelledError, InputError
-from engine.fileio import file_sha256
-from engine.sample import (
+from engine.core.errors import CancelledError, InputError
+from engine.core.fileio import file_sha256
+from engine.core.settings import load_settings
+from engine.core.workspace import Workspace
+from engine.sample import voices as sample_voices
+from engine.sample import workspace as sample_module
+from engine.sample.workspace import (
     ENROL_TAKES,
     MANIFEST_NAME,
     MEMBER_PROBE_DIFFICULTIES,
@@ -31,8 +33,6 @@ from engine.sample import (
     recover_interrupted_run,
     write_sample_workspace,
 )
-from engine.settings import load_settings
-from engine.workspace import Workspace
 
 EXPRESSIONS = ("neutral", "smiling", "surprised")
 PHRASES = ("yes_approve", "confirm_transaction")
@@ -238,8 +238,8 @@ def test_customer_tables_have_the_assignment_shape(generated):
 
 
 def test_the_merge_reads_the_sample_and_finds_every_member(generated):
-    from engine.settings import Settings
-    from engine.tabular import merge_customers
+    from engine.core.settings import Settings
+    from engine.customers.merge import merge_customers
 
     root, report = generated["first"]
     space = Workspace(root)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import face_detect
-from engine.faces import face_vector
-from engine.sample import write_sample_workspace
-from engine.sample_faces import (
+from engine.core.settings import FaceSettings, Settings
+from engine.core.workspace import Workspace
+from engine.faces import detect as face_detect
+from engine.faces.extract import face_vector
+from engine.sample.faces import (
     EXPRESSIONS,
     IMAGE_SHAPE,
     cascade_finds_face,
@@ -20,8 +21,7 @@ from engine.sample_faces import (
     random_identity,
     render_face,
 )
-from engine.settings import FaceSettings, Settings
-from engine.workspace import Workspace
+from engine.sample.workspace import write_sample_workspace
 
 
 @pytest.fixture(scope="module")

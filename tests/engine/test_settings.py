@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ConfigError
-from engine.settings import Settings, dump_toml, load_settings, read_toml, settings_as_dict
+from engine.core.errors import ConfigError
+from engine.core.settings import Settings, dump_toml, load_settings, read_toml, settings_as_dict
 
 
 def write_toml(root: Path, text: str) -> None:

@@ -12,12 +12,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.audio import phrase_from_filename
-from engine.errors import InputError, MissingStageError
-from engine.settings import Settings
-from engine.simulate import _cycle_pairs, load_report, report_dict, run_simulation
-from engine.store import SIMULATION, AuditStore
-from engine.workspace import Workspace
+from engine.auth.simulate import _cycle_pairs, load_report, report_dict, run_simulation
+from engine.auth.store import SIMULATION, AuditStore
+from engine.core.errors import InputError, MissingStageError
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
+from engine.voices.audio import phrase_from_filename
 from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
 from tests.engine.test_auth import BUNDLE, enrolled_workspace
 
@@ -27,7 +27,7 @@ SETTINGS = Settings()
 def stand_in_face(path: Path, settings: Settings) -> np.ndarray:
     """The probe folder names the person; generated bad files go through the real pipeline."""
     if path.parent.name == "bad":
-        from engine.faces import face_vector
+        from engine.faces.extract import face_vector
 
         face_vector(path, settings)
     return np.array([path.parent.name])
@@ -36,7 +36,7 @@ def stand_in_face(path: Path, settings: Settings) -> np.ndarray:
 def stand_in_voice(path: Path, settings: Settings) -> SimpleNamespace:
     speaker = path.parent.name
     if speaker == "bad":
-        from engine.voices import voice_sample
+        from engine.voices.extract import voice_sample
 
         voice_sample(path, settings)
         speaker = "noise"
@@ -49,7 +49,7 @@ def stand_in_voice(path: Path, settings: Settings) -> SimpleNamespace:
 @pytest.fixture(scope="module")
 def sim_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """alice and bob enrolled, probes of both and of a stranger, fingerprints stored."""
-    from engine.replay import ReplayGuard
+    from engine.auth.replay import ReplayGuard
 
     root = tmp_path_factory.mktemp("simulation") / "workspace"
     root.mkdir()
@@ -79,14 +79,14 @@ def sim_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def simulated(
     workspace: Workspace, sim_template: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Workspace:
-    import engine.persistence
-    import engine.simulate
+    import engine.auth.simulate
+    import engine.models.persistence
 
     shutil.copytree(sim_template, workspace.root, dirs_exist_ok=True, copy_function=shutil.copy2)
-    monkeypatch.setattr(engine.persistence, "load_model_bundle", lambda *a, **k: BUNDLE)
-    monkeypatch.setattr(engine.simulate.ProbeFeatures, "prefetch", lambda *a, **k: None)
-    monkeypatch.setattr(engine.simulate, "_pipeline_face", stand_in_face)
-    monkeypatch.setattr(engine.simulate, "_pipeline_voice", stand_in_voice)
+    monkeypatch.setattr(engine.models.persistence, "load_model_bundle", lambda *a, **k: BUNDLE)
+    monkeypatch.setattr(engine.auth.simulate.ProbeFeatures, "prefetch", lambda *a, **k: None)
+    monkeypatch.setattr(engine.auth.simulate, "_pipeline_face", stand_in_face)
+    monkeypatch.setattr(engine.auth.simulate, "_pipeline_voice", stand_in_voice)
     return workspace
 
 
@@ -171,9 +171,9 @@ def test_wrong_phrase_is_synthesised_when_no_probe_has_one(simulated: Workspace)
 
 
 def test_no_probes_is_a_clear_error(workspace: Workspace, monkeypatch) -> None:
-    import engine.persistence
+    import engine.models.persistence
 
-    monkeypatch.setattr(engine.persistence, "load_model_bundle", lambda *a, **k: BUNDLE)
+    monkeypatch.setattr(engine.models.persistence, "load_model_bundle", lambda *a, **k: BUNDLE)
     with pytest.raises(MissingStageError, match="no probes"):
         run_simulation(enrolled_workspace(workspace), SETTINGS)
 

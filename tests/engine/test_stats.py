@@ -1,4 +1,4 @@
-"""engine.stats: counts and summaries of a workspace, and the commands named for missing inputs."""
+"""engine.reports.stats: counts and summaries of a workspace, and the commands named for missing inputs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.stats import customer_stats, phrase_of, training_summary, workspace_stats
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
+from engine.reports.stats import customer_stats, phrase_of, training_summary, workspace_stats
 
 
 def touch(path: Path) -> None:
@@ -152,7 +152,7 @@ def test_training_summary_reads_the_metrics_of_trained_models(workspace: Workspa
 def test_simulation_scores_split_mated_and_non_mated_attempts() -> None:
     from types import SimpleNamespace
 
-    from engine.stats import simulation_scores
+    from engine.reports.stats import simulation_scores
 
     def attempt(campaign: str, face: float | None, voice: float | None) -> SimpleNamespace:
         return SimpleNamespace(campaign=campaign, face_score=face, voice_score=voice)

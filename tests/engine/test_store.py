@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import (
+from engine.auth.store import (
     DENIED,
     GRANTED,
     LIVE,

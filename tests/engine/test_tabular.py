@@ -7,10 +7,10 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import ConfigError, InputError
-from engine.settings import MergeSettings, Settings, load_settings
-from engine.tabular import merge_customers
-from engine.workspace import Workspace
+from engine.core.errors import ConfigError, InputError
+from engine.core.settings import MergeSettings, Settings, load_settings
+from engine.core.workspace import Workspace
+from engine.customers.merge import merge_customers
 from tests.customer_tables import (
     ASSIGNMENT_FILES,
     ASSIGNMENT_JOINED_ROWS,

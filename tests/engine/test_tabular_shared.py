@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.settings import Settings
-from engine.tabular import merge_customers
-from engine.workspace import Workspace
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
+from engine.customers.merge import merge_customers
 
 
 def link_shared_tables(workspace: Workspace, shared_customers: Path) -> None:

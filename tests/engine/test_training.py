@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.errors import CancelledError, InputError, MissingStageError
-from engine.persistence import load_model_bundle
-from engine.progress import Progress
-from engine.settings import Settings, load_settings
-from engine.training import SUMMARY_COLUMNS, train_models
-from engine.workspace import Workspace
+from engine.core.errors import CancelledError, InputError, MissingStageError
+from engine.core.progress import Progress
+from engine.core.settings import Settings, load_settings
+from engine.core.workspace import Workspace
+from engine.models.persistence import load_model_bundle
+from engine.models.training import SUMMARY_COLUMNS, train_models
 from tests.engine.model_fixtures import (
     MEMBERS,
     write_audio_features,
@@ -198,7 +198,7 @@ def test_a_voice_table_with_two_members_is_refused_with_the_reason(customers: Wo
 def test_a_failed_summary_write_leaves_the_previous_models_valid(
     customers: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.persistence as persistence
+    import engine.models.persistence as persistence
 
     train_models(customers, fast_settings(customers), which=("product",))
     before = {p.name: p.read_bytes() for p in customers.models_dir.iterdir()}
@@ -218,7 +218,7 @@ def test_a_failed_summary_write_leaves_the_previous_models_valid(
 
 
 def test_feature_tables_keep_names_that_look_like_numbers(workspace: Workspace) -> None:
-    from engine.features import read_feature_table
+    from engine.core.feature_tables import read_feature_table
 
     path = workspace.audio_features
     path.parent.mkdir(parents=True)

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import audio_features as af
-from engine.audio_views import clip_view, pool_matrix, save_clip_png, waveform_envelope
-from engine.errors import AcquisitionError, CancelledError, InputError, MissingStageError
-from engine.settings import Settings, VoiceAugmentSettings
-from engine.voice_augment import (
+from engine.core.errors import AcquisitionError, CancelledError, InputError, MissingStageError
+from engine.core.settings import Settings, VoiceAugmentSettings
+from engine.core.workspace import Workspace
+from engine.voices import features as af
+from engine.voices.augment import (
     add_noise,
     apply_gain,
     augment,
@@ -23,14 +23,14 @@ from engine.voice_augment import (
     room_impulse_response,
     time_stretch,
 )
-from engine.voices import (
+from engine.voices.extract import (
     clip_features,
     extract_voice_features,
     load_mfcc_sequences,
     voice_feature_names,
     voice_sample,
 )
-from engine.workspace import Workspace
+from engine.voices.views import clip_view, pool_matrix, save_clip_png, waveform_envelope
 from tests.engine.audio_signals import speech_like, with_silence, write
 
 SR = 16_000

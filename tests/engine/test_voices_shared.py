@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.settings import Settings, VoiceAugmentSettings
-from engine.voices import extract_voice_features, load_mfcc_sequences, voice_sample
-from engine.workspace import Workspace
+from engine.core.settings import Settings, VoiceAugmentSettings
+from engine.core.workspace import Workspace
+from engine.voices.extract import extract_voice_features, load_mfcc_sequences, voice_sample
 
 SPEAKERS = ("george", "jackson", "nicolas")
 DIGITS = (2, 6)

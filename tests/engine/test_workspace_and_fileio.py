@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.fileio import _current_umask, atomic_write_text, file_sha256, json_sha256
-from engine.workspace import member_folders, resolve_workspace
+from engine.core.fileio import _current_umask, atomic_write_text, file_sha256, json_sha256
+from engine.core.workspace import member_folders, resolve_workspace
 
 
 def test_workspace_option_beats_environment_beats_cwd(
@@ -47,7 +47,7 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path: Path) -> None
         raise Boom
 
     with pytest.raises(Boom):
-        from engine.fileio import atomic_open
+        from engine.core.fileio import atomic_open
 
         with atomic_open(target) as handle:
             handle.write("half")

@@ -15,9 +15,9 @@ from PIL import Image
 from textual.app import App
 from textual.pilot import Pilot
 
-from engine.settings import dump_toml, read_toml
-from engine.store import AttemptRecord, open_store
-from engine.workspace import Workspace
+from engine.auth.store import AttemptRecord, open_store
+from engine.core.settings import dump_toml, read_toml
+from engine.core.workspace import Workspace
 
 MEMBERS = ("ana", "ben")
 
@@ -211,12 +211,12 @@ FAST_SETTINGS = {
 def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """The sample workspace (3 members, 1 stranger, dlib faces), merged, featurised and trained
     once per session with small augmentation and cross-validation settings."""
-    from engine.faces import extract_face_features
-    from engine.sample import write_sample_workspace
-    from engine.settings import load_settings
-    from engine.tabular import merge_customers
-    from engine.training import train_models
-    from engine.voices import extract_voice_features
+    from engine.core.settings import load_settings
+    from engine.customers.merge import merge_customers
+    from engine.faces.extract import extract_face_features
+    from engine.models.training import train_models
+    from engine.sample.workspace import write_sample_workspace
+    from engine.voices.extract import extract_voice_features
 
     saved = {
         variable: os.environ.pop(variable)

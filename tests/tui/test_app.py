@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input, Label, Select, TabbedContent
 
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 from tests.tui.conftest import add_attempts, notifications, screen_text, settle, stats_shown
 from tui.app import DARK_THEME, LIGHT_THEME, create_app
 from tui.widgets.image_preview import ImagePreview

@@ -15,7 +15,7 @@ from textual.widgets import (
     TabbedContent,
 )
 
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 from tests.tui.conftest import notifications, screen_text, settle
 from tui.app import create_app
 from tui.widgets.steps import StepRow
@@ -35,9 +35,9 @@ def granted_pair(workspace: Workspace, tmp_path: Path) -> tuple[str, str, object
     """The first of the member's probe pairs the engine grants (checked against a scratch
     audit store, so the workspace's log and lockouts stay untouched), as workspace-relative
     paths, with the engine's decision."""
-    from engine.auth import authenticate
-    from engine.settings import load_settings
-    from engine.store import AuditStore
+    from engine.auth.flow import authenticate
+    from engine.auth.store import AuditStore
+    from engine.core.settings import load_settings
 
     settings = load_settings(workspace.root)
     scratch = AuditStore(tmp_path / "scratch.db")

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 from tests.tui.conftest import add_attempts, settle, stats_shown
 from tui.app import LIGHT_THEME, create_app
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.workspace import Workspace
+from engine.core.workspace import Workspace
 
 
 @pytest.fixture

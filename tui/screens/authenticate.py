@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DirectoryTree, Footer, Header, Input, Label, Static
 
-from engine.errors import MmauthError
-from engine.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+from engine.core.errors import MmauthError
+from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
 from tui.session import session_of
@@ -150,7 +150,7 @@ class AuthenticateScreen(EngineScreen):
 
     @work(thread=True, exclusive=True, group="photo", exit_on_error=False)
     def load_photo(self, path: Path, preview: ImagePreview) -> None:
-        from engine.imaging import read_image
+        from engine.faces.images import read_image
 
         with engine_errors(self.app):
             settings = session_of(self).settings()
@@ -163,7 +163,7 @@ class AuthenticateScreen(EngineScreen):
     def load_clip(
         self, path: Path, waveform: Waveform, spectrogram: Spectrogram, caption: Label
     ) -> None:
-        from engine.audio_views import VIEW_TOP_DB, clip_signal, mel_spectrogram_db
+        from engine.voices.views import VIEW_TOP_DB, clip_signal, mel_spectrogram_db
 
         with engine_errors(self.app):
             signal = clip_signal(path, session_of(self).settings())
@@ -215,7 +215,7 @@ class AuthenticateScreen(EngineScreen):
 
     @work(thread=True, exclusive=True, group="auth", exit_on_error=False)
     def authenticate(self, face: Path, voice: Path) -> None:
-        from engine.auth import authenticate
+        from engine.auth.flow import authenticate
 
         session = session_of(self)
         decision = None

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button
 from textual.worker import Worker
 
-from engine.progress import Progress
+from engine.core.progress import Progress
 from tui.errors import notify_failed_worker
 
 

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DirectoryTree, Input, Label, Static
 
-from engine.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from tui.errors import engine_errors
 from tui.screens.authenticate import is_audio
 from tui.screens.base import EngineModal
@@ -93,7 +93,7 @@ class EnrolScreen(EngineModal[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def enrol(self, name: str, customer: str | None, faces: list[Path], voices: list[Path]) -> None:
-        from engine.enrol import enrol_member
+        from engine.auth.enrol import enrol_member
 
         session = session_of(self)
         result: Any = None

@@ -87,7 +87,7 @@ class HistoryScreen(EngineScreen):
         if not workspace.database.is_file():
             self.app.call_from_thread(self.show_history, [], [])
             return
-        from engine.store import open_store
+        from engine.auth.store import open_store
 
         with engine_errors(self.app):
             store = open_store(workspace)

@@ -47,7 +47,7 @@ class SimulationScreen(RunScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def load_last(self) -> None:
         """Show the last saved simulation (reports/simulation.json) until a new run."""
-        from engine.simulate import load_report
+        from engine.auth.simulate import load_report
 
         with engine_errors(self.app):
             report = load_report(session_of(self).workspace)
@@ -64,7 +64,7 @@ class SimulationScreen(RunScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def simulate(self, cancel: threading.Event) -> None:
-        from engine.simulate import run_simulation
+        from engine.auth.simulate import run_simulation
 
         session = session_of(self)
         result = None
@@ -112,8 +112,8 @@ class SimulationScreen(RunScreen):
             )
 
     def draw_det(self, report: Any) -> None:
-        from engine.metrics import det_curve
-        from engine.stats import simulation_scores
+        from engine.core.metrics import det_curve
+        from engine.reports.stats import simulation_scores
 
         plot = self.query_one("#det", PlotextPlot)
         plot.plt.clear_figure()

@@ -79,7 +79,7 @@ class StatsScreen(EngineScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def load_stats(self, overview: Widget) -> None:
-        from engine.stats import workspace_stats
+        from engine.reports.stats import workspace_stats
 
         with engine_errors(self.app):
             stats = workspace_stats(session_of(self).workspace)

@@ -80,7 +80,7 @@ class TrainingScreen(RunScreen):
 
     @work(thread=True, exclusive=True, group="summary", exit_on_error=False)
     def load_summary(self) -> None:
-        from engine.stats import training_summary
+        from engine.reports.stats import training_summary
 
         with engine_errors(self.app):
             summary = training_summary(session_of(self).workspace)
@@ -119,7 +119,7 @@ class TrainingScreen(RunScreen):
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def train(self, models: tuple[str, ...], cancel: threading.Event) -> None:
-        from engine.training import train_models
+        from engine.models.training import train_models
 
         session = session_of(self)
         result = None

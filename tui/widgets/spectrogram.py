@@ -50,7 +50,7 @@ class Spectrogram(Widget):
         self.refresh()
 
     def _draw(self, width: int, height: int) -> None:
-        from engine.audio_views import pool_matrix
+        from engine.voices.views import pool_matrix
 
         self._drawn_for = (width, height)
         pooled = pool_matrix(self._db, rows=2 * height, cols=width)

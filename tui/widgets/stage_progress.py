@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, ProgressBar
 
-from engine.progress import Progress
+from engine.core.progress import Progress
 
 
 class StageBar(Horizontal):

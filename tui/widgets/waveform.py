@@ -59,7 +59,7 @@ class Waveform(Widget):
     def _draw(self, width: int, height: int) -> None:
         import numpy as np
 
-        from engine.audio_views import waveform_envelope
+        from engine.voices.views import waveform_envelope
 
         self._drawn_for = (width, height)
         levels = 2 * height

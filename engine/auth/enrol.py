@@ -1,0 +1,619 @@
+"""Enrolling, listing and removing members: their files, templates, customer link and records.
+
+Enrolment checks everything before it changes anything: the name, every input file (each photo
+must show a face and each recording hold speech, through the same pipelines as authentication),
+and where the files would land. Then it copies the files into ``data/raw/faces/<name>/`` and
+``data/raw/voices/<name>/`` (each atomically; files it replaced are restored if a later step
+fails), updates the models, records the samples' hashes and fingerprints in the audit store,
+and links the member to a customer in members.csv when asked.
+
+Model updates: with the dlib face backend the new photos' embeddings (with their augmented
+copies, as training makes them) are added as templates without retraining; otherwise (classic
+faces, and voices, whose model has no in-place enrolment) the features are extracted again
+(cached: only the new files are processed) and the model is retrained. Before any model was
+trained, enrolment only stores the files: ``mmauth train`` takes them in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.auth.store import open_store
+from engine.core.errors import EnrolmentError, InputError, MissingStageError
+from engine.core.fileio import atomic_write_text
+from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace, member_folders
+
+STAGE = "enrol"
+MAX_NAME_LENGTH = 64
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
+_CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MEMBERS_HEADER = ("member", "customer_id")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrolmentResult:
+    """What an enrolment changed."""
+
+    member: str
+    faces: tuple[str, ...]
+    """Photos written, workspace-relative."""
+    voices: tuple[str, ...]
+    """Recordings written, workspace-relative."""
+    replaced: int
+    """Files that already existed under the same name and were overwritten."""
+    customer_id: str | None
+    """The customer linked in members.csv (None when not given)."""
+    model_updates: tuple[str, ...]
+    """How each model took the new member in (templates added, retrained, or not yet trained)."""
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class RemovalResult:
+    """What removing a member changed."""
+
+    member: str
+    files_removed: int
+    model_updates: tuple[str, ...]
+    customer_link_removed: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberInfo:
+    """One member as the workspace knows them."""
+
+    name: str
+    faces: int
+    """Enrolment photos in data/raw/faces/<name>/."""
+    voices: int
+    """Enrolment recordings in data/raw/voices/<name>/."""
+    phrases: tuple[str, ...]
+    """Approval phrases (recording stems without the take number)."""
+    customer_id: str | None
+    """Linked customer from members.csv."""
+    enrolled_at: float | None
+    """When `mmauth enroll` first added them (None for files placed by hand or the sample)."""
+    in_face_model: bool | None
+    """Whether the trained face model knows them (None when no model is trained)."""
+    in_voice_model: bool | None
+
+
+# Validation -----------------------------------------------------------------------------------
+
+
+def validate_member_name(name: str) -> str:
+    """The name if it is safe as a folder name; EnrolmentError saying why it is not."""
+    if not isinstance(name, str) or not name:
+        raise EnrolmentError("the member name is empty")
+    if "/" in name or "\\" in name or os.sep in name:
+        raise EnrolmentError(f"member name {name!r} contains a path separator")
+    if ".." in name:
+        raise EnrolmentError(f"member name {name!r} contains '..'")
+    if name.startswith("."):
+        raise EnrolmentError(f"member name {name!r} starts with a dot (a hidden folder)")
+    if len(name) > MAX_NAME_LENGTH:
+        raise EnrolmentError(
+            f"member name is {len(name)} characters long; at most {MAX_NAME_LENGTH}"
+        )
+    if not _NAME.fullmatch(name):
+        raise EnrolmentError(
+            f"member name {name!r} may only use letters A-Z, digits, '_', '-' and '.', "
+            "and must start with a letter, digit or '_'"
+        )
+    return name
+
+
+def validate_customer_id(customer_id: str) -> str:
+    customer_id = customer_id.strip()
+    if not _CUSTOMER_ID.fullmatch(customer_id):
+        raise EnrolmentError(
+            f"customer id {customer_id!r} must be 1-64 letters, digits, '_', '-' or '.'"
+        )
+    return customer_id
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def _source_problem(path: Path, root: Path) -> str | None:
+    """Why an input file cannot be enrolled, or None."""
+    if path.is_symlink() and not _inside(path.resolve(), root):
+        return (
+            f"is a symbolic link to {path.resolve()}, outside the workspace; give the file itself"
+        )
+    if not path.exists():
+        return "no such file"
+    if not path.is_file():
+        return "is not a regular file"
+    if path.stat().st_size == 0:
+        return "is empty (0 bytes)"
+    return None
+
+
+def _destination_folder(workspace: Workspace, parent: Path, name: str) -> Path:
+    """``parent/name``, refused when it (or a folder above it) would lead out of the workspace."""
+    root = workspace.root.resolve()
+    folder = parent / name
+    for checked in (parent, folder):
+        if checked.is_symlink() or (checked.exists() and not _inside(checked.resolve(), root)):
+            raise EnrolmentError(
+                f"{workspace.relative(checked)} is a symbolic link or leads outside the "
+                "workspace; enrolment only writes inside the workspace"
+            )
+    if not _inside(folder.resolve(), root):
+        raise EnrolmentError(f"{folder} would be outside the workspace {root}")
+    return folder
+
+
+def destination_name(path: Path) -> str:
+    """The file name an input gets in the workspace: unsafe characters become '_'."""
+    cleaned = _UNSAFE_FILE_CHARACTERS.sub("_", path.name).lstrip(".")
+    return cleaned or "file"
+
+
+# Enrolment ------------------------------------------------------------------------------------
+
+
+def enrol_member(
+    workspace: Workspace,
+    settings: Settings,
+    name: str,
+    faces: Sequence[str | Path] = (),
+    voices: Sequence[str | Path] = (),
+    customer_id: str | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> EnrolmentResult:
+    """Add a member, or add/replace files of an existing one (see the module docstring)."""
+    started = time.perf_counter()
+    name = validate_member_name(name)
+    if customer_id is not None:
+        customer_id = validate_customer_id(customer_id)
+        _check_customer_exists(workspace, customer_id)
+    face_paths = [Path(p).expanduser() for p in faces]
+    voice_paths = [Path(p).expanduser() for p in voices]
+    existing = member_folders(workspace.faces_dir).get(name) or member_folders(
+        workspace.voices_dir
+    ).get(name)
+    if not existing and (not face_paths or not voice_paths):
+        raise EnrolmentError(
+            f"a new member needs at least one photo and one recording ({len(face_paths)} photos, "
+            f"{len(voice_paths)} recordings given)"
+        )
+    face_folder = _destination_folder(workspace, workspace.faces_dir, name)
+    voice_folder = _destination_folder(workspace, workspace.voices_dir, name)
+    plan = _plan_copies(workspace, face_paths, face_folder) + _plan_copies(
+        workspace, voice_paths, voice_folder
+    )
+    total = len(plan) + 3
+    _acquire(settings, face_paths, voice_paths, progress=progress, cancel=cancel, total=total)
+    check_cancelled(cancel, STAGE)
+    with _copied(plan) as replaced:
+        progress(Progress(STAGE, len(plan), total, f"copied {len(plan)} files"))
+        updates = _update_models_after_enrol(
+            workspace, settings, name, face_paths, voice_paths, progress, cancel
+        )
+    progress(Progress(STAGE, len(plan) + 1, total, "models updated"))
+    _record_samples(workspace, settings, name, customer_id, plan)
+    if customer_id is not None:
+        _link_customer(workspace, name, customer_id)
+    progress(Progress(STAGE, total, total, f"{name} enrolled"))
+    return EnrolmentResult(
+        member=name,
+        faces=tuple(workspace.relative(d) for s, d in plan if d.parent == face_folder),
+        voices=tuple(workspace.relative(d) for s, d in plan if d.parent == voice_folder),
+        replaced=replaced,
+        customer_id=customer_id,
+        model_updates=tuple(updates),
+        seconds=time.perf_counter() - started,
+    )
+
+
+enroll_member = enrol_member
+"""The same function under the spelling of the `mmauth enroll` command."""
+
+
+def _plan_copies(
+    workspace: Workspace, sources: Sequence[Path], folder: Path
+) -> list[tuple[Path, Path]]:
+    root = workspace.root.resolve()
+    problems, plan, names = [], [], set()
+    for source in sources:
+        problem = _source_problem(source, root)
+        target = folder / destination_name(source)
+        if problem is None and target.name in names:
+            problem = f"has the same file name as another input ({target.name})"
+        if problem is None and target.exists() and target.resolve() == source.resolve():
+            problem = "is already this member's enrolment file"
+        if problem is not None:
+            problems.append(f"{source}: {problem}")
+            continue
+        names.add(target.name)
+        plan.append((source, target))
+    if problems:
+        raise EnrolmentError("cannot enrol these files:\n  " + "\n  ".join(problems))
+    return plan
+
+
+def _acquire(
+    settings: Settings,
+    face_paths: Sequence[Path],
+    voice_paths: Sequence[Path],
+    *,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+    total: int,
+) -> None:
+    """Check every input through the authentication pipelines; a file that fails (no face, no
+    speech, unreadable) refuses the whole enrolment (failure to enrol, FTE)."""
+    from engine.faces.extract import face_vector
+    from engine.voices.extract import voice_sample
+
+    failures: list[str] = []
+    for paths, extract in ((face_paths, face_vector), (voice_paths, voice_sample)):
+        for path in paths:
+            check_cancelled(cancel, STAGE)
+            try:
+                extract(path, settings)
+            except InputError as error:
+                failures.append(error.message)
+            progress(Progress(STAGE, 0, total, f"checked {path.name}"))
+    if failures:
+        raise EnrolmentError(
+            "failure to enrol: nothing was changed; fix or leave out these files:\n  "
+            + "\n  ".join(failures)
+        )
+
+
+@contextlib.contextmanager
+def _copied(plan: Sequence[tuple[Path, Path]]) -> Iterator[int]:
+    """Copy every file into place atomically; if the body fails, put everything back."""
+    created: list[Path] = []
+    backups: list[tuple[Path, Path]] = []
+    made_folders: list[Path] = []
+    backup_folder = Path(tempfile.mkdtemp(prefix="mmauth-enrol-"))
+    try:
+        for source, target in plan:
+            if not target.parent.exists():
+                target.parent.mkdir(parents=True)
+                made_folders.append(target.parent)
+            if target.exists():
+                saved = backup_folder / f"{len(backups)}-{target.name}"
+                shutil.copy2(target, saved)
+                backups.append((target, saved))
+            else:
+                created.append(target)
+            handle, temporary = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+            )
+            os.close(handle)
+            try:
+                shutil.copyfile(source, temporary)
+                os.replace(temporary, target)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
+        yield len(backups)
+    except BaseException:
+        for target in created:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+        for target, saved in backups:
+            os.replace(saved, target)
+        for folder in reversed(made_folders):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    finally:
+        shutil.rmtree(backup_folder, ignore_errors=True)
+
+
+def _record_samples(
+    workspace: Workspace,
+    settings: Settings,
+    name: str,
+    customer_id: str | None,
+    plan: Sequence[tuple[Path, Path]],
+) -> None:
+    from engine.auth.replay import FACE, VOICE, make_sample
+
+    store = open_store(workspace)
+    now = time.time()
+    store.upsert_member(name, customer_id, now)
+    samples = [
+        make_sample(
+            workspace,
+            settings,
+            name,
+            FACE if target.parent.parent == workspace.faces_dir else VOICE,
+            target,
+        )
+        for _, target in plan
+    ]
+    store.put_samples(samples, now)
+
+
+# members.csv ----------------------------------------------------------------------------------
+
+
+def read_member_links(workspace: Workspace) -> dict[str, str]:
+    """member -> customer_id from members.csv (empty when the file does not exist)."""
+    path = workspace.members_file
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    links: dict[str, str] = {}
+    for number, row in enumerate(rows, start=2):
+        member = (row.get("member") or "").strip()
+        customer = (row.get("customer_id") or "").strip()
+        if None in row or "member" not in row or "customer_id" not in row:
+            raise InputError(
+                "needs exactly the columns member,customer_id",
+                path=workspace.relative(path),
+                row=number,
+            )
+        if member:
+            links[member] = customer
+    return links
+
+
+def _write_member_links(workspace: Workspace, links: dict[str, str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MEMBERS_HEADER)
+    writer.writerows(sorted(links.items()))
+    atomic_write_text(workspace.members_file, buffer.getvalue())
+
+
+def _link_customer(workspace: Workspace, name: str, customer_id: str) -> None:
+    links = read_member_links(workspace)
+    links[name] = customer_id
+    _write_member_links(workspace, links)
+
+
+def _check_customer_exists(workspace: Workspace, customer_id: str) -> None:
+    """Refuse a customer id the merged dataset does not know (when there is one)."""
+    if not workspace.merged_dataset.is_file():
+        return
+    from engine.models.product import ID_COLUMN, read_merged_dataset
+
+    known = set(read_merged_dataset(workspace)[ID_COLUMN].astype(str).str.strip())
+    if customer_id not in known:
+        raise EnrolmentError(
+            f"customer {customer_id!r} is not in {workspace.relative(workspace.merged_dataset)} "
+            f"({len(known)} customers); check the id or re-run mmauth merge"
+        )
+
+
+# Models ---------------------------------------------------------------------------------------
+
+
+def _update_models_after_enrol(
+    workspace: Workspace,
+    settings: Settings,
+    name: str,
+    face_paths: Sequence[Path],
+    voice_paths: Sequence[Path],
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> list[str]:
+    def add_templates(model: Any) -> Any:
+        vectors, groups, augmented = _augmented_face_vectors(workspace, settings, face_paths, name)
+        return model.enrol(name, vectors, groups, augmented)
+
+    return _update_models(
+        workspace,
+        settings,
+        progress,
+        cancel,
+        face_change=add_templates if face_paths else None,
+        voice_changed=bool(voice_paths),
+    )
+
+
+def _augmented_face_vectors(
+    workspace: Workspace, settings: Settings, face_paths: Sequence[Path], name: str
+) -> tuple[Any, list[str], list[bool]]:
+    """Template vectors of the new photos with their augmented copies, as training makes them;
+    each row's group is the photo's destination in the workspace, and its flag says whether it
+    is an augmented copy (never scored as an attempt in the held-out figures)."""
+    import numpy as np
+
+    from engine.faces.augment import ORIGINAL
+    from engine.faces.extract import face_params, process_face_file
+
+    params = face_params(settings, augment=True)
+    vectors, groups, augmented = [], [], []
+    for path in face_paths:
+        output = process_face_file(path, params)
+        vectors.append(output.features)
+        destination = workspace.faces_dir / name / destination_name(path)
+        groups += [workspace.relative(destination)] * len(output.features)
+        augmented += [record["augmentation"] != ORIGINAL for record in output.records]
+    return np.vstack(vectors), groups, augmented
+
+
+def _update_models(
+    workspace: Workspace,
+    settings: Settings,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+    *,
+    face_change: Callable[[Any], Any] | None,
+    voice_changed: bool,
+) -> list[str]:
+    """Bring the trained models up to date with the enrolment folders: the dlib face model
+    takes templates in place (``face_change``); otherwise the features are extracted again
+    (cached: only changed files are processed) and the model is retrained. The voice model has
+    no in-place enrolment, so it is always retrained."""
+    import copy
+
+    from engine.models.persistence import ModelRecord, load_model_bundle, save_models
+
+    try:
+        bundle = load_model_bundle(workspace, require=())
+    except MissingStageError:
+        return ["no models trained yet: run mmauth train to include this member"]
+    updates: list[str] = []
+    retrain: list[str] = []
+    for kind, changed in (("face", face_change is not None), ("voice", voice_changed)):
+        if not changed:
+            continue
+        if getattr(bundle, kind) is None:
+            updates.append(f"{kind}: no model trained yet; mmauth train will include the files")
+        elif kind == "face" and getattr(bundle.face, "backend", "") == "dlib":
+            entry = bundle.manifest["models"]["face"]
+            updated = face_change(copy.deepcopy(bundle.face))
+            record = ModelRecord(
+                name="face",
+                model=updated,
+                metrics=entry.get("metrics", {}),
+                inputs=entry.get("inputs", {}),
+                backend=entry.get("backend", "dlib"),
+            )
+            save_models(workspace, [record], settings)
+            updates.append("face: templates updated without retraining (dlib)")
+        else:
+            retrain.append(kind)
+    if retrain:
+        _retrain(workspace, settings, tuple(retrain), progress, cancel)
+        updates += [f"{kind}: features extracted and model retrained" for kind in retrain]
+    return updates
+
+
+def _retrain(
+    workspace: Workspace,
+    settings: Settings,
+    which: tuple[str, ...],
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> None:
+    from engine.models.training import train_models
+
+    if "face" in which:
+        from engine.faces.extract import extract_face_features
+
+        extract_face_features(workspace, settings, progress=progress, cancel=cancel)
+    if "voice" in which:
+        from engine.voices.extract import extract_voice_features
+
+        extract_voice_features(workspace, settings, progress=progress, cancel=cancel)
+    train_models(workspace, settings, which=which, progress=progress, cancel=cancel)
+
+
+# Removal and listing --------------------------------------------------------------------------
+
+
+def remove_member(
+    workspace: Workspace,
+    settings: Settings,
+    name: str,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> RemovalResult:
+    """Remove a member's files, templates (model update), customer link and stored samples.
+
+    Past attempts stay in the audit log: it is append-only.
+    """
+    name = validate_member_name(name)
+    folders = [
+        _destination_folder(workspace, parent, name)
+        for parent in (workspace.faces_dir, workspace.voices_dir)
+    ]
+    links = read_member_links(workspace)
+    store = open_store(workspace)
+    known_to_store = any(m.name == name for m in store.members())
+    if not any(f.is_dir() for f in folders) and name not in links and not known_to_store:
+        raise EnrolmentError(f"there is no member named {name!r}")
+    staged = Path(tempfile.mkdtemp(prefix="mmauth-remove-", dir=workspace.root))
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for index, folder in enumerate(folders):
+            if folder.is_dir():
+                target = staged / str(index)
+                os.replace(folder, target)
+                moved.append((folder, target))
+        updates = _update_models(
+            workspace,
+            settings,
+            progress,
+            cancel,
+            face_change=lambda model: model.remove(name),
+            voice_changed=True,
+        )
+    except BaseException:
+        for folder, target in moved:
+            os.replace(target, folder)
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    files = sum(len(list(target.iterdir())) for _, target in moved)
+    shutil.rmtree(staged, ignore_errors=True)
+    link_removed = links.pop(name, None) is not None
+    if link_removed:
+        _write_member_links(workspace, links)
+    store.remove_member(name)
+    return RemovalResult(
+        member=name,
+        files_removed=files,
+        model_updates=tuple(updates),
+        customer_link_removed=link_removed,
+    )
+
+
+def list_members(workspace: Workspace) -> list[MemberInfo]:
+    """Every member with enrolment files, a customer link or a store record, by name."""
+    from engine.voices.audio import phrase_from_filename
+
+    faces = member_folders(workspace.faces_dir)
+    voices = member_folders(workspace.voices_dir)
+    links = read_member_links(workspace)
+    records = {m.name: m for m in open_store(workspace).members()}
+    face_members, voice_members = _model_members(workspace)
+    names = sorted(set(faces) | set(voices) | set(links) | set(records))
+    return [
+        MemberInfo(
+            name=name,
+            faces=len(faces.get(name, [])),
+            voices=len(voices.get(name, [])),
+            phrases=tuple(sorted({phrase_from_filename(p) for p in voices.get(name, [])})),
+            customer_id=links.get(name) or None,
+            enrolled_at=records[name].enrolled_at if name in records else None,
+            in_face_model=None if face_members is None else name in face_members,
+            in_voice_model=None if voice_members is None else name in voice_members,
+        )
+        for name in names
+    ]
+
+
+def _model_members(workspace: Workspace) -> tuple[set[str] | None, set[str] | None]:
+    from engine.models.persistence import load_model_bundle
+
+    try:
+        bundle = load_model_bundle(workspace, require=())
+    except MissingStageError:
+        return None, None
+    return tuple(  # type: ignore[return-value]
+        None if model is None else {str(m) for m in model.members_}
+        for model in (bundle.face, bundle.voice)
+    )

@@ -1,0 +1,707 @@
+"""Measured simulation: every probe of data/raw/probes through the real authentication flow, in
+campaigns of genuine attempts, impostors, replays and bad files, with Wilson 95% intervals.
+
+Campaigns (pairings are deterministic; every probe is used at least once where it fits):
+
+- ``genuine``: a member's face probe with one of the same member's voice probes saying an
+  enrolled phrase. Success = GRANTED as that member. Its rate is the authorised success rate,
+  1 - FNMR of the whole system (FTA included).
+- ``stranger_face``: a stranger's face probe (a probe label that is not a member) with the
+  stranger's own voice probe (or, without one, a member's voice probe).
+- ``stranger_voice``: a member's face probe with a stranger's voice probe.
+- ``cross_member``: member A's face probe with member B's voice probe (B != A).
+- ``wrong_phrase``: a member's face probe with the same member's voice saying a phrase they did
+  not enrol. Real probes when data/raw/probes/voices/<member>/ has such phrases; otherwise
+  synthesised from the member's genuine voice probes played backwards (same voice and spectral
+  statistics, different sequence of sounds), and the report says so.
+- ``replay``: a member's own enrolment files presented again: the photo as is, the photo
+  re-encoded as JPEG, the recording as is, the recording 6 dB quieter (ISO/IEC 30107-3: the
+  block rate is 1 - APCER for these attack instruments).
+- ``bad_input``: empty, corrupt, truncated and non-media files, a silent recording, a missing
+  file and a folder, each paired with a good counterpart.
+
+Every rate of an impostor, replay or bad-input campaign is a block rate (DENIED / attempts).
+Per modality, where that modality is what a campaign tests: the face rate counts attempts whose
+face step identified the right member (genuine) or rejected the face (stranger_face); the voice
+rate counts, among attempts that reached the voice model (no FTA, no replay), those it accepted
+(genuine) or rejected (stranger_face, stranger_voice, cross_member, wrong_phrase).
+
+Simulated attempts never touch the lockout (their order would otherwise change the results) and
+are not written to the audit log unless ``audit=True``, which records them with origin
+``simulation`` (ignored by lockouts and hidden from ``mmauth history`` by default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.auth.flow import AuthDecision, Authenticator
+from engine.auth.store import LIVE, SIMULATION
+from engine.core.errors import AcquisitionError, InputError, MissingStageError
+from engine.core.fileio import atomic_write_json, atomic_write_text
+from engine.core.metrics import Rate, rate
+from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace, member_folders
+
+STAGE = "simulate"
+GENUINE = "genuine"
+IMPOSTOR = "impostor"
+ATTACK = "attack"
+BAD_INPUT = "bad_input"
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One simulated presentation."""
+
+    campaign: str
+    face: Path
+    voice: Path
+    expected_member: str | None
+    """The member a correct system grants (genuine), or None when it must deny."""
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class AttemptOutcome:
+    """What the flow decided for one simulated attempt."""
+
+    campaign: str
+    face: str
+    voice: str
+    expected_member: str | None
+    granted: bool
+    reason: str
+    member: str | None
+    face_score: float | None
+    voice_score: float | None
+    correct: bool
+    """GRANTED as the expected member (genuine), or DENIED (everything else)."""
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class CampaignResult:
+    """Rates of one campaign."""
+
+    name: str
+    kind: str
+    """``genuine``, ``impostor``, ``attack`` or ``bad_input``."""
+    description: str
+    attempts: int
+    granted: int
+    denied_by_reason: dict[str, int]
+    rate_name: str
+    """``authorised success rate`` or ``unauthorised block rate``."""
+    overall: Rate
+    """The system's rate: GRANTED as the right member (genuine) or DENIED (the rest)."""
+    face: Rate
+    """Attempts whose face step decided as it should: identified the right member (genuine),
+    rejected the face (stranger_face); no trials where the face is not what is measured."""
+    voice: Rate
+    """Attempts that reached the voice model and that it decided as it should: accepted
+    (genuine), rejected (impostors); no trials where the voice is not what is measured."""
+    wrong_member_grants: int
+    """Genuine attempts GRANTED as another member (a false accept inside the genuine campaign;
+    in the other campaigns every grant is one, counted by ``granted``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationReport:
+    """The whole simulation."""
+
+    campaigns: tuple[CampaignResult, ...]
+    authorised_success: Rate
+    """Genuine attempts GRANTED as the right member (1 - FNMR of the whole system)."""
+    unauthorised_block: Rate
+    """Impostor attempts (stranger face, stranger voice, cross-member, wrong phrase) DENIED."""
+    replay_block: Rate
+    """Replayed enrolment files DENIED (1 - APCER)."""
+    bad_input_denied: Rate
+    """Bad files DENIED (never GRANTED, never a crash)."""
+    members: tuple[str, ...]
+    strangers: tuple[str, ...]
+    attempts: tuple[AttemptOutcome, ...]
+    notes: tuple[str, ...]
+    face_backend: str
+    seconds: float
+    json_path: Path
+    csv_path: Path
+
+
+def run_simulation(
+    workspace: Workspace,
+    settings: Settings,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+    *,
+    audit: bool = False,
+) -> SimulationReport:
+    """Run every campaign through the authentication flow and save the report."""
+    from engine.auth.replay import ReplayGuard
+    from engine.auth.store import open_store
+    from engine.models.persistence import load_model_bundle
+
+    started = time.perf_counter()
+    bundle = load_model_bundle(workspace, require=("face", "voice"))
+    members = sorted(str(m) for m in bundle.face.members_)
+    face_probes = member_folders(workspace.probe_faces_dir)
+    voice_probes = member_folders(workspace.probe_voices_dir)
+    if not face_probes or not voice_probes:
+        raise MissingStageError(
+            f"no probes: put photos in {workspace.relative(workspace.probe_faces_dir)}/<label>/ "
+            f"and recordings in {workspace.relative(workspace.probe_voices_dir)}/<label>/"
+        )
+    store = open_store(workspace)
+    features = ProbeFeatures(settings)
+    with tempfile.TemporaryDirectory(prefix="mmauth-simulate-") as scratch:
+        attempts, notes = plan_attempts(
+            workspace, members, face_probes, voice_probes, Path(scratch)
+        )
+        features.prefetch(
+            workspace,
+            [a.face for a in attempts],
+            [a.voice for a in attempts],
+            progress=progress,
+            cancel=cancel,
+        )
+        authenticator = Authenticator(
+            workspace,
+            settings,
+            bundle=bundle,
+            store=store,
+            features=features,
+            replay_guard=ReplayGuard(workspace, settings, store).sync(),
+            record=audit,
+            lockout=False,
+            origin=SIMULATION if audit else LIVE,
+        )
+        outcomes = []
+        for index, attempt in enumerate(attempts):
+            check_cancelled(cancel, STAGE)
+            decision = authenticator.authenticate(attempt.face, attempt.voice)
+            outcomes.append(_outcome(workspace, attempt, decision))
+            progress(
+                Progress(
+                    STAGE,
+                    index + 1,
+                    len(attempts),
+                    f"{attempt.campaign}: {decision.decision} ({decision.reason})",
+                )
+            )
+    campaigns = tuple(_campaign(name, outcomes) for name in _CAMPAIGNS if _has(name, outcomes))
+    report = SimulationReport(
+        campaigns=campaigns,
+        authorised_success=_pooled(outcomes, {GENUINE}),
+        unauthorised_block=_pooled(outcomes, {IMPOSTOR}),
+        replay_block=_pooled(outcomes, {ATTACK}),
+        bad_input_denied=_pooled(outcomes, {BAD_INPUT}),
+        members=tuple(members),
+        strangers=tuple(sorted((set(face_probes) | set(voice_probes)) - set(members))),
+        attempts=tuple(outcomes),
+        notes=tuple(notes),
+        face_backend=str(bundle.manifest.get("face_backend", settings.face.backend)),
+        seconds=time.perf_counter() - started,
+        json_path=workspace.reports_dir / "simulation.json",
+        csv_path=workspace.reports_dir / "simulation.csv",
+    )
+    save_report(report)
+    return report
+
+
+# Planning -------------------------------------------------------------------------------------
+
+_CAMPAIGNS: dict[str, tuple[str, str, frozenset[str]]] = {
+    "genuine": (
+        GENUINE,
+        "member's face + same member's voice, enrolled phrase",
+        frozenset({"face", "voice"}),
+    ),
+    "stranger_face": (IMPOSTOR, "stranger's face + a voice", frozenset({"face", "voice"})),
+    "stranger_voice": (IMPOSTOR, "member's face + stranger's voice", frozenset({"voice"})),
+    "cross_member": (IMPOSTOR, "member A's face + member B's voice", frozenset({"voice"})),
+    "wrong_phrase": (
+        IMPOSTOR,
+        "member's face + own voice, phrase not enrolled",
+        frozenset({"voice"}),
+    ),
+    "replay": (ATTACK, "member's own enrolment files presented again", frozenset()),
+    "bad_input": (BAD_INPUT, "unusable files paired with a good counterpart", frozenset()),
+}
+"""name -> (kind, description, modalities whose own rate is measured). A face rate is only
+meaningful where the face is the genuine article (genuine) or the attack (stranger_face); a
+voice rate where the voice is."""
+
+
+def plan_attempts(
+    workspace: Workspace,
+    members: Sequence[str],
+    face_probes: dict[str, list[Path]],
+    voice_probes: dict[str, list[Path]],
+    scratch: Path,
+) -> tuple[list[Attempt], list[str]]:
+    """Every campaign's attempts; synthetic files (reversed clips, re-encoded replays, bad
+    files) are written under ``scratch``. Returns the attempts and notes on how they were made."""
+    from engine.voices.audio import phrase_from_filename
+
+    notes: list[str] = []
+    enrolled_phrases = {
+        member: {phrase_from_filename(p) for p in files}
+        for member, files in member_folders(workspace.voices_dir).items()
+    }
+    member_set = set(members)
+    genuine_voices: dict[str, list[Path]] = {}
+    wrong_voices: dict[str, list[Path]] = {}
+    for member in members:
+        for clip in voice_probes.get(member, []):
+            known = phrase_from_filename(clip) in enrolled_phrases.get(member, set())
+            (genuine_voices if known else wrong_voices).setdefault(member, []).append(clip)
+    member_faces = {m: face_probes[m] for m in members if face_probes.get(m)}
+    strangers_faces = {k: v for k, v in face_probes.items() if k not in member_set}
+    strangers_voices = {k: v for k, v in voice_probes.items() if k not in member_set}
+    all_member_faces = [f for m in sorted(member_faces) for f in member_faces[m]]
+    all_genuine_voices = [v for m in sorted(genuine_voices) for v in genuine_voices[m]]
+    attempts: list[Attempt] = []
+
+    for member in sorted(member_faces):
+        attempts += [
+            Attempt("genuine", face, voice, member)
+            for face, voice in _cycle_pairs(member_faces[member], genuine_voices.get(member, []))
+        ]
+    for stranger, faces in sorted(strangers_faces.items()):
+        voices = strangers_voices.get(stranger) or all_genuine_voices
+        attempts += [
+            Attempt("stranger_face", face, voice, None)
+            for face, voice in _cycle_pairs(faces, voices)
+        ]
+    stranger_clips = [v for s in sorted(strangers_voices) for v in strangers_voices[s]]
+    attempts += [
+        Attempt("stranger_voice", face, voice, None)
+        for voice, face in _cycle_pairs(stranger_clips, all_member_faces)
+    ]
+    speakers = sorted(genuine_voices)
+    for member in sorted(member_faces):
+        others = [s for s in speakers if s != member]
+        for index, face in enumerate(member_faces[member]):
+            if not others:
+                break
+            other = others[index % len(others)]
+            clips = genuine_voices[other]
+            attempts.append(
+                Attempt("cross_member", face, clips[index % len(clips)], None, note=other)
+            )
+    if any(wrong_voices.values()):
+        notes.append("wrong_phrase: real probes of members saying phrases they did not enrol")
+        for member, clips in sorted(wrong_voices.items()):
+            faces = member_faces.get(member, [])
+            attempts += [
+                Attempt("wrong_phrase", face, voice, None)
+                for voice, face in _cycle_pairs(clips, faces)
+            ]
+    elif genuine_voices:
+        notes.append(
+            "wrong_phrase: no probe says a phrase its member did not enrol, so the member's "
+            "genuine voice probes were played backwards (same voice, different phrase)"
+        )
+        for member, clips in sorted(genuine_voices.items()):
+            faces = member_faces.get(member, [])
+            for index, clip in enumerate(clips):
+                if faces:
+                    reversed_clip = _reversed_recording(clip, scratch / "reversed" / member)
+                    attempts.append(
+                        Attempt("wrong_phrase", faces[index % len(faces)], reversed_clip, None)
+                    )
+    attempts += _replay_attempts(workspace, members, member_faces, genuine_voices, scratch)
+    if all_member_faces and all_genuine_voices:
+        attempts += _bad_input_attempts(all_member_faces[0], all_genuine_voices[0], scratch)
+    return attempts, notes
+
+
+def _cycle_pairs(first: Sequence[Path], second: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """Pairs using every item of both lists at least once (the shorter list cycles)."""
+    if not first or not second:
+        return []
+    count = max(len(first), len(second))
+    return [(first[i % len(first)], second[i % len(second)]) for i in range(count)]
+
+
+def _replay_attempts(
+    workspace: Workspace,
+    members: Sequence[str],
+    member_faces: dict[str, list[Path]],
+    genuine_voices: dict[str, list[Path]],
+    scratch: Path,
+) -> list[Attempt]:
+    enrolled_faces = member_folders(workspace.faces_dir)
+    enrolled_voices = member_folders(workspace.voices_dir)
+    attempts = []
+    for member in members:
+        faces, voices = enrolled_faces.get(member, []), enrolled_voices.get(member, [])
+        probe_faces, probe_voices = member_faces.get(member, []), genuine_voices.get(member, [])
+        if faces and probe_voices:
+            attempts.append(Attempt("replay", faces[0], probe_voices[0], None, "photo as is"))
+            reencoded = _reencoded_photo(faces[-1], scratch / "replay" / member)
+            if reencoded is not None:
+                attempts.append(
+                    Attempt("replay", reencoded, probe_voices[-1], None, "photo re-encoded")
+                )
+        if voices and probe_faces:
+            attempts.append(Attempt("replay", probe_faces[0], voices[0], None, "recording as is"))
+            quieter = _quieter_recording(voices[-1], scratch / "replay" / member)
+            if quieter is not None:
+                attempts.append(
+                    Attempt("replay", probe_faces[-1], quieter, None, "recording 6 dB quieter")
+                )
+    return attempts
+
+
+def _reencoded_photo(path: Path, folder: Path) -> Path | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"{path.name}.reencoded.jpg"
+            image.convert("RGB").save(target, "JPEG", quality=85)
+    except OSError:
+        return None
+    return target
+
+
+def _quieter_recording(path: Path, folder: Path) -> Path | None:
+    import soundfile
+
+    try:
+        samples, sample_rate = soundfile.read(path, always_2d=True)
+    except (OSError, soundfile.LibsndfileError):
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{path.stem}.quieter.wav"
+    soundfile.write(target, samples * 0.5, sample_rate)
+    return target
+
+
+def _reversed_recording(path: Path, folder: Path) -> Path:
+    import soundfile
+
+    samples, sample_rate = soundfile.read(path, always_2d=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"reversed_{path.stem}.wav"
+    soundfile.write(target, samples[::-1], sample_rate)
+    return target
+
+
+def _bad_input_attempts(good_face: Path, good_voice: Path, scratch: Path) -> list[Attempt]:
+    """Unusable files, each paired with a good counterpart."""
+    import soundfile
+
+    folder = scratch / "bad"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    files: dict[str, bytes] = {
+        "empty.jpg": b"",
+        "random_bytes.jpg": rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "text.png": b"this is a text file, not a photo\n" * 20,
+        "truncated.jpg": good_face.read_bytes()[:200],
+        "empty.wav": b"",
+        "random_bytes.wav": rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "text.flac": b"this is a text file, not a recording\n" * 20,
+    }
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.zeros(16_000, dtype=np.float32), 16_000, format="WAV")
+    (folder / "silence.wav").write_bytes(buffer.getvalue())
+    buffer = io.BytesIO()
+    noise = (0.3 * rng.standard_normal(16_000)).astype(np.float32)
+    soundfile.write(buffer, noise, 16_000, format="WAV")
+    (folder / "white_noise.wav").write_bytes(buffer.getvalue())
+    _blank_photo(folder / "blank.png")
+    (folder / "a_folder.jpg").mkdir()
+    bad_faces = ["empty.jpg", "random_bytes.jpg", "text.png", "truncated.jpg", "blank.png"]
+    bad_faces += ["a_folder.jpg", "missing.jpg"]
+    bad_voices = ["empty.wav", "random_bytes.wav", "text.flac", "silence.wav", "missing.wav"]
+    bad_voices += ["white_noise.wav"]
+    return [
+        Attempt("bad_input", folder / name, good_voice, None, f"photo {name}") for name in bad_faces
+    ] + [
+        Attempt("bad_input", good_face, folder / name, None, f"recording {name}")
+        for name in bad_voices
+    ]
+
+
+def _blank_photo(path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(path)
+
+
+# Features, extracted once ---------------------------------------------------------------------
+
+
+class ProbeFeatures:
+    """Probe features extracted once per file (the batch machinery: cached and parallel),
+    then served to the flow; failures keep their kind (no face / no speech vs unreadable)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._faces: dict[Path, Any] = {}
+        self._voices: dict[Path, Any] = {}
+
+    def prefetch(
+        self,
+        workspace: Workspace,
+        faces: Sequence[Path],
+        voices: Sequence[Path],
+        *,
+        progress: ProgressCallback = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        from engine.core.batch import BatchItem, run_batch
+        from engine.core.feature_tables import execution_plan
+        from engine.faces.extract import face_params, process_face_file
+        from engine.voices.extract import process_recording, recording_params
+
+        plan = execution_plan(self.settings)
+        for kind, paths, process, params, store in (
+            (
+                "faces",
+                faces,
+                process_face_file,
+                face_params(self.settings, augment=False),
+                self._faces,
+            ),
+            ("voices", voices, process_recording, recording_params(self.settings), self._voices),
+        ):
+            unique = sorted({p for p in paths if p.is_file()})
+            items = [BatchItem(p, "", "probe", workspace.relative(p)) for p in unique]
+            results = run_batch(
+                items,
+                process,
+                params,
+                stage=f"{STAGE}.{kind}",
+                cache_dir=workspace.cache_dir,
+                plan=plan,
+                progress=progress,
+                cancel=cancel,
+            )
+            for result in results:
+                if result.output is None:
+                    error_type = AcquisitionError if result.acquisition_failure else InputError
+                    store[result.item.path] = error_type(result.error or "failed")
+                elif kind == "faces":
+                    store[result.item.path] = np.asarray(result.output.features[0])
+                else:
+                    store[result.item.path] = self._voice_sample(result)
+
+    def _voice_sample(self, result: Any) -> Any:
+        from engine.voices.audio import phrase_from_filename
+        from engine.voices.extract import VoiceSample
+
+        record = result.output.records[0]
+        return VoiceSample(
+            vector=np.asarray(result.output.features[0]),
+            mfcc_sequence=np.asarray(result.output.sequences[0]),
+            duration_s=float(record.get("duration_s", 0.0)),
+            phrase_hint=phrase_from_filename(result.item.path) or None,
+            sample_rate=self.settings.voice.sample_rate,
+        )
+
+    def face(self, path: Path) -> Any:
+        return self._served(self._faces, path, lambda p: _pipeline_face(p, self.settings))
+
+    def voice(self, path: Path) -> Any:
+        return self._served(self._voices, path, lambda p: _pipeline_voice(p, self.settings))
+
+    @staticmethod
+    def _served(cache: dict[Path, Any], path: Path, compute: Callable[[Path], Any]) -> Any:
+        if path not in cache:
+            try:
+                cache[path] = compute(path)
+            except InputError as error:
+                cache[path] = error
+        value = cache[path]
+        if isinstance(value, InputError):
+            raise value
+        return value
+
+
+def _pipeline_face(path: Path, settings: Settings) -> Any:
+    from engine.faces.extract import face_vector
+
+    return face_vector(path, settings)
+
+
+def _pipeline_voice(path: Path, settings: Settings) -> Any:
+    from engine.voices.extract import voice_sample
+
+    return voice_sample(path, settings)
+
+
+# Results --------------------------------------------------------------------------------------
+
+
+def _outcome(workspace: Workspace, attempt: Attempt, decision: AuthDecision) -> AttemptOutcome:
+    kind = _CAMPAIGNS[attempt.campaign][0]
+    if kind == GENUINE:
+        correct = decision.granted and decision.member == attempt.expected_member
+    else:
+        correct = not decision.granted
+    face_step, voice_step = decision.step("face"), decision.step("voice")
+    return AttemptOutcome(
+        campaign=attempt.campaign,
+        face=_shown(workspace, attempt.face),
+        voice=_shown(workspace, attempt.voice),
+        expected_member=attempt.expected_member,
+        granted=decision.granted,
+        reason=decision.reason,
+        member=decision.member,
+        face_score=face_step.score,
+        voice_score=voice_step.score,
+        correct=correct,
+        note=attempt.note,
+    )
+
+
+def _shown(workspace: Workspace, path: Path) -> str:
+    """Workspace files by their relative path; files made for the simulation by their name."""
+    shown = workspace.relative(path)
+    return shown if not Path(shown).is_absolute() else f"(generated) {path.name}"
+
+
+def _has(name: str, outcomes: Sequence[AttemptOutcome]) -> bool:
+    return any(o.campaign == name for o in outcomes)
+
+
+def _campaign(name: str, outcomes: Sequence[AttemptOutcome]) -> CampaignResult:
+    kind, description, measured = _CAMPAIGNS[name]
+    mine = [o for o in outcomes if o.campaign == name]
+    genuine = kind == GENUINE
+    faced = mine if "face" in measured else []
+    reached_voice = [o for o in mine if o.voice_score is not None] if "voice" in measured else []
+    if genuine:
+        face_ok = sum(o.member == o.expected_member for o in faced)
+        voice_ok = sum(o.granted for o in reached_voice)
+    else:
+        face_ok = sum(o.reason in ("no_face", "unknown_face") for o in faced)
+        voice_ok = sum(o.reason in ("voice_mismatch", "phrase_mismatch") for o in reached_voice)
+    return CampaignResult(
+        name=name,
+        kind=kind,
+        description=description,
+        attempts=len(mine),
+        granted=sum(o.granted for o in mine),
+        denied_by_reason=dict(Counter(o.reason for o in mine if not o.granted).most_common()),
+        rate_name="authorised success rate" if genuine else "unauthorised block rate",
+        overall=rate(sum(o.correct for o in mine), len(mine)),
+        face=rate(face_ok, len(faced)),
+        voice=rate(voice_ok, len(reached_voice)),
+        wrong_member_grants=sum(
+            o.granted and o.expected_member is not None and o.member != o.expected_member
+            for o in mine
+        ),
+    )
+
+
+def _pooled(outcomes: Sequence[AttemptOutcome], kinds: set[str]) -> Rate:
+    mine = [o for o in outcomes if _CAMPAIGNS[o.campaign][0] in kinds]
+    return rate(sum(o.correct for o in mine), len(mine))
+
+
+def report_dict(report: SimulationReport) -> dict[str, Any]:
+    """The report as plain JSON values."""
+    values = dataclasses.asdict(report)
+    values["json_path"] = str(report.json_path)
+    values["csv_path"] = str(report.csv_path)
+    return values
+
+
+def save_report(report: SimulationReport) -> None:
+    """reports/simulation.json (everything) and reports/simulation.csv (one row per campaign)."""
+    import csv
+
+    atomic_write_json(report.json_path, report_dict(report))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["campaign", "kind", "attempts", "granted", "denied_by_reason", "rate"]
+    for scope in ("overall", "face", "voice"):
+        header += [f"{scope}_{part}" for part in ("value", "low", "high", "count", "trials")]
+    writer.writerow(header + ["wrong_member_grants"])
+    for campaign in report.campaigns:
+        row: list[Any] = [
+            campaign.name,
+            campaign.kind,
+            campaign.attempts,
+            campaign.granted,
+            ";".join(f"{k}:{v}" for k, v in campaign.denied_by_reason.items()),
+            campaign.rate_name,
+        ]
+        for measured in (campaign.overall, campaign.face, campaign.voice):
+            row += [
+                _round(measured.value),
+                _round(measured.low),
+                _round(measured.high),
+                measured.count,
+                measured.trials,
+            ]
+        writer.writerow(row + [campaign.wrong_member_grants])
+    atomic_write_text(report.csv_path, buffer.getvalue())
+
+
+def load_report(workspace: Workspace) -> SimulationReport | None:
+    """The last saved simulation (reports/simulation.json), or None when there is none.
+
+    Raises InputError naming the file when it is not a simulation report this version wrote.
+    """
+    path = workspace.reports_dir / "simulation.json"
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(
+            f"cannot read the last simulation: {error}", path=workspace.relative(path)
+        ) from None
+    try:
+        return SimulationReport(
+            campaigns=tuple(_campaign_from(c) for c in values["campaigns"]),
+            authorised_success=Rate(**values["authorised_success"]),
+            unauthorised_block=Rate(**values["unauthorised_block"]),
+            replay_block=Rate(**values["replay_block"]),
+            bad_input_denied=Rate(**values["bad_input_denied"]),
+            members=tuple(values["members"]),
+            strangers=tuple(values["strangers"]),
+            attempts=tuple(AttemptOutcome(**a) for a in values["attempts"]),
+            notes=tuple(values["notes"]),
+            face_backend=str(values["face_backend"]),
+            seconds=float(values["seconds"]),
+            json_path=path,
+            csv_path=path.with_suffix(".csv"),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(
+            f"not a simulation report of this version ({type(error).__name__}: {error}); "
+            "run the simulation again",
+            path=workspace.relative(path),
+        ) from None
+
+
+def _campaign_from(values: dict[str, Any]) -> CampaignResult:
+    rates = {k: Rate(**values[k]) for k in ("overall", "face", "voice")}
+    return CampaignResult(**(values | rates))
+
+
+def _round(value: float) -> str:
+    return "" if value != value else f"{value:.6f}"

@@ -1,0 +1,433 @@
+"""Saving and loading the trained models so that loading can never run code.
+
+Models are skops files (``models/{face,voice,product}.skops``) whose types are checked against
+an explicit allow-list before anything is built from them; pickles are never used. Every model
+file's SHA-256 is recorded in ``models/manifest.json`` with the library versions, the hashes of
+the data it was trained on, the settings and its metrics. Loading reads each file once, checks
+that its bytes match the manifest, and only then deserialises those same bytes: a tampered,
+swapped or unknown model file is refused with ModelIntegrityError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import importlib
+import importlib.util
+import inspect
+import json
+import math
+import platform
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import MissingStageError, ModelIntegrityError
+from engine.core.fileio import atomic_open, atomic_write_json, file_sha256, json_sha256
+from engine.core.settings import Settings, settings_as_dict
+from engine.core.workspace import Workspace
+
+MANIFEST_FORMAT = 1
+MODEL_NAMES = ("face", "voice", "product")
+MODEL_SUFFIX = ".skops"
+# Files in models/ with these suffixes are model files: one the manifest does not list is refused.
+MODEL_FILE_SUFFIXES = (MODEL_SUFFIX, ".joblib", ".pkl", ".pickle")
+EXPECTED_CLASSES = {
+    "face": "engine.models.biometrics.FaceIdentifier",
+    "voice": "engine.models.biometrics.VoiceVerifier",
+    "product": "engine.models.product.ProductRecommender",
+}
+# Types outside skops' default trust that our models legitimately hold: tree structures of
+# scikit-learn's forests and boosting, and numpy dtypes.
+ALLOWED_LIBRARY_TYPES = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    }
+)
+# Our own modules whose classes may appear inside a model file.
+OWN_MODEL_MODULES = ("engine.models.biometrics", "engine.models.product", "engine.core.metrics")
+VERSIONED_DISTRIBUTIONS = (
+    "mmauth",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "skops",
+    "joblib",
+    "librosa",
+    "scikit-image",
+    "dlib-bin",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRecord:
+    """A fitted model ready to be saved, with what it was trained on and how well it did."""
+
+    name: str
+    """``face``, ``voice`` or ``product``."""
+    model: Any
+    """The fitted estimator."""
+    metrics: dict[str, Any]
+    """Held-out metrics (accuracy, f1_score, log_loss, eer, fmr, fnmr, threshold, n_train, ...)."""
+    inputs: dict[str, str]
+    """Workspace-relative input file -> SHA-256 of the data it was trained on."""
+    backend: str = ""
+    """Feature backend (face: classic or dlib), empty when not applicable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelBundle:
+    """The verified models of a workspace, loaded once and reused (authentication, the app).
+
+    A model that was never trained is None. The objects are shared with later loads of the same
+    files: copy one before changing it.
+    """
+
+    face: Any
+    """engine.models.biometrics.FaceIdentifier, or None."""
+    voice: Any
+    """engine.models.biometrics.VoiceVerifier, or None."""
+    product: Any
+    """engine.models.product.ProductRecommender, or None."""
+    manifest: dict[str, Any]
+    """The parsed models/manifest.json."""
+    manifest_sha256: str = ""
+    """SHA-256 of the manifest file the bundle was loaded from."""
+    version_mismatches: tuple[str, ...] = ()
+    """Libraries whose installed version differs from the one the models were trained with."""
+
+    def is_current(self, workspace: Workspace) -> bool:
+        """True while models/manifest.json is the one this bundle was loaded from."""
+        return (
+            workspace.manifest.is_file() and file_sha256(workspace.manifest) == self.manifest_sha256
+        )
+
+
+def model_path(workspace: Workspace, name: str) -> Path:
+    return workspace.models_dir / f"{name}{MODEL_SUFFIX}"
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries the models depend on (None when not installed)."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for distribution in VERSIONED_DISTRIBUTIONS:
+        try:
+            versions[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[distribution] = None
+    return versions
+
+
+def allowed_types() -> frozenset[str]:
+    """Every type a model file may hold beyond skops' defaults: a few library types and the
+    classes defined in our own model modules."""
+    own = set()
+    for module_name in OWN_MODEL_MODULES:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        own |= {
+            f"{module_name}.{name}"
+            for name, value in inspect.getmembers(module, inspect.isclass)
+            if value.__module__ == module_name
+        }
+    return ALLOWED_LIBRARY_TYPES | own
+
+
+def serialize_model(model: Any) -> bytes:
+    """The skops bytes of a model; refuses a model that could not be loaded back under the
+    allow-list (found at training time rather than at the next login)."""
+    import skops.io
+
+    data = skops.io.dumps(model, compression=zipfile.ZIP_DEFLATED)
+    refused = sorted(set(skops.io.get_untrusted_types(data=data)) - allowed_types())
+    if refused:
+        raise ModelIntegrityError(
+            f"{type(model).__name__} holds types outside the allow-list: {', '.join(refused)}"
+        )
+    return data
+
+
+def deserialize_model(data: bytes, *, source: str) -> Any:
+    """Build a model from skops bytes whose every type is on the allow-list; never runs code
+    from the file."""
+    import skops.io
+
+    try:
+        untrusted = skops.io.get_untrusted_types(data=data)
+    except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as error:
+        raise ModelIntegrityError(f"{source} is not a readable skops file: {error}") from error
+    refused = sorted(set(untrusted) - allowed_types())
+    if refused:
+        raise ModelIntegrityError(
+            f"{source} holds types that are not on the allow-list: {', '.join(refused)}; "
+            "it is refused. Re-run mmauth train."
+        )
+    return skops.io.loads(data, trusted=untrusted)
+
+
+def read_manifest(workspace: Workspace) -> dict[str, Any]:
+    """The parsed manifest; MissingStageError before any training."""
+    if not workspace.models_dir.is_dir():
+        raise MissingStageError(
+            f"{workspace.relative(workspace.models_dir)}/ is missing: run mmauth train first"
+        )
+    if not workspace.manifest.is_file():
+        raise MissingStageError(
+            f"{workspace.relative(workspace.manifest)} is missing, so no model file can be "
+            "trusted: run mmauth train first"
+        )
+    try:
+        manifest = json.loads(workspace.manifest.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelIntegrityError(
+            f"{workspace.relative(workspace.manifest)} is not valid JSON ({error}); "
+            "run mmauth train again"
+        ) from error
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
+        raise ModelIntegrityError(
+            f"{workspace.relative(workspace.manifest)} has no 'models' table; run mmauth train again"
+        )
+    return manifest
+
+
+_loaded_models: dict[tuple[str, str], Any] = {}
+"""Deserialised models by (model name, SHA-256 of the file's bytes): a verified file whose
+bytes were already loaded is not deserialised again."""
+
+
+def load_model_bundle(workspace: Workspace, require: Sequence[str] = MODEL_NAMES) -> ModelBundle:
+    """Verify every model file against the manifest, then load them.
+
+    Raises MissingStageError when there are no models or a model in ``require`` was never
+    trained, ModelIntegrityError when a file is unknown, missing, tampered with or swapped.
+    """
+    manifest = read_manifest(workspace)
+    manifest_sha = file_sha256(workspace.manifest)
+    entries: dict[str, Any] = manifest["models"]
+    _refuse_unknown_files(workspace, entries)
+    absent = [name for name in require if name not in entries]
+    if absent:
+        raise MissingStageError(
+            f"no {' or '.join(absent)} model has been trained: run mmauth train"
+            + (f" --only {absent[0]}" if len(absent) == 1 else "")
+        )
+    hashes = {name: entry.get("sha256") for name, entry in entries.items()}
+    loaded: dict[str, Any] = {}
+    for name, entry in entries.items():
+        if name not in EXPECTED_CLASSES:
+            raise ModelIntegrityError(
+                f"{workspace.relative(workspace.manifest)} lists an unknown model {name!r}; "
+                "run mmauth train again"
+            )
+        loaded[name] = _load_verified(workspace, name, entry, hashes)
+    return ModelBundle(
+        face=loaded.get("face"),
+        voice=loaded.get("voice"),
+        product=loaded.get("product"),
+        manifest=manifest,
+        manifest_sha256=manifest_sha,
+        version_mismatches=_version_mismatches(manifest.get("versions", {})),
+    )
+
+
+def _refuse_unknown_files(workspace: Workspace, entries: Mapping[str, Any]) -> None:
+    listed = {entry.get("file") for entry in entries.values()}
+    for path in sorted(workspace.models_dir.iterdir()):
+        if path.name.startswith("."):
+            continue  # temporary files of atomic writes
+        if path.suffix.lower() in MODEL_FILE_SUFFIXES and path.name not in listed:
+            raise ModelIntegrityError(
+                f"{workspace.relative(path)} is not listed in "
+                f"{workspace.relative(workspace.manifest)}: an unknown model file is never "
+                "loaded. Remove it, or run mmauth train to create the models afresh."
+            )
+
+
+def _load_verified(
+    workspace: Workspace, name: str, entry: Mapping[str, Any], hashes: Mapping[str, Any]
+) -> Any:
+    import hashlib
+
+    path = workspace.models_dir / str(entry.get("file", ""))
+    where = workspace.relative(path)
+    if path.parent != workspace.models_dir or not path.is_file():
+        raise ModelIntegrityError(
+            f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
+        )
+    _refuse_other_code(entry, where)
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    expected = entry.get("sha256")
+    if actual != expected:
+        swapped = [other for other, digest in hashes.items() if digest == actual and other != name]
+        if swapped:
+            raise ModelIntegrityError(
+                f"{where} holds the {swapped[0]} model, not the {name} model (its SHA-256 is "
+                f"that of {swapped[0]}{MODEL_SUFFIX} in the manifest): the files were swapped; "
+                "refused. Run mmauth train to restore them."
+            )
+        raise ModelIntegrityError(
+            f"{where} does not match the manifest (SHA-256 {actual[:12]}…, expected "
+            f"{str(expected)[:12]}…): it changed after training, by tampering or an interrupted "
+            "write; refused. Run mmauth train to restore it."
+        )
+    key = (name, actual)
+    model = _loaded_models.get(key)
+    if model is None:
+        model = deserialize_model(data, source=where)
+    found = f"{type(model).__module__}.{type(model).__qualname__}"
+    if found != EXPECTED_CLASSES[name]:
+        raise ModelIntegrityError(
+            f"{where} holds a {found}, not the expected {EXPECTED_CLASSES[name]}; refused"
+        )
+    # One model per kind stays cached: a retrained model replaces its predecessor.
+    for stale in [k for k in _loaded_models if k[0] == name and k != key]:
+        del _loaded_models[stale]
+    _loaded_models[key] = model
+    return model
+
+
+def model_code_sha256(class_path: str) -> str:
+    """SHA-256 of the source of the module defining a model class (``module.Class``).
+
+    A model object is only meaningful to the code that made it: attributes appear and vanish as
+    the class evolves, and such a model would load and then fail in use.
+    """
+    module = importlib.import_module(class_path.rsplit(".", 1)[0])
+    return file_sha256(Path(str(module.__file__)))
+
+
+def _refuse_other_code(entry: Mapping[str, Any], where: str) -> None:
+    class_path = str(entry.get("class", ""))
+    # Only our own model modules are imported: a manifest must not choose code to run.
+    if class_path not in set(EXPECTED_CLASSES.values()):
+        raise ModelIntegrityError(
+            f"{where} is recorded as a {class_path!r}, not a model class of mmauth; refused"
+        )
+    if entry.get("code_sha256") != model_code_sha256(class_path):
+        raise ModelIntegrityError(
+            f"{where} was trained by another version of {class_path.rsplit('.', 1)[0]} than the "
+            "one installed; refused, since it could load and then fail in use. Run mmauth train again."
+        )
+
+
+def _version_mismatches(recorded: Mapping[str, Any]) -> tuple[str, ...]:
+    installed = library_versions()
+    return tuple(
+        f"{name} {recorded[name]} at training, {installed.get(name)} now"
+        for name in ("python", "numpy", "scikit-learn", "skops")
+        if name in recorded and recorded[name] != installed.get(name)
+    )
+
+
+def save_models(
+    workspace: Workspace,
+    records: Sequence[ModelRecord],
+    settings: Settings,
+    derived_files: Callable[[dict[str, Any]], Mapping[Path, bytes]] | None = None,
+) -> dict[str, Any]:
+    """Write the models and then the manifest, keeping the entries of models not retrained.
+
+    Every model is serialised (and checked against the allow-list) before anything is written;
+    each file is written atomically and the manifest last, so the manifest never lists a file
+    that was not completely written. ``derived_files`` maps the new manifest to other files
+    written in the same batch (the training summary). Returns the new manifest. Model objects
+    are only read.
+    """
+    payloads = {record.name: serialize_model(record.model) for record in records}
+    kept = _verified_entries(workspace, skip={record.name for record in records})
+    manifest = build_manifest(workspace, records, payloads, kept, settings)
+    files = {model_path(workspace, name): data for name, data in payloads.items()}
+    if derived_files is not None:
+        files.update(derived_files(manifest))
+    # Every file is fully written to its temporary twin before the first rename: a failed
+    # write (disk full) leaves every previous file in place.
+    with contextlib.ExitStack() as stack:
+        for path, data in files.items():
+            stack.enter_context(atomic_open(path, "wb")).write(data)
+    atomic_write_json(workspace.manifest, manifest)
+    return manifest
+
+
+def build_manifest(
+    workspace: Workspace,
+    records: Sequence[ModelRecord],
+    payloads: Mapping[str, bytes],
+    kept: Mapping[str, Any],
+    settings: Settings,
+) -> dict[str, Any]:
+    """The manifest describing freshly saved models plus entries kept from the previous one."""
+    import hashlib
+
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    parameters = settings_as_dict(settings)
+    entries = dict(kept)
+    for record in records:
+        entries[record.name] = {
+            "file": model_path(workspace, record.name).name,
+            "sha256": hashlib.sha256(payloads[record.name]).hexdigest(),
+            "bytes": len(payloads[record.name]),
+            "class": f"{type(record.model).__module__}.{type(record.model).__qualname__}",
+            "code_sha256": model_code_sha256(
+                f"{type(record.model).__module__}.{type(record.model).__qualname__}"
+            ),
+            "created": now,
+            "backend": record.backend,
+            "inputs": dict(record.inputs),
+            "parameters_sha256": json_sha256(parameters),
+            "metrics": _plain(record.metrics),
+        }
+    ordered = {name: entries[name] for name in MODEL_NAMES if name in entries}
+    inputs: dict[str, str] = {}
+    for entry in ordered.values():
+        inputs.update(entry.get("inputs", {}))
+    return {
+        "format": MANIFEST_FORMAT,
+        "created": now,
+        "versions": library_versions(),
+        "face_backend": ordered.get("face", {}).get("backend", ""),
+        "parameters": parameters,
+        "inputs": inputs,
+        "metrics": {name: entry["metrics"] for name, entry in ordered.items()},
+        "models": ordered,
+    }
+
+
+def _verified_entries(workspace: Workspace, skip: set[str]) -> dict[str, Any]:
+    """Manifest entries of models not being retrained whose files still match; a file that no
+    longer matches is not blessed again (loading will refuse it)."""
+    if not workspace.manifest.is_file():
+        return {}
+    try:
+        entries = read_manifest(workspace)["models"]
+    except ModelIntegrityError:
+        return {}
+    return {
+        name: entry
+        for name, entry in entries.items()
+        if name not in skip
+        and name in EXPECTED_CLASSES
+        and (workspace.models_dir / str(entry.get("file", ""))).is_file()
+        and file_sha256(workspace.models_dir / str(entry["file"])) == entry.get("sha256")
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy of metric values (numpy scalars and arrays; NaN and infinities as null)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,768 @@
+"""Product recommendation: the category a customer prefers, predicted from their merged row.
+
+Candidate models (logistic regression, random forest, histogram gradient boosting) are compared
+with dummy baselines on the same repeated stratified folds; the best by macro-F1 is refitted on
+every row. The comparison says plainly whether that best model beats the baselines: on tables
+whose values carry no signal it will not, and recommendations are then no better than guessing
+from how common each category is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from engine.core.errors import InputError, MissingStageError
+from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
+from engine.core.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.models.persistence import ModelBundle
+
+ID_COLUMN = "customer_id"
+TARGET_COLUMN = "preferred_category"
+CANDIDATES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+BASELINES = ("majority", "stratified")
+METRICS = ("accuracy", "f1_score", "log_loss")
+LOWER_IS_BETTER = frozenset({"log_loss"})
+SELECTION_METRIC = "f1_score"
+SIGNIFICANCE = 0.05
+MIN_FOLDS_TO_TELL = 5
+"""With fewer paired folds the spread of the differences means nothing: no model is declared
+better than the baselines, and the verdict says the comparison is inconclusive."""
+MIN_CLASS_MEMBERS = 2
+"""A category with fewer customers cannot be both learned from and tested on."""
+STAGE = "train.product"
+
+
+@dataclasses.dataclass(frozen=True)
+class Spread:
+    """A metric over cross-validation folds."""
+
+    mean: float
+    """Mean over folds."""
+    std: float
+    """Standard deviation over folds (ddof=1; 0 with one fold)."""
+    folds: tuple[float, ...]
+    """The per-fold values, in the order of the shared folds."""
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        array = np.asarray(values, dtype=float)
+        std = float(array.std(ddof=1)) if array.size > 1 else 0.0
+        return cls(mean=float(array.mean()), std=std, folds=tuple(float(v) for v in array))
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.std:.3f}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateResult:
+    """How one candidate or baseline scored on the shared folds."""
+
+    name: str
+    """Candidate name, e.g. ``random_forest`` or ``majority``."""
+    kind: str
+    """``model`` or ``baseline``."""
+    accuracy: Spread
+    f1_score: Spread
+    """Macro-averaged F1 over every category (the selection metric)."""
+    log_loss: Spread
+    seconds: float
+    """Wall time spent fitting and scoring it on every fold."""
+
+    def metric(self, name: str) -> Spread:
+        return getattr(self, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedDifference:
+    """The best model against the best baseline on one metric, fold by fold."""
+
+    metric: str
+    """``accuracy``, ``f1_score`` or ``log_loss``."""
+    model: str
+    baseline: str
+    """The baseline scoring best on this metric."""
+    mean: float
+    """Mean improvement of the model over the baseline (positive = better, for every metric)."""
+    std: float
+    """Standard deviation of the per-fold improvement."""
+    wins: int
+    """Folds where the model scored better."""
+    losses: int
+    """Folds where the baseline scored better."""
+    p_value: float
+    """One-sided p-value of "no improvement" (Nadeau-Bengio corrected resampled t-test, which
+    allows for the overlap of training sets), times the number of candidates (Bonferroni:
+    picking the best of several on the same folds flatters it)."""
+    better: bool
+    """Improvement positive, p_value below 0.05, over at least MIN_FOLDS_TO_TELL folds."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureImportance:
+    """How much one feature matters to the chosen model."""
+
+    feature: str
+    permutation_mean: float
+    """Mean drop in macro-F1 when the feature is shuffled, on held-out folds."""
+    permutation_std: float
+    impurity: float | None
+    """Mean decrease in impurity of the refitted model (None when the model has none)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelComparison:
+    """Everything the cross-validated comparison measured."""
+
+    candidates: tuple[CandidateResult, ...]
+    """Models then baselines, each scored on the same folds."""
+    best: str
+    """The model with the highest mean macro-F1."""
+    differences: tuple[PairedDifference, ...]
+    """The best model against the best baseline, per metric."""
+    beats_baseline: bool
+    """True only when the best model's macro-F1 is significantly above every baseline's."""
+    verdict: str
+    """One paragraph saying whether the model is better than guessing, with the figures."""
+    classes: tuple[str, ...]
+    """Categories the model can recommend."""
+    dropped_classes: tuple[str, ...]
+    """Categories left out because fewer than two customers prefer them."""
+    features: tuple[str, ...]
+    n_samples: int
+    cv_splits: int
+    """Folds per repeat actually used (may be fewer than asked; see notes)."""
+    cv_repeats: int
+    n_train: int
+    """Training rows per fold (median)."""
+    n_test: int
+    """Held-out rows per fold (median)."""
+    importances: tuple[FeatureImportance, ...]
+    """Feature importances of the best model, most important first."""
+    confusion: tuple[tuple[int, ...], ...]
+    """Held-out confusion matrix of the best model summed over repeats (rows true, columns
+    predicted, in the order of ``classes``)."""
+    notes: tuple[str, ...]
+    """Adjustments made to the protocol and why."""
+
+    def candidate(self, name: str) -> CandidateResult:
+        return next(c for c in self.candidates if c.name == name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendation:
+    """A product category recommended to one member."""
+
+    category: str
+    confidence: float
+    """The model's probability of ``category``."""
+    probabilities: dict[str, float]
+    """Probability of every category, most likely first."""
+    customer_id: str = ""
+    """The customer the member is linked to."""
+    beats_baseline: bool = False
+    """Whether the model behind it was measured to beat guessing (see ModelComparison)."""
+
+
+def candidate_estimator(name: str, random_state: int) -> Any:
+    """A fresh, unfitted estimator for a candidate or baseline name."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def imputed(model: Any) -> Any:
+        return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), model)
+
+    if name == "majority":
+        # "prior" predicts the most frequent class exactly like "most_frequent", but gives the
+        # class frequencies as probabilities, so its log loss is finite and comparable.
+        return DummyClassifier(strategy="prior")
+    if name == "stratified":
+        # Guessing with the class frequencies: the chance level of macro-F1.
+        return DummyClassifier(strategy="stratified", random_state=random_state)
+    if name == "logistic_regression":
+        return make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(max_iter=2000, class_weight="balanced"),
+        )
+    if name == "random_forest":
+        return imputed(
+            RandomForestClassifier(
+                n_estimators=100, class_weight="balanced", random_state=random_state, n_jobs=1
+            )
+        )
+    if name == "hist_gradient_boosting":
+        # The default leaf size (20) cannot split tables of a few dozen customers at all.
+        return HistGradientBoostingClassifier(
+            max_iter=100,
+            min_samples_leaf=5,
+            class_weight="balanced",
+            early_stopping=False,
+            random_state=random_state,
+        )
+    raise ValueError(f"unknown candidate {name!r}; known: {', '.join(CANDIDATES + BASELINES)}")
+
+
+class ProductRecommender(ClassifierMixin, BaseEstimator):
+    """Chooses among candidate classifiers by repeated stratified cross-validation, then refits
+    the best on every row (scikit-learn conventions: fitted attributes end in ``_``)."""
+
+    def __init__(
+        self,
+        candidates: Sequence[str] = CANDIDATES,
+        cv_splits: int = 5,
+        cv_repeats: int = 3,
+        importance_repeats: int = 5,
+        random_state: int = 0,
+    ) -> None:
+        self.candidates = candidates
+        self.cv_splits = cv_splits
+        self.cv_repeats = cv_repeats
+        self.importance_repeats = importance_repeats
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Any,
+        *,
+        progress: ProgressCallback = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> ProductRecommender:
+        """Compare the candidates on shared folds, keep the best by macro-F1, refit it on all rows.
+
+        ``X`` holds numeric feature columns only; ``y`` the category of each row.
+        """
+        from threadpoolctl import threadpool_limits
+
+        # On tables this small, OpenMP threads cost far more than the work itself: on a busy
+        # machine one boosting fit took 20 s with threads and 0.15 s without.
+        with threadpool_limits(limits=1):
+            return self._fit(X, y, progress, cancel)
+
+    def _fit(
+        self,
+        X: pd.DataFrame,
+        y: Any,
+        progress: ProgressCallback,
+        cancel: threading.Event | None,
+    ) -> ProductRecommender:
+        from sklearn.base import clone
+
+        features = _numeric_features(X)
+        labels = np.asarray(y, dtype=object).astype(str)
+        if len(labels) != len(features):
+            raise InputError(f"{len(features)} feature rows but {len(labels)} categories")
+        features, labels, dropped, notes = _drop_rare_classes(features, labels)
+        splits, split_notes = _shared_folds(
+            labels, self.cv_splits, self.cv_repeats, self.random_state
+        )
+        notes += split_notes
+        classes = np.unique(labels)
+        names = [*self.candidates, *BASELINES]
+        total = len(names) * len(splits) + 2
+        candidates, fold_models = _cross_validate(
+            names, splits, features, labels, classes, self.random_state, progress, cancel, total
+        )
+        step = len(names) * len(splits)
+        models = [c for c in candidates if c.kind == "model"]
+        best = max(models, key=lambda c: c.f1_score.mean)
+        fraction = _test_fraction(splits)
+        differences = tuple(
+            _paired_difference(best, candidates, metric, fraction, len(models))
+            for metric in METRICS
+        )
+
+        check_cancelled(cancel, STAGE)
+        self.best_estimator_ = clone(candidate_estimator(best.name, self.random_state)).fit(
+            features, labels
+        )
+        step += 1
+        progress(Progress(STAGE, step, total, f"refitted {best.name} on {len(labels)} rows"))
+        importances = _importances(
+            fold_models[best.name][: len(splits) // self.cv_repeats],
+            splits[: len(splits) // self.cv_repeats],
+            features,
+            labels,
+            classes,
+            self.best_estimator_,
+            self.importance_repeats,
+            self.random_state,
+            cancel,
+        )
+        step += 1
+        progress(Progress(STAGE, step, total, "permutation importances on held-out folds"))
+
+        confusion = _confusion(fold_models[best.name], splits, features, labels, classes)
+        main = next(d for d in differences if d.metric == SELECTION_METRIC)
+        self.comparison_ = ModelComparison(
+            candidates=candidates,
+            best=best.name,
+            differences=differences,
+            beats_baseline=main.better,
+            verdict=_verdict(best, candidates, differences, len(splits)),
+            classes=tuple(str(c) for c in classes),
+            dropped_classes=dropped,
+            features=tuple(features.columns),
+            n_samples=len(labels),
+            cv_splits=len(splits) // self.cv_repeats,
+            cv_repeats=self.cv_repeats,
+            n_train=int(np.median([len(train) for train, _ in splits])),
+            n_test=int(np.median([len(test) for _, test in splits])),
+            importances=importances,
+            confusion=confusion,
+            notes=tuple(notes),
+        )
+        self.classes_ = np.asarray(self.best_estimator_.classes_)
+        self.feature_names_in_ = np.asarray(features.columns, dtype=object)
+        self.n_features_in_ = features.shape[1]
+        self.evaluation_ = {
+            "accuracy": best.accuracy.mean,
+            "accuracy_std": best.accuracy.std,
+            "f1_score": best.f1_score.mean,
+            "f1_score_std": best.f1_score.std,
+            "log_loss": best.log_loss.mean,
+            "log_loss_std": best.log_loss.std,
+            "n_train": self.comparison_.n_train,
+            "n_test": self.comparison_.n_test,
+            "chosen": best.name,
+            "beats_baseline": main.better,
+        }
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probability of each category in ``classes_`` for each row."""
+        from threadpoolctl import threadpool_limits
+
+        features = self._features(X)
+        with threadpool_limits(limits=1):
+            return self.best_estimator_.predict_proba(features)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _features(self, X: pd.DataFrame) -> pd.DataFrame:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "best_estimator_")
+        expected = [str(c) for c in self.feature_names_in_]
+        absent = [c for c in expected if c not in X.columns]
+        if absent:
+            raise InputError(
+                f"the product model needs the columns {', '.join(absent)}, which the customer data "
+                "lacks; re-run mmauth merge and mmauth train --only product"
+            )
+        return _numeric_features(X[expected])
+
+
+def load_product_table(workspace: Workspace) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """Features, target and the columns left out (not numeric) of data/merged_dataset.csv."""
+    table = read_merged_dataset(workspace)
+    path = workspace.relative(workspace.merged_dataset)
+    if TARGET_COLUMN not in table.columns:
+        raise InputError(
+            "has no target column; re-run mmauth merge", path=path, column=TARGET_COLUMN
+        )
+    labelled = table[table[TARGET_COLUMN].notna()]
+    candidates = labelled.drop(columns=[ID_COLUMN, TARGET_COLUMN], errors="ignore")
+    numeric = candidates.select_dtypes(include="number")
+    ignored = [c for c in candidates.columns if c not in numeric.columns]
+    if numeric.shape[1] == 0:
+        raise InputError("has no numeric feature columns to learn from", path=path)
+    if labelled[TARGET_COLUMN].nunique() < 2:
+        raise InputError(
+            "needs at least two product categories to learn a preference",
+            path=path,
+            column=TARGET_COLUMN,
+        )
+    return numeric.reset_index(drop=True), labelled[TARGET_COLUMN].astype(str).to_numpy(), ignored
+
+
+def read_merged_dataset(workspace: Workspace) -> pd.DataFrame:
+    """data/merged_dataset.csv with customer ids as text; MissingStageError before a merge."""
+    import pandas as pd
+
+    if not workspace.merged_dataset.is_file():
+        raise MissingStageError(
+            f"{workspace.relative(workspace.merged_dataset)} is missing: run mmauth merge first"
+        )
+    try:
+        return pd.read_csv(workspace.merged_dataset, dtype={ID_COLUMN: str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"cannot be read as CSV ({error}); re-run mmauth merge",
+            path=workspace.relative(workspace.merged_dataset),
+        ) from error
+
+
+def member_customer(workspace: Workspace, member: str) -> str:
+    """The customer id members.csv links ``member`` to."""
+    import pandas as pd
+
+    path = workspace.relative(workspace.members_file)
+    if not workspace.members_file.is_file():
+        raise InputError(
+            f"is missing, so member {member!r} has no customer link; add a line "
+            f"'{member},<customer_id>' under the header 'member,customer_id'",
+            path=path,
+        )
+    links = pd.read_csv(workspace.members_file, dtype=str, encoding="utf-8-sig")
+    for column in ("member", ID_COLUMN):
+        if column not in links.columns:
+            raise InputError("needs the columns member,customer_id", path=path, column=column)
+    rows = links.loc[links["member"].str.strip() == member, ID_COLUMN].dropna().str.strip()
+    rows = rows[rows != ""]
+    if rows.empty:
+        raise InputError(
+            f"member {member!r} has no customer link; add a line '{member},<customer_id>'",
+            path=path,
+        )
+    return str(rows.iloc[0])
+
+
+def recommend_for_member(workspace: Workspace, bundle: ModelBundle, member: str) -> Recommendation:
+    """The category the product model recommends to an enrolled member."""
+    recommender = bundle.product
+    if recommender is None:
+        raise MissingStageError("no product model is trained: run mmauth train --only product")
+    customer_id = member_customer(workspace, member)
+    table = read_merged_dataset(workspace)
+    row = table.loc[table[ID_COLUMN].astype(str).str.strip() == customer_id]
+    if row.empty:
+        raise InputError(
+            f"customer {customer_id!r}, linked to member {member!r}, is not in the merged "
+            "customer data; fix the link in data/raw/customers/members.csv or re-run mmauth merge",
+            path=workspace.relative(workspace.merged_dataset),
+            column=ID_COLUMN,
+        )
+    probabilities = recommender.predict_proba(row.iloc[[0]])[0]
+    order = np.argsort(probabilities)[::-1]
+    ranked = {str(recommender.classes_[i]): float(probabilities[i]) for i in order}
+    category = next(iter(ranked))
+    return Recommendation(
+        category=category,
+        confidence=ranked[category],
+        probabilities=ranked,
+        customer_id=customer_id,
+        beats_baseline=bool(recommender.comparison_.beats_baseline),
+    )
+
+
+def _numeric_features(X: Any) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    frame.columns = [str(c) for c in frame.columns]
+    try:
+        return frame.astype(float)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"product features must be numeric: {error}") from error
+
+
+def _drop_rare_classes(
+    features: pd.DataFrame, labels: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, tuple[str, ...], list[str]]:
+    names, counts = np.unique(labels, return_counts=True)
+    rare = tuple(str(n) for n, c in zip(names, counts, strict=True) if c < MIN_CLASS_MEMBERS)
+    if not rare:
+        return features, labels, (), []
+    keep = ~np.isin(labels, rare)
+    if len(np.unique(labels[keep])) < 2:
+        raise InputError(
+            "fewer than two product categories are preferred by at least "
+            f"{MIN_CLASS_MEMBERS} customers; there is nothing to learn"
+        )
+    note = (
+        f"left out {', '.join(rare)} ({int((~keep).sum())} customer(s)): a category preferred by "
+        f"fewer than {MIN_CLASS_MEMBERS} customers cannot be both learned and tested"
+    )
+    return features.loc[keep].reset_index(drop=True), labels[keep], rare, [note]
+
+
+def _shared_folds(
+    labels: np.ndarray, cv_splits: int, cv_repeats: int, random_state: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[str]]:
+    """The folds every candidate is scored on; fewer per repeat when a class is too small."""
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    _, counts = np.unique(labels, return_counts=True)
+    splits = min(cv_splits, int(counts.min()))
+    notes = []
+    if splits < cv_splits:
+        notes.append(
+            f"{splits} folds per repeat instead of {cv_splits}: the smallest category has only "
+            f"{int(counts.min())} customers, and stratified folds need one in each"
+        )
+    folds = RepeatedStratifiedKFold(
+        n_splits=splits, n_repeats=cv_repeats, random_state=random_state
+    )
+    return list(folds.split(np.zeros(len(labels)), labels)), notes
+
+
+def _aligned_proba(model: Any, X: pd.DataFrame, classes: np.ndarray) -> np.ndarray:
+    """Probabilities in the order of ``classes`` (0 for a class the fold's model never saw)."""
+    proba = model.predict_proba(X)
+    aligned = np.zeros((len(X), len(classes)))
+    positions = np.searchsorted(classes, model.classes_)
+    aligned[:, positions] = proba
+    return aligned
+
+
+def _cross_validate(
+    names: Sequence[str],
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    classes: np.ndarray,
+    random_state: int,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+    total: int,
+) -> tuple[tuple[CandidateResult, ...], dict[str, list[Any]]]:
+    """Every candidate fitted and scored on the same folds, with its fold models."""
+    from sklearn.base import clone
+
+    step = 0
+    results = []
+    fold_models: dict[str, list[Any]] = {}
+    for name in names:
+        started = time.perf_counter()
+        scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
+        fold_models[name] = []
+        for fold, (train, test) in enumerate(splits, start=1):
+            check_cancelled(cancel, STAGE)
+            model = clone(candidate_estimator(name, random_state)).fit(
+                features.iloc[train], labels[train]
+            )
+            fold_models[name].append(model)
+            for metric, value in _fold_scores(
+                model, features.iloc[test], labels[test], classes
+            ).items():
+                scores[metric].append(value)
+            step += 1
+            message = f"{name} fold {fold}/{len(splits)}"
+            latest = {metric: values[-1] for metric, values in scores.items()}
+            progress(Progress(STAGE, step, total, message, latest))
+        result = CandidateResult(
+            name=name,
+            kind="baseline" if name in BASELINES else "model",
+            accuracy=Spread.of(scores["accuracy"]),
+            f1_score=Spread.of(scores["f1_score"]),
+            log_loss=Spread.of(scores["log_loss"]),
+            seconds=time.perf_counter() - started,
+        )
+        results.append(result)
+        means = {metric: result.metric(metric).mean for metric in METRICS}
+        progress(Progress(STAGE, step, total, f"{name}: macro-F1 {result.f1_score}", means))
+    return tuple(results), fold_models
+
+
+def _fold_scores(
+    model: Any, X: pd.DataFrame, y: np.ndarray, classes: np.ndarray
+) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, log_loss
+
+    proba = _aligned_proba(model, X, classes)
+    predicted = classes[np.argmax(proba, axis=1)]
+    return {
+        "accuracy": float(accuracy_score(y, predicted)),
+        "f1_score": _macro_f1(y, predicted, classes),
+        "log_loss": float(log_loss(y, np.clip(proba, 1e-15, 1.0), labels=classes)),
+    }
+
+
+def _macro_f1(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray) -> float:
+    """Macro-averaged F1 over ``classes`` (a class never seen nor predicted scores 0), as
+    sklearn's f1_score(labels=classes, average="macro", zero_division=0) computes it, without
+    its validation overhead: permutation importance calls it hundreds of times per fold."""
+    truth = y[:, np.newaxis] == classes
+    guess = predicted[:, np.newaxis] == classes
+    true_positives = np.sum(truth & guess, axis=0)
+    denominator = truth.sum(axis=0) + guess.sum(axis=0)
+    scores = np.divide(
+        2 * true_positives, denominator, out=np.zeros(len(classes)), where=denominator > 0
+    )
+    return float(scores.mean())
+
+
+def _test_fraction(splits: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    train, test = splits[0]
+    return len(test) / len(train)
+
+
+def _paired_difference(
+    best: CandidateResult,
+    candidates: Sequence[CandidateResult],
+    metric: str,
+    test_fraction: float,
+    n_models: int,
+) -> PairedDifference:
+    from scipy import stats
+
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    baselines = [c for c in candidates if c.kind == "baseline"]
+    baseline = max(baselines, key=lambda c: sign * c.metric(metric).mean)
+    differences = sign * (
+        np.asarray(best.metric(metric).folds) - np.asarray(baseline.metric(metric).folds)
+    )
+    mean = float(differences.mean())
+    std = float(differences.std(ddof=1)) if differences.size > 1 else 0.0
+    # Nadeau & Bengio (2003): fold scores share training rows, so the naive variance is too small.
+    corrected = (1.0 / differences.size + test_fraction) * std**2
+    if corrected > 0:
+        statistic = mean / math.sqrt(corrected)
+        p_value = float(stats.t.sf(statistic, df=differences.size - 1))
+    else:
+        p_value = 0.0 if mean > 0 else 1.0
+    p_value = min(1.0, p_value * n_models)
+    return PairedDifference(
+        metric=metric,
+        model=best.name,
+        baseline=baseline.name,
+        mean=mean,
+        std=std,
+        wins=int(np.sum(differences > 0)),
+        losses=int(np.sum(differences < 0)),
+        p_value=p_value,
+        better=bool(mean > 0 and p_value < SIGNIFICANCE and differences.size >= MIN_FOLDS_TO_TELL),
+    )
+
+
+_METRIC_WORDS = {"accuracy": "accuracy", "f1_score": "macro-F1", "log_loss": "log loss"}
+
+
+def _verdict(
+    best: CandidateResult,
+    candidates: Sequence[CandidateResult],
+    differences: Sequence[PairedDifference],
+    n_folds: int,
+) -> str:
+    by_metric = {d.metric: d for d in differences}
+    main = by_metric[SELECTION_METRIC]
+    baseline = next(c for c in candidates if c.name == main.baseline)
+    figures = (
+        f"macro-F1 {best.f1_score} against {baseline.f1_score} for the {baseline.name} baseline, "
+        f"a paired difference of {main.mean:+.3f} ± {main.std:.3f} over {n_folds} shared folds "
+        f"(better on {main.wins}, worse on {main.losses}, p = {main.p_value:.3g})"
+    )
+    others = "; ".join(
+        f"{_METRIC_WORDS[d.metric]} vs {d.baseline}: {d.mean:+.3f} ± {d.std:.3f} ({_judgement(d)})"
+        for d in differences
+        if d.metric != SELECTION_METRIC
+    )
+    if main.better:
+        return f"{best.name} beats the baselines: {figures}. Other metrics: {others}."
+    verdict = (
+        f"No candidate beats the baseline. The best, {best.name}, scores {figures}. "
+        f"Other metrics: {others}. Its recommendations are not shown to be better than guessing "
+        "from how common each category is; treat them as no better."
+    )
+    if main.mean > 0 and n_folds < MIN_FOLDS_TO_TELL:
+        verdict += (
+            f" {n_folds} folds are too few to tell: raise models.cv_splits or models.cv_repeats."
+        )
+    return verdict
+
+
+def _judgement(difference: PairedDifference) -> str:
+    if difference.better:
+        return "better"
+    return "worse on average" if difference.mean < 0 else "not significantly better"
+
+
+def _importances(
+    fold_models: Sequence[Any],
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    classes: np.ndarray,
+    refitted: Any,
+    repeats: int,
+    random_state: int,
+    cancel: threading.Event | None,
+) -> tuple[FeatureImportance, ...]:
+    """Permutation importance on each held-out fold of the first repeat, plus impurity importance
+    of the model refitted on every row when it has one."""
+    rng = np.random.default_rng(random_state)
+    drops = []
+    for model, (_, test) in zip(fold_models, splits, strict=True):
+        check_cancelled(cancel, STAGE)
+        drops.append(
+            _permutation_drops(model, features.iloc[test], labels[test], classes, repeats, rng)
+        )
+    stacked = np.concatenate(drops, axis=1)
+    impurity = _impurity_importance(refitted)
+    ranked = [
+        FeatureImportance(
+            feature=name,
+            permutation_mean=float(stacked[i].mean()),
+            permutation_std=float(stacked[i].std()),
+            impurity=None if impurity is None else float(impurity[i]),
+        )
+        for i, name in enumerate(features.columns)
+    ]
+    return tuple(sorted(ranked, key=lambda f: f.permutation_mean, reverse=True))
+
+
+def _permutation_drops(
+    model: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    classes: np.ndarray,
+    repeats: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Drop in macro-F1 when each feature is shuffled, (n_features, repeats): the same measure
+    as sklearn's permutation_importance, with every shuffled copy scored in one predict call
+    (one call per copy made it the slowest part of training)."""
+    import pandas as pd
+
+    values = X.to_numpy()
+    rows, n_features = values.shape
+    copies = np.repeat(values[np.newaxis], n_features * repeats, axis=0)
+    for feature in range(n_features):
+        for repeat in range(repeats):
+            copies[feature * repeats + repeat, :, feature] = values[rng.permutation(rows), feature]
+    stacked = pd.DataFrame(copies.reshape(-1, n_features), columns=X.columns)
+    predicted = classes[np.argmax(_aligned_proba(model, stacked, classes), axis=1)]
+    reference = _macro_f1(y, classes[np.argmax(_aligned_proba(model, X, classes), axis=1)], classes)
+    shuffled = [
+        _macro_f1(y, block, classes) for block in predicted.reshape(n_features * repeats, rows)
+    ]
+    return reference - np.asarray(shuffled).reshape(n_features, repeats)
+
+
+def _impurity_importance(model: Any) -> np.ndarray | None:
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    return getattr(final, "feature_importances_", None)
+
+
+def _confusion(
+    fold_models: Sequence[Any],
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    classes: np.ndarray,
+) -> tuple[tuple[int, ...], ...]:
+    from sklearn.metrics import confusion_matrix
+
+    total = np.zeros((len(classes), len(classes)), dtype=int)
+    for model, (_, test) in zip(fold_models, splits, strict=True):
+        predicted = classes[np.argmax(_aligned_proba(model, features.iloc[test], classes), axis=1)]
+        total += confusion_matrix(labels[test], predicted, labels=classes)
+    return tuple(tuple(int(v) for v in row) for row in total)

@@ -1,0 +1,341 @@
+"""Training the three models from the workspace's tables and saving them with their manifest.
+
+Face and voice models learn from the enrolment rows of the feature tables (data/image_features.csv,
+data/audio_features.csv); the product model from data/merged_dataset.csv. Every model is fitted
+before anything is written, and cancellation is checked between steps, so a cancelled or failed
+run leaves the previous models valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.core.errors import InputError, MissingStageError
+from engine.core.feature_tables import feature_matrix, read_feature_table
+from engine.core.fileio import file_sha256
+from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
+from engine.core.settings import Settings
+from engine.core.workspace import Workspace
+from engine.models.persistence import MODEL_NAMES, ModelRecord, save_models
+
+ENROL_ROLE = "enrol"
+SUMMARY_COLUMNS = (
+    "model",
+    "accuracy",
+    "f1_score",
+    "log_loss",
+    "eer",
+    "fmr",
+    "fnmr",
+    "threshold",
+    "n_train",
+    "n_test",
+    "backend",
+    "accuracy_std",
+    "f1_score_std",
+    "log_loss_std",
+    "chosen",
+    "beats_baseline",
+    "created",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingResult:
+    """What one training run produced."""
+
+    trained: tuple[str, ...]
+    """Models fitted and saved by this run."""
+    summary: tuple[dict[str, Any], ...]
+    """One row per model in models/ (trained now or kept), as in training_summary.csv."""
+    manifest: dict[str, Any]
+    """The manifest written (models/manifest.json)."""
+    confusion_matrices: dict[str, tuple[list[str], list[list[int]]]]
+    """Per model trained now: (labels, held-out confusion matrix, rows true and columns
+    predicted), where the model measured one."""
+    product_verdict: str
+    """Whether the product model beats the baselines, in words ("" when not trained now)."""
+    product_comparison: Any
+    """The product model's engine.models.product.ModelComparison (None when not trained now)."""
+    seconds: float
+    """Wall time of the run."""
+
+
+def train_models(
+    workspace: Workspace,
+    settings: Settings,
+    which: Sequence[str] = MODEL_NAMES,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> TrainingResult:
+    """Fit the requested models, then write models/*.skops, training_summary.csv and the
+    manifest (last). Models not requested keep their files and manifest entries."""
+    started = time.perf_counter()
+    requested = tuple(dict.fromkeys(which))
+    unknown = [name for name in requested if name not in MODEL_NAMES]
+    if unknown or not requested:
+        raise InputError(
+            f"cannot train {', '.join(unknown) or 'nothing'}; choose from {', '.join(MODEL_NAMES)}"
+        )
+    trainers: dict[str, Callable[..., TrainedModel]] = {
+        "face": train_face,
+        "voice": train_voice,
+        "product": train_product,
+    }
+    # Every table is checked before the first (slow) fit, so a missing stage fails at once.
+    inputs = {name: _required_inputs(workspace, name) for name in requested}
+    trained: list[TrainedModel] = []
+    for name in requested:
+        check_cancelled(cancel, f"train.{name}")
+        stage = f"train.{name}"
+        progress(Progress(stage, 0, 0, f"training the {name} model"))
+        model_started = time.perf_counter()
+        result = trainers[name](workspace, settings, inputs[name], progress, cancel)
+        metrics = {
+            **result.record.metrics,
+            "seconds": round(time.perf_counter() - model_started, 3),
+        }
+        result = dataclasses.replace(
+            result, record=dataclasses.replace(result.record, metrics=metrics)
+        )
+        trained.append(result)
+        progress(Progress(stage, 1, 1, f"{name} model trained", _scalar_metrics(metrics)))
+
+    product = next((t for t in trained if t.record.name == "product"), None)
+    check_cancelled(cancel, "train.save")
+    progress(Progress("train.save", 0, 1, "writing models/"))
+    # The manifest is the source of truth; the summary is a readable copy of its metrics,
+    # written in the same batch as the models.
+    manifest = save_models(
+        workspace,
+        [t.record for t in trained],
+        settings,
+        derived_files=lambda manifest: {
+            workspace.training_summary: summary_csv(summary_rows(manifest))
+        },
+    )
+    summary = summary_rows(manifest)
+    progress(Progress("train.save", 1, 1, f"wrote {len(trained)} model(s) and the manifest"))
+    return TrainingResult(
+        trained=tuple(t.record.name for t in trained),
+        summary=tuple(summary),
+        manifest=manifest,
+        confusion_matrices={t.record.name: t.confusion for t in trained if t.confusion is not None},
+        product_verdict=product.comparison.verdict if product else "",
+        product_comparison=product.comparison if product else None,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+    """A fitted model with what the training run reports about it."""
+
+    record: ModelRecord
+    confusion: tuple[list[str], list[list[int]]] | None = None
+    """(labels, held-out confusion matrix), when the model measured one."""
+    comparison: Any = None
+    """The product model's ModelComparison."""
+
+
+def face_table_backend(workspace: Workspace) -> str | None:
+    """The backend data/image_features.csv was extracted with (None before mmauth features)."""
+    import pandas as pd
+
+    if not workspace.image_features.is_file():
+        return None
+    header = pd.read_csv(workspace.image_features, nrows=0).columns
+    if "backend" not in header:
+        return None
+    backends = pd.read_csv(workspace.image_features, usecols=["backend"])["backend"].dropna()
+    return str(backends.iloc[0]) if len(backends) else None
+
+
+def train_face(
+    workspace: Workspace,
+    settings: Settings,
+    inputs: dict[str, str],
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> TrainedModel:
+    """FaceIdentifier fitted on the enrolment rows of data/image_features.csv."""
+    from engine.models.biometrics import FaceIdentifier
+
+    table = _enrolment_rows(workspace, workspace.image_features, "feature_")
+    backends = sorted(set(table["backend"].astype(str))) if "backend" in table else []
+    if len(backends) > 1:
+        raise InputError(
+            f"mixes feature backends {', '.join(backends)}; re-run mmauth features",
+            path=workspace.relative(workspace.image_features),
+            column="backend",
+        )
+    backend = backends[0] if backends else settings.face.backend
+    features = feature_matrix(table, "feature_")
+    model = FaceIdentifier(
+        backend=backend, target_fmr=settings.models.target_fmr, random_state=settings.seed
+    ).fit(
+        features,
+        table["member"].astype(str).to_numpy(),
+        groups=table["source"].astype(str).to_numpy(),
+        augmented=(table["augmentation"] != "original").to_numpy(),
+        progress=progress,
+        cancel=cancel,
+    )
+    return _biometric_result("face", model, inputs, backend)
+
+
+def train_voice(
+    workspace: Workspace,
+    settings: Settings,
+    inputs: dict[str, str],
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> TrainedModel:
+    """VoiceVerifier fitted on the enrolment rows of data/audio_features.csv and their MFCC
+    sequences."""
+    from engine.models.biometrics import VoiceVerifier
+    from engine.voices.extract import mfcc_sequences_for
+
+    table = _enrolment_rows(
+        workspace,
+        workspace.audio_features,
+        "audio_feature_",
+        minimum_members=3,
+        # Each member in turn is left out to play a stranger; the speaker model learnt from
+        # the others needs at least two voices to tell apart.
+        why="for the voice model (each member is left out in turn to measure strangers, and "
+        "the speaker model needs two voices among the rest)",
+    )
+    model = VoiceVerifier(target_fmr=settings.models.target_fmr, random_state=settings.seed).fit(
+        feature_matrix(table, "audio_feature_"),
+        table["member"].astype(str).to_numpy(),
+        phrases=table["phrase"].astype(str).to_numpy(),
+        sequences=mfcc_sequences_for(workspace, table, "enrolment"),
+        groups=table["source"].astype(str).to_numpy(),
+        augmented=(table["augmentation"] != "original").to_numpy(),
+        progress=progress,
+        cancel=cancel,
+    )
+    return _biometric_result("voice", model, inputs, "")
+
+
+def train_product(
+    workspace: Workspace,
+    settings: Settings,
+    inputs: dict[str, str],
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> TrainedModel:
+    """ProductRecommender chosen by repeated stratified cross-validation on the merged table."""
+    from engine.models.product import ProductRecommender, load_product_table
+
+    features, categories, _ = load_product_table(workspace)
+    model = ProductRecommender(
+        cv_splits=settings.models.cv_splits,
+        cv_repeats=settings.models.cv_repeats,
+        random_state=settings.seed,
+    ).fit(features, categories, progress=progress, cancel=cancel)
+    comparison = model.comparison_
+    metrics = {
+        **model.evaluation_,
+        "eer": math.nan,
+        "fmr": math.nan,
+        "fnmr": math.nan,
+        "threshold": math.nan,
+        "verdict": comparison.verdict,
+    }
+    return TrainedModel(
+        record=ModelRecord(name="product", model=model, metrics=metrics, inputs=inputs),
+        confusion=(list(comparison.classes), [list(row) for row in comparison.confusion]),
+        comparison=comparison,
+    )
+
+
+def summary_rows(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One training_summary.csv row per model listed in the manifest."""
+    rows = []
+    for name, entry in manifest.get("models", {}).items():
+        metrics = entry.get("metrics", {})
+        row = {column: metrics.get(column) for column in SUMMARY_COLUMNS}
+        row.update(model=name, backend=entry.get("backend", ""), created=entry.get("created", ""))
+        rows.append(row)
+    return rows
+
+
+def summary_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """training_summary.csv's bytes: SUMMARY_COLUMNS, one row per model."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows), columns=list(SUMMARY_COLUMNS))
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
+    """SHA-256 of each input file of a model; MissingStageError naming the command to run."""
+    needed = {
+        "face": [(workspace.image_features, "mmauth features")],
+        "voice": [(workspace.audio_features, "mmauth features")],
+        "product": [(workspace.merged_dataset, "mmauth merge")],
+    }[name]
+    if name == "voice":
+        from engine.voices.extract import mfcc_sequences_path
+
+        needed.append((mfcc_sequences_path(workspace), "mmauth features"))
+    hashes = {}
+    for path, command in needed:
+        if not path.is_file():
+            raise MissingStageError(
+                f"the {name} model needs {workspace.relative(path)}, which is missing: "
+                f"run {command} first"
+            )
+        hashes[workspace.relative(path)] = file_sha256(path)
+    return hashes
+
+
+def _enrolment_rows(
+    workspace: Workspace, path: Path, prefix: str, minimum_members: int = 2, why: str = ""
+) -> Any:
+    where = workspace.relative(path)
+    table = read_feature_table(workspace, path, prefix)
+    enrolment = table[table["role"] == ENROL_ROLE].reset_index(drop=True)
+    members = enrolment["member"].nunique()
+    if members < minimum_members:
+        raise MissingStageError(
+            f"{where} has enrolment rows for {members} member(s); at least {minimum_members} "
+            f"are needed {why or 'to calibrate against impostors'}: enrol more members and run "
+            "mmauth features"
+        )
+    return enrolment
+
+
+def _biometric_result(name: str, model: Any, inputs: dict[str, str], backend: str) -> TrainedModel:
+    evaluation = dict(model.evaluation_)
+    confusion = None
+    if evaluation.get("confusion") is not None and evaluation.get("labels") is not None:
+        confusion = (
+            [str(label) for label in evaluation["labels"]],
+            [[int(v) for v in row] for row in evaluation["confusion"]],
+        )
+    metrics = _scalar_metrics(evaluation)
+    metrics.setdefault("threshold", float(model.threshold_))
+    return TrainedModel(
+        record=ModelRecord(name=name, model=model, metrics=metrics, inputs=inputs, backend=backend),
+        confusion=confusion,
+    )
+
+
+def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The plain numbers and words of a metrics mapping (score arrays stay in the model)."""
+    plain: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool | str | int | float):
+            plain[key] = value
+        elif hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            plain[key] = value.item()
+    return plain
