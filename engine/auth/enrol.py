@@ -17,9 +17,7 @@ trained, enrolment only stores the files: ``mmauth train`` takes them in.
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import io
 import os
 import re
 import shutil
@@ -32,17 +30,16 @@ from typing import Any
 
 from engine.auth.store import open_store
 from engine.core.errors import EnrolmentError, InputError, MissingStageError
-from engine.core.fileio import atomic_write_text
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
+from engine.customers.members import read_members, write_members
 
 STAGE = "enrol"
 MAX_NAME_LENGTH = 64
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 _CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-MEMBERS_HEADER = ("member", "customer_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,40 +353,10 @@ def _record_samples(
 # members.csv ----------------------------------------------------------------------------------
 
 
-def read_member_links(workspace: Workspace) -> dict[str, str]:
-    """member -> customer_id from members.csv (empty when the file does not exist)."""
-    path = workspace.members_file
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
-    links: dict[str, str] = {}
-    for number, row in enumerate(rows, start=2):
-        member = (row.get("member") or "").strip()
-        customer = (row.get("customer_id") or "").strip()
-        if None in row or "member" not in row or "customer_id" not in row:
-            raise InputError(
-                "needs exactly the columns member,customer_id",
-                path=workspace.relative(path),
-                row=number,
-            )
-        if member:
-            links[member] = customer
-    return links
-
-
-def _write_member_links(workspace: Workspace, links: dict[str, str]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MEMBERS_HEADER)
-    writer.writerows(sorted(links.items()))
-    atomic_write_text(workspace.members_file, buffer.getvalue())
-
-
 def _link_customer(workspace: Workspace, name: str, customer_id: str) -> None:
-    links = read_member_links(workspace)
+    links = read_members(workspace)
     links[name] = customer_id
-    _write_member_links(workspace, links)
+    write_members(workspace, links)
 
 
 def _check_customer_exists(workspace: Workspace, customer_id: str) -> None:
@@ -541,7 +508,7 @@ def remove_member(
         _destination_folder(workspace, parent, name)
         for parent in (workspace.faces_dir, workspace.voices_dir)
     ]
-    links = read_member_links(workspace)
+    links = read_members(workspace)
     store = open_store(workspace)
     known_to_store = any(m.name == name for m in store.members())
     if not any(f.is_dir() for f in folders) and name not in links and not known_to_store:
@@ -571,7 +538,7 @@ def remove_member(
     shutil.rmtree(staged, ignore_errors=True)
     link_removed = links.pop(name, None) is not None
     if link_removed:
-        _write_member_links(workspace, links)
+        write_members(workspace, links)
     store.remove_member(name)
     return RemovalResult(
         member=name,
@@ -587,7 +554,7 @@ def list_members(workspace: Workspace) -> list[MemberInfo]:
 
     faces = member_folders(workspace.faces_dir)
     voices = member_folders(workspace.voices_dir)
-    links = read_member_links(workspace)
+    links = read_members(workspace)
     records = {m.name: m for m in open_store(workspace).members()}
     face_members, voice_members = _model_members(workspace)
     names = sorted(set(faces) | set(voices) | set(links) | set(records))

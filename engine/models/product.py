@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from engine.core.errors import InputError, MissingStageError
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.workspace import Workspace
+from engine.customers.members import read_members
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -412,8 +413,6 @@ def read_merged_dataset(workspace: Workspace) -> pd.DataFrame:
 
 def member_customer(workspace: Workspace, member: str) -> str:
     """The customer id members.csv links ``member`` to."""
-    import pandas as pd
-
     path = workspace.relative(workspace.members_file)
     if not workspace.members_file.is_file():
         raise InputError(
@@ -421,18 +420,13 @@ def member_customer(workspace: Workspace, member: str) -> str:
             f"'{member},<customer_id>' under the header 'member,customer_id'",
             path=path,
         )
-    links = pd.read_csv(workspace.members_file, dtype=str, encoding="utf-8-sig")
-    for column in ("member", ID_COLUMN):
-        if column not in links.columns:
-            raise InputError("needs the columns member,customer_id", path=path, column=column)
-    rows = links.loc[links["member"].str.strip() == member, ID_COLUMN].dropna().str.strip()
-    rows = rows[rows != ""]
-    if rows.empty:
+    customer_id = read_members(workspace).get(member)
+    if customer_id is None:
         raise InputError(
             f"member {member!r} has no customer link; add a line '{member},<customer_id>'",
             path=path,
         )
-    return str(rows.iloc[0])
+    return customer_id
 
 
 def recommend_for_member(workspace: Workspace, bundle: ModelBundle, member: str) -> Recommendation:

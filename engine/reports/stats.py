@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Workspace, member_folders
+from engine.customers.members import read_members
 
 TARGET_COLUMN = "preferred_category"
 MAX_CORRELATION_COLUMNS = 10
@@ -108,7 +109,7 @@ def workspace_stats(workspace: Workspace) -> WorkspaceStats:
     if not enrol_faces and not enrol_voices:
         missing.append(MissingData("data/raw/faces, data/raw/voices", "mmauth sample or enroll"))
 
-    links = _member_links(workspace)
+    links = read_members(workspace)
     enrolled = sorted(set(enrol_faces) | set(enrol_voices))
     members = Table(
         ("member", "customer", "photos", "clips", "probe photos", "probe clips"),
@@ -265,19 +266,6 @@ def _media_files(
         if kept:
             found[name] = kept
     return found
-
-
-def _member_links(workspace: Workspace) -> dict[str, str]:
-    import csv
-
-    if not workspace.members_file.is_file():
-        return {}
-    with workspace.members_file.open(newline="", encoding="utf-8-sig") as handle:
-        return {
-            row["member"]: row.get("customer_id", "") or "-"
-            for row in csv.DictReader(handle)
-            if row.get("member")
-        }
 
 
 def _present_columns(path: Path, wanted: tuple[str, ...]) -> list[str]:

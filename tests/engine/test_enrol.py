@@ -15,7 +15,6 @@ from engine.auth.enrol import (
     enrol_member,
     enroll_member,
     list_members,
-    read_member_links,
     remove_member,
     validate_member_name,
 )
@@ -23,6 +22,7 @@ from engine.auth.store import AuditStore
 from engine.core.errors import AcquisitionError, EnrolmentError
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
+from engine.customers import read_members
 from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
 
 SETTINGS = Settings()
@@ -124,7 +124,7 @@ def test_enrol_copies_files_records_samples_and_links_customer(
     assert result.model_updates == (
         "no models trained yet: run mmauth train to include this member",
     )
-    assert read_member_links(workspace) == {"alice": "A100"}
+    assert read_members(workspace) == {"alice": "A100"}
     samples = AuditStore(workspace.database).samples("alice")
     assert len(samples) == 4 and all(s.fingerprint for s in samples)
     (listed,) = list_members(workspace)
@@ -300,7 +300,7 @@ def test_remove_member(workspace: Workspace, inputs: Path, fake_pipelines: None)
     result = remove_member(workspace, SETTINGS, "alice")
     assert result.files_removed == 2 and result.customer_link_removed
     assert not (workspace.faces_dir / "alice").exists()
-    assert read_member_links(workspace) == {"bob": "C1"}
+    assert read_members(workspace) == {"bob": "C1"}
     assert [m.name for m in list_members(workspace)] == ["bob"]
     assert AuditStore(workspace.database).samples("alice") == []
     assert not [p for p in workspace.root.iterdir() if p.name.startswith("mmauth-remove-")]
