@@ -6,7 +6,7 @@
 Every split is a fresh temporary workspace laid out as a user would lay it out (symlinks to the
 shared files), processed by the product's own engine.faces.extract.extract_face_features /
 engine.voices.extract.extract_voice_features with default settings (augmented enrolment), fitted with
-engine.models.biometrics (thresholds calibrated on enrolment data only, at FMR = 1%) and measured on
+engine.models.face and engine.models.voice (thresholds calibrated on enrolment data only, at FMR = 1%) and measured on
 the probes by engine.models.evaluation.evaluate_models, the code behind ``mmauth evaluate``. All split
 workspaces share one feature cache: a file is processed once per parameter set, and re-running
 a split recomputes nothing that did not change (the voice enrolment's babble-noise pool is drawn
@@ -118,7 +118,7 @@ def face_split(
     from sklearn.base import clone
 
     from engine.faces.extract import extract_face_features
-    from engine.models.biometrics import FaceIdentifier
+    from engine.models.face import FaceIdentifier
 
     subjects = sorted({p.name.split(".")[0] for p in yale.iterdir() if p.is_file()})
     order = np.random.default_rng([seed, index]).permutation(subjects)
@@ -221,7 +221,7 @@ def voice_split(
     fsdd: Path,
     min_speech_s: float,
 ) -> dict[str, Any]:
-    from engine.models.biometrics import VoiceVerifier
+    from engine.models.voice import VoiceVerifier
     from engine.voices.extract import extract_voice_features, mfcc_sequences_for
 
     speakers = sorted({p.name.split("_")[1] for p in fsdd.glob("*.wav")})

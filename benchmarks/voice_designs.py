@@ -36,7 +36,7 @@ import numpy as np
 
 from engine.core.metrics import equal_error_rate
 from engine.core.settings import VoiceSettings
-from engine.models.biometrics import VoiceVerifier
+from engine.models.voice import VoiceVerifier
 from engine.voices.audio import load_recording
 from engine.voices.features import (
     FrameFeatures,

@@ -363,7 +363,7 @@ def _check_customer_exists(workspace: Workspace, customer_id: str) -> None:
     """Refuse a customer id the merged dataset does not know (when there is one)."""
     if not workspace.merged_dataset.is_file():
         return
-    from engine.models.product import ID_COLUMN, read_merged_dataset
+    from engine.models.recommend import ID_COLUMN, read_merged_dataset
 
     known = set(read_merged_dataset(workspace)[ID_COLUMN].astype(str).str.strip())
     if customer_id not in known:

@@ -499,7 +499,7 @@ class Authenticator:
         )
 
     def _product(self, attempt: _Attempt) -> StepOutcome:
-        from engine.models.product import recommend_for_member
+        from engine.models.recommend import recommend_for_member
 
         started = time.perf_counter()
         try:
@@ -552,7 +552,7 @@ class Authenticator:
         """The voice step under score-level fusion: the phrase check stays mandatory, and the
         sum of the z-normalised face and voice scores must reach the fused threshold."""
         if self._fusion is None:
-            from engine.models.biometrics import ScoreFusion
+            from engine.models.fusion import ScoreFusion
 
             self._fusion = ScoreFusion.from_models(
                 self.bundle.face, self.bundle.voice, rule="score", random_state=self.settings.seed

@@ -1,7 +1,7 @@
 """Evaluation of the trained face and voice models on the probes (rows with ``role == probe``).
 
 Probes were never used for fitting or calibration: enrolment rows train the models and set the
-thresholds (engine.models.biometrics), probe rows measure them here. Figures follow ISO/IEC 19795-1:
+thresholds (engine.models.face, engine.models.voice), probe rows measure them here. Figures follow ISO/IEC 19795-1:
 
 - face, open-set identification: rank-1 identification accuracy of members' probes, FNIR
   (members' probes not identified as themselves at the threshold), FPIR (strangers' probes, i.e.
@@ -337,7 +337,7 @@ def evaluate_models(
     Loads the models through engine.models.persistence (verified against the manifest) unless a bundle
     is given. Raises MissingStageError when there is nothing to evaluate.
     """
-    from engine.models.biometrics import ScoreFusion
+    from engine.models.fusion import ScoreFusion
 
     if bundle is None:
         from engine.models.persistence import load_model_bundle

@@ -35,9 +35,16 @@ MODEL_SUFFIX = ".skops"
 # Files in models/ with these suffixes are model files: one the manifest does not list is refused.
 MODEL_FILE_SUFFIXES = (MODEL_SUFFIX, ".joblib", ".pkl", ".pickle")
 EXPECTED_CLASSES = {
-    "face": "engine.models.biometrics.FaceIdentifier",
-    "voice": "engine.models.biometrics.VoiceVerifier",
+    "face": "engine.models.face.FaceIdentifier",
+    "voice": "engine.models.voice.VoiceVerifier",
     "product": "engine.models.product.ProductRecommender",
+}
+# The modules a model class depends on besides its own: its code hash covers them too, and no
+# other module, so that editing one estimator leaves the others' model files loadable.
+SHARED_CODE_MODULES = {
+    "engine.models.face.FaceIdentifier": ("engine.models._calibration",),
+    "engine.models.voice.VoiceVerifier": ("engine.models._calibration", "engine.models.dtw"),
+    "engine.models.product.ProductRecommender": ("engine.models._product_comparison",),
 }
 # Types outside skops' default trust that our models legitimately hold: tree structures of
 # scikit-learn's forests and boosting, and numpy dtypes.
@@ -49,7 +56,13 @@ ALLOWED_LIBRARY_TYPES = frozenset(
     }
 )
 # Our own modules whose classes may appear inside a model file.
-OWN_MODEL_MODULES = ("engine.models.biometrics", "engine.models.product", "engine.core.metrics")
+OWN_MODEL_MODULES = (
+    "engine.models.face",
+    "engine.models.voice",
+    "engine.models.product",
+    "engine.models._product_comparison",
+    "engine.core.metrics",
+)
 VERSIONED_DISTRIBUTIONS = (
     "mmauth",
     "numpy",
@@ -89,9 +102,9 @@ class ModelBundle:
     """
 
     face: Any
-    """engine.models.biometrics.FaceIdentifier, or None."""
+    """engine.models.face.FaceIdentifier, or None."""
     voice: Any
-    """engine.models.biometrics.VoiceVerifier, or None."""
+    """engine.models.voice.VoiceVerifier, or None."""
     product: Any
     """engine.models.product.ProductRecommender, or None."""
     manifest: dict[str, Any]
@@ -262,7 +275,7 @@ def _load_verified(
         raise ModelIntegrityError(
             f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
         )
-    _refuse_other_code(entry, where)
+    _refuse_other_code(name, entry, where)
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     expected = entry.get("sha256")
@@ -296,26 +309,40 @@ def _load_verified(
 
 
 def model_code_sha256(class_path: str) -> str:
-    """SHA-256 of the source of the module defining a model class (``module.Class``).
+    """SHA-256 of the source of the module defining a model class (``module.Class``) and of the
+    shared modules it depends on (``SHARED_CODE_MODULES``).
 
     A model object is only meaningful to the code that made it: attributes appear and vanish as
-    the class evolves, and such a model would load and then fail in use.
+    the class evolves, and such a model would load and then fail in use. Other estimators'
+    modules are not covered: editing one does not invalidate this model.
     """
-    module = importlib.import_module(class_path.rsplit(".", 1)[0])
-    return file_sha256(Path(str(module.__file__)))
+    import hashlib
+
+    module_names = (class_path.rsplit(".", 1)[0], *SHARED_CODE_MODULES.get(class_path, ()))
+    sources = []
+    for module_name in module_names:
+        module = importlib.import_module(module_name)
+        sources.append(f"{module_name} {file_sha256(Path(str(module.__file__)))}\n")
+    return hashlib.sha256("".join(sources).encode()).hexdigest()
 
 
-def _refuse_other_code(entry: Mapping[str, Any], where: str) -> None:
+def _refuse_other_code(name: str, entry: Mapping[str, Any], where: str) -> None:
     class_path = str(entry.get("class", ""))
+    retrain = f"Run mmauth train --only {name} to retrain it."
     # Only our own model modules are imported: a manifest must not choose code to run.
     if class_path not in set(EXPECTED_CLASSES.values()):
+        if class_path.startswith("engine."):
+            raise ModelIntegrityError(
+                f"{where} holds a {class_path}, a class this version of mmauth no longer has: "
+                f"it was trained by another version; refused. {retrain}"
+            )
         raise ModelIntegrityError(
             f"{where} is recorded as a {class_path!r}, not a model class of mmauth; refused"
         )
     if entry.get("code_sha256") != model_code_sha256(class_path):
         raise ModelIntegrityError(
             f"{where} was trained by another version of {class_path.rsplit('.', 1)[0]} than the "
-            "one installed; refused, since it could load and then fail in use. Run mmauth train again."
+            f"one installed; refused, since it could load and then fail in use. {retrain}"
         )
 
 

@@ -2,15 +2,13 @@
 
 Candidate models (logistic regression, random forest, histogram gradient boosting) are compared
 with dummy baselines on the same repeated stratified folds; the best by macro-F1 is refitted on
-every row. The comparison says plainly whether that best model beats the baselines: on tables
-whose values carry no signal it will not, and recommendations are then no better than guessing
-from how common each category is.
+every row. The comparison (engine.models._product_comparison) says plainly whether that best
+model beats the baselines: on tables whose values carry no signal it will not, and
+recommendations are then no better than guessing from how common each category is.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import threading
 import time
 from collections.abc import Sequence
@@ -19,161 +17,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from engine.core.errors import InputError, MissingStageError
+from engine.core.errors import InputError
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
-from engine.core.workspace import Workspace
-from engine.customers.members import read_members
+from engine.models._product_comparison import (
+    METRICS,
+    SELECTION_METRIC,
+    CandidateResult,
+    FeatureImportance,
+    ModelComparison,
+    Spread,
+    comparison_verdict,
+    held_out_fraction,
+    paired_difference,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from engine.models.persistence import ModelBundle
-
-ID_COLUMN = "customer_id"
-TARGET_COLUMN = "preferred_category"
 CANDIDATES = ("logistic_regression", "random_forest", "hist_gradient_boosting")
 BASELINES = ("majority", "stratified")
-METRICS = ("accuracy", "f1_score", "log_loss")
-LOWER_IS_BETTER = frozenset({"log_loss"})
-SELECTION_METRIC = "f1_score"
-SIGNIFICANCE = 0.05
-MIN_FOLDS_TO_TELL = 5
-"""With fewer paired folds the spread of the differences means nothing: no model is declared
-better than the baselines, and the verdict says the comparison is inconclusive."""
 MIN_CLASS_MEMBERS = 2
 """A category with fewer customers cannot be both learned from and tested on."""
 STAGE = "train.product"
-
-
-@dataclasses.dataclass(frozen=True)
-class Spread:
-    """A metric over cross-validation folds."""
-
-    mean: float
-    """Mean over folds."""
-    std: float
-    """Standard deviation over folds (ddof=1; 0 with one fold)."""
-    folds: tuple[float, ...]
-    """The per-fold values, in the order of the shared folds."""
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Spread:
-        array = np.asarray(values, dtype=float)
-        std = float(array.std(ddof=1)) if array.size > 1 else 0.0
-        return cls(mean=float(array.mean()), std=std, folds=tuple(float(v) for v in array))
-
-    def __str__(self) -> str:
-        return f"{self.mean:.3f} ± {self.std:.3f}"
-
-
-@dataclasses.dataclass(frozen=True)
-class CandidateResult:
-    """How one candidate or baseline scored on the shared folds."""
-
-    name: str
-    """Candidate name, e.g. ``random_forest`` or ``majority``."""
-    kind: str
-    """``model`` or ``baseline``."""
-    accuracy: Spread
-    f1_score: Spread
-    """Macro-averaged F1 over every category (the selection metric)."""
-    log_loss: Spread
-    seconds: float
-    """Wall time spent fitting and scoring it on every fold."""
-
-    def metric(self, name: str) -> Spread:
-        return getattr(self, name)
-
-
-@dataclasses.dataclass(frozen=True)
-class PairedDifference:
-    """The best model against the best baseline on one metric, fold by fold."""
-
-    metric: str
-    """``accuracy``, ``f1_score`` or ``log_loss``."""
-    model: str
-    baseline: str
-    """The baseline scoring best on this metric."""
-    mean: float
-    """Mean improvement of the model over the baseline (positive = better, for every metric)."""
-    std: float
-    """Standard deviation of the per-fold improvement."""
-    wins: int
-    """Folds where the model scored better."""
-    losses: int
-    """Folds where the baseline scored better."""
-    p_value: float
-    """One-sided p-value of "no improvement" (Nadeau-Bengio corrected resampled t-test, which
-    allows for the overlap of training sets), times the number of candidates (Bonferroni:
-    picking the best of several on the same folds flatters it)."""
-    better: bool
-    """Improvement positive, p_value below 0.05, over at least MIN_FOLDS_TO_TELL folds."""
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureImportance:
-    """How much one feature matters to the chosen model."""
-
-    feature: str
-    permutation_mean: float
-    """Mean drop in macro-F1 when the feature is shuffled, on held-out folds."""
-    permutation_std: float
-    impurity: float | None
-    """Mean decrease in impurity of the refitted model (None when the model has none)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelComparison:
-    """Everything the cross-validated comparison measured."""
-
-    candidates: tuple[CandidateResult, ...]
-    """Models then baselines, each scored on the same folds."""
-    best: str
-    """The model with the highest mean macro-F1."""
-    differences: tuple[PairedDifference, ...]
-    """The best model against the best baseline, per metric."""
-    beats_baseline: bool
-    """True only when the best model's macro-F1 is significantly above every baseline's."""
-    verdict: str
-    """One paragraph saying whether the model is better than guessing, with the figures."""
-    classes: tuple[str, ...]
-    """Categories the model can recommend."""
-    dropped_classes: tuple[str, ...]
-    """Categories left out because fewer than two customers prefer them."""
-    features: tuple[str, ...]
-    n_samples: int
-    cv_splits: int
-    """Folds per repeat actually used (may be fewer than asked; see notes)."""
-    cv_repeats: int
-    n_train: int
-    """Training rows per fold (median)."""
-    n_test: int
-    """Held-out rows per fold (median)."""
-    importances: tuple[FeatureImportance, ...]
-    """Feature importances of the best model, most important first."""
-    confusion: tuple[tuple[int, ...], ...]
-    """Held-out confusion matrix of the best model summed over repeats (rows true, columns
-    predicted, in the order of ``classes``)."""
-    notes: tuple[str, ...]
-    """Adjustments made to the protocol and why."""
-
-    def candidate(self, name: str) -> CandidateResult:
-        return next(c for c in self.candidates if c.name == name)
-
-
-@dataclasses.dataclass(frozen=True)
-class Recommendation:
-    """A product category recommended to one member."""
-
-    category: str
-    confidence: float
-    """The model's probability of ``category``."""
-    probabilities: dict[str, float]
-    """Probability of every category, most likely first."""
-    customer_id: str = ""
-    """The customer the member is linked to."""
-    beats_baseline: bool = False
-    """Whether the model behind it was measured to beat guessing (see ModelComparison)."""
 
 
 def candidate_estimator(name: str, random_state: int) -> Any:
@@ -221,7 +86,59 @@ def candidate_estimator(name: str, random_state: int) -> Any:
 
 class ProductRecommender(ClassifierMixin, BaseEstimator):
     """Chooses among candidate classifiers by repeated stratified cross-validation, then refits
-    the best on every row (scikit-learn conventions: fitted attributes end in ``_``)."""
+    the best on every row.
+
+    Every candidate and the dummy baselines (``BASELINES``) are scored on the same folds; the
+    best candidate by macro-F1 is compared fold by fold with the best baseline, and
+    ``comparison_.beats_baseline`` says whether it is significantly better than guessing.
+
+    Parameters
+    ----------
+    candidates : sequence of str, default=CANDIDATES
+        Names of the candidate models (see ``candidate_estimator``).
+    cv_splits : int, default=5
+        Folds per repeat (fewer when the smallest category has fewer customers).
+    cv_repeats : int, default=3
+        Repeats of the stratified k-fold split.
+    importance_repeats : int, default=5
+        Shuffles per feature of the permutation importance.
+    random_state : int, default=0
+        Seed of the folds, the models and the shuffles.
+
+    Attributes
+    ----------
+    best_estimator_ : estimator
+        The chosen candidate refitted on every row.
+    comparison_ : ModelComparison
+        Everything the cross-validated comparison measured, with its verdict.
+    evaluation_ : dict
+        The chosen model's cross-validated accuracy, f1_score and log_loss (means and standard
+        deviations), fold sizes, its name and whether it beats the baselines.
+    classes_ : ndarray of shape (n_classes,)
+        Categories the model can recommend.
+    feature_names_in_ : ndarray of shape (n_features,)
+        Feature columns seen during ``fit``; ``predict`` needs them.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    engine.models.recommend.recommend_for_member : the recommendation for an enrolled member.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from engine.models import ProductRecommender
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"spend": rng.normal(size=60), "visits": rng.normal(size=60)})
+    >>> y = np.where(X["spend"] > 0, "Books", "Sports")
+    >>> model = ProductRecommender(cv_repeats=1, importance_repeats=1).fit(X, y)
+    >>> model.classes_.tolist()
+    ['Books', 'Sports']
+    >>> model.predict(pd.DataFrame({"spend": [2.0], "visits": [0.0]})).tolist()
+    ['Books']
+    """
 
     def __init__(
         self,
@@ -283,10 +200,9 @@ class ProductRecommender(ClassifierMixin, BaseEstimator):
         step = len(names) * len(splits)
         models = [c for c in candidates if c.kind == "model"]
         best = max(models, key=lambda c: c.f1_score.mean)
-        fraction = _test_fraction(splits)
+        fraction = held_out_fraction(splits)
         differences = tuple(
-            _paired_difference(best, candidates, metric, fraction, len(models))
-            for metric in METRICS
+            paired_difference(best, candidates, metric, fraction, len(models)) for metric in METRICS
         )
 
         check_cancelled(cancel, STAGE)
@@ -316,7 +232,7 @@ class ProductRecommender(ClassifierMixin, BaseEstimator):
             best=best.name,
             differences=differences,
             beats_baseline=main.better,
-            verdict=_verdict(best, candidates, differences, len(splits)),
+            verdict=comparison_verdict(best, candidates, differences, len(splits)),
             classes=tuple(str(c) for c in classes),
             dropped_classes=dropped,
             features=tuple(features.columns),
@@ -369,92 +285,6 @@ class ProductRecommender(ClassifierMixin, BaseEstimator):
                 "lacks; re-run mmauth merge and mmauth train --only product"
             )
         return _numeric_features(X[expected])
-
-
-def load_product_table(workspace: Workspace) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """Features, target and the columns left out (not numeric) of data/merged_dataset.csv."""
-    table = read_merged_dataset(workspace)
-    path = workspace.relative(workspace.merged_dataset)
-    if TARGET_COLUMN not in table.columns:
-        raise InputError(
-            "has no target column; re-run mmauth merge", path=path, column=TARGET_COLUMN
-        )
-    labelled = table[table[TARGET_COLUMN].notna()]
-    candidates = labelled.drop(columns=[ID_COLUMN, TARGET_COLUMN], errors="ignore")
-    numeric = candidates.select_dtypes(include="number")
-    ignored = [c for c in candidates.columns if c not in numeric.columns]
-    if numeric.shape[1] == 0:
-        raise InputError("has no numeric feature columns to learn from", path=path)
-    if labelled[TARGET_COLUMN].nunique() < 2:
-        raise InputError(
-            "needs at least two product categories to learn a preference",
-            path=path,
-            column=TARGET_COLUMN,
-        )
-    return numeric.reset_index(drop=True), labelled[TARGET_COLUMN].astype(str).to_numpy(), ignored
-
-
-def read_merged_dataset(workspace: Workspace) -> pd.DataFrame:
-    """data/merged_dataset.csv with customer ids as text; MissingStageError before a merge."""
-    import pandas as pd
-
-    if not workspace.merged_dataset.is_file():
-        raise MissingStageError(
-            f"{workspace.relative(workspace.merged_dataset)} is missing: run mmauth merge first"
-        )
-    try:
-        return pd.read_csv(workspace.merged_dataset, dtype={ID_COLUMN: str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(
-            f"cannot be read as CSV ({error}); re-run mmauth merge",
-            path=workspace.relative(workspace.merged_dataset),
-        ) from error
-
-
-def member_customer(workspace: Workspace, member: str) -> str:
-    """The customer id members.csv links ``member`` to."""
-    path = workspace.relative(workspace.members_file)
-    if not workspace.members_file.is_file():
-        raise InputError(
-            f"is missing, so member {member!r} has no customer link; add a line "
-            f"'{member},<customer_id>' under the header 'member,customer_id'",
-            path=path,
-        )
-    customer_id = read_members(workspace).get(member)
-    if customer_id is None:
-        raise InputError(
-            f"member {member!r} has no customer link; add a line '{member},<customer_id>'",
-            path=path,
-        )
-    return customer_id
-
-
-def recommend_for_member(workspace: Workspace, bundle: ModelBundle, member: str) -> Recommendation:
-    """The category the product model recommends to an enrolled member."""
-    recommender = bundle.product
-    if recommender is None:
-        raise MissingStageError("no product model is trained: run mmauth train --only product")
-    customer_id = member_customer(workspace, member)
-    table = read_merged_dataset(workspace)
-    row = table.loc[table[ID_COLUMN].astype(str).str.strip() == customer_id]
-    if row.empty:
-        raise InputError(
-            f"customer {customer_id!r}, linked to member {member!r}, is not in the merged "
-            "customer data; fix the link in data/raw/customers/members.csv or re-run mmauth merge",
-            path=workspace.relative(workspace.merged_dataset),
-            column=ID_COLUMN,
-        )
-    probabilities = recommender.predict_proba(row.iloc[[0]])[0]
-    order = np.argsort(probabilities)[::-1]
-    ranked = {str(recommender.classes_[i]): float(probabilities[i]) for i in order}
-    category = next(iter(ranked))
-    return Recommendation(
-        category=category,
-        confidence=ranked[category],
-        probabilities=ranked,
-        customer_id=customer_id,
-        beats_baseline=bool(recommender.comparison_.beats_baseline),
-    )
 
 
 def _numeric_features(X: Any) -> pd.DataFrame:
@@ -592,91 +422,6 @@ def _macro_f1(y: np.ndarray, predicted: np.ndarray, classes: np.ndarray) -> floa
         2 * true_positives, denominator, out=np.zeros(len(classes)), where=denominator > 0
     )
     return float(scores.mean())
-
-
-def _test_fraction(splits: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    train, test = splits[0]
-    return len(test) / len(train)
-
-
-def _paired_difference(
-    best: CandidateResult,
-    candidates: Sequence[CandidateResult],
-    metric: str,
-    test_fraction: float,
-    n_models: int,
-) -> PairedDifference:
-    from scipy import stats
-
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-    baselines = [c for c in candidates if c.kind == "baseline"]
-    baseline = max(baselines, key=lambda c: sign * c.metric(metric).mean)
-    differences = sign * (
-        np.asarray(best.metric(metric).folds) - np.asarray(baseline.metric(metric).folds)
-    )
-    mean = float(differences.mean())
-    std = float(differences.std(ddof=1)) if differences.size > 1 else 0.0
-    # Nadeau & Bengio (2003): fold scores share training rows, so the naive variance is too small.
-    corrected = (1.0 / differences.size + test_fraction) * std**2
-    if corrected > 0:
-        statistic = mean / math.sqrt(corrected)
-        p_value = float(stats.t.sf(statistic, df=differences.size - 1))
-    else:
-        p_value = 0.0 if mean > 0 else 1.0
-    p_value = min(1.0, p_value * n_models)
-    return PairedDifference(
-        metric=metric,
-        model=best.name,
-        baseline=baseline.name,
-        mean=mean,
-        std=std,
-        wins=int(np.sum(differences > 0)),
-        losses=int(np.sum(differences < 0)),
-        p_value=p_value,
-        better=bool(mean > 0 and p_value < SIGNIFICANCE and differences.size >= MIN_FOLDS_TO_TELL),
-    )
-
-
-_METRIC_WORDS = {"accuracy": "accuracy", "f1_score": "macro-F1", "log_loss": "log loss"}
-
-
-def _verdict(
-    best: CandidateResult,
-    candidates: Sequence[CandidateResult],
-    differences: Sequence[PairedDifference],
-    n_folds: int,
-) -> str:
-    by_metric = {d.metric: d for d in differences}
-    main = by_metric[SELECTION_METRIC]
-    baseline = next(c for c in candidates if c.name == main.baseline)
-    figures = (
-        f"macro-F1 {best.f1_score} against {baseline.f1_score} for the {baseline.name} baseline, "
-        f"a paired difference of {main.mean:+.3f} ± {main.std:.3f} over {n_folds} shared folds "
-        f"(better on {main.wins}, worse on {main.losses}, p = {main.p_value:.3g})"
-    )
-    others = "; ".join(
-        f"{_METRIC_WORDS[d.metric]} vs {d.baseline}: {d.mean:+.3f} ± {d.std:.3f} ({_judgement(d)})"
-        for d in differences
-        if d.metric != SELECTION_METRIC
-    )
-    if main.better:
-        return f"{best.name} beats the baselines: {figures}. Other metrics: {others}."
-    verdict = (
-        f"No candidate beats the baseline. The best, {best.name}, scores {figures}. "
-        f"Other metrics: {others}. Its recommendations are not shown to be better than guessing "
-        "from how common each category is; treat them as no better."
-    )
-    if main.mean > 0 and n_folds < MIN_FOLDS_TO_TELL:
-        verdict += (
-            f" {n_folds} folds are too few to tell: raise models.cv_splits or models.cv_repeats."
-        )
-    return verdict
-
-
-def _judgement(difference: PairedDifference) -> str:
-    if difference.better:
-        return "better"
-    return "worse on average" if difference.mean < 0 else "not significantly better"
 
 
 def _importances(

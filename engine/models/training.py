@@ -62,7 +62,7 @@ class TrainingResult:
     product_verdict: str
     """Whether the product model beats the baselines, in words ("" when not trained now)."""
     product_comparison: Any
-    """The product model's engine.models.product.ModelComparison (None when not trained now)."""
+    """The product model's engine.models._product_comparison.ModelComparison (None when not trained now)."""
     seconds: float
     """Wall time of the run."""
 
@@ -165,7 +165,7 @@ def train_face(
     cancel: threading.Event | None,
 ) -> TrainedModel:
     """FaceIdentifier fitted on the enrolment rows of data/image_features.csv."""
-    from engine.models.biometrics import FaceIdentifier
+    from engine.models.face import FaceIdentifier
 
     table = _enrolment_rows(workspace, workspace.image_features, "feature_")
     backends = sorted(set(table["backend"].astype(str))) if "backend" in table else []
@@ -199,7 +199,7 @@ def train_voice(
 ) -> TrainedModel:
     """VoiceVerifier fitted on the enrolment rows of data/audio_features.csv and their MFCC
     sequences."""
-    from engine.models.biometrics import VoiceVerifier
+    from engine.models.voice import VoiceVerifier
     from engine.voices.extract import mfcc_sequences_for
 
     table = _enrolment_rows(
@@ -233,7 +233,8 @@ def train_product(
     cancel: threading.Event | None,
 ) -> TrainedModel:
     """ProductRecommender chosen by repeated stratified cross-validation on the merged table."""
-    from engine.models.product import ProductRecommender, load_product_table
+    from engine.models.product import ProductRecommender
+    from engine.models.recommend import load_product_table
 
     features, categories, _ = load_product_table(workspace)
     model = ProductRecommender(

@@ -137,7 +137,7 @@ def build_report(
 
 
 def _customer_sections(workspace: Workspace, canvas: _Canvas) -> list[Section]:
-    from engine.models.product import read_merged_dataset
+    from engine.models.recommend import read_merged_dataset
     from engine.reports.stats import customer_stats
 
     title = "Customers (data/merged_dataset.csv)"

@@ -15,7 +15,8 @@ from engine.auth.store import AuditStore, StoreError
 from engine.core.errors import AcquisitionError, InputError, MissingStageError, ModelIntegrityError
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
-from engine.models.biometrics import FaceMatch, VoiceMatch
+from engine.models.face import FaceMatch
+from engine.models.voice import VoiceMatch
 from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
 
 SETTINGS = Settings()
@@ -150,10 +151,10 @@ def make(space: Workspace, clock: Clock | None = None, **options) -> Authenticat
 def test_genuine_attempt_is_granted_with_the_recommendation(
     space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.models.product
+    import engine.models.recommend
 
     monkeypatch.setattr(
-        engine.models.product,
+        engine.models.recommend,
         "recommend_for_member",
         lambda workspace, bundle, member: SimpleNamespace(category="Books", confidence=0.7),
     )
@@ -172,10 +173,10 @@ def test_genuine_attempt_is_granted_with_the_recommendation(
 def test_product_is_held_back_on_denial(
     space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.models.product
+    import engine.models.recommend
 
     monkeypatch.setattr(
-        engine.models.product,
+        engine.models.recommend,
         "recommend_for_member",
         lambda workspace, bundle, member: SimpleNamespace(category="Books", confidence=0.7),
     )
@@ -380,7 +381,7 @@ def test_module_function_records_the_attempt(space: Workspace, probes: Path) -> 
 def test_recommendation_is_reused_until_the_customer_tables_change(
     space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.models.product
+    import engine.models.recommend
 
     calls = []
 
@@ -388,7 +389,7 @@ def test_recommendation_is_reused_until_the_customer_tables_change(
         calls.append(member)
         return SimpleNamespace(category=f"Books{len(calls)}", confidence=0.5)
 
-    monkeypatch.setattr(engine.models.product, "recommend_for_member", recommend)
+    monkeypatch.setattr(engine.models.recommend, "recommend_for_member", recommend)
     flow = make(space)
     first = flow.authenticate(probes / "alice-1.png", probes / "alice-hello.wav")
     again = flow.authenticate(probes / "alice-1.png", probes / "alice-hello.wav")

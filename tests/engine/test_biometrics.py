@@ -9,15 +9,11 @@ from sklearn.base import clone
 
 from engine.core.errors import EnrolmentError, InputError
 from engine.core.metrics import threshold_at_fmr
-from engine.models.biometrics import (
-    UNKNOWN,
-    FaceIdentifier,
-    ScoreFusion,
-    VoiceVerifier,
-    dtw_cost,
-    gaussian_tail_threshold,
-    source_folds,
-)
+from engine.models._calibration import gaussian_tail_threshold, source_folds
+from engine.models.dtw import dtw_cost
+from engine.models.face import UNKNOWN, FaceIdentifier
+from engine.models.fusion import ScoreFusion
+from engine.models.voice import VoiceVerifier
 
 DIMENSIONS = 24
 
@@ -466,3 +462,15 @@ def test_fitted_models_survive_skops_round_trip(
             np.testing.assert_allclose(
                 loaded.decision_function(probe), model.decision_function(probe)
             )
+
+
+@pytest.mark.parametrize(
+    "module_name",
+    ["engine.models.face", "engine.models.voice", "engine.models.fusion", "engine.models.product"],
+)
+def test_the_estimators_docstring_examples_hold(module_name: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module_name))
+    assert result.attempted > 0 and result.failed == 0

@@ -11,9 +11,10 @@ import pytest
 
 from engine.core.settings import load_settings
 from engine.core.workspace import Workspace
-from engine.models.biometrics import FaceIdentifier, VoiceVerifier
 from engine.models.evaluation import evaluate_face, evaluate_models
+from engine.models.face import FaceIdentifier
 from engine.models.persistence import ModelBundle
+from engine.models.voice import VoiceVerifier
 
 pytestmark = pytest.mark.shared
 

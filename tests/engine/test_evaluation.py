@@ -12,7 +12,6 @@ import pytest
 from engine.core.errors import InputError, MissingStageError
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
-from engine.models.biometrics import FaceIdentifier, ScoreFusion, VoiceVerifier
 from engine.models.evaluation import (
     evaluate_face,
     evaluate_fusion,
@@ -20,7 +19,10 @@ from engine.models.evaluation import (
     evaluate_voice,
     evaluation_path,
 )
+from engine.models.face import FaceIdentifier
+from engine.models.fusion import ScoreFusion
 from engine.models.persistence import ModelBundle
+from engine.models.voice import VoiceVerifier
 from tests.engine.test_biometrics import MEMBER_PHRASES, face_rows, voice_clip, voice_table
 
 

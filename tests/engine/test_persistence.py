@@ -142,10 +142,8 @@ def test_a_model_of_the_wrong_class_is_refused(
     saved: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A consistent manifest for the wrong kind of model: caught by the class check.
-    monkeypatch.setitem(
-        persistence.EXPECTED_CLASSES, "face", "engine.models.biometrics.FaceIdentifier"
-    )
-    with pytest.raises(ModelIntegrityError, match="not the expected engine.models.biometrics"):
+    monkeypatch.setitem(persistence.EXPECTED_CLASSES, "face", "engine.models.face.FaceIdentifier")
+    with pytest.raises(ModelIntegrityError, match="not the expected engine.models.face"):
         load_model_bundle(saved, require=())
 
 
@@ -221,3 +219,71 @@ def test_a_manifest_cannot_name_a_module_to_import(saved: Workspace) -> None:
     saved.manifest.write_text(json.dumps(manifest))
     with pytest.raises(ModelIntegrityError, match="not a model class of mmauth"):
         load_model_bundle(saved, require=("product",))
+
+
+@pytest.fixture
+def saved_face(workspace: Workspace) -> Workspace:
+    from engine.models.face import FaceIdentifier
+
+    rng = np.random.default_rng(0)
+    centres = {name: rng.normal(size=8) for name in ("ana", "ben", "eve")}
+    rows = np.vstack([centre + rng.normal(0, 0.1, (4, 8)) for centre in centres.values()])
+    model = FaceIdentifier(backend="dlib").fit(rows, np.repeat(list(centres), 4))
+    save_models(workspace, [record("face", model)], Settings())
+    return workspace
+
+
+def edited(monkeypatch: pytest.MonkeyPatch, module_name: str) -> None:
+    """Make ``module_name``'s source look edited to the code hash."""
+    import importlib
+
+    edited_file = Path(str(importlib.import_module(module_name).__file__))
+    real_sha256 = persistence.file_sha256
+
+    def sha256(path: Path) -> str:
+        return "0" * 64 if Path(path) == edited_file else real_sha256(path)
+
+    monkeypatch.setattr(persistence, "file_sha256", sha256)
+
+
+def test_editing_another_estimator_leaves_the_face_model_loadable(
+    saved_face: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edited(monkeypatch, "engine.models.fusion")
+    assert load_model_bundle(saved_face, require=("face",)).face.members_ == ["ana", "ben", "eve"]
+
+
+@pytest.mark.parametrize("module_name", ["engine.models.face", "engine.models._calibration"])
+def test_editing_the_face_code_refuses_the_face_model(
+    saved_face: Workspace, monkeypatch: pytest.MonkeyPatch, module_name: str
+) -> None:
+    edited(monkeypatch, module_name)
+    with pytest.raises(ModelIntegrityError, match=r"face.skops was trained by .* --only face"):
+        load_model_bundle(saved_face, require=("face",))
+
+
+def test_a_model_of_a_class_mmauth_no_longer_has_asks_for_training(
+    saved_face: Workspace,
+) -> None:
+    manifest = json.loads(saved_face.manifest.read_text())
+    manifest["models"]["face"]["class"] = "engine.models.biometrics.FaceIdentifier"
+    saved_face.manifest.write_text(json.dumps(manifest))
+    with pytest.raises(ModelIntegrityError, match=r"face.skops .* mmauth train --only face"):
+        load_model_bundle(saved_face, require=("face",))
+
+
+def test_the_code_hash_covers_the_engine_models_modules_each_estimator_imports() -> None:
+    import ast
+    import importlib
+
+    for class_path, shared in persistence.SHARED_CODE_MODULES.items():
+        module = importlib.import_module(class_path.rsplit(".", 1)[0])
+        tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
+        imported = {
+            node.module
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("engine.models.")
+        }
+        assert imported == set(shared), class_path

@@ -8,12 +8,8 @@ from engine.core.errors import InputError, MissingStageError
 from engine.core.progress import Progress
 from engine.core.workspace import Workspace
 from engine.models.persistence import ModelBundle
-from engine.models.product import (
-    BASELINES,
-    ProductRecommender,
-    load_product_table,
-    recommend_for_member,
-)
+from engine.models.product import BASELINES, ProductRecommender
+from engine.models.recommend import load_product_table, recommend_for_member
 
 CATEGORIES = np.array(["Books", "Clothing", "Sports"])
 

@@ -1,0 +1,122 @@
+"""Product recommendations from the workspace: the merged customer table as the product model's
+training data, a member's customer link, and the category recommended to a member."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.core.errors import InputError, MissingStageError
+from engine.core.workspace import Workspace
+from engine.customers.members import read_members
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from engine.models.persistence import ModelBundle
+
+ID_COLUMN = "customer_id"
+TARGET_COLUMN = "preferred_category"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendation:
+    """A product category recommended to one member."""
+
+    category: str
+    confidence: float
+    """The model's probability of ``category``."""
+    probabilities: dict[str, float]
+    """Probability of every category, most likely first."""
+    customer_id: str = ""
+    """The customer the member is linked to."""
+    beats_baseline: bool = False
+    """Whether the model behind it was measured to beat guessing (see ModelComparison)."""
+
+
+def load_product_table(workspace: Workspace) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """Features, target and the columns left out (not numeric) of data/merged_dataset.csv."""
+    table = read_merged_dataset(workspace)
+    path = workspace.relative(workspace.merged_dataset)
+    if TARGET_COLUMN not in table.columns:
+        raise InputError(
+            "has no target column; re-run mmauth merge", path=path, column=TARGET_COLUMN
+        )
+    labelled = table[table[TARGET_COLUMN].notna()]
+    candidates = labelled.drop(columns=[ID_COLUMN, TARGET_COLUMN], errors="ignore")
+    numeric = candidates.select_dtypes(include="number")
+    ignored = [c for c in candidates.columns if c not in numeric.columns]
+    if numeric.shape[1] == 0:
+        raise InputError("has no numeric feature columns to learn from", path=path)
+    if labelled[TARGET_COLUMN].nunique() < 2:
+        raise InputError(
+            "needs at least two product categories to learn a preference",
+            path=path,
+            column=TARGET_COLUMN,
+        )
+    return numeric.reset_index(drop=True), labelled[TARGET_COLUMN].astype(str).to_numpy(), ignored
+
+
+def read_merged_dataset(workspace: Workspace) -> pd.DataFrame:
+    """data/merged_dataset.csv with customer ids as text; MissingStageError before a merge."""
+    import pandas as pd
+
+    if not workspace.merged_dataset.is_file():
+        raise MissingStageError(
+            f"{workspace.relative(workspace.merged_dataset)} is missing: run mmauth merge first"
+        )
+    try:
+        return pd.read_csv(workspace.merged_dataset, dtype={ID_COLUMN: str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(
+            f"cannot be read as CSV ({error}); re-run mmauth merge",
+            path=workspace.relative(workspace.merged_dataset),
+        ) from error
+
+
+def member_customer(workspace: Workspace, member: str) -> str:
+    """The customer id members.csv links ``member`` to."""
+    path = workspace.relative(workspace.members_file)
+    if not workspace.members_file.is_file():
+        raise InputError(
+            f"is missing, so member {member!r} has no customer link; add a line "
+            f"'{member},<customer_id>' under the header 'member,customer_id'",
+            path=path,
+        )
+    customer_id = read_members(workspace).get(member)
+    if customer_id is None:
+        raise InputError(
+            f"member {member!r} has no customer link; add a line '{member},<customer_id>'",
+            path=path,
+        )
+    return customer_id
+
+
+def recommend_for_member(workspace: Workspace, bundle: ModelBundle, member: str) -> Recommendation:
+    """The category the product model recommends to an enrolled member."""
+    recommender = bundle.product
+    if recommender is None:
+        raise MissingStageError("no product model is trained: run mmauth train --only product")
+    customer_id = member_customer(workspace, member)
+    table = read_merged_dataset(workspace)
+    row = table.loc[table[ID_COLUMN].astype(str).str.strip() == customer_id]
+    if row.empty:
+        raise InputError(
+            f"customer {customer_id!r}, linked to member {member!r}, is not in the merged "
+            "customer data; fix the link in data/raw/customers/members.csv or re-run mmauth merge",
+            path=workspace.relative(workspace.merged_dataset),
+            column=ID_COLUMN,
+        )
+    probabilities = recommender.predict_proba(row.iloc[[0]])[0]
+    order = np.argsort(probabilities)[::-1]
+    ranked = {str(recommender.classes_[i]): float(probabilities[i]) for i in order}
+    category = next(iter(ranked))
+    return Recommendation(
+        category=category,
+        confidence=ranked[category],
+        probabilities=ranked,
+        customer_id=customer_id,
+        beats_baseline=bool(recommender.comparison_.beats_baseline),
+    )

@@ -1,0 +1,596 @@
+"""Text-dependent speaker verification: is a clip the claimed member's voice saying one of their
+enrolled phrases?
+
+The thresholds are calibrated on held-out scores (engine.models._calibration describes the
+protocol); the phrase evidence is the DTW cost of engine.models.dtw.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from engine.core.blas import single_threaded_blas
+from engine.core.errors import EnrolmentError, InputError
+from engine.core.metrics import threshold_at_fmr
+from engine.core.progress import ProgressCallback, no_progress
+from engine.models._calibration import (
+    EPSILON,
+    check_groups,
+    check_labels,
+    cohort_normalise,
+    cross_fitted_false_matches,
+    held_out_fits,
+    max_per_member,
+    mean_and_scale,
+    original_rows,
+    report_calibrated,
+    unit_rows,
+    verification_evaluation,
+)
+from engine.models.dtw import dtw_cost
+
+
+@dataclasses.dataclass(frozen=True)
+class VoiceMatch:
+    """The voice model's answer for one recording and a claimed member."""
+
+    accepted: bool
+    """True when the voice matches the claimed member and the phrase is one of theirs."""
+    score: float
+    """Combined speaker + phrase score (higher = more alike)."""
+    threshold: float
+    """The combined score must reach it."""
+    speaker_score: float
+    """Similarity of the voice to the claimed member's enrolled voice."""
+    phrase_score: float
+    """Similarity of the spoken phrase to the closest enrolled phrase (minus its DTW cost)."""
+    phrase: str | None
+    """The closest of the claimed member's enrolled phrases (None when the member has none)."""
+    phrase_ok: bool
+    """True when the phrase matches the enrolled takes closely enough."""
+
+
+class VoiceVerifier(BaseEstimator):
+    """Text-dependent speaker verification: is this the claimed member's voice, saying one of
+    the member's enrolled approval phrases?
+
+    Speaker evidence: by default the decision values of a logistic regression over the members
+    on the standardised clip statistics (the claimed member's column), trained on the original
+    clips (and their augmented copies with ``augmented_training``); ``speaker_score="log_odds"``
+    uses the log posterior odds of the claimed member instead; ``pca``/``lda`` use the best
+    cosine to the member's enrolled clips in a whitened-PCA or LDA space. DTW evidence: minus the
+    length-normalised DTW cost of the probe's MFCC sequence against the member's enrolled takes
+    (best take); same speaker and same phrase give the lowest cost. Optional cohort
+    normalisation subtracts the mean of the ``cohort_size`` best other members' values (None:
+    all others). Both are z-normalised with held-out impostor scores and added,
+    ``phrase_weight`` weighing the DTW term. Accepted when the combined score reaches
+    ``threshold_`` and the raw DTW cost to the closest enrolled phrase passes the phrase check
+    ``phrase_threshold_`` (a separate decision).
+
+    The defaults come from enrolment-only cross-validation of FSDD benchmark workspaces. The
+    DTW weight was chosen on FSDD's development digits (0-4; ``python -m
+    benchmarks.voice_designs``, never the test digits): 1.25 has the lowest mean of the EERs
+    against members and strangers (docs/BENCHMARKS.md, section "Voice designs on development
+    digits"). Training the speaker model on augmented copies helped on held-out copies but not
+    on the benchmark's probes, so ``augmented_training`` is off (docs/BENCHMARKS.md, section
+    "Results after the threshold and voice work").
+
+    Parameters
+    ----------
+    target_fmr : float, default=0.01
+        False match rate the thresholds are set to.
+    phrase_weight : float, default=1.25
+        Weight of the z-normalised DTW evidence in the combined score.
+    speaker_space : {"logistic", "pca", "lda"}, default="logistic"
+        Logistic regression decision values, whitened-PCA cosine or discriminant-space cosine.
+    speaker_score : {"logit", "log_odds"}, default="logit"
+        Decision value or log posterior odds of the logistic speaker space.
+    pca_variance : float, default=0.95
+        Fraction of variance the whitened speaker space keeps.
+    cohort_size : int or None, default=0
+        Best other members in the cohort (None: all of them; 0 disables cohort normalisation).
+    use_augmented : bool, default=False
+        Enrol augmented copies as templates and DTW takes too (see ``fit``).
+    augmented_training : bool, default=False
+        Train the speaker space on the augmented copies as well (they are never templates nor
+        calibration attempts unless ``use_augmented``).
+    cv_splits : int, default=3
+        Folds of the grouped cross-validation producing held-out scores.
+    random_state : int, default=0
+        Seed of the fold assignment and of the PCA.
+
+    Attributes
+    ----------
+    members_ : list of str
+        Enrolled members, sorted; the columns of ``score_claims``.
+    threshold_ : float
+        The combined score must reach it.
+    phrase_threshold_ : float
+        The phrase check: minus the DTW cost to the closest enrolled take must reach it.
+    evaluation_ : dict
+        Held-out figures of the calibration (accuracy, f1_score, eer against members and
+        strangers, fmr cross-fitted, fnmr, wrong-phrase acceptance, counts, the genuine and
+        impostor scores, protocol).
+    speaker_norm_, dtw_norm_ : tuple of (float, float)
+        Mean and scale of the held-out impostor speaker and DTW evidence (z-normalisation).
+    speaker_model_ : Pipeline
+        The speaker space: StandardScaler then the ``speaker_space`` model.
+    templates_ : ndarray of shape (n_templates, n_dimensions) or None
+        Enrolled clips in the learned space (None for the logistic space).
+    template_members_ : ndarray of shape (n_templates,)
+        The member of each template, sorted.
+    template_starts_ : ndarray of shape (n_members,)
+        Index of each member's first template.
+    sequence_mean_, sequence_scale_ : ndarray of shape (n_coefficients,)
+        Per-coefficient scaling of MFCC frames before the DTW.
+    take_sequences_ : list of ndarray
+        The enrolled takes' scaled MFCC sequences, sorted by member.
+    take_members_, take_phrases_ : ndarray of shape (n_takes,)
+        Member and phrase of each take.
+    take_starts_ : ndarray of shape (n_members,)
+        Index of each member's first take.
+    member_phrases_ : dict of str to list of str
+        The phrases each member enrolled.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    engine.models.face.FaceIdentifier : the face model of the first factor.
+    engine.models.fusion.ScoreFusion : combines both models' decisions.
+    engine.models.dtw.dtw_cost : the phrase evidence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from engine.models import VoiceVerifier
+    >>> rng = np.random.default_rng(0)
+    >>> voices = {name: rng.normal(size=6) for name in ("ana", "ben", "eve")}
+    >>> phrase = rng.normal(size=(20, 4))
+    >>> X = np.vstack([voice + rng.normal(0, 0.1, (6, 6)) for voice in voices.values()])
+    >>> y = np.repeat(list(voices), 6)
+    >>> def take(name):  # the phrase's MFCC frames, coloured by the speaker's voice
+    ...     return phrase + voices[name][:4] + rng.normal(0, 0.1, phrase.shape)
+    >>> takes = [take(name) for name in y]
+    >>> model = VoiceVerifier().fit(X, y, phrases=["yes"] * len(y), sequences=takes)
+    >>> model.verify(voices["ana"], take("ana"), claimed_member="ana").accepted
+    True
+    >>> model.verify(voices["ana"], take("ana"), claimed_member="ben").accepted
+    False
+    """
+
+    def __init__(
+        self,
+        target_fmr: float = 0.01,
+        phrase_weight: float = 1.25,
+        speaker_space: str = "logistic",
+        speaker_score: str = "logit",
+        pca_variance: float = 0.95,
+        cohort_size: int | None = 0,
+        use_augmented: bool = False,
+        augmented_training: bool = False,
+        cv_splits: int = 3,
+        random_state: int = 0,
+    ) -> None:
+        self.target_fmr = target_fmr
+        self.phrase_weight = phrase_weight
+        self.speaker_space = speaker_space
+        self.speaker_score = speaker_score
+        self.pca_variance = pca_variance
+        self.cohort_size = cohort_size
+        self.use_augmented = use_augmented
+        self.augmented_training = augmented_training
+        self.cv_splits = cv_splits
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        phrases: ArrayLike,
+        sequences: Sequence[np.ndarray],
+        groups: ArrayLike | None = None,
+        augmented: ArrayLike | None = None,
+        *,
+        progress: ProgressCallback = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> VoiceVerifier:
+        """Enrol every member's clips (vectors, phrase labels and MFCC sequences) and calibrate
+        the thresholds on held-out scores.
+
+        ``augmented`` flags rows that are augmented copies. They are never scored during
+        calibration: probes are never augmented, and some copies are not realistic attempts (a
+        pitch-shifted voice is another voice; babble noise mixes in other members' enrolment
+        takes). With ``use_augmented=False`` (the default) they are not templates: as
+        templates they made the held-out EER against strangers worse on enrolment-only
+        cross-validation of FSDD (docs/BENCHMARKS.md, section "Results before this change");
+        with ``augmented_training`` they train the
+        speaker space (meant to make it ignore channel and tempo changes; off by default, see
+        the class docstring).
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        y = y.astype(str)
+        phrases = check_labels(phrases, "phrases", len(y))
+        groups = check_groups(groups, len(y))
+        sequences = _check_sequences(sequences, len(y))
+        original = original_rows(augmented, len(y))
+        if not (self.use_augmented or self.augmented_training):
+            X, y, phrases, groups = X[original], y[original], phrases[original], groups[original]
+            sequences = [s for s, keep in zip(sequences, original, strict=True) if keep]
+            original = original[original]
+        if len(np.unique(y)) < 2:
+            raise EnrolmentError("at least 2 members are needed to calibrate against impostors")
+        with single_threaded_blas():
+            self._fit_templates(X, y, phrases, sequences, original)
+            self._calibrate(X, y, phrases, sequences, groups, original, progress, cancel)
+        return self
+
+    def _fit_templates(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        phrases: np.ndarray,
+        sequences: list[np.ndarray],
+        original: np.ndarray,
+    ) -> VoiceVerifier:
+        """Speaker model on the original rows (plus the augmented copies with
+        ``augmented_training``); templates and DTW takes from the original rows (every row with
+        ``use_augmented``)."""
+        learn = original | self.augmented_training | self.use_augmented
+        self.speaker_model_ = self._fit_speaker_model(X[learn], y[learn])
+        if not self.use_augmented:
+            X, y, phrases = X[original], y[original], phrases[original]
+            sequences = [s for s, keep in zip(sequences, original, strict=True) if keep]
+        order = np.argsort(y, kind="stable")
+        self.template_members_ = y[order]
+        members, self.template_starts_ = np.unique(self.template_members_, return_index=True)
+        self.members_ = [str(m) for m in members]
+        # Enrolled clips in the learned space, for the cosine speaker evidence.
+        self.templates_ = None if self.speaker_space == "logistic" else self._embed(X[order])
+        frames = np.vstack(sequences)
+        # Per-coefficient scaling keeps c0 (loudness) from dominating the frame distances.
+        self.sequence_mean_ = frames.mean(axis=0)
+        self.sequence_scale_ = np.maximum(frames.std(axis=0), EPSILON)
+        # Plain lists and arrays (no tuple keys) so that skops can persist them; sorted by
+        # member like the templates.
+        self.take_sequences_ = [self._scale_sequence(sequences[i]) for i in order]
+        self.take_members_ = y[order]
+        self.take_phrases_ = phrases[order]
+        self.take_starts_ = np.unique(self.take_members_, return_index=True)[1]
+        self.member_phrases_ = {m: sorted({str(p) for p in phrases[y == m]}) for m in self.members_}
+        return self
+
+    def _fit_speaker_model(self, X: np.ndarray, y: np.ndarray) -> Any:
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        if self.speaker_space == "logistic":
+            from sklearn.linear_model import LogisticRegression
+
+            model = LogisticRegression(C=1.0, max_iter=2000)
+        elif self.speaker_space == "lda":
+            from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+            model = LinearDiscriminantAnalysis(n_components=len(np.unique(y)) - 1)
+        elif self.speaker_space == "pca":
+            from sklearn.decomposition import PCA
+
+            model = PCA(n_components=self.pca_variance, whiten=True, random_state=self.random_state)
+        else:
+            raise ValueError(
+                f"speaker_space must be 'logistic', 'pca' or 'lda', not {self.speaker_space!r}"
+            )
+        return make_pipeline(StandardScaler(), model).fit(X, y)
+
+    def _embed(self, X: np.ndarray) -> np.ndarray:
+        return unit_rows(self.speaker_model_.transform(X))
+
+    def _scale_sequence(self, sequence: np.ndarray) -> np.ndarray:
+        return (np.asarray(sequence, dtype=np.float64) - self.sequence_mean_) / self.sequence_scale_
+
+    # ---- raw scores (before z-normalisation)
+
+    def _speaker_scores(self, X: np.ndarray) -> np.ndarray:
+        """Speaker similarity per member, shape (n_rows, n_members): best-template cosine, or
+        the logistic regression's decision values (columns in sorted member order)."""
+        if self.speaker_space == "logistic":
+            if self.speaker_score not in ("logit", "log_odds"):
+                raise ValueError(
+                    f"speaker_score must be 'logit' or 'log_odds', not {self.speaker_score!r}"
+                )
+            if self.speaker_score == "log_odds":
+                return _log_odds(self.speaker_model_.predict_proba(X))
+            decision = self.speaker_model_.decision_function(X)
+            return np.column_stack([-decision, decision]) if decision.ndim == 1 else decision
+        return max_per_member(self._embed(X) @ self.templates_.T, self.template_starts_)
+
+    def _evidence(self, X: np.ndarray, sequences: Sequence[np.ndarray]) -> _VoiceEvidence:
+        """Every row against every member (arrays of shape (n_rows, n_members))."""
+        speaker = self._speaker_scores(X)
+        costs = np.empty((len(sequences), len(self.members_)))
+        matched = np.empty(costs.shape, dtype=object)
+        for row, sequence in enumerate(sequences):
+            scaled = self._scale_sequence(sequence)
+            take_costs = np.array([dtw_cost(scaled, take) for take in self.take_sequences_])
+            for column, (start, stop) in enumerate(self._take_blocks()):
+                best = start + int(np.argmin(take_costs[start:stop]))
+                costs[row, column] = take_costs[best]
+                matched[row, column] = str(self.take_phrases_[best])
+        phrase = -costs
+        if self.cohort_size != 0 and len(self.members_) > 1:
+            speaker = cohort_normalise(speaker, self.cohort_size)
+            evidence = cohort_normalise(phrase, self.cohort_size)
+        else:
+            evidence = phrase
+        return _VoiceEvidence(speaker=speaker, dtw=evidence, phrase=phrase, matched=matched)
+
+    def _take_blocks(self) -> list[tuple[int, int]]:
+        bounds = [*self.take_starts_.tolist(), len(self.take_members_)]
+        return list(itertools.pairwise(bounds))
+
+    def _combine(self, speaker: np.ndarray, dtw: np.ndarray) -> np.ndarray:
+        """z-normalised speaker evidence plus weighted z-normalised DTW evidence."""
+        speaker_z = (speaker - self.speaker_norm_[0]) / self.speaker_norm_[1]
+        dtw_z = (dtw - self.dtw_norm_[0]) / self.dtw_norm_[1]
+        return speaker_z + self.phrase_weight * dtw_z
+
+    # ---- calibration
+
+    def _calibrate(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        phrases: np.ndarray,
+        sequences: list[np.ndarray],
+        groups: np.ndarray,
+        scored: np.ndarray,
+        progress: ProgressCallback,
+        cancel: threading.Event | None,
+    ) -> None:
+        stage = "train.voice"
+        collected = _HeldOutVoiceScores()
+        steps = 0
+
+        def fit(train: np.ndarray) -> VoiceVerifier:
+            return clone(self)._fit_templates(
+                X[train],
+                y[train],
+                phrases[train],
+                [sequences[i] for i in np.flatnonzero(train)],
+                scored[train],
+            )
+
+        for fitted in held_out_fits(
+            y,
+            groups,
+            fit,
+            cv_splits=self.cv_splits,
+            random_state=self.random_state,
+            stage=stage,
+            progress=progress,
+            cancel=cancel,
+        ):
+            rows = fitted.held_out & scored
+            if fitted.stranger is None:
+                rows &= np.isin(y, fitted.model.members_)
+            collected.add(
+                fitted.model,
+                X,
+                y,
+                phrases,
+                sequences,
+                np.flatnonzero(rows),
+                stranger=fitted.stranger is not None,
+            )
+            steps += 1
+        self._set_thresholds(collected, n_train=len(X))
+        report_calibrated(
+            progress, stage, steps, {k: self.evaluation_[k] for k in ("eer", "fmr", "fnmr")}
+        )
+
+    def _set_thresholds(self, collected: _HeldOutVoiceScores, *, n_train: int) -> None:
+        scores = collected.arrays()
+        kind, owners = scores["kind"], scores["owner"]
+        impostor = kind != "genuine"
+        enrolled = scores["phrase_enrolled"]
+        # Phrase check: attempts saying a phrase the claimed member never enrolled are the
+        # phrase impostors. When every clip says an enrolled phrase (no such attempts), the check
+        # only refuses what is further than every held-out genuine take.
+        genuine = (kind == "genuine") & enrolled
+        if np.any(~enrolled):
+            self.phrase_threshold_ = threshold_at_fmr(scores["phrase"][~enrolled], self.target_fmr)
+        elif np.any(genuine):
+            self.phrase_threshold_ = float(np.min(scores["phrase"][genuine]))
+        else:
+            self.phrase_threshold_ = -math.inf
+        phrase_ok = scores["phrase"] >= self.phrase_threshold_
+        self.speaker_norm_ = mean_and_scale(scores["speaker"][impostor])
+        self.dtw_norm_ = mean_and_scale(scores["dtw"][impostor])
+        combined = self._combine(scores["speaker"], scores["dtw"])
+        # Impostors refused by the phrase check cannot be false matches: the threshold is set on
+        # those that get past it, which keeps the overall FMR at or under the target.
+        candidates = impostor & phrase_ok
+        calibration = candidates if np.any(candidates) else impostor
+        self.threshold_ = threshold_at_fmr(combined[calibration], self.target_fmr)
+        accepted = (combined >= self.threshold_) & phrase_ok
+        false_matches = cross_fitted_false_matches(
+            combined[calibration], owners[calibration], self.target_fmr
+        )
+        self.evaluation_ = verification_evaluation(combined, accepted, genuine, kind)
+        self.evaluation_.update(
+            fmr=false_matches / int(np.sum(impostor)),
+            false_matches=false_matches,
+            threshold=float(self.threshold_),
+            target_fmr=float(self.target_fmr),
+            n_train=int(n_train),
+            phrase_threshold=float(self.phrase_threshold_),
+            wrong_phrase_acceptance=(
+                float(np.mean(phrase_ok[~enrolled])) if np.any(~enrolled) else math.nan
+            ),
+            n_wrong_phrase=int(np.sum(~enrolled)),
+        )
+
+    # ---- verification
+
+    def score_claims(self, X: ArrayLike, sequences: Sequence[np.ndarray]) -> ClaimScores:
+        """Every row against every member's claim at once (the DTW runs once per row and
+        enrolled take), arrays of shape (n_rows, n_members) in ``members_`` order."""
+        check_is_fitted(self, "threshold_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        with single_threaded_blas():
+            evidence = self._evidence(X, _check_sequences(sequences, len(X)))
+        combined = self._combine(evidence.speaker, evidence.dtw)
+        phrase_ok = evidence.phrase >= self.phrase_threshold_
+        return ClaimScores(
+            combined=combined,
+            speaker=evidence.speaker,
+            phrase=evidence.phrase,
+            matched=evidence.matched,
+            phrase_ok=phrase_ok,
+            accepted=phrase_ok & (combined >= self.threshold_),
+        )
+
+    def decision_scores(
+        self, X: ArrayLike, sequences: Sequence[np.ndarray], claims: Sequence[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
+        """Vectorised verification: (combined, speaker, phrase scores, matched phrases) of each
+        row against its own claimed member."""
+        check_is_fitted(self, "threshold_")
+        unknown = sorted(set(map(str, claims)) - set(self.members_))
+        if unknown:
+            raise EnrolmentError(f"not enrolled in the voice model: {', '.join(unknown)}")
+        scores = self.score_claims(X, sequences)
+        rows = np.arange(len(scores.combined))
+        columns = np.searchsorted(self.members_, np.asarray(claims, dtype=str))
+        return (
+            scores.combined[rows, columns],
+            scores.speaker[rows, columns],
+            scores.phrase[rows, columns],
+            list(scores.matched[rows, columns]),
+        )
+
+    def verify(
+        self, vector: ArrayLike, mfcc_sequence: np.ndarray, claimed_member: str
+    ) -> VoiceMatch:
+        """Does this clip carry the claimed member's voice saying one of their phrases?"""
+        combined, speaker, phrase, matched = self.decision_scores(
+            np.asarray(vector, dtype=np.float64).reshape(1, -1), [mfcc_sequence], [claimed_member]
+        )
+        phrase_ok = bool(phrase[0] >= self.phrase_threshold_)
+        score = float(combined[0])
+        return VoiceMatch(
+            accepted=bool(phrase_ok and score >= self.threshold_),
+            score=score,
+            threshold=float(self.threshold_),
+            speaker_score=float(speaker[0]),
+            phrase_score=float(phrase[0]),
+            phrase=matched[0],
+            phrase_ok=phrase_ok,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimScores:
+    """Voice scores of rows against every member's claim, arrays (n_rows, n_members)."""
+
+    combined: np.ndarray
+    """Combined score compared with ``threshold_``."""
+    speaker: np.ndarray
+    """Speaker evidence (cohort-normalised when the model uses a cohort)."""
+    phrase: np.ndarray
+    """Minus the best DTW cost against the claimed member's takes (the phrase check)."""
+    matched: np.ndarray
+    """The claimed member's enrolled phrase closest to the clip."""
+    phrase_ok: np.ndarray
+    """The phrase check passed."""
+    accepted: np.ndarray
+    """Both the combined threshold and the phrase check passed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _VoiceEvidence:
+    """Scores of rows against every member, arrays of shape (n_rows, n_members)."""
+
+    speaker: np.ndarray
+    """Speaker similarity (cohort-normalised unless cohort_size is 0)."""
+    dtw: np.ndarray
+    """Minus the best DTW cost (cohort-normalised unless cohort_size is 0): speaker and phrase."""
+    phrase: np.ndarray
+    """Minus the best DTW cost, raw: the phrase check compares it with phrase_threshold_."""
+    matched: np.ndarray
+    """The enrolled phrase of the best take."""
+
+
+def _check_sequences(sequences: Sequence[np.ndarray], n_rows: int) -> list[np.ndarray]:
+    checked = [np.asarray(s, dtype=np.float64) for s in sequences]
+    if len(checked) != n_rows:
+        raise InputError(f"{len(checked)} MFCC sequences for {n_rows} feature rows")
+    widths = {s.shape[1] for s in checked if s.ndim == 2}
+    if any(s.ndim != 2 or len(s) == 0 for s in checked) or len(widths) > 1:
+        raise InputError("every MFCC sequence must be a non-empty frames x coefficients array")
+    return checked
+
+
+class _HeldOutVoiceScores:
+    """Scores collected during calibration, one entry per (held-out clip, claimed member)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {
+            name: []
+            for name in (
+                "speaker",
+                "dtw",
+                "phrase",
+                "kind",
+                "owner",
+                "phrase_enrolled",
+            )
+        }
+
+    def add(
+        self,
+        model: VoiceVerifier,
+        X: np.ndarray,
+        y: np.ndarray,
+        phrases: np.ndarray,
+        sequences: list[np.ndarray],
+        rows: np.ndarray,
+        *,
+        stranger: bool,
+    ) -> None:
+        """Score held-out ``rows`` against every member of ``model`` (a model not fitted on
+        them): their own member is the genuine claim, the others impostor claims."""
+        if rows.size == 0:
+            return
+        evidence = model._evidence(X[rows], [sequences[i] for i in rows])
+        for column, claim in enumerate(model.members_):
+            if stranger:
+                kind = np.full(rows.size, "stranger")
+            else:
+                kind = np.where(y[rows] == claim, "genuine", "member")
+            enrolled = set(model.member_phrases_[claim])
+            self.columns["speaker"] += list(evidence.speaker[:, column])
+            self.columns["dtw"] += list(evidence.dtw[:, column])
+            self.columns["phrase"] += list(evidence.phrase[:, column])
+            self.columns["kind"] += list(kind)
+            self.columns["owner"] += list(y[rows])
+            self.columns["phrase_enrolled"] += [p in enrolled for p in phrases[rows]]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: np.asarray(values) for name, values in self.columns.items()}
+
+
+def _log_odds(probabilities: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)) per column, clipped away from 0 and 1."""
+    clipped = np.clip(probabilities, 1e-15, 1.0 - 1e-15)
+    return np.log(clipped) - np.log1p(-clipped)
