@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.auth.simulate import _cycle_pairs, load_report, report_dict, run_simulation
+from engine.auth.campaigns import cycle_pairs
+from engine.auth.simulate import load_report, report_dict, run_simulation
 from engine.auth.store import SIMULATION, AuditStore
 from engine.core.errors import InputError, MissingStageError
 from engine.core.settings import Settings
@@ -183,4 +184,4 @@ def test_no_probes_is_a_clear_error(workspace: Workspace, monkeypatch) -> None:
     [(["a", "b"], ["x"], [("a", "x"), ("b", "x")]), (["a"], [], []), ([], ["x"], [])],
 )
 def test_cycle_pairs_use_every_item(first, second, expected) -> None:
-    assert _cycle_pairs(first, second) == expected
+    assert cycle_pairs(first, second) == expected
