@@ -24,7 +24,6 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -341,7 +340,7 @@ def _people(member_names: list[str], stranger_names: list[str]) -> list[_Person]
     return people
 
 
-def _person_jobs(seed: int, people: list[_Person]) -> list[Callable[[], _PersonFiles]]:
+def _person_jobs(seed: int, people: list[_Person]) -> list[functools.partial[_PersonFiles]]:
     """One job per person and modality; each is a pure function of the seed and the person."""
     faces = [functools.partial(_faces, seed, person) for person in people]
     voices = [functools.partial(_voices, seed, person) for person in people]

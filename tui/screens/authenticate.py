@@ -233,10 +233,14 @@ class AuthenticateScreen(EngineScreen):
                     face,
                     voice,
                     bundle=bundle,
-                    on_step=lambda step: self.post_message(self.StepDone(step)),
+                    on_step=self.post_step,
                 )
         finally:
             self.post_message(self.Decided(decision))
+
+    def post_step(self, step: Any) -> None:
+        """Called from the engine's thread as each step finishes."""
+        self.post_message(self.StepDone(step))
 
     def show_waiting_steps(self) -> None:
         """Every step of the flow back to waiting."""
