@@ -321,7 +321,11 @@ def _update_models(
             continue
         if getattr(bundle, kind) is None:
             updates.append(f"{kind}: no model trained yet; mmauth train will include the files")
-        elif kind == "face" and getattr(bundle.face, "backend", "") == "dlib":
+        elif (
+            kind == "face"
+            and face_change is not None
+            and getattr(bundle.face, "backend", "") == "dlib"
+        ):
             entry = bundle.manifest["models"]["face"]
             updated = face_change(copy.deepcopy(bundle.face))
             record = ModelRecord(

@@ -10,6 +10,7 @@ input is missing and which command creates it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -198,8 +199,11 @@ def _feature_sections(
                     f"{stem}_count_{column}.png",
                     f"Enrolment rows per {column}"
                     + (" (the most common; the rest pooled)" if len(counts) >= MAX_BARS else ""),
-                    lambda f, c=counts, name=column: plot_bars(
-                        f, list(c.index), list(c.values), "rows", name
+                    functools.partial(
+                        _plot_counts,
+                        counts=list(counts.values),
+                        names=list(counts.index),
+                        name=column,
                     ),
                 )
             )
@@ -385,7 +389,8 @@ def _product_section(comparison: Any, canvas: Canvas) -> Section:
 
 def _biometric_section(name: str, model: Any, canvas: Canvas) -> Section:
     evaluation = dict(getattr(model, "evaluation_", {}) or {})
-    threshold = float(getattr(model, "threshold_", evaluation.get("threshold", np.nan)))
+    threshold_value: Any = getattr(model, "threshold_", evaluation.get("threshold", np.nan))
+    threshold = float(threshold_value)
     genuine = np.asarray(_first(evaluation, "genuine_scores", "genuine"), dtype=float)
     impostor = np.asarray(_first(evaluation, "impostor_scores", "impostor"), dtype=float)
     figures = []
@@ -549,6 +554,10 @@ def _probe_section(
 
 def _percent(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.2%}"
+
+
+def _plot_counts(figure: Any, *, names: list[Any], counts: list[float], name: str) -> None:
+    plot_bars(figure, names, counts, "rows", name)
 
 
 def _first(mapping: dict[str, Any], *keys: str) -> Any:

@@ -9,6 +9,7 @@ centre of the face); engine.sample.face_rendering turns an identity and a captur
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -191,7 +192,7 @@ def resembling_identity(
     """Another person who looks like ``identity`` (a sibling, a look-alike impostor): the same
     hair style and glasses, colours within a few percent, each proportion moved by about
     ``spread`` of its population range."""
-    shape = {
+    shape: dict[str, Any] = {
         name: float(
             np.clip(getattr(identity, name) + rng.normal(0, spread * (high - low)), low, high)
         )

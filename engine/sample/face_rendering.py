@@ -67,7 +67,7 @@ def render_face(
     skin = np.array(face.skin, dtype=np.float32)
     skin_layer = skin * shade[..., None]
     # Cheeks flush and the forehead catches light: low-frequency colour variation on the skin.
-    cheeks = sum(_gauss(u, v, side * 0.5, 0.3, 0.18) for side in (-1, 1))
+    cheeks = _gauss(u, v, -0.5, 0.3, 0.18) + _gauss(u, v, 0.5, 0.3, 0.18)
     skin_layer = skin_layer * (1 - 0.08 * cheeks[..., None] * np.array([0, 0.6, 0.6], np.float32))
     canvas.paint(head, skin_layer)
     face_u = u - capture.yaw  # inner features turn with the head
