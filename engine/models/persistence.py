@@ -28,16 +28,16 @@ from engine.core.errors import MissingStageError, ModelIntegrityError
 from engine.core.fileio import atomic_open, atomic_write_json, file_sha256, json_sha256
 from engine.core.settings import Settings, settings_as_dict
 from engine.core.workspace import Workspace
+from engine.models.names import MODEL_NAMES, ModelName
 
 MANIFEST_FORMAT = 1
-MODEL_NAMES = ("face", "voice", "product")
 MODEL_SUFFIX = ".skops"
 # Files in models/ with these suffixes are model files: one the manifest does not list is refused.
 MODEL_FILE_SUFFIXES = (MODEL_SUFFIX, ".joblib", ".pkl", ".pickle")
 EXPECTED_CLASSES = {
-    "face": "engine.models.biometrics.FaceIdentifier",
-    "voice": "engine.models.biometrics.VoiceVerifier",
-    "product": "engine.models.product.ProductRecommender",
+    ModelName.FACE: "engine.models.biometrics.FaceIdentifier",
+    ModelName.VOICE: "engine.models.biometrics.VoiceVerifier",
+    ModelName.PRODUCT: "engine.models.product.ProductRecommender",
 }
 # Types outside skops' default trust that our models legitimately hold: tree structures of
 # scikit-learn's forests and boosting, and numpy dtypes.
@@ -229,9 +229,9 @@ def load_model_bundle(workspace: Workspace, require: Sequence[str] = MODEL_NAMES
             )
         loaded[name] = _load_verified(workspace, name, entry, hashes)
     return ModelBundle(
-        face=loaded.get("face"),
-        voice=loaded.get("voice"),
-        product=loaded.get("product"),
+        face=loaded.get(ModelName.FACE),
+        voice=loaded.get(ModelName.VOICE),
+        product=loaded.get(ModelName.PRODUCT),
         manifest=manifest,
         manifest_sha256=manifest_sha,
         version_mismatches=_version_mismatches(manifest.get("versions", {})),
@@ -393,7 +393,7 @@ def build_manifest(
         "format": MANIFEST_FORMAT,
         "created": now,
         "versions": library_versions(),
-        "face_backend": ordered.get("face", {}).get("backend", ""),
+        "face_backend": ordered.get(ModelName.FACE, {}).get("backend", ""),
         "parameters": parameters,
         "inputs": inputs,
         "metrics": {name: entry["metrics"] for name, entry in ordered.items()},

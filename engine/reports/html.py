@@ -25,6 +25,7 @@ from engine.core.errors import InputError, MissingStageError, ModelIntegrityErro
 from engine.core.fileio import atomic_write_bytes, atomic_write_text
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.workspace import Workspace
+from engine.models.names import ModelName
 from engine.reports.stats import Table
 
 STAGE = "report"
@@ -364,7 +365,7 @@ def _model_sections(workspace: Workspace, canvas: _Canvas) -> list[Section]:
         sections.append(
             Section("Product model", missing="no product model: run mmauth train --only product")
         )
-    for name in ("face", "voice"):
+    for name in (ModelName.FACE, ModelName.VOICE):
         model = getattr(bundle, name)
         if model is None:
             sections.append(
