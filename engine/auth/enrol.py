@@ -40,6 +40,7 @@ from engine.core.progress import Progress, ProgressCallback, check_cancelled, no
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
 from engine.customers.members import read_members, write_members
+from engine.models.names import ModelName
 
 STAGE = "enrol"
 _CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -316,20 +317,23 @@ def _update_models(
         return ["no models trained yet: run mmauth train to include this member"]
     updates: list[str] = []
     retrain: list[str] = []
-    for kind, changed in (("face", face_change is not None), ("voice", voice_changed)):
+    for kind, changed in (
+        (ModelName.FACE, face_change is not None),
+        (ModelName.VOICE, voice_changed),
+    ):
         if not changed:
             continue
         if getattr(bundle, kind) is None:
             updates.append(f"{kind}: no model trained yet; mmauth train will include the files")
         elif (
-            kind == "face"
+            kind == ModelName.FACE
             and face_change is not None
             and getattr(bundle.face, "backend", "") == "dlib"
         ):
-            entry = bundle.manifest["models"]["face"]
+            entry = bundle.manifest["models"][ModelName.FACE]
             updated = face_change(copy.deepcopy(bundle.face))
             record = ModelRecord(
-                name="face",
+                name=ModelName.FACE,
                 model=updated,
                 metrics=entry.get("metrics", {}),
                 inputs=entry.get("inputs", {}),
@@ -354,11 +358,11 @@ def _retrain(
 ) -> None:
     from engine.models.training import train_models
 
-    if "face" in which:
+    if ModelName.FACE in which:
         from engine.faces.extract import extract_face_features
 
         extract_face_features(workspace, settings, progress=progress, cancel=cancel)
-    if "voice" in which:
+    if ModelName.VOICE in which:
         from engine.voices.extract import extract_voice_features
 
         extract_voice_features(workspace, settings, progress=progress, cancel=cancel)

@@ -40,13 +40,14 @@ from engine.auth.campaigns import (
     plan_attempts,
 )
 from engine.auth.flow import AuthDecision, Authenticator
-from engine.auth.store import LIVE, SIMULATION
+from engine.auth.words import Origin, Reason, Step
 from engine.core.errors import AcquisitionError, InputError, MissingStageError
 from engine.core.fileio import atomic_write_json, atomic_write_text
 from engine.core.metrics import Rate, rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
+from engine.models.names import ModelName
 
 STAGE = "simulate"
 
@@ -132,7 +133,7 @@ def run_simulation(
     from engine.models.persistence import load_model_bundle
 
     started = time.perf_counter()
-    bundle = load_model_bundle(workspace, require=("face", "voice"))
+    bundle = load_model_bundle(workspace, require=(ModelName.FACE, ModelName.VOICE))
     members = sorted(str(m) for m in bundle.face.members_)
     face_probes = member_folders(workspace.probe_faces_dir)
     voice_probes = member_folders(workspace.probe_voices_dir)
@@ -163,7 +164,7 @@ def run_simulation(
             replay_guard=ReplayGuard(workspace, settings, store).sync(),
             record=audit,
             lockout=False,
-            origin=SIMULATION if audit else LIVE,
+            origin=Origin.SIMULATION if audit else Origin.LIVE,
         )
         outcomes = []
         for index, attempt in enumerate(attempts):
@@ -309,7 +310,7 @@ def _outcome(workspace: Workspace, attempt: Attempt, decision: AuthDecision) -> 
         correct = decision.granted and decision.member == attempt.expected_member
     else:
         correct = not decision.granted
-    face_step, voice_step = decision.step("face"), decision.step("voice")
+    face_step, voice_step = decision.step(Step.FACE), decision.step(Step.VOICE)
     return AttemptOutcome(
         campaign=attempt.campaign,
         face=_shown(workspace, attempt.face),
@@ -346,8 +347,10 @@ def _campaign(name: str, outcomes: Sequence[AttemptOutcome]) -> CampaignResult:
         face_ok = sum(o.member == o.expected_member for o in faced)
         voice_ok = sum(o.granted for o in reached_voice)
     else:
-        face_ok = sum(o.reason in ("no_face", "unknown_face") for o in faced)
-        voice_ok = sum(o.reason in ("voice_mismatch", "phrase_mismatch") for o in reached_voice)
+        face_ok = sum(o.reason in (Reason.NO_FACE, Reason.UNKNOWN_FACE) for o in faced)
+        voice_ok = sum(
+            o.reason in (Reason.VOICE_MISMATCH, Reason.PHRASE_MISMATCH) for o in reached_voice
+        )
     return CampaignResult(
         name=name,
         kind=kind,

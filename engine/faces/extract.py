@@ -45,7 +45,7 @@ from engine.core.workspace import Workspace
 from engine.faces import detect as face_detect
 from engine.faces.augment import ORIGINAL, Augmentation, augment_crop, augment_region
 from engine.faces.augment import plan_augmentations as plan_face_augmentations
-from engine.faces.images import read_image
+from engine.faces.images import LoadedImage, read_image
 
 PIPELINE_VERSION = 4
 """Part of every cache key: bump it when a change alters the features of an unchanged photo."""
@@ -270,6 +270,11 @@ def process_face_file(path: Path, params: dict[str, Any]) -> ItemOutput:
     Raises InputError for an unreadable photo and AcquisitionError when no face is found.
     """
     image = read_image(path, max_pixels=params["max_pixels"], max_side=params["max_side"])
+    return _image_rows(image, path, params)
+
+
+def _image_rows(image: LoadedImage, path: Path, params: dict[str, Any]) -> ItemOutput:
+    """The rows of a decoded photo; ``path`` names it for augmentation seeds and saved crops."""
     pixels = image.pixels
     dlib_backend = params["backend"] == "dlib"
     if dlib_backend:
@@ -310,7 +315,18 @@ def face_vector(path: Path, settings: Settings) -> np.ndarray:
 
     Raises InputError for an unreadable file, AcquisitionError when no face is found.
     """
-    return process_face_file(Path(path), face_params(settings, augment=False)).features[0]
+    return image_face_vector(read_probe_photo(path, settings), settings)
+
+
+def read_probe_photo(path: Path, settings: Settings) -> LoadedImage:
+    """Decode a probe photo within the settings' bounds, as the batch does (InputError if not)."""
+    return read_image(path, max_pixels=settings.face.max_pixels, max_side=settings.face.max_side)
+
+
+def image_face_vector(image: LoadedImage, settings: Settings) -> np.ndarray:
+    """``face_vector`` of an already decoded photo, so a caller that also needs the pixels
+    (the replay check) decodes the file once; AcquisitionError when no face is found."""
+    return _image_rows(image, Path(), face_params(settings, augment=False)).features[0]
 
 
 def extract_face_features(

@@ -19,6 +19,7 @@ import numpy as np
 
 from engine.core.errors import InputError, MissingStageError, ModelIntegrityError
 from engine.core.workspace import Workspace
+from engine.models.names import ModelName
 from engine.reports.figures import (
     Canvas,
     Figure,
@@ -295,7 +296,7 @@ def model_sections(workspace: Workspace, canvas: Canvas) -> list[Section]:
         sections.append(
             Section("Product model", missing="no product model: run mmauth train --only product")
         )
-    for name in ("face", "voice"):
+    for name in (ModelName.FACE, ModelName.VOICE):
         model = getattr(bundle, name)
         if model is None:
             sections.append(

@@ -92,8 +92,19 @@ def voice_sample(path: str | Path, settings: Settings) -> VoiceSample:
 
     Raises AcquisitionError for silence or too little speech, InputError for a bad file.
     """
+    return recording_sample(load_probe_recording(path, settings), settings, path)
+
+
+def load_probe_recording(path: str | Path, settings: Settings) -> Recording:
+    """The cleaned speech of a probe recording, loaded as the batch loads it."""
     with single_threaded_blas():
-        recording = load_recording(path, settings.voice)
+        return load_recording(path, settings.voice)
+
+
+def recording_sample(recording: Recording, settings: Settings, path: str | Path) -> VoiceSample:
+    """``voice_sample`` of an already loaded recording, so a caller that also needs the samples
+    (the replay check) loads the file once; ``path`` gives the phrase hint."""
+    with single_threaded_blas():
         config = frame_config(recording.sample_rate, settings.voice.n_mfcc)
         features = clip_features(recording.samples, config)
     return VoiceSample(

@@ -14,7 +14,8 @@ import pytest
 
 from engine.auth.campaigns import cycle_pairs
 from engine.auth.simulate import load_report, report_dict, run_simulation
-from engine.auth.store import SIMULATION, AuditStore
+from engine.auth.store import AuditStore
+from engine.auth.words import Origin
 from engine.core.errors import InputError, MissingStageError
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
@@ -157,7 +158,7 @@ def test_unreadable_last_report_is_named(workspace: Workspace, content: str, mat
 def test_audit_flag_records_simulated_attempts_without_lockouts(simulated: Workspace) -> None:
     report = run_simulation(simulated, SETTINGS, audit=True)
     store = AuditStore(simulated.database)
-    assert store.count_attempts(origin=SIMULATION) == len(report.attempts)
+    assert store.count_attempts(origin=Origin.SIMULATION) == len(report.attempts)
     assert store.count_attempts() == len(report.attempts)
     assert store.lockouts() == []
     assert store.history() == []  # hidden from the live history
