@@ -18,9 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.sample import face_rendering
-from engine.sample import voices as sample_voices
-from engine.sample import workspace as sample
+from engine.sample import face_rendering, voices as sample_voices, workspace as sample
 
 
 class _Timed:

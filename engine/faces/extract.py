@@ -43,8 +43,13 @@ from engine.core.progress import ProgressCallback, no_progress
 from engine.core.settings import FaceAugmentSettings, Settings
 from engine.core.workspace import Workspace
 from engine.faces import detect as face_detect
-from engine.faces.augment import ORIGINAL, Augmentation, augment_crop, augment_region
-from engine.faces.augment import plan_augmentations as plan_face_augmentations
+from engine.faces.augment import (
+    ORIGINAL,
+    Augmentation,
+    augment_crop,
+    augment_region,
+    plan_augmentations as plan_face_augmentations,
+)
 from engine.faces.images import LoadedImage, read_image
 
 PIPELINE_VERSION = 4

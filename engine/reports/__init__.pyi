@@ -1,10 +1,11 @@
-from .html import ReportResult as ReportResult
-from .html import build_report as build_report
-from .stats import Table as Table
-from .stats import WorkspaceStats as WorkspaceStats
-from .stats import simulation_scores as simulation_scores
-from .stats import training_summary as training_summary
-from .stats import workspace_stats as workspace_stats
+from .html import ReportResult as ReportResult, build_report as build_report
+from .stats import (
+    Table as Table,
+    WorkspaceStats as WorkspaceStats,
+    simulation_scores as simulation_scores,
+    training_summary as training_summary,
+    workspace_stats as workspace_stats,
+)
 
 __all__ = [
     "build_report",

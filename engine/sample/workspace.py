@@ -33,9 +33,12 @@ from engine.core.fileio import atomic_write_text, file_sha256
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import dump_toml
 from engine.core.workspace import Workspace
-from engine.sample import customers as sample_customers
-from engine.sample import face_parameters, face_rendering
-from engine.sample import voices as sample_voices
+from engine.sample import (
+    customers as sample_customers,
+    face_parameters,
+    face_rendering,
+    voices as sample_voices,
+)
 
 STAGE = "sample"
 STAGING_PREFIX = ".mmauth-sample-"

@@ -43,8 +43,13 @@ from engine.core.settings import Settings, VoiceAugmentSettings, VoiceSettings
 from engine.core.workspace import Workspace
 from engine.voices.audio import Recording, load_recording, phrase_from_filename
 from engine.voices.augment import ORIGINAL, augment, augmentation_rng
-from engine.voices.features import FrameConfig, feature_names, frame_config, frame_features
-from engine.voices.features import summarise as summarise_frames
+from engine.voices.features import (
+    FrameConfig,
+    feature_names,
+    frame_config,
+    frame_features,
+    summarise as summarise_frames,
+)
 
 BACKEND = "shared-stft"
 """Name of the feature set in reports (MFCC + deltas + spectral shape + F0 from one STFT)."""
