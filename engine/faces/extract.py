@@ -74,17 +74,14 @@ LBP_GRID = 8
 LBP_POINTS = 8
 LBP_RADIUS = 2
 LBP_BINS = LBP_POINTS * (LBP_POINTS - 1) + 3
-"""Non-rotation-invariant uniform patterns (Ahonen et al.'s u2 code, 59 bins for 8 points): on
-the Yale development protocol the classic model on LBP alone measured rank-1 87.2% / EER 20.3%
-with them at radius 2 and 84.6% / 25.5% at radius 1 (80.3% / 30.1% with the 10 rotation-invariant
-ones at radius 1, on the previous crop and Tan-Triggs sigmas)."""
+"""Non-rotation-invariant uniform patterns (Ahonen et al.'s u2 code, 59 bins for 8 points) at
+radius 2: the best LBP variant on the Yale development protocol (docs/BENCHMARKS.md, "Faces:
+designs compared on a development protocol")."""
 COLOUR_BINS = 8
 CLASSIC_CONTEXT = 1.25
 """The classic features' crop is this much wider than the detected face region: the head's
-outline and hair carry identity that the inner face loses under side light. On the Yale
-development protocol (enrolment with sleepy, sad, wink; docs/BENCHMARKS.md) the classic model
-measured rank-1 88.4% / EER 20.1% with it and 87.8% / 20.6% without, and HOG of the inner 84%
-of the region was clearly worse than of all of it (82.2% / 29.5% against 86.5% / 26.8%)."""
+outline and hair carry identity that the inner face loses under side light (docs/BENCHMARKS.md,
+"Faces: designs compared on a development protocol": wider crops against inner ones)."""
 
 
 def emotion_from_name(file_name: str) -> str:
