@@ -246,6 +246,7 @@ class ReplayGuard:
     def _envelope(self, sample: SampleRecord) -> np.ndarray:
         """An enrolment recording's fingerprint, decoded once per guard."""
         key = (sample.path, sample.sha256)
+        assert sample.fingerprint is not None, "only fingerprinted recordings are compared"
         if key not in self._envelopes:
             self._envelopes[key] = decode_envelope(sample.fingerprint).astype(np.float64)
         return self._envelopes[key]

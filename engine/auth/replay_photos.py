@@ -81,9 +81,9 @@ _CENTRE = np.full((2, 1), SIDE / 2)
 _ROTATIONS = _signed(np.arange(_ANGLES), _ANGLES) * 180.0 / _ANGLES
 _LOG_SCALES = _signed(np.arange(_RADII), _RADII) * _LOG_STEP
 _ROTATION_SCALE_SEARCH = (np.abs(_ROTATIONS) <= MAX_ROTATION_DEGREES)[:, None] & (
-    (_LOG_SCALES >= np.log(SCALE_RANGE[0])) & (_LOG_SCALES <= np.log(SCALE_RANGE[1]))
+    np.abs(_LOG_SCALES - np.log(SCALE_RANGE).mean()) <= np.ptp(np.log(SCALE_RANGE)) / 2
 )[None, :]
-_REFINEMENT_POINTS = ((_GRID[0] % 2 == 0) & (_GRID[1] % 2 == 0))
+_REFINEMENT_POINTS = (_GRID[0] % 2 == 0) & (_GRID[1] % 2 == 0)
 _SHIFTS = np.abs(_signed(np.arange(SIDE), SIDE)) <= SIDE // 3
 _TRANSLATION_SEARCH = _SHIFTS[:, None] & _SHIFTS[None, :]
 
@@ -199,8 +199,8 @@ def _phase_peak(first: np.ndarray, second: np.ndarray, search: np.ndarray):
         correlation[row, (column + 1) % columns],
     )
     return (
-        float(_signed(row, rows) + row_offset),
-        float(_signed(column, columns) + column_offset),
+        float(_signed(np.asarray(row), rows) + row_offset),
+        float(_signed(np.asarray(column), columns) + column_offset),
         float(correlation[row, column]),
     )
 
@@ -215,9 +215,7 @@ def _inside(coordinates: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarr
     )
 
 
-def copy_residual(
-    enrolled: PhotoTemplate, probe: tuple[PhotoTemplate, PhotoTemplate]
-) -> float:
+def copy_residual(enrolled: PhotoTemplate, probe: tuple[PhotoTemplate, PhotoTemplate]) -> float:
     """Largest block difference (grey levels) left after registering the probe (or its mirror
     image) onto the enrolment photo: small for a copy, large where anything changed."""
     from scipy import ndimage
