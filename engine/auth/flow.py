@@ -399,7 +399,7 @@ class Authenticator:
     def _replay(
         self, files: InputStepResult, member: str, media: ProbeMedia
     ) -> tuple[StepOutcome, ReplayStepResult]:
-        from engine.auth.replay import perceptual_hash, recording_fingerprint
+        from engine.auth.replay import photo_fingerprint, recording_fingerprint
 
         started = time.perf_counter()
         try:
@@ -407,7 +407,7 @@ class Authenticator:
                 member,
                 face_sha256=files.face_sha256,
                 voice_sha256=files.voice_sha256,
-                face_hash=lambda: perceptual_hash(media.image().pixels),
+                face_fingerprint=lambda: photo_fingerprint(media.image().pixels),
                 voice_fingerprint=lambda: recording_fingerprint(media.recording()),
             )
         except AcquisitionError:
@@ -434,10 +434,10 @@ class Authenticator:
             )
         auth = self.settings.auth
         details = []
-        if verdict.face_distance is not None:
+        if verdict.face_residual is not None:
             details.append(
-                f"photo {verdict.face_distance} bits from the nearest enrolment photo "
-                f"(replay at <= {auth.replay_image_distance})"
+                f"photo differs from the nearest enrolment photo by {verdict.face_residual:.1f} "
+                f"grey levels (replay at <= {auth.replay_photo_residual:g})"
             )
         if verdict.voice_similarity is not None:
             details.append(

@@ -143,9 +143,10 @@ class AuthSettings:
     """Consecutive denied attempts on one member that lock it."""
     lockout_window_s: float = 600.0
     lockout_duration_s: float = 300.0
-    replay_image_distance: int = 8
-    """256-bit perceptual-hash Hamming distance at or under which a photo counts as a replayed
-    enrolment (docs/AUTHENTICATION.md: distinct Yale photos of one person are all farther)."""
+    replay_photo_residual: float = 10.0
+    """Copy residual (grey levels left after registering a photo onto an enrolment photo,
+    engine.auth.replay_photos) at or under which a photo counts as a replayed enrolment; chosen
+    on the development part of the shared data (docs/BENCHMARKS.md, "Replay defence")."""
     replay_audio_similarity: float = 0.97
     """Audio fingerprint similarity at or over which a clip counts as a replayed enrolment
     (distinct FSDD takes of one digit by one speaker reach 0.96 at most)."""
@@ -317,6 +318,7 @@ def validate(settings: Any, *, source: str) -> None:
     elif isinstance(settings, AuthSettings):
         checks += [
             (settings.lockout_attempts >= 1, "auth.lockout_attempts must be at least 1"),
+            (settings.replay_photo_residual >= 0, "auth.replay_photo_residual cannot be negative"),
             (
                 0.0 < settings.replay_audio_similarity <= 1.0,
                 "auth.replay_audio_similarity in (0, 1]",
