@@ -21,6 +21,7 @@ from cli.commands import (
     sample,
     simulate,
     train,
+    trust,
     views,
 )
 from cli.output import WorkspaceOption
@@ -36,6 +37,7 @@ COMMAND_MODULES = [
     members,
     simulate,
     report,
+    trust,
     views,
 ]
 
