@@ -24,7 +24,7 @@ from cli.commands import (
     trust,
     views,
 )
-from cli.output import WorkspaceOption
+from cli.output import WorkspaceOption, handle_errors
 
 COMMAND_MODULES = [
     config,
@@ -62,9 +62,12 @@ def create_app() -> typer.Typer:
     @app.command("tui")
     def tui(ctx: typer.Context, workspace: WorkspaceOption = None) -> None:
         """Open the terminal app (same as mmauth-tui)."""
+        from engine.core.workspace import existing_workspace
         from tui.app import run_app
 
         chosen: Path | None = workspace or (ctx.obj or {}).get("workspace")
+        with handle_errors():
+            existing_workspace(chosen)
         run_app(chosen)
 
     for module in COMMAND_MODULES:

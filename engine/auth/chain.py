@@ -21,7 +21,7 @@ import fcntl
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ def append(
 
 def verify_entries(
     connection: sqlite3.Connection,
-    chained: dict[str, Sequence[str]],
+    chained: Mapping[str, Sequence[str]],
     *,
     after: ChainHead | None = None,
     accepted_breaks: frozenset[int] = frozenset(),
