@@ -21,9 +21,10 @@ from cli.commands import (
     sample,
     simulate,
     train,
+    trust,
     views,
 )
-from cli.output import WorkspaceOption
+from cli.output import WorkspaceOption, handle_errors
 
 COMMAND_MODULES = [
     config,
@@ -36,6 +37,7 @@ COMMAND_MODULES = [
     members,
     simulate,
     report,
+    trust,
     views,
 ]
 
@@ -60,9 +62,12 @@ def create_app() -> typer.Typer:
     @app.command("tui")
     def tui(ctx: typer.Context, workspace: WorkspaceOption = None) -> None:
         """Open the terminal app (same as mmauth-tui)."""
+        from engine.core.workspace import existing_workspace
         from tui.app import run_app
 
         chosen: Path | None = workspace or (ctx.obj or {}).get("workspace")
+        with handle_errors():
+            existing_workspace(chosen)
         run_app(chosen)
 
     for module in COMMAND_MODULES:

@@ -111,4 +111,14 @@ def main() -> None:
         return
     if arguments and arguments[0] in {"-w", "--workspace"}:
         arguments = arguments[1:]
-    run_app(Path(arguments[0]) if arguments else None)
+    chosen = Path(arguments[0]) if arguments else None
+    from engine.core.errors import MissingWorkspaceError
+    from engine.core.text import printable
+    from engine.core.workspace import existing_workspace
+
+    try:
+        existing_workspace(chosen)
+    except MissingWorkspaceError as error:
+        print(f"{error.title}: {printable(error.message)}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
+    run_app(chosen)

@@ -10,17 +10,20 @@ from textual.app import App
 from textual.worker import Worker, WorkerState
 
 from engine.core.errors import CancelledError, MmauthError
+from engine.core.text import printable
+from tui.text import shown
 
 
 def notify_error(app: App[Any], error: BaseException) -> None:
     """Show an error as a notification: the engine's own title and message when it has them."""
+    # Messages quote file and member names: shown escaped, never as markup.
     if isinstance(error, CancelledError):
-        app.notify(error.message, title=error.title, severity="warning")
+        app.notify(shown(error.message), title=printable(error.title), severity="warning")
     elif isinstance(error, MmauthError):
-        app.notify(error.message, title=error.title, severity="error", timeout=10)
+        app.notify(shown(error.message), title=printable(error.title), severity="error", timeout=10)
     else:
         app.notify(
-            f"{type(error).__name__}: {error}",
+            shown(f"{type(error).__name__}: {error}"),
             title="Unexpected error",
             severity="error",
             timeout=10,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cli.context import open_workspace
-from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json
+from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json, shown
 from engine.auth.words import Decision, Origin, Step, StepStatus, compare_scores, score_pair
 
 _MARKS = {
@@ -61,7 +61,7 @@ def show_step(step: Any) -> None:
         score = compare_scores(step.score, step.threshold)
     console.print(
         f"{_MARKS.get(step.status, '?')} [bold]{step.name:<8}[/] {score:<17} "
-        f"[dim]{step.seconds * 1000:6.0f} ms[/]  {escape(step.message)}",
+        f"[dim]{step.seconds * 1000:6.0f} ms[/]  {shown(step.message)}",
         highlight=False,
     )
 
@@ -69,20 +69,25 @@ def show_step(step: Any) -> None:
 def show_decision(decision: Any) -> None:
     if decision.granted:
         console.print(
-            f"\n[bold green]{Decision.GRANTED}[/] {escape(decision.member)}", highlight=False
+            f"\n[bold green]{Decision.GRANTED}[/] {shown(decision.member)}", highlight=False
         )
         if decision.category is not None:
             console.print(
-                f"Recommended product category: [bold]{escape(decision.category)}[/] "
+                f"Recommended product category: [bold]{shown(decision.category)}[/] "
                 f"(model confidence {decision.confidence:.0%})",
                 highlight=False,
             )
     else:
         console.print(
-            f"\n[bold red]{Decision.DENIED}[/] ({decision.reason}): {escape(decision.message)}",
+            f"\n[bold red]{Decision.DENIED}[/] ({decision.reason}): {shown(decision.message)}",
             highlight=False,
         )
-    console.print(f"[dim]{decision.seconds:.2f} s, attempt #{decision.attempt_id}[/]")
+    recorded = (
+        f"attempt #{decision.attempt_id}"
+        if decision.attempt_id is not None
+        else "not written to the audit log"
+    )
+    console.print(f"[dim]{decision.seconds:.2f} s, {recorded}[/]")
 
 
 def history(
@@ -111,6 +116,8 @@ def history(
             raise ConfigError(f"--decision must be GRANTED or DENIED, not {decision!r}")
         space, _ = open_workspace(ctx, workspace)
         store = open_store(space)
+        chain = store.check_chain()
+        events = store.events(limit=10)
         attempts = store.history(
             member=member,
             decision=decision.upper() if decision else None,
@@ -125,6 +132,9 @@ def history(
                 "ok": True,
                 "attempts": [_attempt_dict(a) for a in attempts],
                 "active_lockouts": [vars(lock) for lock in locks],
+                "events": [dataclasses.asdict(event) for event in events],
+                "audit_log_intact": chain.intact,
+                "audit_log_problems": list(chain.problems),
             }
         )
         return
@@ -137,8 +147,8 @@ def history(
             str(attempt.id),
             _when(attempt.at),
             f"[{style}]{attempt.decision}[/]",
-            attempt.reason,
-            escape(attempt.identified_member or "-"),
+            shown(attempt.reason),
+            shown(attempt.identified_member or "-"),
             score_pair(attempt.face_score, attempt.face_threshold),
             score_pair(attempt.voice_score, attempt.voice_threshold),
             f"{attempt.seconds * 1000:.0f}",
@@ -146,14 +156,25 @@ def history(
     console.print(table)
     for lock in locks:
         console.print(
-            f"[yellow]{escape(lock.member)} is locked until {_when(lock.until)} "
-            f"after {lock.failures} failed attempts[/]"
+            f"[yellow]{shown(lock.member)} is locked until {_when(lock.until)} "
+            f"after {lock.failures} failed attempts (mmauth unlock lifts it)[/]"
+        )
+    for event in events:
+        console.print(
+            f"[dim]{_when(event.at)} {event.kind} by {shown(event.actor)}"
+            + (f" ({shown(event.member)})" if event.member else "")
+            + f": {shown(event.detail)}[/]",
+            highlight=False,
+        )
+    if not chain.intact:
+        console.print(
+            f"[bold red]The audit log was tampered with:[/] {shown('; '.join(chain.problems))}. "
+            "Authentication is stopped until mmauth audit acknowledge.",
+            highlight=False,
         )
 
 
 def _attempt_dict(attempt: Any) -> dict[str, Any]:
-    import dataclasses
-
     values = dataclasses.asdict(attempt)
     values["time"] = _when(attempt.at)
     return values

@@ -16,6 +16,7 @@ from cli.output import (
     handle_errors,
     print_json,
     progress_bars,
+    shown,
 )
 
 FaceBackendOption = Annotated[
@@ -99,12 +100,15 @@ def show_reports(reports: list[Any], relative: Any) -> None:
             str(report.cached),
             str(len(report.failures)),
             f"{report.seconds:.1f}",
-            relative(report.output),
+            shown(relative(report.output)),
         )
     console.print(table)
     for report in reports:
         for failure in report.failures:
-            console.print(f"[yellow]{report.stage}: {failure.source}[/]: {failure.reason}")
+            console.print(
+                f"[yellow]{report.stage}: {shown(failure.source)}[/]: {shown(failure.reason)}",
+                highlight=False,
+            )
 
 
 def register(app: typer.Typer) -> None:

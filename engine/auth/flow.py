@@ -42,7 +42,14 @@ from engine.auth.outcomes import (
     step_outcome,
 )
 from engine.auth.probes import ProbeMedia, file_problem
-from engine.auth.store import AttemptRecord, AuditStore, Lockout, LockoutPolicy, open_store
+from engine.auth.store import (
+    AttemptRecord,
+    AuditStore,
+    AuditTamperedError,
+    Lockout,
+    LockoutPolicy,
+    open_store,
+)
 from engine.auth.words import (
     REASONS,
     Decision,
@@ -52,11 +59,12 @@ from engine.auth.words import (
     StepStatus,
     compare_scores,
 )
-from engine.core.errors import AcquisitionError, InputError, MmauthError, ModelIntegrityError
+from engine.core.errors import InputError, MmauthError, ModelIntegrityError
 from engine.core.fileio import file_sha256
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
 from engine.models.names import ModelName
+from engine.models.signing import UntrustedModelsError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -206,6 +214,14 @@ class Authenticator:
                     self._audit_row(evidence, started_at, granted, reason, message, steps, wall),
                     self.policy if self.lockout else None,
                 )
+            except AuditTamperedError as error:
+                # The log changed under this attempt: the grant is refused and the denial
+                # written (denials are always written).
+                reason, message = (
+                    Reason.AUDIT_TAMPERED,
+                    f"{REASONS[Reason.AUDIT_TAMPERED]}: {error.message}",
+                )
+                return self._finish(evidence, started_at, reason, message, done, wall)
             except MmauthError as error:
                 # Fail closed: access that leaves no trace in the audit log is not granted.
                 granted, reason = False, Reason.AUDIT_FAILED
@@ -298,6 +314,13 @@ class Authenticator:
         started = time.perf_counter()
         try:
             bundle = self._bundle()
+        except UntrustedModelsError as error:
+            message = f"{REASONS[Reason.MODELS_UNTRUSTED]}: {error.message}"
+            raise Denied(
+                Reason.MODELS_UNTRUSTED,
+                message,
+                step_outcome(Step.MODELS, StepStatus.FAILED, started, message),
+            ) from None
         except ModelIntegrityError as error:
             message = f"{REASONS[Reason.MODELS_REFUSED]}: {error.message}"
             raise Denied(
@@ -381,6 +404,19 @@ class Authenticator:
         if not self.lockout:
             message = "lockout not applied (simulation)"
             return step_outcome(Step.LOCKOUT, StepStatus.SKIPPED, started, message), None
+        # The lockout state is only as good as the log it comes from: check the chain first.
+        chain = self._store().check_chain()
+        if not chain.intact:
+            message = (
+                f"{REASONS[Reason.AUDIT_TAMPERED]}: {'; '.join(chain.problems)}. Authentication "
+                "is stopped until an operator runs mmauth audit verify and mmauth audit "
+                "acknowledge"
+            )
+            raise Denied(
+                Reason.AUDIT_TAMPERED,
+                message,
+                step_outcome(Step.LOCKOUT, StepStatus.FAILED, started, message),
+            )
         lock = self._store().active_lockout(member, started_at)
         if lock is not None:
             message = (
@@ -402,22 +438,20 @@ class Authenticator:
         from engine.auth.replay import photo_fingerprint, recording_fingerprint
 
         started = time.perf_counter()
+        recording_usable = _decodes(media.recording)
         try:
             verdict = self._replay_guard().check_decoded(
                 member,
                 face_sha256=files.face_sha256,
                 voice_sha256=files.voice_sha256,
                 face_fingerprint=lambda: photo_fingerprint(media.image().pixels),
-                voice_fingerprint=lambda: recording_fingerprint(media.recording()),
-            )
-        except AcquisitionError:
-            # No fingerprint without speech; the voice step will say so with its own reason.
-            message = "no speech to compare with enrolment"
-            return step_outcome(Step.REPLAY, StepStatus.PASSED, started, message), ReplayStepResult(
-                None
+                voice_fingerprint=(
+                    (lambda: recording_fingerprint(media.recording())) if recording_usable else None
+                ),
             )
         except InputError as error:
-            message = f"a file cannot be used: {error.message}"
+            # Only the photo can fail here (the recording was set aside above).
+            message = f"the photo cannot be used: {error.message}"
             raise Denied(
                 Reason.BAD_INPUT,
                 message,
@@ -444,6 +478,9 @@ class Authenticator:
                 f"recording similarity {verdict.voice_similarity:.3f} "
                 f"(replay at >= {auth.replay_audio_similarity})"
             )
+        if not recording_usable:
+            # An unusable recording is the voice step's to report, with its own reason.
+            details.append("recording not compared (the voice step says why)")
         outcome = step_outcome(
             Step.REPLAY,
             StepStatus.PASSED,
@@ -597,6 +634,15 @@ def authenticate(
     """One authentication attempt: never raises for bad input (see the module docstring)."""
     authenticator = Authenticator(workspace, settings, bundle=bundle, store=store, clock=clock)
     return authenticator.authenticate(face_path, voice_path, on_step=on_step)
+
+
+def _decodes(decode: Callable[[], Any]) -> bool:
+    """Whether a probe file decodes into a usable sample (the refusal is kept for its step)."""
+    try:
+        decode()
+    except MmauthError:
+        return False
+    return True
 
 
 def _signature(path: Path) -> tuple[int, int] | None:

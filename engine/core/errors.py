@@ -78,6 +78,18 @@ class EnrolmentError(MmauthError):
     title = "Enrolment refused"
 
 
+class UnknownMemberError(EnrolmentError):
+    """A command names a member this workspace does not have (removing, unlocking)."""
+
+    title = "No such member"
+
+
+class MissingWorkspaceError(MmauthError):
+    """A command that reads a workspace was pointed at a folder that does not exist."""
+
+    title = "No such workspace"
+
+
 class CancelledError(MmauthError):
     """Long work stopped because its cancel event was set."""
 

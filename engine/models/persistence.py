@@ -5,7 +5,9 @@ an explicit allow-list before anything is built from them; pickles are never use
 file's SHA-256 is recorded in ``models/manifest.json`` with the library versions, the hashes of
 the data it was trained on, the settings and its metrics. Loading reads each file once, checks
 that its bytes match the manifest, and only then deserialises those same bytes: a tampered,
-swapped or unknown model file is refused with ModelIntegrityError.
+swapped or unknown model file is refused with ModelIntegrityError. The manifest itself is signed
+by this installation and bound to the workspace (engine.models.signing): models this
+installation did not make for this workspace are refused with UntrustedModelsError.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ from engine.core.fileio import atomic_open, atomic_write_json, file_sha256, json
 from engine.core.settings import Settings, settings_as_dict
 from engine.core.workspace import Workspace
 from engine.models.names import MODEL_NAMES, ModelName
+from engine.models.signing import (
+    check_members_enrolled,
+    check_trusted,
+    record_trusted_manifest,
+    sign_manifest,
+)
 
 MANIFEST_FORMAT = 1
 MODEL_SUFFIX = ".skops"
@@ -216,14 +224,20 @@ _loaded_models: dict[tuple[str, str], Any] = {}
 bytes were already loaded is not deserialised again."""
 
 
-def load_model_bundle(workspace: Workspace, require: Sequence[str] = MODEL_NAMES) -> ModelBundle:
-    """Verify every model file against the manifest, then load them.
+def load_model_bundle(
+    workspace: Workspace, require: Sequence[str] = MODEL_NAMES, *, check_members: bool = True
+) -> ModelBundle:
+    """Verify the manifest's signature and every model file against it, then load them.
 
     Raises MissingStageError when there are no models or a model in ``require`` was never
-    trained, ModelIntegrityError when a file is unknown, missing, tampered with or swapped.
+    trained, ModelIntegrityError when a file is unknown, missing, tampered with or swapped,
+    UntrustedModelsError when this installation did not sign the manifest for this workspace
+    or (``check_members``) a model knows a member the workspace does not enrol. Only a model
+    update that is removing a member (its folders already moved aside) skips that last check.
     """
     manifest = read_manifest(workspace)
     manifest_sha = file_sha256(workspace.manifest)
+    check_trusted(workspace, manifest, manifest_sha)
     entries: dict[str, Any] = manifest["models"]
     _refuse_unknown_files(workspace, entries)
     absent = [name for name in require if name not in entries]
@@ -241,6 +255,8 @@ def load_model_bundle(workspace: Workspace, require: Sequence[str] = MODEL_NAMES
                 "run mmauth train again"
             )
         loaded[name] = _load_verified(workspace, name, entry, hashes)
+    if check_members:
+        check_members_enrolled(workspace, loaded.items())
     return ModelBundle(
         face=loaded.get(ModelName.FACE),
         voice=loaded.get(ModelName.VOICE),
@@ -371,7 +387,7 @@ def save_models(
     """
     payloads = {record.name: serialize_model(record.model) for record in records}
     kept = _verified_entries(workspace, skip={record.name for record in records})
-    manifest = build_manifest(workspace, records, payloads, kept, settings)
+    manifest = sign_manifest(build_manifest(workspace, records, payloads, kept, settings))
     files = {model_path(workspace, name): data for name, data in payloads.items()}
     if derived_files is not None:
         files.update(derived_files(manifest))
@@ -381,6 +397,7 @@ def save_models(
         for path, data in files.items():
             stack.enter_context(atomic_open(path, "wb")).write(data)
     atomic_write_json(workspace.manifest, manifest)
+    record_trusted_manifest(workspace, file_sha256(workspace.manifest))
     return manifest
 
 
@@ -429,14 +446,16 @@ def build_manifest(
 
 
 def _verified_entries(workspace: Workspace, skip: set[str]) -> dict[str, Any]:
-    """Manifest entries of models not being retrained whose files still match; a file that no
-    longer matches is not blessed again (loading will refuse it)."""
+    """Manifest entries of models not being retrained whose files still match, from a manifest
+    this installation trusts; anything else is not blessed again by the new signature."""
     if not workspace.manifest.is_file():
         return {}
     try:
-        entries = read_manifest(workspace)["models"]
-    except ModelIntegrityError:
+        manifest = read_manifest(workspace)
+        check_trusted(workspace, manifest, file_sha256(workspace.manifest))
+    except ModelIntegrityError:  # tampered, unsigned, or signed for something else
         return {}
+    entries = manifest["models"]
     return {
         name: entry
         for name, entry in entries.items()

@@ -133,7 +133,7 @@ def test_a_file_with_an_untrusted_type_is_refused_even_with_a_matching_hash(
     (saved.models_dir / "product.skops").write_bytes(data)
     manifest = json.loads(saved.manifest.read_text())
     manifest["models"]["product"]["sha256"] = hashlib.sha256(data).hexdigest()
-    saved.manifest.write_text(json.dumps(manifest))
+    write_signed(saved, manifest)
     with pytest.raises(ModelIntegrityError, match="not on the allow-list: .*Payload"):
         load_model_bundle(saved, require=())
 
@@ -216,7 +216,7 @@ def test_a_model_trained_by_other_code_is_refused(
 def test_a_manifest_cannot_name_a_module_to_import(saved: Workspace) -> None:
     manifest = json.loads(saved.manifest.read_text())
     manifest["models"]["product"]["class"] = "antigravity.Fly"
-    saved.manifest.write_text(json.dumps(manifest))
+    write_signed(saved, manifest)
     with pytest.raises(ModelIntegrityError, match="not a model class of mmauth"):
         load_model_bundle(saved, require=("product",))
 
@@ -230,7 +230,19 @@ def saved_face(workspace: Workspace) -> Workspace:
     rows = np.vstack([centre + rng.normal(0, 0.1, (4, 8)) for centre in centres.values()])
     model = FaceIdentifier(backend="dlib").fit(rows, np.repeat(list(centres), 4))
     save_models(workspace, [record("face", model)], Settings())
+    for name in centres:  # the members a model can grant must be enrolled in the workspace
+        (workspace.faces_dir / name).mkdir(parents=True)
+        (workspace.faces_dir / name / "front.png").write_bytes(b"photo")
     return workspace
+
+
+def write_signed(workspace: Workspace, manifest: dict) -> None:
+    """A hand-edited manifest signed with this installation's key: the checks behind the
+    signature still hold for whoever has the key."""
+    from engine.models.signing import record_trusted_manifest, sign_manifest
+
+    workspace.manifest.write_text(json.dumps(sign_manifest(manifest)))
+    record_trusted_manifest(workspace, persistence.file_sha256(workspace.manifest))
 
 
 def edited(monkeypatch: pytest.MonkeyPatch, module_name: str) -> None:
@@ -267,7 +279,7 @@ def test_a_model_of_a_class_mmauth_no_longer_has_asks_for_training(
 ) -> None:
     manifest = json.loads(saved_face.manifest.read_text())
     manifest["models"]["face"]["class"] = "engine.models.biometrics.FaceIdentifier"
-    saved_face.manifest.write_text(json.dumps(manifest))
+    write_signed(saved_face, manifest)
     with pytest.raises(ModelIntegrityError, match=r"face.skops .* mmauth train --only face"):
         load_model_bundle(saved_face, require=("face",))
 

@@ -14,10 +14,12 @@ from textual.widgets import Button, DirectoryTree, Footer, Header, Input, Label,
 
 from engine.auth.words import STEP_NAMES, Decision, StepStatus, compare_scores
 from engine.core.errors import MmauthError
+from engine.core.text import printable
 from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
 from tui.session import session_of
+from tui.text import shown
 from tui.widgets.image_preview import ImagePreview
 from tui.widgets.media_tree import MediaTree, first_folder
 from tui.widgets.path_row import labelled_input
@@ -41,7 +43,7 @@ def step_detail(step: Any) -> str:
     elif step.score is not None:
         parts.append(f"{step.score:.4f}")
     if step.message:
-        parts.append(step.message)
+        parts.append(printable(step.message))
     return "  ".join(parts)
 
 
@@ -260,10 +262,10 @@ class AuthenticateScreen(EngineScreen):
         if decision.granted:
             banner.set_classes("-granted")
             banner.update(
-                f"{Decision.GRANTED}: welcome, {decision.member}. "
-                f"Recommended category: {decision.category}."
+                f"{Decision.GRANTED}: welcome, {shown(decision.member)}. "
+                f"Recommended category: {shown(decision.category)}."
             )
         else:
             banner.set_classes("-denied")
-            banner.update(f"{Decision.DENIED} ({decision.reason}): {decision.message}")
+            banner.update(f"{Decision.DENIED} ({decision.reason}): {shown(decision.message)}")
         self.query_one("#run", Button).disabled = False

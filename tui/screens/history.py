@@ -15,6 +15,7 @@ from engine.auth.words import Decision, Origin, score_pair
 from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
 from tui.session import session_of
+from tui.text import shown
 
 HISTORY_LIMIT = 500
 DECISIONS = [("granted", Decision.GRANTED.value), ("denied", Decision.DENIED.value)]
@@ -28,9 +29,9 @@ def attempt_row(attempt: Any) -> tuple[str, ...]:
     return (
         when,
         attempt.decision,
-        attempt.reason,
-        attempt.identified_member or "-",
-        attempt.category or "-",
+        shown(attempt.reason),
+        shown(attempt.identified_member or "-"),
+        shown(attempt.category or "-"),
         score_pair(attempt.face_score, attempt.face_threshold),
         score_pair(attempt.voice_score, attempt.voice_threshold),
         f"{attempt.seconds:.2f}",
@@ -122,7 +123,9 @@ class HistoryScreen(EngineScreen):
             f"{step.get('name', '?')}: {step.get('status', '?')}" for step in attempt.steps
         )
         files = f"face {attempt.face_path or '-'}  voice {attempt.voice_path or '-'}"
-        self.query_one("#attempt-detail", Static).update(f"{attempt.message}\n{steps}\n{files}")
+        self.query_one("#attempt-detail", Static).update(
+            f"{shown(attempt.message)}\n{shown(steps)}\n{shown(files)}"
+        )
 
 
 def _chosen(select: Select[str]) -> str | None:
