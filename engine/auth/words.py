@@ -73,6 +73,7 @@ class Reason(enum.StrEnum):
     MODELS_MISSING = "models_missing"
     MODELS_REFUSED = "models_refused"
     NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
     UNKNOWN_FACE = "unknown_face"
     LOCKED_OUT = "locked_out"
     REPLAY_SUSPECTED = "replay_suspected"
@@ -94,6 +95,7 @@ REASONS: dict[Reason, str] = {
     Reason.MODELS_MISSING: "the models are not trained yet",
     Reason.MODELS_REFUSED: "a model file failed its integrity check",
     Reason.NO_FACE: "no face was found in the photo",
+    Reason.MULTIPLE_FACES: "the photo shows more than one face of comparable size",
     Reason.UNKNOWN_FACE: "the face does not match any enrolled member",
     Reason.LOCKED_OUT: "this member is locked after repeated failed attempts",
     Reason.REPLAY_SUSPECTED: "a copy of an enrolment sample was presented",

@@ -53,6 +53,12 @@ class FaceSettings:
     mirror_average: bool = True
     """dlib backend: average the embeddings of the face and of its mirror image (twice the
     embedding time; measured EER against strangers on Yale 1.7% -> 1.1%, see BENCHMARKS.md)."""
+    comparable_face_area: float = 0.5
+    """A photo with a second face whose area is at least this fraction of the largest face's is
+    refused (``multiple_faces``; at enrolment a failure to acquire) instead of being decided on
+    one of them. Half the area: a face on a poster, a photo on the wall or a passer-by behind
+    the person is much smaller and still accepted, while the detectors' boxes for two faces of
+    the same size can differ by a third; above 1 turns the check off."""
 
 
 @dataclasses.dataclass(frozen=True)
