@@ -149,7 +149,7 @@ class AuthSettings:
     """Consecutive denied attempts on one member that lock it."""
     lockout_window_s: float = 600.0
     lockout_duration_s: float = 300.0
-    replay_photo_residual: float = 10.0
+    replay_photo_residual: float = 8.0
     """Copy residual (grey levels left after registering a photo onto an enrolment photo,
     engine.auth.replay_photos) at or under which a photo counts as a replayed enrolment; chosen
     on the development part of the shared data (docs/BENCHMARKS.md, "Replay defence")."""
