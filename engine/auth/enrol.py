@@ -189,7 +189,7 @@ def _acquire(
             try:
                 extract(path, settings)
             except InputError as error:
-                # A failure to acquire (no face, several faces, no speech) does not name its file.
+                # The face pipeline's failures to acquire (no face, several faces) name no file.
                 named = error.path is not None
                 failures.append(error.message if named else f"file {path.name}: {error.message}")
             progress(Progress(STAGE, 0, total, f"checked {path.name}"))
