@@ -300,6 +300,10 @@ def validate(settings: Any, *, source: str) -> None:
                 settings.max_pixels > 0 and settings.max_side >= 64,
                 "face.max_pixels/max_side too small",
             ),
+            (
+                settings.comparable_face_area > 0,
+                "face.comparable_face_area must be above 0 (above 1 turns the check off)",
+            ),
         ]
     elif isinstance(settings, VoiceSettings):
         checks += [

@@ -11,8 +11,8 @@ from PIL import Image
 
 from engine.auth.outcomes import Denied, acquire
 from engine.auth.words import Reason, Step
-from engine.core.errors import AcquisitionError, MultipleFacesError
-from engine.core.settings import FaceAugmentSettings, FaceSettings, Settings
+from engine.core.errors import AcquisitionError, ConfigError, MultipleFacesError
+from engine.core.settings import FaceAugmentSettings, FaceSettings, Settings, load_settings
 from engine.core.workspace import Workspace
 from engine.faces.detect import (
     comparable_faces,
@@ -85,6 +85,11 @@ def test_single_face_returns_the_first_box_or_refuses_comparable_ones() -> None:
 def test_multiple_faces_is_an_acquisition_error() -> None:
     assert issubclass(MultipleFacesError, AcquisitionError)
     assert FaceSettings().comparable_face_area == 0.5
+
+
+def test_a_non_positive_area_ratio_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="face.comparable_face_area"):
+        load_settings(tmp_path, {"face.comparable_face_area": 0}, environ={})
 
 
 @pytest.mark.parametrize("detect", DETECTORS)
