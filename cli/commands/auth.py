@@ -35,9 +35,9 @@ def authenticate(
 ) -> None:
     """Authenticate a person by face, then voice; show the recommended product on success.
 
-    Exit status 0 when GRANTED, 1 when DENIED (the reason is printed: no_face, unknown_face,
-    voice_mismatch, phrase_mismatch, replay_suspected, locked_out, bad_input, ...), 2 on usage
-    errors or unusable settings.
+    Exit status 0 when GRANTED, 1 when DENIED (the reason is printed: no_face, multiple_faces,
+    unknown_face, voice_mismatch, phrase_mismatch, replay_suspected, locked_out, bad_input, ...),
+    2 on usage errors or unusable settings.
     """
     with handle_errors(as_json):
         from engine.auth.flow import authenticate as run_authentication

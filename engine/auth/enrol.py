@@ -177,8 +177,8 @@ def _acquire(
     cancel: threading.Event | None,
     total: int,
 ) -> None:
-    """Check every input through the authentication pipelines; a file that fails (no face, no
-    speech, unreadable) refuses the whole enrolment (failure to enrol, FTE)."""
+    """Check every input through the authentication pipelines; a file that fails (no face,
+    several faces, no speech, unreadable) refuses the whole enrolment (failure to enrol, FTE)."""
     from engine.faces.extract import face_vector
     from engine.voices.extract import voice_sample
 
@@ -189,7 +189,9 @@ def _acquire(
             try:
                 extract(path, settings)
             except InputError as error:
-                failures.append(error.message)
+                # The face pipeline's failures to acquire (no face, several faces) name no file.
+                named = error.path is not None
+                failures.append(error.message if named else f"file {path.name}: {error.message}")
             progress(Progress(STAGE, 0, total, f"checked {path.name}"))
     if failures:
         raise EnrolmentError(

@@ -15,6 +15,11 @@ and the largest local difference that remains decides:
 5. the copy residual is the largest mean absolute difference, in grey levels, over the
    ``BLOCK`` x ``BLOCK`` blocks that lie inside both photos.
 
+Pixels clipped (saturated) in either photo are left out of the gain-and-offset fit and of the
+residual: a brightened copy turns its highlights into flat white, which no gain reproduces, and
+a white background already at full scale stays there whatever the gain (so it would pull the
+fit towards a gain of 1).
+
 The bound on the residual and the figures behind it: docs/BENCHMARKS.md, "Replay defence".
 """
 
@@ -38,6 +43,13 @@ EARLY_EXIT_RESIDUAL = 40.0
 development data left the coarse step above about half of it (docs/BENCHMARKS.md)."""
 SMOOTHING_SIGMA = 1.0
 """Gaussian blur (thumbnail pixels) before comparing: aligns the sharpness of a resized copy."""
+CLIPPED_LEVELS = (5, 250)
+"""Thumbnail grey levels at or beyond these (dark or bright) count as clipped."""
+CLIPPED_REACH = 2
+"""Pixels this close to a clipped one are left out too: the thumbnail's box averaging and the
+smoothing spread a clipped area's flat value over its neighbours."""
+_MIN_UNCLIPPED_BLOCK = 0.5
+"""A block enters the residual only when at least this fraction of its pixels is unclipped."""
 _MARGIN = 2.0
 """Pixels this close to a photo's edge are left out (interpolation there mixes in the canvas)."""
 _MIN_OVERLAP = 0.3
@@ -144,6 +156,8 @@ class PhotoTemplate:
     canvas_spectrum: np.ndarray
     """FFT of the windowed canvas (for the translation)."""
     canvas: np.ndarray
+    unclipped: np.ndarray
+    """1.0 on the canvas where the thumbnail is neither clipped nor next to a clipped pixel."""
 
 
 def photo_template(thumbnail: np.ndarray) -> PhotoTemplate:
@@ -158,6 +172,10 @@ def photo_template(thumbnail: np.ndarray) -> PhotoTemplate:
     magnitude = np.abs(np.fft.fftshift(np.fft.fft2(canvas * _WINDOW))) * _HIGH_PASS
     polar = ndimage.map_coordinates(magnitude, _POLAR, order=1)
     smoothed = ndimage.gaussian_filter(canvas, SMOOTHING_SIGMA)
+    low, high = CLIPPED_LEVELS
+    clipped = ndimage.binary_dilation((pixels <= low) | (pixels >= high), iterations=CLIPPED_REACH)
+    unclipped = np.zeros((SIDE, SIDE))
+    unclipped[top : top + height, left : left + width] = ~clipped
     return PhotoTemplate(
         smoothed=smoothed,
         gradient_rows=ndimage.sobel(smoothed, 0) / 8,
@@ -166,6 +184,7 @@ def photo_template(thumbnail: np.ndarray) -> PhotoTemplate:
         polar_spectrum=np.fft.fft2(polar - polar.mean()),
         canvas_spectrum=np.fft.fft2(canvas * _WINDOW),
         canvas=canvas,
+        unclipped=unclipped,
     )
 
 
@@ -228,16 +247,17 @@ def copy_residual(enrolled: PhotoTemplate, probe: tuple[PhotoTemplate, PhotoTemp
     )
     target = enrolled.smoothed.ravel()
     in_enrolment = _inside(_GRID, enrolled.box)
+    enrolled_unclipped = enrolled.unclipped.ravel() > 0.5
     least_overlap = _MIN_OVERLAP * enrolled.box[2] * enrolled.box[3]
-    valid, warped = _warp(source, matrix, offset, in_enrolment)
-    if valid.sum() < least_overlap:
+    valid, usable, warped = _warp(source, matrix, offset, in_enrolment, enrolled_unclipped)
+    if valid.sum() < least_overlap or usable.sum() < BLOCK * BLOCK:
         return float("inf")
-    if _block_residual(target, warped, valid) > EARLY_EXIT_RESIDUAL:
+    if _block_residual(target, warped, valid, usable) > EARLY_EXIT_RESIDUAL:
         return float("inf")  # far from a copy even before refinement: a new take
-    gain, bias = np.polyfit(target[valid], warped[valid], 1)
+    gain, bias = np.polyfit(target[usable], warped[usable], 1)
     for _ in range(REFINEMENT_STEPS):
         # Every other row and column is plenty for eight parameters, at a quarter of the cost.
-        points = valid & _REFINEMENT_POINTS
+        points = usable & _REFINEMENT_POINTS
         coordinates = matrix @ _GRID[:, points] + offset
         values = ndimage.map_coordinates(source.smoothed, coordinates, order=1)
         rows_gradient = ndimage.map_coordinates(source.gradient_rows, coordinates, order=1)
@@ -261,10 +281,10 @@ def copy_residual(enrolled: PhotoTemplate, probe: tuple[PhotoTemplate, PhotoTemp
         matrix = matrix + delta[[0, 1, 3, 4]].reshape(2, 2)
         offset = offset + delta[[2, 5]].reshape(2, 1)
         gain, bias = gain + delta[6], bias + delta[7]
-    valid, warped = _warp(source, matrix, offset, in_enrolment)
-    if valid.sum() < least_overlap:
+    valid, usable, warped = _warp(source, matrix, offset, in_enrolment, enrolled_unclipped)
+    if valid.sum() < least_overlap or usable.sum() < BLOCK * BLOCK:
         return float("inf")
-    return _block_residual(target, warped, valid)
+    return _block_residual(target, warped, valid, usable)
 
 
 def _coarse_registration(
@@ -292,25 +312,35 @@ def _coarse_registration(
 
 
 def _warp(
-    source: PhotoTemplate, matrix: np.ndarray, offset: np.ndarray, in_enrolment: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which enrolment pixels the warped probe covers, and its smoothed values there."""
+    source: PhotoTemplate,
+    matrix: np.ndarray,
+    offset: np.ndarray,
+    in_enrolment: np.ndarray,
+    enrolled_unclipped: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which enrolment pixels the warped probe covers, which of those are unclipped in both
+    photos, and the probe's smoothed values there."""
     from scipy import ndimage
 
     coordinates = matrix @ _GRID + offset
     valid = _inside(coordinates, source.box) & in_enrolment
-    return valid, ndimage.map_coordinates(source.smoothed, coordinates, order=1)
+    probe_unclipped = ndimage.map_coordinates(source.unclipped, coordinates, order=0) > 0.5
+    usable = valid & enrolled_unclipped & probe_unclipped
+    return valid, usable, ndimage.map_coordinates(source.smoothed, coordinates, order=1)
 
 
-def _block_residual(target: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> float:
-    """Largest mean absolute difference over the blocks wholly inside both photos, after the
-    best gain and offset."""
-    gain, bias = np.polyfit(target[valid], warped[valid], 1)
-    difference = np.where(valid, (warped - bias) / max(gain, 1e-3) - target, 0.0)
+def _block_residual(
+    target: np.ndarray, warped: np.ndarray, valid: np.ndarray, usable: np.ndarray
+) -> float:
+    """Largest mean absolute difference over the unclipped pixels of the blocks wholly inside
+    both photos, after the best gain and offset."""
+    gain, bias = np.polyfit(target[usable], warped[usable], 1)
+    difference = np.where(usable, np.abs((warped - bias) / max(gain, 1e-3) - target), 0.0)
     blocks = SIDE // BLOCK
     shape = (blocks, BLOCK, blocks, BLOCK)
-    whole = valid.reshape(shape).all(axis=(1, 3))
-    if not whole.any():
+    counted = usable.reshape(shape).sum(axis=(1, 3))
+    kept = valid.reshape(shape).all(axis=(1, 3)) & (counted >= _MIN_UNCLIPPED_BLOCK * BLOCK * BLOCK)
+    if not kept.any():
         return float("inf")
-    block_means = np.abs(difference).reshape(shape).mean(axis=(1, 3))
-    return float(block_means[whole].max())
+    block_means = difference.reshape(shape).sum(axis=(1, 3)) / np.maximum(counted, 1)
+    return float(block_means[kept].max())

@@ -74,6 +74,7 @@ class Reason(enum.StrEnum):
     MODELS_REFUSED = "models_refused"
     MODELS_UNTRUSTED = "models_untrusted"
     NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
     UNKNOWN_FACE = "unknown_face"
     LOCKED_OUT = "locked_out"
     REPLAY_SUSPECTED = "replay_suspected"
@@ -97,6 +98,7 @@ REASONS: dict[Reason, str] = {
     Reason.MODELS_REFUSED: "a model file failed its integrity check",
     Reason.MODELS_UNTRUSTED: "the models were not made by this installation for this workspace",
     Reason.NO_FACE: "no face was found in the photo",
+    Reason.MULTIPLE_FACES: "the photo shows more than one face of comparable size",
     Reason.UNKNOWN_FACE: "the face does not match any enrolled member",
     Reason.LOCKED_OUT: "this member is locked after repeated failed attempts",
     Reason.REPLAY_SUSPECTED: "a copy of an enrolment sample was presented",

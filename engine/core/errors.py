@@ -102,3 +102,10 @@ class AcquisitionError(InputError):
     e.g. no face in a photo or no speech in a recording."""
 
     title = "Failure to acquire"
+
+
+class MultipleFacesError(AcquisitionError):
+    """A photo shows more than one face of comparable size: which person presented it cannot be
+    told, so it is refused rather than decided on one of them."""
+
+    title = "Several faces"

@@ -53,6 +53,12 @@ class FaceSettings:
     mirror_average: bool = True
     """dlib backend: average the embeddings of the face and of its mirror image (twice the
     embedding time; measured EER against strangers on Yale 1.7% -> 1.1%, see BENCHMARKS.md)."""
+    comparable_face_area: float = 0.5
+    """A photo with a second face whose area is at least this fraction of the largest face's is
+    refused (``multiple_faces``; at enrolment a failure to acquire) instead of being decided on
+    one of them. Half the area: a face on a poster, a photo on the wall or a passer-by behind
+    the person is much smaller and still accepted, while the detectors' boxes for two faces of
+    the same size can differ by a third; above 1 turns the check off."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +149,7 @@ class AuthSettings:
     """Consecutive denied attempts on one member that lock it."""
     lockout_window_s: float = 600.0
     lockout_duration_s: float = 300.0
-    replay_photo_residual: float = 10.0
+    replay_photo_residual: float = 8.0
     """Copy residual (grey levels left after registering a photo onto an enrolment photo,
     engine.auth.replay_photos) at or under which a photo counts as a replayed enrolment; chosen
     on the development part of the shared data (docs/BENCHMARKS.md, "Replay defence")."""
@@ -293,6 +299,10 @@ def validate(settings: Any, *, source: str) -> None:
             (
                 settings.max_pixels > 0 and settings.max_side >= 64,
                 "face.max_pixels/max_side too small",
+            ),
+            (
+                settings.comparable_face_area > 0,
+                "face.comparable_face_area must be above 0 (above 1 turns the check off)",
             ),
         ]
     elif isinstance(settings, VoiceSettings):

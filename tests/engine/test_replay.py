@@ -72,6 +72,20 @@ def test_copy_residual_separates_different_images() -> None:
     assert min(residuals) > SETTINGS.auth.replay_photo_residual
 
 
+def test_a_brightened_yale_photo_whose_highlights_clip_is_still_a_copy(
+    shared_yalefaces: Path,
+) -> None:
+    from PIL import Image, ImageEnhance
+
+    photo = Image.open(shared_yalefaces / "subject03.normal").convert("RGB")
+    brightened = np.asarray(ImageEnhance.Brightness(photo).enhance(1.1))
+    assert (brightened == 255).mean() > (np.asarray(photo) == 255).mean()  # highlights clipped
+    bound = SETTINGS.auth.replay_photo_residual
+    assert _residual(np.asarray(photo), brightened) <= bound
+    other = Image.open(shared_yalefaces / "subject03.happy").convert("RGB")
+    assert _residual(np.asarray(photo), np.asarray(other)) > bound
+
+
 def test_photo_thumbnail_refuses_non_images() -> None:
     with pytest.raises(ValueError, match="expected an image"):
         photo_thumbnail(np.zeros(5))
