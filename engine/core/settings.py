@@ -34,8 +34,10 @@ MergeShape = Literal["auto", "assignment", "profile"]
 class FaceSettings:
     """How photos become feature vectors."""
 
-    backend: FaceBackend = "classic"
-    """Feature backend: ``classic`` (HOG + LBP, scikit-image) or ``dlib`` (128-d ResNet embedding)."""
+    backend: FaceBackend = "dlib"
+    """Feature backend: ``dlib`` (128-d ResNet embedding, pretrained on many faces; the default
+    because it tells real people apart far better: docs/BENCHMARKS.md, section "End-to-end
+    decision") or ``classic`` (HOG + LBP, scikit-image only)."""
     crop_size: int = 128
     """Side in pixels of the aligned face crop the classic features are computed on."""
     align_eyes: bool = False
