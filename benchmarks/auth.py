@@ -62,7 +62,7 @@ def _mmauth(command: str, root: Path, *extra: str, check: bool = True) -> float:
 
 
 def genuine_pairs(root: Path, members: tuple[str, ...]) -> list[tuple[Path, Path]]:
-    from engine.auth.simulate import _cycle_pairs
+    from engine.auth.campaigns import cycle_pairs
     from engine.core.workspace import Workspace, member_folders
 
     space = Workspace(root)
@@ -71,7 +71,7 @@ def genuine_pairs(root: Path, members: tuple[str, ...]) -> list[tuple[Path, Path
     pairs = []
     for member in members:
         clips = [v for v in voices.get(member, []) if not v.name.startswith("three")]
-        pairs += _cycle_pairs(faces.get(member, []), clips)
+        pairs += cycle_pairs(faces.get(member, []), clips)
     return pairs
 
 

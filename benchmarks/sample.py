@@ -18,9 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.sample import faces as sample_faces
-from engine.sample import voices as sample_voices
-from engine.sample import workspace as sample
+from engine.sample import face_rendering, voices as sample_voices, workspace as sample
 
 
 class _Timed:
@@ -46,12 +44,12 @@ def main() -> None:
     args = parser.parse_args()
 
     timers = {
-        "face rendering": _Timed(sample_faces.render_face),
-        "enrolment face check": _Timed(sample_faces.cascade_finds_face),
+        "face rendering": _Timed(face_rendering.render_face),
+        "enrolment face check": _Timed(face_rendering.cascade_finds_face),
         "voice synthesis": _Timed(sample_voices.synthesise),
     }
-    sample_faces.render_face = timers["face rendering"]
-    sample_faces.cascade_finds_face = timers["enrolment face check"]
+    face_rendering.render_face = timers["face rendering"]
+    face_rendering.cascade_finds_face = timers["enrolment face check"]
     sample_voices.synthesise = timers["voice synthesis"]
     times = []
     for run in range(args.runs):

@@ -30,7 +30,7 @@ from engine.core.errors import AcquisitionError
 from engine.core.metrics import rate
 from engine.core.workspace import Workspace
 from engine.faces import detect as face_detect
-from engine.sample import faces as sample_faces
+from engine.sample import face_parameters, face_rendering
 from engine.sample.workspace import write_sample_workspace
 
 DIFFICULTIES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -76,12 +76,12 @@ def renderer_rates(people: int, seed: int) -> None:
     cascade: dict[float, int] = collections.Counter()
     hog: dict[float, int] = collections.Counter()
     for _ in range(people):
-        identity = sample_faces.random_identity(rng)
+        identity = face_parameters.random_identity(rng)
         for difficulty in DIFFICULTIES:
-            expression = sample_faces.EXPRESSIONS[int(rng.integers(3))]
-            capture = sample_faces.random_capture(rng, expression, difficulty=difficulty)
-            pixels = sample_faces.render_face(identity, capture)
-            cascade[difficulty] += sample_faces.cascade_finds_face(pixels)
+            expression = face_parameters.EXPRESSIONS[int(rng.integers(3))]
+            capture = face_parameters.random_capture(rng, expression, difficulty=difficulty)
+            pixels = face_rendering.render_face(identity, capture)
+            cascade[difficulty] += face_rendering.cascade_finds_face(pixels)
             hog[difficulty] += len(detector(pixels, 0)) > 0
     print(f"{'difficulty':>10}  {'LBP cascade (classic)':<36} {'dlib HOG':<36}")
     for difficulty in DIFFICULTIES:

@@ -11,8 +11,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress as RichProgress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from engine.core.errors import MmauthError
 from engine.core.progress import Progress, ProgressCallback, no_progress

@@ -4,4 +4,7 @@ Nothing here imports textual, rich or typer, and nothing prints: front ends (the
 CLI and the ``mmauth-tui`` app) call these functions and do the talking.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# pyproject.toml holds the one version number; the installed distribution's metadata carries it.
+__version__ = version("mmauth")

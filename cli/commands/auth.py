@@ -12,8 +12,13 @@ from rich.table import Table
 
 from cli.context import open_workspace
 from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json
+from engine.auth.words import Decision, Origin, Step, StepStatus, compare_scores, score_pair
 
-_MARKS = {"passed": "[green]✔[/]", "failed": "[red]✘[/]", "skipped": "[dim]-[/]"}
+_MARKS = {
+    StepStatus.PASSED: "[green]✔[/]",
+    StepStatus.FAILED: "[red]✘[/]",
+    StepStatus.SKIPPED: "[dim]-[/]",
+}
 
 
 def authenticate(
@@ -49,10 +54,8 @@ def authenticate(
 
 def show_step(step: Any) -> None:
     """One line per finished step: mark, name, score against threshold, time, what it found."""
-    if step.name == "decision":
+    if step.name == Step.DECISION:
         return
-    from engine.auth.flow import compare_scores
-
     score = ""
     if step.score is not None and step.threshold is not None:
         score = compare_scores(step.score, step.threshold)
@@ -65,7 +68,9 @@ def show_step(step: Any) -> None:
 
 def show_decision(decision: Any) -> None:
     if decision.granted:
-        console.print(f"\n[bold green]GRANTED[/] {escape(decision.member)}", highlight=False)
+        console.print(
+            f"\n[bold green]{Decision.GRANTED}[/] {escape(decision.member)}", highlight=False
+        )
         if decision.category is not None:
             console.print(
                 f"Recommended product category: [bold]{escape(decision.category)}[/] "
@@ -74,7 +79,7 @@ def show_decision(decision: Any) -> None:
             )
     else:
         console.print(
-            f"\n[bold red]DENIED[/] ({decision.reason}): {escape(decision.message)}",
+            f"\n[bold red]{Decision.DENIED}[/] ({decision.reason}): {escape(decision.message)}",
             highlight=False,
         )
     console.print(f"[dim]{decision.seconds:.2f} s, attempt #{decision.attempt_id}[/]")
@@ -99,17 +104,17 @@ def history(
     with handle_errors(as_json):
         import time
 
-        from engine.auth.store import LIVE, open_store
+        from engine.auth.store import open_store
         from engine.core.errors import ConfigError
 
-        if decision is not None and decision.upper() not in ("GRANTED", "DENIED"):
+        if decision is not None and decision.upper() not in tuple(Decision):
             raise ConfigError(f"--decision must be GRANTED or DENIED, not {decision!r}")
         space, _ = open_workspace(ctx, workspace)
         store = open_store(space)
         attempts = store.history(
             member=member,
             decision=decision.upper() if decision else None,
-            origin=None if simulated else LIVE,
+            origin=None if simulated else Origin.LIVE,
             limit=limit,
         )
         now = time.time()
@@ -127,15 +132,15 @@ def history(
     for column in ("#", "time (UTC)", "decision", "reason", "member", "face", "voice", "ms"):
         table.add_column(column, justify="right" if column in ("#", "ms") else "left")
     for attempt in attempts:
-        style = "green" if attempt.decision == "GRANTED" else "red"
+        style = "green" if attempt.decision == Decision.GRANTED else "red"
         table.add_row(
             str(attempt.id),
             _when(attempt.at),
             f"[{style}]{attempt.decision}[/]",
             attempt.reason,
             escape(attempt.identified_member or "-"),
-            _score(attempt.face_score, attempt.face_threshold),
-            _score(attempt.voice_score, attempt.voice_threshold),
+            score_pair(attempt.face_score, attempt.face_threshold),
+            score_pair(attempt.voice_score, attempt.voice_threshold),
             f"{attempt.seconds * 1000:.0f}",
         )
     console.print(table)
@@ -156,12 +161,6 @@ def _attempt_dict(attempt: Any) -> dict[str, Any]:
 
 def _when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _score(score: float | None, threshold: float | None) -> str:
-    if score is None or threshold is None:
-        return "-"
-    return f"{score:.3f}/{threshold:.3f}"
 
 
 def register(app: typer.Typer) -> None:

@@ -51,16 +51,17 @@ def evaluate(
 def show_report(report: EvaluationReport, relative: Any) -> None:
     """Tables of the face, voice and fused figures."""
     table = Table(title="Evaluation on the probes (Wilson 95% intervals)")
-    for column in ("model", "figure", "value", "interval", "count"):
+    from engine.core.metrics import format_rate
+
+    for column in ("model", "figure", "value [interval]", "count"):
         table.add_column(column)
     for model, figure, value in _rows(report):
         if hasattr(value, "trials"):
-            interval = f"[{value.low:.2%}, {value.high:.2%}]" if value.trials else ""
-            shown = "n/a" if not value.trials else f"{value.value:.2%}"
-            table.add_row(model, figure, shown, interval, f"{value.count}/{value.trials}")
+            shown = format_rate(value, decimals=2, counts=False)
+            table.add_row(model, figure, shown, f"{value.count}/{value.trials}")
         else:
             shown = "n/a" if isinstance(value, float) and math.isnan(value) else _number(value)
-            table.add_row(model, figure, shown, "", "")
+            table.add_row(model, figure, shown, "")
     console.print(table)
     if report.face is not None and report.face.strangers:
         console.print(f"face strangers: {', '.join(report.face.strangers)}")

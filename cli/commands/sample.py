@@ -209,12 +209,9 @@ def _number(value: Any) -> str:
 
 
 def _rate(measured: dict[str, Any]) -> str:
-    if not measured["trials"]:
-        return "n/a (no trials)"
-    return (
-        f"{measured['value']:.1%} [{measured['low']:.1%}, {measured['high']:.1%}] "
-        f"({measured['count']}/{measured['trials']})"
-    )
+    from engine.core.metrics import Rate, format_rate
+
+    return format_rate(Rate(**measured))
 
 
 def register(app: typer.Typer) -> None:

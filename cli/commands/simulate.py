@@ -54,6 +54,8 @@ def simulate(
 
 def show_report(report: Any, relative: Any) -> None:
     """The campaign table, the pooled rates and how the campaigns were made."""
+    from engine.core.metrics import format_rate
+
     table = Table(
         title=f"Simulation: {len(report.members)} members, {len(report.strangers)} strangers, "
         f"face backend {report.face_backend}",
@@ -72,9 +74,9 @@ def show_report(report: Any, relative: Any) -> None:
             str(campaign.attempts),
             granted,
             escape(reasons),
-            _rate(campaign.overall),
-            _rate(campaign.face),
-            _rate(campaign.voice),
+            format_rate(campaign.overall),
+            format_rate(campaign.face),
+            format_rate(campaign.voice),
         )
     console.print(table)
     for label, measured in (
@@ -90,12 +92,6 @@ def show_report(report: Any, relative: Any) -> None:
         f"[dim]{len(report.attempts)} attempts in {report.seconds:.1f} s; saved "
         f"{relative(report.json_path)} and {relative(report.csv_path)}[/]"
     )
-
-
-def _rate(measured: Any) -> str:
-    if measured.trials == 0:
-        return "[dim]n/a[/]"
-    return f"{measured.value:.1%} [{measured.low:.1%}, {measured.high:.1%}]"
 
 
 def register(app: typer.Typer) -> None:

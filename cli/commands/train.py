@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,22 +19,17 @@ from cli.output import (
     print_json,
     progress_bars,
 )
+from engine.models.names import MODEL_NAMES, ModelName
 
 if TYPE_CHECKING:
     from engine.models.training import TrainingResult
-
-
-class ModelChoice(enum.StrEnum):
-    face = "face"
-    voice = "voice"
-    product = "product"
 
 
 def train(
     ctx: typer.Context,
     workspace: WorkspaceOption = None,
     only: Annotated[
-        list[ModelChoice] | None,
+        list[ModelName] | None,
         typer.Option("--only", help="Train only this model (repeatable); the others are kept."),
     ] = None,
     face_backend: FaceBackendOption = None,
@@ -52,13 +46,12 @@ def train(
     """
     with handle_errors(as_json):
         from engine.core.errors import ConfigError
-        from engine.models.persistence import MODEL_NAMES
         from engine.models.training import face_table_backend, train_models
 
         space, settings = open_workspace(ctx, workspace, {"face.backend": face_backend})
-        which = tuple(choice.value for choice in only) if only else MODEL_NAMES
+        which = tuple(only) if only else MODEL_NAMES
         extracted = face_table_backend(space)
-        if face_backend and "face" in which and extracted and extracted != face_backend:
+        if face_backend and ModelName.FACE in which and extracted and extracted != face_backend:
             raise ConfigError(
                 f"data/image_features.csv holds {extracted} features, not {face_backend}: "
                 f"run mmauth features --face-backend {face_backend} first"

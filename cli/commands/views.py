@@ -11,8 +11,6 @@ from rich.text import Text
 from cli.context import open_workspace
 from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json
 
-# A dark-to-bright ramp (magma-like) for dB cells, from the floor to the loudest.
-_RAMP = ("#000004", "#1d1147", "#51127c", "#822681", "#b73779", "#e75263", "#fc8961", "#fcfdbf")
 _BARS = " ▁▂▃▄▅▆▇█"
 
 
@@ -40,7 +38,8 @@ def voice_view(
     Without --cleaned the clip is shown as recorded, so a refused clip can still be inspected.
     """
     with handle_errors(as_json):
-        from engine.voices.views import clip_view, save_clip_png
+        from cli.render import SpectrogramView
+        from engine.voices.views import VIEW_TOP_DB, clip_view, save_clip_png
 
         _, settings = open_workspace(ctx, workspace)
         view = clip_view(clip, settings, width=width, height=height, cleaned=cleaned)
@@ -58,7 +57,15 @@ def voice_view(
             print_json(summary)
             return
         console.print(_waveform_text(view.envelope_min, view.envelope_max, height // 2))
-        console.print(_spectrogram_text(view.spectrogram_db))
+        rows, columns = view.spectrogram_db.shape
+        console.print(
+            SpectrogramView(
+                view.spectrogram_db,
+                floor_db=-VIEW_TOP_DB,
+                width=columns,
+                height=(rows + 1) // 2,
+            )
+        )
         speech = (
             f"speech {view.speech[0]:.2f}-{view.speech[1]:.2f} s" if view.speech else "no speech"
         )
@@ -81,22 +88,6 @@ def _waveform_text(lows: Any, highs: Any, rows: int) -> Text:
     for row in range(rows - 1, -1, -1):
         cells = np.clip(eighths - row * 8, 0, 8)
         text.append("".join(_BARS[c] for c in cells) + "\n", style="#4f9fd8")
-    return text
-
-
-def _spectrogram_text(db: Any) -> Text:
-    """Two dB rows per character cell with the upper-half block (fg = upper row, bg = lower)."""
-    import numpy as np
-
-    levels = np.clip(((db - db.min()) / max(float(np.ptp(db)), 1e-9)) * (len(_RAMP) - 1), 0, None)
-    index = np.rint(levels).astype(int)
-    if len(index) % 2:
-        index = np.vstack([index, index[-1:]])
-    text = Text()
-    for row in range(len(index) - 1, 0, -2):
-        for upper, lower in zip(index[row], index[row - 1], strict=True):
-            text.append("▀", style=f"{_RAMP[upper]} on {_RAMP[lower]}")
-        text.append("\n")
     return text
 
 

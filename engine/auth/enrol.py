@@ -16,7 +16,6 @@ trained, enrolment only stores the files: ``mmauth train`` takes them in.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
@@ -24,21 +23,26 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.auth.enrol_files import (
+    copied_into_place,
+    destination_folder,
+    destination_name,
+    plan_copies,
+    validate_member_name,
+)
 from engine.auth.store import open_store
 from engine.core.errors import EnrolmentError, InputError, MissingStageError
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
 from engine.customers.members import read_members, write_members
+from engine.models.names import ModelName
 
 STAGE = "enrol"
-MAX_NAME_LENGTH = 64
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9_.-]")
 _CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
@@ -93,28 +97,6 @@ class MemberInfo:
 # Validation -----------------------------------------------------------------------------------
 
 
-def validate_member_name(name: str) -> str:
-    """The name if it is safe as a folder name; EnrolmentError saying why it is not."""
-    if not isinstance(name, str) or not name:
-        raise EnrolmentError("the member name is empty")
-    if "/" in name or "\\" in name or os.sep in name:
-        raise EnrolmentError(f"member name {name!r} contains a path separator")
-    if ".." in name:
-        raise EnrolmentError(f"member name {name!r} contains '..'")
-    if name.startswith("."):
-        raise EnrolmentError(f"member name {name!r} starts with a dot (a hidden folder)")
-    if len(name) > MAX_NAME_LENGTH:
-        raise EnrolmentError(
-            f"member name is {len(name)} characters long; at most {MAX_NAME_LENGTH}"
-        )
-    if not _NAME.fullmatch(name):
-        raise EnrolmentError(
-            f"member name {name!r} may only use letters A-Z, digits, '_', '-' and '.', "
-            "and must start with a letter, digit or '_'"
-        )
-    return name
-
-
 def validate_customer_id(customer_id: str) -> str:
     customer_id = customer_id.strip()
     if not _CUSTOMER_ID.fullmatch(customer_id):
@@ -122,50 +104,6 @@ def validate_customer_id(customer_id: str) -> str:
             f"customer id {customer_id!r} must be 1-64 letters, digits, '_', '-' or '.'"
         )
     return customer_id
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-    except ValueError:
-        return False
-    return True
-
-
-def _source_problem(path: Path, root: Path) -> str | None:
-    """Why an input file cannot be enrolled, or None."""
-    if path.is_symlink() and not _inside(path.resolve(), root):
-        return (
-            f"is a symbolic link to {path.resolve()}, outside the workspace; give the file itself"
-        )
-    if not path.exists():
-        return "no such file"
-    if not path.is_file():
-        return "is not a regular file"
-    if path.stat().st_size == 0:
-        return "is empty (0 bytes)"
-    return None
-
-
-def _destination_folder(workspace: Workspace, parent: Path, name: str) -> Path:
-    """``parent/name``, refused when it (or a folder above it) would lead out of the workspace."""
-    root = workspace.root.resolve()
-    folder = parent / name
-    for checked in (parent, folder):
-        if checked.is_symlink() or (checked.exists() and not _inside(checked.resolve(), root)):
-            raise EnrolmentError(
-                f"{workspace.relative(checked)} is a symbolic link or leads outside the "
-                "workspace; enrolment only writes inside the workspace"
-            )
-    if not _inside(folder.resolve(), root):
-        raise EnrolmentError(f"{folder} would be outside the workspace {root}")
-    return folder
-
-
-def destination_name(path: Path) -> str:
-    """The file name an input gets in the workspace: unsafe characters become '_'."""
-    cleaned = _UNSAFE_FILE_CHARACTERS.sub("_", path.name).lstrip(".")
-    return cleaned or "file"
 
 
 # Enrolment ------------------------------------------------------------------------------------
@@ -197,15 +135,15 @@ def enrol_member(
             f"a new member needs at least one photo and one recording ({len(face_paths)} photos, "
             f"{len(voice_paths)} recordings given)"
         )
-    face_folder = _destination_folder(workspace, workspace.faces_dir, name)
-    voice_folder = _destination_folder(workspace, workspace.voices_dir, name)
-    plan = _plan_copies(workspace, face_paths, face_folder) + _plan_copies(
+    face_folder = destination_folder(workspace, workspace.faces_dir, name)
+    voice_folder = destination_folder(workspace, workspace.voices_dir, name)
+    plan = plan_copies(workspace, face_paths, face_folder) + plan_copies(
         workspace, voice_paths, voice_folder
     )
     total = len(plan) + 3
     _acquire(settings, face_paths, voice_paths, progress=progress, cancel=cancel, total=total)
     check_cancelled(cancel, STAGE)
-    with _copied(plan) as replaced:
+    with copied_into_place(plan) as replaced:
         progress(Progress(STAGE, len(plan), total, f"copied {len(plan)} files"))
         updates = _update_models_after_enrol(
             workspace, settings, name, face_paths, voice_paths, progress, cancel
@@ -228,28 +166,6 @@ def enrol_member(
 
 enroll_member = enrol_member
 """The same function under the spelling of the `mmauth enroll` command."""
-
-
-def _plan_copies(
-    workspace: Workspace, sources: Sequence[Path], folder: Path
-) -> list[tuple[Path, Path]]:
-    root = workspace.root.resolve()
-    problems, plan, names = [], [], set()
-    for source in sources:
-        problem = _source_problem(source, root)
-        target = folder / destination_name(source)
-        if problem is None and target.name in names:
-            problem = f"has the same file name as another input ({target.name})"
-        if problem is None and target.exists() and target.resolve() == source.resolve():
-            problem = "is already this member's enrolment file"
-        if problem is not None:
-            problems.append(f"{source}: {problem}")
-            continue
-        names.add(target.name)
-        plan.append((source, target))
-    if problems:
-        raise EnrolmentError("cannot enrol these files:\n  " + "\n  ".join(problems))
-    return plan
 
 
 def _acquire(
@@ -280,49 +196,6 @@ def _acquire(
             "failure to enrol: nothing was changed; fix or leave out these files:\n  "
             + "\n  ".join(failures)
         )
-
-
-@contextlib.contextmanager
-def _copied(plan: Sequence[tuple[Path, Path]]) -> Iterator[int]:
-    """Copy every file into place atomically; if the body fails, put everything back."""
-    created: list[Path] = []
-    backups: list[tuple[Path, Path]] = []
-    made_folders: list[Path] = []
-    backup_folder = Path(tempfile.mkdtemp(prefix="mmauth-enrol-"))
-    try:
-        for source, target in plan:
-            if not target.parent.exists():
-                target.parent.mkdir(parents=True)
-                made_folders.append(target.parent)
-            if target.exists():
-                saved = backup_folder / f"{len(backups)}-{target.name}"
-                shutil.copy2(target, saved)
-                backups.append((target, saved))
-            else:
-                created.append(target)
-            handle, temporary = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-            )
-            os.close(handle)
-            try:
-                shutil.copyfile(source, temporary)
-                os.replace(temporary, target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
-        yield len(backups)
-    except BaseException:
-        for target in created:
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
-        for target, saved in backups:
-            os.replace(saved, target)
-        for folder in reversed(made_folders):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-    finally:
-        shutil.rmtree(backup_folder, ignore_errors=True)
 
 
 def _record_samples(
@@ -444,16 +317,23 @@ def _update_models(
         return ["no models trained yet: run mmauth train to include this member"]
     updates: list[str] = []
     retrain: list[str] = []
-    for kind, changed in (("face", face_change is not None), ("voice", voice_changed)):
+    for kind, changed in (
+        (ModelName.FACE, face_change is not None),
+        (ModelName.VOICE, voice_changed),
+    ):
         if not changed:
             continue
         if getattr(bundle, kind) is None:
             updates.append(f"{kind}: no model trained yet; mmauth train will include the files")
-        elif kind == "face" and getattr(bundle.face, "backend", "") == "dlib":
-            entry = bundle.manifest["models"]["face"]
+        elif (
+            kind == ModelName.FACE
+            and face_change is not None
+            and getattr(bundle.face, "backend", "") == "dlib"
+        ):
+            entry = bundle.manifest["models"][ModelName.FACE]
             updated = face_change(copy.deepcopy(bundle.face))
             record = ModelRecord(
-                name="face",
+                name=ModelName.FACE,
                 model=updated,
                 metrics=entry.get("metrics", {}),
                 inputs=entry.get("inputs", {}),
@@ -478,11 +358,11 @@ def _retrain(
 ) -> None:
     from engine.models.training import train_models
 
-    if "face" in which:
+    if ModelName.FACE in which:
         from engine.faces.extract import extract_face_features
 
         extract_face_features(workspace, settings, progress=progress, cancel=cancel)
-    if "voice" in which:
+    if ModelName.VOICE in which:
         from engine.voices.extract import extract_voice_features
 
         extract_voice_features(workspace, settings, progress=progress, cancel=cancel)
@@ -505,7 +385,7 @@ def remove_member(
     """
     name = validate_member_name(name)
     folders = [
-        _destination_folder(workspace, parent, name)
+        destination_folder(workspace, parent, name)
         for parent in (workspace.faces_dir, workspace.voices_dir)
     ]
     links = read_members(workspace)

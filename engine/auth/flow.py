@@ -26,25 +26,37 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.auth.store import (
-    DENIED,
-    GRANTED,
-    LIVE,
-    AttemptRecord,
-    AuditStore,
-    Lockout,
-    LockoutPolicy,
-    open_store,
+from engine.auth.outcomes import (
+    AuthDecision,
+    Denied,
+    Evidence,
+    FaceStepResult,
+    InputStepResult,
+    ProductStepResult,
+    ReplayStepResult,
+    StepOutcome,
+    VoiceStepResult,
+    acquire,
+    all_steps,
+    guarded,
+    step_outcome,
 )
-from engine.core.errors import (
-    AcquisitionError,
-    InputError,
-    MmauthError,
-    ModelIntegrityError,
+from engine.auth.probes import ProbeMedia, file_problem
+from engine.auth.store import AttemptRecord, AuditStore, Lockout, LockoutPolicy, open_store
+from engine.auth.words import (
+    REASONS,
+    Decision,
+    Origin,
+    Reason,
+    Step,
+    StepStatus,
+    compare_scores,
 )
+from engine.core.errors import AcquisitionError, InputError, MmauthError, ModelIntegrityError
 from engine.core.fileio import file_sha256
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
+from engine.models.names import ModelName
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,139 +64,16 @@ if TYPE_CHECKING:
     from engine.auth.replay import ReplayGuard
     from engine.models.persistence import ModelBundle
 
-STEP_NAMES = ("input", "models", "face", "lockout", "replay", "product", "voice", "decision")
-PASSED = "passed"
-FAILED = "failed"
-SKIPPED = "skipped"
-"""Status of a step that was not reached, or (product) could not run without denying."""
-
-OK = "ok"
-REASONS: dict[str, str] = {
-    OK: "face and voice verified",
-    "bad_input": "a file could not be used",
-    "models_missing": "the models are not trained yet",
-    "models_refused": "a model file failed its integrity check",
-    "no_face": "no face was found in the photo",
-    "unknown_face": "the face does not match any enrolled member",
-    "locked_out": "this member is locked after repeated failed attempts",
-    "replay_suspected": "a copy of an enrolment sample was presented",
-    "no_speech": "no usable speech was found in the recording",
-    "voice_mismatch": "the voice does not match the member the face identified",
-    "phrase_mismatch": "the phrase is not one of the member's approval phrases",
-    "audit_failed": "the attempt could not be written to the audit log",
-    "internal_error": "an unexpected error stopped the check",
-}
-"""Every reason code a decision can carry, with its short meaning."""
-
-
-@dataclasses.dataclass(frozen=True)
-class StepOutcome:
-    """What one step of the flow found."""
-
-    name: str
-    """One of STEP_NAMES."""
-    status: str
-    """``passed``, ``failed`` or ``skipped``."""
-    score: float | None = None
-    """The step's score, when it has one (face similarity, voice score, replay closeness)."""
-    threshold: float | None = None
-    """What the score was compared with."""
-    seconds: float = 0.0
-    """Time the step took."""
-    message: str = ""
-    """What happened, in words."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class AuthDecision:
-    """The outcome of one authentication attempt."""
-
-    granted: bool
-    reason: str
-    """``ok`` when granted, else a key of REASONS."""
-    member: str | None
-    """The member the face identified (on a denial too, once the face step named one)."""
-    category: str | None
-    """The recommended product category; only on GRANTED (held back otherwise)."""
-    steps: tuple[StepOutcome, ...]
-    """Every step in STEP_NAMES order, including those not reached (``skipped``)."""
-    seconds: float
-    """Wall time of the whole attempt, audit write included."""
-    message: str
-    """One sentence for the person at the terminal."""
-    confidence: float | None = None
-    """The product model's probability for ``category``."""
-    attempt_id: int | None = None
-    """Row of the attempt in the audit store (None when not recorded)."""
-    lockout: Lockout | None = None
-    """Set when this attempt locked the member."""
-
-    @property
-    def decision(self) -> str:
-        return GRANTED if self.granted else DENIED
-
-    def step(self, name: str) -> StepOutcome:
-        return next(s for s in self.steps if s.name == name)
-
-    def as_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["decision"] = self.decision
-        return values
+BIOMETRIC_MODELS = (ModelName.FACE, ModelName.VOICE)
+"""The models an attempt cannot do without (the product model is optional)."""
 
 
 class FeatureSource(Protocol):
-    """Where probe features come from: the pipelines (default) or a cache (simulation)."""
+    """Where probe features come from when not from the pipelines: a cache (simulation)."""
 
     def face(self, path: Path) -> np.ndarray: ...
 
     def voice(self, path: Path) -> Any: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class PipelineFeatures:
-    """Features computed by the face and voice pipelines, the same code as the batch."""
-
-    settings: Settings
-
-    def face(self, path: Path) -> np.ndarray:
-        from engine.faces.extract import face_vector
-
-        return face_vector(path, self.settings)
-
-    def voice(self, path: Path) -> Any:
-        from engine.voices.extract import voice_sample
-
-        return voice_sample(path, self.settings)
-
-
-class _Denied(Exception):
-    """Internal: stops the flow at a step with a reason code."""
-
-    def __init__(self, reason: str, message: str, outcome: StepOutcome) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.outcome = outcome
-
-
-@dataclasses.dataclass
-class _Attempt:
-    face_path: Path | None
-    voice_path: Path | None
-    started: float
-    face_sha256: str | None = None
-    voice_sha256: str | None = None
-    member: str | None = None
-    category: str | None = None
-    confidence: float | None = None
-    face_score: float | None = None
-    face_threshold: float | None = None
-    voice_score: float | None = None
-    voice_threshold: float | None = None
-    face_match: Any = None
 
 
 class Authenticator:
@@ -192,7 +81,8 @@ class Authenticator:
 
     ``record=False`` writes nothing to the audit store; ``lockout=False`` neither checks nor
     counts towards lockouts (the simulation uses both, so that its attempts cannot lock a real
-    member). ``origin`` tags recorded attempts (``live`` or ``simulation``).
+    member). ``origin`` tags recorded attempts (``live`` or ``simulation``). Without
+    ``features`` the probes go through the face and voice pipelines, each file decoded once.
     """
 
     def __init__(
@@ -207,14 +97,14 @@ class Authenticator:
         replay_guard: ReplayGuard | None = None,
         record: bool = True,
         lockout: bool = True,
-        origin: str = LIVE,
+        origin: str = Origin.LIVE,
     ) -> None:
         self.workspace = workspace
         self.settings = settings
         self.bundle = bundle
         self.store = store
         self.clock = clock
-        self.features = features or PipelineFeatures(settings)
+        self.features = features
         self.replay_guard = replay_guard
         self.record = record
         self.lockout = lockout
@@ -247,74 +137,92 @@ class Authenticator:
         self, face_path: str | Path | None, voice_path: str | Path | None
     ) -> Iterator[StepOutcome | AuthDecision]:
         """The flow as a generator: each StepOutcome as it finishes, then the AuthDecision."""
-        attempt = _Attempt(
-            face_path=Path(face_path) if face_path else None,
-            voice_path=Path(voice_path) if voice_path else None,
-            started=self.clock(),
-        )
+        started_at = self.clock()
         wall = time.perf_counter()
-        done: list[StepOutcome] = []
-        reason, message = OK, REASONS[OK]
-        steps = (
-            self._input,
-            self._models,
-            self._face,
-            self._lockout,
-            self._replay,
-            self._product,
-            self._voice,
+        evidence = Evidence(
+            InputStepResult(
+                face_path=Path(face_path) if face_path else None,
+                voice_path=Path(voice_path) if voice_path else None,
+            )
         )
+        done: list[StepOutcome] = []
+        reason, message = Reason.OK, REASONS[Reason.OK]
         try:
-            for step in steps:
-                outcome = _guarded(step, attempt)
-                done.append(outcome)
-                yield outcome
-        except _Denied as denial:
+            outcome, files = guarded(Step.INPUT, self._input, evidence.files)
+            evidence = evidence.including(files)
+            done.append(outcome)
+            yield outcome
+            media = ProbeMedia(files.face_path, files.voice_path, self.settings)
+            outcome, _ = guarded(Step.MODELS, self._models)
+            done.append(outcome)
+            yield outcome
+            outcome, face = guarded(Step.FACE, self._face, media)
+            evidence = evidence.including(face)
+            done.append(outcome)
+            yield outcome
+            outcome, _ = guarded(Step.LOCKOUT, self._lockout, face.member, started_at)
+            done.append(outcome)
+            yield outcome
+            outcome, _ = guarded(Step.REPLAY, self._replay, files, face.member, media)
+            done.append(outcome)
+            yield outcome
+            outcome, product = guarded(Step.PRODUCT, self._product, face.member)
+            evidence = evidence.including(product)
+            done.append(outcome)
+            yield outcome
+            outcome, voice = guarded(Step.VOICE, self._voice, face, media)
+            evidence = evidence.including(voice)
+            done.append(outcome)
+            yield outcome
+        except Denied as denial:
             reason, message = denial.reason, denial.message
+            evidence = evidence.including(denial.evidence)
             done.append(denial.outcome)
             yield denial.outcome
-        if reason == OK:
-            message = f"access granted to {attempt.member}"
-            if attempt.category is not None:
-                message += f"; recommended category: {attempt.category}"
-        decision = self._finish(attempt, reason, message, done, wall)
-        yield decision.step("decision")
+        if reason == Reason.OK:
+            message = f"access granted to {evidence.member}"
+            if evidence.product is not None and evidence.product.category is not None:
+                message += f"; recommended category: {evidence.product.category}"
+        decision = self._finish(evidence, started_at, reason, message, done, wall)
+        yield decision.step(Step.DECISION)
         yield decision
 
     def _finish(
         self,
-        attempt: _Attempt,
-        reason: str,
+        evidence: Evidence,
+        started_at: float,
+        reason: Reason,
         message: str,
         done: list[StepOutcome],
         wall: float,
     ) -> AuthDecision:
         attempt_id: int | None = None
         lock: Lockout | None = None
-        granted = reason == OK
-        steps = _all_steps(done, granted, message)
+        granted = reason == Reason.OK
+        steps = all_steps(done, granted, message)
         if self.record:
             try:
                 attempt_id, lock = self._store().record_attempt(
-                    self._audit_row(attempt, granted, reason, message, steps, wall),
+                    self._audit_row(evidence, started_at, granted, reason, message, steps, wall),
                     self.policy if self.lockout else None,
                 )
             except MmauthError as error:
                 # Fail closed: access that leaves no trace in the audit log is not granted.
-                granted, reason = False, "audit_failed"
+                granted, reason = False, Reason.AUDIT_FAILED
                 message = f"{REASONS[reason]}: {error.message}"
-                steps = _all_steps(done, granted, message)
+                steps = all_steps(done, granted, message)
         if lock is not None:
             message += (
                 f"; after {lock.failures} failed attempts {lock.member} is locked for "
                 f"{_duration(lock.until - lock.locked_at)}"
             )
+        product = evidence.product if granted else None
         return AuthDecision(
             granted=granted,
             reason=reason,
-            member=attempt.member,
-            category=attempt.category if granted else None,
-            confidence=attempt.confidence if granted else None,
+            member=evidence.member,
+            category=product.category if product is not None else None,
+            confidence=product.confidence if product is not None else None,
             steps=steps,
             seconds=time.perf_counter() - wall,
             message=message,
@@ -324,231 +232,287 @@ class Authenticator:
 
     def _audit_row(
         self,
-        attempt: _Attempt,
+        evidence: Evidence,
+        started_at: float,
         granted: bool,
-        reason: str,
+        reason: Reason,
         message: str,
         steps: tuple[StepOutcome, ...],
         wall: float,
     ) -> AttemptRecord:
+        files, face, voice = evidence.files, evidence.face, evidence.voice
+        product = evidence.product if granted else None
         return AttemptRecord(
-            at=attempt.started,
-            decision=GRANTED if granted else DENIED,
+            at=started_at,
+            decision=Decision.GRANTED if granted else Decision.DENIED,
             reason=reason,
             message=message,
             seconds=time.perf_counter() - wall,
             steps=tuple(s.as_dict() for s in steps),
-            face_path=str(attempt.face_path) if attempt.face_path else None,
-            voice_path=str(attempt.voice_path) if attempt.voice_path else None,
-            face_sha256=attempt.face_sha256,
-            voice_sha256=attempt.voice_sha256,
-            claimed_member=attempt.member,
-            identified_member=attempt.member,
-            category=attempt.category if granted else None,
-            face_score=attempt.face_score,
-            face_threshold=attempt.face_threshold,
-            voice_score=attempt.voice_score,
-            voice_threshold=attempt.voice_threshold,
+            face_path=str(files.face_path) if files.face_path else None,
+            voice_path=str(files.voice_path) if files.voice_path else None,
+            face_sha256=files.face_sha256,
+            voice_sha256=files.voice_sha256,
+            claimed_member=evidence.member,
+            identified_member=evidence.member,
+            category=product.category if product is not None else None,
+            face_score=float(face.match.score) if face is not None else None,
+            face_threshold=float(face.match.threshold) if face is not None else None,
+            voice_score=voice.score if voice is not None else None,
+            voice_threshold=voice.threshold if voice is not None else None,
             origin=self.origin,
         )
 
     # Steps ------------------------------------------------------------------------------------
 
-    def _input(self, attempt: _Attempt) -> StepOutcome:
+    def _input(self, files: InputStepResult) -> tuple[StepOutcome, InputStepResult]:
         started = time.perf_counter()
         problems = []
-        for label, path in (("photo", attempt.face_path), ("recording", attempt.voice_path)):
-            problem = _file_problem(path)
+        digests: dict[str, str] = {}
+        for label, path in (("photo", files.face_path), ("recording", files.voice_path)):
+            problem = file_problem(path)
             if problem is None:
                 try:
-                    digest = file_sha256(path)
+                    digests[label] = file_sha256(path)
                 except OSError as error:
                     problem = f"cannot read it ({error.strerror})"
-                else:
-                    if label == "photo":
-                        attempt.face_sha256 = digest
-                    else:
-                        attempt.voice_sha256 = digest
             if problem is not None:
                 shown = path.name if path is not None else "(none given)"
                 problems.append(f"the {label} {shown}: {problem}")
+        hashed = dataclasses.replace(
+            files, face_sha256=digests.get("photo"), voice_sha256=digests.get("recording")
+        )
         if problems:
             message = "; ".join(problems)
-            raise _Denied("bad_input", message, _step("input", FAILED, started, message))
-        return _step("input", PASSED, started, "both files are readable")
+            raise Denied(
+                Reason.BAD_INPUT,
+                message,
+                step_outcome(Step.INPUT, StepStatus.FAILED, started, message),
+                hashed,
+            )
+        return step_outcome(
+            Step.INPUT, StepStatus.PASSED, started, "both files are readable"
+        ), hashed
 
-    def _models(self, attempt: _Attempt) -> StepOutcome:
+    def _models(self) -> tuple[StepOutcome, None]:
         started = time.perf_counter()
         try:
             bundle = self._bundle()
         except ModelIntegrityError as error:
-            message = f"{REASONS['models_refused']}: {error.message}"
-            raise _Denied(
-                "models_refused", message, _step("models", FAILED, started, message)
+            message = f"{REASONS[Reason.MODELS_REFUSED]}: {error.message}"
+            raise Denied(
+                Reason.MODELS_REFUSED,
+                message,
+                step_outcome(Step.MODELS, StepStatus.FAILED, started, message),
             ) from None
         except MmauthError as error:
-            message = f"{REASONS['models_missing']}: {error.message}"
-            raise _Denied(
-                "models_missing", message, _step("models", FAILED, started, message)
+            message = f"{REASONS[Reason.MODELS_MISSING]}: {error.message}"
+            raise Denied(
+                Reason.MODELS_MISSING,
+                message,
+                step_outcome(Step.MODELS, StepStatus.FAILED, started, message),
             ) from None
-        missing = [name for name in ("face", "voice") if getattr(bundle, name, None) is None]
+        missing = [name for name in BIOMETRIC_MODELS if getattr(bundle, name, None) is None]
         if missing:
             message = (
-                f"{REASONS['models_missing']}: no {' and no '.join(missing)} model; "
+                f"{REASONS[Reason.MODELS_MISSING]}: no {' and no '.join(missing)} model; "
                 "run mmauth train"
             )
-            raise _Denied("models_missing", message, _step("models", FAILED, started, message))
+            raise Denied(
+                Reason.MODELS_MISSING,
+                message,
+                step_outcome(Step.MODELS, StepStatus.FAILED, started, message),
+            )
         loaded = "face, voice and product models" if bundle.product else "face and voice models"
-        return _step("models", PASSED, started, f"{loaded} loaded and verified")
+        return step_outcome(
+            Step.MODELS, StepStatus.PASSED, started, f"{loaded} loaded and verified"
+        ), None
 
-    def _face(self, attempt: _Attempt) -> StepOutcome:
+    def _face(self, media: ProbeMedia) -> tuple[StepOutcome, FaceStepResult]:
         started = time.perf_counter()
-        vector = _acquire("face", self.features.face, attempt.face_path, "no_face", started)
+        vector = acquire(Step.FACE, self._face_vector, media, Reason.NO_FACE, started)
         match = self.bundle.face.identify(vector)
-        attempt.face_match = match
-        attempt.face_score, attempt.face_threshold = float(match.score), float(match.threshold)
         if match.member is None and self.settings.models.fusion == "score":
             # Score-level fusion: a weak face can be carried by a strong voice, so the closest
             # member becomes the claim and the fused score decides after the voice step.
-            attempt.member = match.best_member
-            return _step(
-                "face",
-                PASSED,
-                started,
+            message = (
                 f"closest to {match.best_member}, under the face threshold: the fused "
-                "face + voice score decides",
-                match.score,
-                match.threshold,
+                "face + voice score decides"
             )
+            outcome = step_outcome(
+                Step.FACE, StepStatus.PASSED, started, message, match.score, match.threshold
+            )
+            return outcome, FaceStepResult(match.best_member, match)
         if match.member is None:
             message = (
-                f"{REASONS['unknown_face']} (best similarity "
+                f"{REASONS[Reason.UNKNOWN_FACE]} (best similarity "
                 f"{compare_scores(match.score, match.threshold)})"
             )
-            raise _Denied(
-                "unknown_face",
+            raise Denied(
+                Reason.UNKNOWN_FACE,
                 message,
-                _step("face", FAILED, started, message, match.score, match.threshold),
+                step_outcome(
+                    Step.FACE, StepStatus.FAILED, started, message, match.score, match.threshold
+                ),
+                FaceStepResult(None, match),
             )
-        attempt.member = match.member
-        return _step(
-            "face",
-            PASSED,
-            started,
-            f"identified as {match.member}",
-            match.score,
-            match.threshold,
+        message = f"identified as {match.member}"
+        outcome = step_outcome(
+            Step.FACE, StepStatus.PASSED, started, message, match.score, match.threshold
         )
+        return outcome, FaceStepResult(match.member, match)
 
-    def _lockout(self, attempt: _Attempt) -> StepOutcome:
+    def _face_vector(self, media: ProbeMedia) -> np.ndarray:
+        if self.features is not None:
+            return self.features.face(media.face_path)
+        from engine.faces.extract import image_face_vector
+
+        return image_face_vector(media.image(), self.settings)
+
+    def _voice_sample(self, media: ProbeMedia) -> Any:
+        if self.features is not None:
+            return self.features.voice(media.voice_path)
+        from engine.voices.extract import recording_sample
+
+        return recording_sample(media.recording(), self.settings, media.voice_path)
+
+    def _lockout(self, member: str, started_at: float) -> tuple[StepOutcome, None]:
         started = time.perf_counter()
         if not self.lockout:
-            return _step("lockout", SKIPPED, started, "lockout not applied (simulation)")
-        lock = self._store().active_lockout(attempt.member, attempt.started)
+            message = "lockout not applied (simulation)"
+            return step_outcome(Step.LOCKOUT, StepStatus.SKIPPED, started, message), None
+        lock = self._store().active_lockout(member, started_at)
         if lock is not None:
             message = (
-                f"{attempt.member} is locked after {lock.failures} failed attempts; try again in "
-                f"{_duration(lock.until - attempt.started)}"
+                f"{member} is locked after {lock.failures} failed attempts; try again in "
+                f"{_duration(lock.until - started_at)}"
             )
-            raise _Denied("locked_out", message, _step("lockout", FAILED, started, message))
-        return _step("lockout", PASSED, started, f"{attempt.member} is not locked")
+            raise Denied(
+                Reason.LOCKED_OUT,
+                message,
+                step_outcome(Step.LOCKOUT, StepStatus.FAILED, started, message),
+            )
+        return step_outcome(
+            Step.LOCKOUT, StepStatus.PASSED, started, f"{member} is not locked"
+        ), None
 
-    def _replay(self, attempt: _Attempt) -> StepOutcome:
+    def _replay(
+        self, files: InputStepResult, member: str, media: ProbeMedia
+    ) -> tuple[StepOutcome, ReplayStepResult]:
+        from engine.auth.replay import perceptual_hash, recording_fingerprint
+
         started = time.perf_counter()
         try:
-            verdict = self._replay_guard().check(
-                attempt.member,
-                face_path=attempt.face_path,
-                face_sha256=attempt.face_sha256,
-                voice_path=attempt.voice_path,
-                voice_sha256=attempt.voice_sha256,
+            verdict = self._replay_guard().check_decoded(
+                member,
+                face_sha256=files.face_sha256,
+                voice_sha256=files.voice_sha256,
+                face_hash=lambda: perceptual_hash(media.image().pixels),
+                voice_fingerprint=lambda: recording_fingerprint(media.recording()),
             )
         except AcquisitionError:
             # No fingerprint without speech; the voice step will say so with its own reason.
-            return _step("replay", PASSED, started, "no speech to compare with enrolment")
+            message = "no speech to compare with enrolment"
+            return step_outcome(Step.REPLAY, StepStatus.PASSED, started, message), ReplayStepResult(
+                None
+            )
         except InputError as error:
             message = f"a file cannot be used: {error.message}"
-            raise _Denied("bad_input", message, _step("replay", FAILED, started, message)) from None
-        if verdict.suspected:
-            message = f"{REASONS['replay_suspected']}: {verdict.message}"
-            raise _Denied(
-                "replay_suspected",
+            raise Denied(
+                Reason.BAD_INPUT,
                 message,
-                _step("replay", FAILED, started, message, verdict.voice_similarity),
+                step_outcome(Step.REPLAY, StepStatus.FAILED, started, message),
+            ) from None
+        if verdict.suspected:
+            message = f"{REASONS[Reason.REPLAY_SUSPECTED]}: {verdict.message}"
+            raise Denied(
+                Reason.REPLAY_SUSPECTED,
+                message,
+                step_outcome(
+                    Step.REPLAY, StepStatus.FAILED, started, message, verdict.voice_similarity
+                ),
             )
+        auth = self.settings.auth
         details = []
         if verdict.face_distance is not None:
             details.append(
                 f"photo {verdict.face_distance} bits from the nearest enrolment photo "
-                f"(replay at <= {self.settings.auth.replay_image_distance})"
+                f"(replay at <= {auth.replay_image_distance})"
             )
         if verdict.voice_similarity is not None:
             details.append(
                 f"recording similarity {verdict.voice_similarity:.3f} "
-                f"(replay at >= {self.settings.auth.replay_audio_similarity})"
+                f"(replay at >= {auth.replay_audio_similarity})"
             )
-        return _step(
-            "replay",
-            PASSED,
+        outcome = step_outcome(
+            Step.REPLAY,
+            StepStatus.PASSED,
             started,
             "; ".join(details) or "no enrolment files to compare with",
             verdict.voice_similarity,
-            self.settings.auth.replay_audio_similarity
-            if verdict.voice_similarity is not None
-            else None,
+            auth.replay_audio_similarity if verdict.voice_similarity is not None else None,
         )
+        return outcome, ReplayStepResult(verdict)
 
-    def _product(self, attempt: _Attempt) -> StepOutcome:
+    def _product(self, member: str) -> tuple[StepOutcome, ProductStepResult]:
         from engine.models.recommend import recommend_for_member
 
         started = time.perf_counter()
         try:
-            recommendation = self._recommendation(attempt.member, recommend_for_member)
+            recommendation = self._recommendation(member, recommend_for_member)
         except MmauthError as error:
             # A member without a customer link can still authenticate; there is just nothing
             # to recommend.
-            return _step("product", SKIPPED, started, f"no recommendation: {error.message}")
-        attempt.category = recommendation.category
-        attempt.confidence = float(recommendation.confidence)
-        return _step(
-            "product",
-            PASSED,
+            message = f"no recommendation: {error.message}"
+            return step_outcome(
+                Step.PRODUCT, StepStatus.SKIPPED, started, message
+            ), ProductStepResult()
+        outcome = step_outcome(
+            Step.PRODUCT,
+            StepStatus.PASSED,
             started,
             "recommendation ready, held back until the voice is verified",
         )
+        return outcome, ProductStepResult(recommendation.category, float(recommendation.confidence))
 
-    def _voice(self, attempt: _Attempt) -> StepOutcome:
+    def _voice(
+        self, face: FaceStepResult, media: ProbeMedia
+    ) -> tuple[StepOutcome, VoiceStepResult]:
         started = time.perf_counter()
-        sample = _acquire("voice", self.features.voice, attempt.voice_path, "no_speech", started)
-        match = self.bundle.voice.verify(sample.vector, sample.mfcc_sequence, attempt.member)
-        attempt.voice_score, attempt.voice_threshold = float(match.score), float(match.threshold)
+        sample = acquire(Step.VOICE, self._voice_sample, media, Reason.NO_SPEECH, started)
+        match = self.bundle.voice.verify(sample.vector, sample.mfcc_sequence, face.member)
         scores = (
             f"score {compare_scores(match.score, match.threshold)}; speaker "
             f"{match.speaker_score:.3f}, phrase {match.phrase_score:.3f}"
         )
         if self.settings.models.fusion == "score":
-            return self._fused(attempt, match, scores, started)
+            return self._fused(face, match, scores, started)
+        result = VoiceStepResult(float(match.score), float(match.threshold))
         if match.accepted:
             said = f" saying {match.phrase!r}" if match.phrase else ""
-            return _step(
-                "voice",
-                PASSED,
-                started,
-                f"{attempt.member}'s voice{said} ({scores})",
-                match.score,
-                match.threshold,
+            message = f"{face.member}'s voice{said} ({scores})"
+            outcome = step_outcome(
+                Step.VOICE, StepStatus.PASSED, started, message, match.score, match.threshold
             )
+            return outcome, result
         # The phrase is blamed only when the rest of the evidence would have passed.
         if not match.phrase_ok and match.score >= match.threshold:
-            reason = "phrase_mismatch"
+            reason = Reason.PHRASE_MISMATCH
         else:
-            reason = "voice_mismatch"
+            reason = Reason.VOICE_MISMATCH
         message = f"{REASONS[reason]} ({scores})"
-        raise _Denied(
-            reason, message, _step("voice", FAILED, started, message, match.score, match.threshold)
+        raise Denied(
+            reason,
+            message,
+            step_outcome(
+                Step.VOICE, StepStatus.FAILED, started, message, match.score, match.threshold
+            ),
+            result,
         )
 
-    def _fused(self, attempt: _Attempt, match: Any, scores: str, started: float) -> StepOutcome:
+    def _fused(
+        self, face: FaceStepResult, match: Any, scores: str, started: float
+    ) -> tuple[StepOutcome, VoiceStepResult]:
         """The voice step under score-level fusion: the phrase check stays mandatory, and the
         sum of the z-normalised face and voice scores must reach the fused threshold."""
         if self._fusion is None:
@@ -557,21 +521,29 @@ class Authenticator:
             self._fusion = ScoreFusion.from_models(
                 self.bundle.face, self.bundle.voice, rule="score", random_state=self.settings.seed
             )
-        fused = self._fusion.decide(attempt.face_match, match)
+        fused = self._fusion.decide(face.match, match)
+        # The audit row keeps the voice model's own score, as without fusion.
+        result = VoiceStepResult(float(match.score), float(match.threshold))
         message = f"fused score {compare_scores(fused.fused_score, fused.threshold)} ({scores})"
         if fused.accepted:
-            return _step("voice", PASSED, started, message, fused.fused_score, fused.threshold)
+            outcome = step_outcome(
+                Step.VOICE, StepStatus.PASSED, started, message, fused.fused_score, fused.threshold
+            )
+            return outcome, result
         if not match.phrase_ok:
-            reason = "phrase_mismatch"
+            reason = Reason.PHRASE_MISMATCH
         elif not fused.face_ok:
-            reason = "unknown_face"
+            reason = Reason.UNKNOWN_FACE
         else:
-            reason = "voice_mismatch"
+            reason = Reason.VOICE_MISMATCH
         message = f"{REASONS[reason]}: {message}"
-        raise _Denied(
+        raise Denied(
             reason,
             message,
-            _step("voice", FAILED, started, message, fused.fused_score, fused.threshold),
+            step_outcome(
+                Step.VOICE, StepStatus.FAILED, started, message, fused.fused_score, fused.threshold
+            ),
+            result,
         )
 
     def _recommendation(self, member: str, recommend: Callable[..., Any]) -> Any:
@@ -595,7 +567,7 @@ class Authenticator:
         if self.bundle is None:
             from engine.models.persistence import load_model_bundle
 
-            self.bundle = load_model_bundle(self.workspace, require=("face", "voice"))
+            self.bundle = load_model_bundle(self.workspace, require=BIOMETRIC_MODELS)
         return self.bundle
 
     def _store(self) -> AuditStore:
@@ -627,63 +599,6 @@ def authenticate(
     return authenticator.authenticate(face_path, voice_path, on_step=on_step)
 
 
-def _acquire(
-    step: str, extract: Callable[[Path], Any], path: Path, fta_reason: str, started: float
-) -> Any:
-    """Features of one input, or the denial: failure to acquire (no face, no speech) or an
-    unusable file."""
-    try:
-        return extract(path)
-    except AcquisitionError as error:
-        message = f"{REASONS[fta_reason]}: {error.message}"
-        raise _Denied(fta_reason, message, _step(step, FAILED, started, error.message)) from None
-    except InputError as error:
-        what = "photo" if step == "face" else "recording"
-        message = f"the {what} cannot be used: {error.message}"
-        raise _Denied("bad_input", message, _step(step, FAILED, started, error.message)) from None
-
-
-def _guarded(step: Callable[[_Attempt], StepOutcome], attempt: _Attempt) -> StepOutcome:
-    """Run a step; anything it did not turn into a denial itself becomes one (fail closed)."""
-    from engine.auth.store import StoreError
-
-    started = time.perf_counter()
-    name = step.__name__.lstrip("_")
-    try:
-        return step(attempt)
-    except _Denied:
-        raise
-    except StoreError as error:
-        message = f"{REASONS['audit_failed']}: {error.message}"
-        raise _Denied("audit_failed", message, _step(name, FAILED, started, message)) from None
-    except MmauthError as error:
-        message = f"{REASONS['internal_error']}: {error.message}"
-        raise _Denied("internal_error", message, _step(name, FAILED, started, message)) from None
-    # A security check must fail closed: an unforeseen error denies access, with its cause.
-    except Exception as error:  # noqa: BLE001
-        message = f"{REASONS['internal_error']}: unexpected {type(error).__name__}: {error}"
-        raise _Denied("internal_error", message, _step(name, FAILED, started, message)) from None
-
-
-def _all_steps(done: list[StepOutcome], granted: bool, message: str) -> tuple[StepOutcome, ...]:
-    """Every step in STEP_NAMES order: those run, ``skipped`` for the rest, then the decision."""
-    ran = {step.name: step for step in done}
-    ran["decision"] = StepOutcome("decision", PASSED if granted else FAILED, message=message)
-    return tuple(
-        ran.get(name, StepOutcome(name, SKIPPED, message="not reached")) for name in STEP_NAMES
-    )
-
-
-def compare_scores(score: float, threshold: float) -> str:
-    """``score >= threshold`` or ``score < threshold`` with enough decimals to tell them apart
-    (a similarity of 0.99991 against 0.99999 must not read "1.000 < 1.000")."""
-    relation = ">=" if score >= threshold else "<"
-    decimals = 3
-    while decimals < 8 and f"{score:.{decimals}f}" == f"{threshold:.{decimals}f}":
-        decimals += 1
-    return f"{score:.{decimals}f} {relation} {threshold:.{decimals}f}"
-
-
 def _signature(path: Path) -> tuple[int, int] | None:
     """(size, modification time) of a file, None when absent: changes when it is rewritten."""
     try:
@@ -691,41 +606,6 @@ def _signature(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns
-
-
-def _file_problem(path: Path | None) -> str | None:
-    if path is None:
-        return "no file given"
-    try:
-        if not path.exists():
-            return "no such file"
-        if path.is_dir():
-            return "is a folder, not a file"
-        if not path.is_file():
-            return "is not a regular file"
-        if path.stat().st_size == 0:
-            return "the file is empty (0 bytes)"
-    except OSError as error:
-        return f"cannot be inspected ({error.strerror})"
-    return None
-
-
-def _step(
-    name: str,
-    status: str,
-    started: float,
-    message: str,
-    score: float | None = None,
-    threshold: float | None = None,
-) -> StepOutcome:
-    return StepOutcome(
-        name=name,
-        status=status,
-        score=None if score is None else float(score),
-        threshold=None if threshold is None else float(threshold),
-        seconds=time.perf_counter() - started,
-        message=message,
-    )
 
 
 def _duration(seconds: float) -> str:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from engine.core.errors import InputError
 from engine.core.fileio import file_sha256
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
+
+if TYPE_CHECKING:
+    from engine.voices.audio import Recording
 
 FACE = "face"
 VOICE = "voice"
@@ -82,10 +86,9 @@ def hash_distance(first: bytes, second: bytes) -> int:
 
 def image_fingerprint(path: Path, settings: Settings) -> bytes:
     """pHash of an image file; raises InputError when the file cannot be decoded."""
-    from engine.faces.images import read_image
+    from engine.faces.extract import read_probe_photo
 
-    loaded = read_image(path, max_pixels=settings.face.max_pixels, max_side=settings.face.max_side)
-    return perceptual_hash(loaded.pixels)
+    return perceptual_hash(read_probe_photo(path, settings).pixels)
 
 
 # Recordings -----------------------------------------------------------------------------------
@@ -162,7 +165,11 @@ def audio_fingerprint(path: Path, settings: Settings) -> bytes:
     raises InputError (AcquisitionError for silence) like the voice pipeline's loader."""
     from engine.voices.audio import load_recording
 
-    recording = load_recording(path, settings.voice)
+    return recording_fingerprint(load_recording(path, settings.voice))
+
+
+def recording_fingerprint(recording: Recording) -> bytes:
+    """``audio_fingerprint`` of an already loaded recording."""
     with single_threaded_blas():
         envelope = log_mel_envelope(recording.samples, recording.sample_rate)
     return envelope.astype(np.float16).tobytes()
@@ -278,6 +285,28 @@ class ReplayGuard:
         voice_sha256: str | None = None,
     ) -> ReplayVerdict:
         """Compare the presented files with ``member``'s enrolment files, cheapest test first."""
+        settings = self.settings
+        return self.check_decoded(
+            member,
+            face_sha256=face_sha256,
+            voice_sha256=voice_sha256,
+            face_hash=None if face_path is None else lambda: image_fingerprint(face_path, settings),
+            voice_fingerprint=None
+            if voice_path is None
+            else lambda: audio_fingerprint(voice_path, settings),
+        )
+
+    def check_decoded(
+        self,
+        member: str,
+        *,
+        face_sha256: str | None = None,
+        voice_sha256: str | None = None,
+        face_hash: Callable[[], bytes] | None = None,
+        voice_fingerprint: Callable[[], bytes] | None = None,
+    ) -> ReplayVerdict:
+        """``check`` with the probes' pHash and audio fingerprint computed on demand by the
+        caller (from files it has already decoded): only the tests that need them call them."""
         faces = self.samples(member, FACE)
         voices = self.samples(member, VOICE)
         for modality, sha, samples in ((FACE, face_sha256, faces), (VOICE, voice_sha256, voices)):
@@ -285,15 +314,15 @@ class ReplayGuard:
                 if sha is not None and sample.sha256 == sha:
                     return ReplayVerdict(True, modality, sample.path, "identical")
         distance = similarity = None
-        if face_path is not None and faces:
-            probe = image_fingerprint(face_path, self.settings)
+        if face_hash is not None and faces:
+            probe = face_hash()
             distance, closest = min(
                 (hash_distance(probe, s.fingerprint), s.path) for s in faces if s.fingerprint
             )
             if distance <= self.settings.auth.replay_image_distance:
                 return ReplayVerdict(True, FACE, closest, "near-identical", face_distance=distance)
-        if voice_path is not None and voices:
-            probe_envelope = decode_envelope(audio_fingerprint(voice_path, self.settings))
+        if voice_fingerprint is not None and voices:
+            probe_envelope = decode_envelope(voice_fingerprint())
             similarity, closest = max(
                 (envelope_similarity(probe_envelope, self._envelope(s)), s.path)
                 for s in voices

@@ -1,24 +1,8 @@
 """Measured simulation: every probe of data/raw/probes through the real authentication flow, in
 campaigns of genuine attempts, impostors, replays and bad files, with Wilson 95% intervals.
 
-Campaigns (pairings are deterministic; every probe is used at least once where it fits):
-
-- ``genuine``: a member's face probe with one of the same member's voice probes saying an
-  enrolled phrase. Success = GRANTED as that member. Its rate is the authorised success rate,
-  1 - FNMR of the whole system (FTA included).
-- ``stranger_face``: a stranger's face probe (a probe label that is not a member) with the
-  stranger's own voice probe (or, without one, a member's voice probe).
-- ``stranger_voice``: a member's face probe with a stranger's voice probe.
-- ``cross_member``: member A's face probe with member B's voice probe (B != A).
-- ``wrong_phrase``: a member's face probe with the same member's voice saying a phrase they did
-  not enrol. Real probes when data/raw/probes/voices/<member>/ has such phrases; otherwise
-  synthesised from the member's genuine voice probes played backwards (same voice and spectral
-  statistics, different sequence of sounds), and the report says so.
-- ``replay``: a member's own enrolment files presented again: the photo as is, the photo
-  re-encoded as JPEG, the recording as is, the recording 6 dB quieter (ISO/IEC 30107-3: the
-  block rate is 1 - APCER for these attack instruments).
-- ``bad_input``: empty, corrupt, truncated and non-media files, a silent recording, a missing
-  file and a folder, each paired with a good counterpart.
+engine.auth.campaigns builds the attempts of each campaign; this module runs them, turns their
+decisions into rates and saves (and reads back) the report.
 
 Every rate of an impostor, replay or bad-input campaign is a block rate (DENIED / attempts).
 Per modality, where that modality is what a campaign tests: the face rate counts attempts whose
@@ -46,32 +30,26 @@ from typing import Any
 
 import numpy as np
 
+from engine.auth.campaigns import (
+    ATTACK,
+    BAD_INPUT,
+    CAMPAIGNS,
+    GENUINE,
+    IMPOSTOR,
+    Attempt,
+    plan_attempts,
+)
 from engine.auth.flow import AuthDecision, Authenticator
-from engine.auth.store import LIVE, SIMULATION
+from engine.auth.words import Origin, Reason, Step
 from engine.core.errors import AcquisitionError, InputError, MissingStageError
 from engine.core.fileio import atomic_write_json, atomic_write_text
 from engine.core.metrics import Rate, rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
+from engine.models.names import ModelName
 
 STAGE = "simulate"
-GENUINE = "genuine"
-IMPOSTOR = "impostor"
-ATTACK = "attack"
-BAD_INPUT = "bad_input"
-
-
-@dataclasses.dataclass(frozen=True)
-class Attempt:
-    """One simulated presentation."""
-
-    campaign: str
-    face: Path
-    voice: Path
-    expected_member: str | None
-    """The member a correct system grants (genuine), or None when it must deny."""
-    note: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +133,7 @@ def run_simulation(
     from engine.models.persistence import load_model_bundle
 
     started = time.perf_counter()
-    bundle = load_model_bundle(workspace, require=("face", "voice"))
+    bundle = load_model_bundle(workspace, require=(ModelName.FACE, ModelName.VOICE))
     members = sorted(str(m) for m in bundle.face.members_)
     face_probes = member_folders(workspace.probe_faces_dir)
     voice_probes = member_folders(workspace.probe_voices_dir)
@@ -186,7 +164,7 @@ def run_simulation(
             replay_guard=ReplayGuard(workspace, settings, store).sync(),
             record=audit,
             lockout=False,
-            origin=SIMULATION if audit else LIVE,
+            origin=Origin.SIMULATION if audit else Origin.LIVE,
         )
         outcomes = []
         for index, attempt in enumerate(attempts):
@@ -201,7 +179,7 @@ def run_simulation(
                     f"{attempt.campaign}: {decision.decision} ({decision.reason})",
                 )
             )
-    campaigns = tuple(_campaign(name, outcomes) for name in _CAMPAIGNS if _has(name, outcomes))
+    campaigns = tuple(_campaign(name, outcomes) for name in CAMPAIGNS if _has(name, outcomes))
     report = SimulationReport(
         campaigns=campaigns,
         authorised_success=_pooled(outcomes, {GENUINE}),
@@ -219,233 +197,6 @@ def run_simulation(
     )
     save_report(report)
     return report
-
-
-# Planning -------------------------------------------------------------------------------------
-
-_CAMPAIGNS: dict[str, tuple[str, str, frozenset[str]]] = {
-    "genuine": (
-        GENUINE,
-        "member's face + same member's voice, enrolled phrase",
-        frozenset({"face", "voice"}),
-    ),
-    "stranger_face": (IMPOSTOR, "stranger's face + a voice", frozenset({"face", "voice"})),
-    "stranger_voice": (IMPOSTOR, "member's face + stranger's voice", frozenset({"voice"})),
-    "cross_member": (IMPOSTOR, "member A's face + member B's voice", frozenset({"voice"})),
-    "wrong_phrase": (
-        IMPOSTOR,
-        "member's face + own voice, phrase not enrolled",
-        frozenset({"voice"}),
-    ),
-    "replay": (ATTACK, "member's own enrolment files presented again", frozenset()),
-    "bad_input": (BAD_INPUT, "unusable files paired with a good counterpart", frozenset()),
-}
-"""name -> (kind, description, modalities whose own rate is measured). A face rate is only
-meaningful where the face is the genuine article (genuine) or the attack (stranger_face); a
-voice rate where the voice is."""
-
-
-def plan_attempts(
-    workspace: Workspace,
-    members: Sequence[str],
-    face_probes: dict[str, list[Path]],
-    voice_probes: dict[str, list[Path]],
-    scratch: Path,
-) -> tuple[list[Attempt], list[str]]:
-    """Every campaign's attempts; synthetic files (reversed clips, re-encoded replays, bad
-    files) are written under ``scratch``. Returns the attempts and notes on how they were made."""
-    from engine.voices.audio import phrase_from_filename
-
-    notes: list[str] = []
-    enrolled_phrases = {
-        member: {phrase_from_filename(p) for p in files}
-        for member, files in member_folders(workspace.voices_dir).items()
-    }
-    member_set = set(members)
-    genuine_voices: dict[str, list[Path]] = {}
-    wrong_voices: dict[str, list[Path]] = {}
-    for member in members:
-        for clip in voice_probes.get(member, []):
-            known = phrase_from_filename(clip) in enrolled_phrases.get(member, set())
-            (genuine_voices if known else wrong_voices).setdefault(member, []).append(clip)
-    member_faces = {m: face_probes[m] for m in members if face_probes.get(m)}
-    strangers_faces = {k: v for k, v in face_probes.items() if k not in member_set}
-    strangers_voices = {k: v for k, v in voice_probes.items() if k not in member_set}
-    all_member_faces = [f for m in sorted(member_faces) for f in member_faces[m]]
-    all_genuine_voices = [v for m in sorted(genuine_voices) for v in genuine_voices[m]]
-    attempts: list[Attempt] = []
-
-    for member in sorted(member_faces):
-        attempts += [
-            Attempt("genuine", face, voice, member)
-            for face, voice in _cycle_pairs(member_faces[member], genuine_voices.get(member, []))
-        ]
-    for stranger, faces in sorted(strangers_faces.items()):
-        voices = strangers_voices.get(stranger) or all_genuine_voices
-        attempts += [
-            Attempt("stranger_face", face, voice, None)
-            for face, voice in _cycle_pairs(faces, voices)
-        ]
-    stranger_clips = [v for s in sorted(strangers_voices) for v in strangers_voices[s]]
-    attempts += [
-        Attempt("stranger_voice", face, voice, None)
-        for voice, face in _cycle_pairs(stranger_clips, all_member_faces)
-    ]
-    speakers = sorted(genuine_voices)
-    for member in sorted(member_faces):
-        others = [s for s in speakers if s != member]
-        for index, face in enumerate(member_faces[member]):
-            if not others:
-                break
-            other = others[index % len(others)]
-            clips = genuine_voices[other]
-            attempts.append(
-                Attempt("cross_member", face, clips[index % len(clips)], None, note=other)
-            )
-    if any(wrong_voices.values()):
-        notes.append("wrong_phrase: real probes of members saying phrases they did not enrol")
-        for member, clips in sorted(wrong_voices.items()):
-            faces = member_faces.get(member, [])
-            attempts += [
-                Attempt("wrong_phrase", face, voice, None)
-                for voice, face in _cycle_pairs(clips, faces)
-            ]
-    elif genuine_voices:
-        notes.append(
-            "wrong_phrase: no probe says a phrase its member did not enrol, so the member's "
-            "genuine voice probes were played backwards (same voice, different phrase)"
-        )
-        for member, clips in sorted(genuine_voices.items()):
-            faces = member_faces.get(member, [])
-            for index, clip in enumerate(clips):
-                if faces:
-                    reversed_clip = _reversed_recording(clip, scratch / "reversed" / member)
-                    attempts.append(
-                        Attempt("wrong_phrase", faces[index % len(faces)], reversed_clip, None)
-                    )
-    attempts += _replay_attempts(workspace, members, member_faces, genuine_voices, scratch)
-    if all_member_faces and all_genuine_voices:
-        attempts += _bad_input_attempts(all_member_faces[0], all_genuine_voices[0], scratch)
-    return attempts, notes
-
-
-def _cycle_pairs(first: Sequence[Path], second: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """Pairs using every item of both lists at least once (the shorter list cycles)."""
-    if not first or not second:
-        return []
-    count = max(len(first), len(second))
-    return [(first[i % len(first)], second[i % len(second)]) for i in range(count)]
-
-
-def _replay_attempts(
-    workspace: Workspace,
-    members: Sequence[str],
-    member_faces: dict[str, list[Path]],
-    genuine_voices: dict[str, list[Path]],
-    scratch: Path,
-) -> list[Attempt]:
-    enrolled_faces = member_folders(workspace.faces_dir)
-    enrolled_voices = member_folders(workspace.voices_dir)
-    attempts = []
-    for member in members:
-        faces, voices = enrolled_faces.get(member, []), enrolled_voices.get(member, [])
-        probe_faces, probe_voices = member_faces.get(member, []), genuine_voices.get(member, [])
-        if faces and probe_voices:
-            attempts.append(Attempt("replay", faces[0], probe_voices[0], None, "photo as is"))
-            reencoded = _reencoded_photo(faces[-1], scratch / "replay" / member)
-            if reencoded is not None:
-                attempts.append(
-                    Attempt("replay", reencoded, probe_voices[-1], None, "photo re-encoded")
-                )
-        if voices and probe_faces:
-            attempts.append(Attempt("replay", probe_faces[0], voices[0], None, "recording as is"))
-            quieter = _quieter_recording(voices[-1], scratch / "replay" / member)
-            if quieter is not None:
-                attempts.append(
-                    Attempt("replay", probe_faces[-1], quieter, None, "recording 6 dB quieter")
-                )
-    return attempts
-
-
-def _reencoded_photo(path: Path, folder: Path) -> Path | None:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / f"{path.name}.reencoded.jpg"
-            image.convert("RGB").save(target, "JPEG", quality=85)
-    except OSError:
-        return None
-    return target
-
-
-def _quieter_recording(path: Path, folder: Path) -> Path | None:
-    import soundfile
-
-    try:
-        samples, sample_rate = soundfile.read(path, always_2d=True)
-    except (OSError, soundfile.LibsndfileError):
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{path.stem}.quieter.wav"
-    soundfile.write(target, samples * 0.5, sample_rate)
-    return target
-
-
-def _reversed_recording(path: Path, folder: Path) -> Path:
-    import soundfile
-
-    samples, sample_rate = soundfile.read(path, always_2d=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"reversed_{path.stem}.wav"
-    soundfile.write(target, samples[::-1], sample_rate)
-    return target
-
-
-def _bad_input_attempts(good_face: Path, good_voice: Path, scratch: Path) -> list[Attempt]:
-    """Unusable files, each paired with a good counterpart."""
-    import soundfile
-
-    folder = scratch / "bad"
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    files: dict[str, bytes] = {
-        "empty.jpg": b"",
-        "random_bytes.jpg": rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(),
-        "text.png": b"this is a text file, not a photo\n" * 20,
-        "truncated.jpg": good_face.read_bytes()[:200],
-        "empty.wav": b"",
-        "random_bytes.wav": rng.integers(0, 256, 4096, dtype=np.uint8).tobytes(),
-        "text.flac": b"this is a text file, not a recording\n" * 20,
-    }
-    for name, content in files.items():
-        (folder / name).write_bytes(content)
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.zeros(16_000, dtype=np.float32), 16_000, format="WAV")
-    (folder / "silence.wav").write_bytes(buffer.getvalue())
-    buffer = io.BytesIO()
-    noise = (0.3 * rng.standard_normal(16_000)).astype(np.float32)
-    soundfile.write(buffer, noise, 16_000, format="WAV")
-    (folder / "white_noise.wav").write_bytes(buffer.getvalue())
-    _blank_photo(folder / "blank.png")
-    (folder / "a_folder.jpg").mkdir()
-    bad_faces = ["empty.jpg", "random_bytes.jpg", "text.png", "truncated.jpg", "blank.png"]
-    bad_faces += ["a_folder.jpg", "missing.jpg"]
-    bad_voices = ["empty.wav", "random_bytes.wav", "text.flac", "silence.wav", "missing.wav"]
-    bad_voices += ["white_noise.wav"]
-    return [
-        Attempt("bad_input", folder / name, good_voice, None, f"photo {name}") for name in bad_faces
-    ] + [
-        Attempt("bad_input", good_face, folder / name, None, f"recording {name}")
-        for name in bad_voices
-    ]
-
-
-def _blank_photo(path: Path) -> None:
-    from PIL import Image
-
-    Image.new("RGB", (320, 240), (128, 128, 128)).save(path)
 
 
 # Features, extracted once ---------------------------------------------------------------------
@@ -554,12 +305,12 @@ def _pipeline_voice(path: Path, settings: Settings) -> Any:
 
 
 def _outcome(workspace: Workspace, attempt: Attempt, decision: AuthDecision) -> AttemptOutcome:
-    kind = _CAMPAIGNS[attempt.campaign][0]
+    kind = CAMPAIGNS[attempt.campaign].kind
     if kind == GENUINE:
         correct = decision.granted and decision.member == attempt.expected_member
     else:
         correct = not decision.granted
-    face_step, voice_step = decision.step("face"), decision.step("voice")
+    face_step, voice_step = decision.step(Step.FACE), decision.step(Step.VOICE)
     return AttemptOutcome(
         campaign=attempt.campaign,
         face=_shown(workspace, attempt.face),
@@ -586,7 +337,8 @@ def _has(name: str, outcomes: Sequence[AttemptOutcome]) -> bool:
 
 
 def _campaign(name: str, outcomes: Sequence[AttemptOutcome]) -> CampaignResult:
-    kind, description, measured = _CAMPAIGNS[name]
+    campaign = CAMPAIGNS[name]
+    kind, measured = campaign.kind, campaign.measured
     mine = [o for o in outcomes if o.campaign == name]
     genuine = kind == GENUINE
     faced = mine if "face" in measured else []
@@ -595,12 +347,14 @@ def _campaign(name: str, outcomes: Sequence[AttemptOutcome]) -> CampaignResult:
         face_ok = sum(o.member == o.expected_member for o in faced)
         voice_ok = sum(o.granted for o in reached_voice)
     else:
-        face_ok = sum(o.reason in ("no_face", "unknown_face") for o in faced)
-        voice_ok = sum(o.reason in ("voice_mismatch", "phrase_mismatch") for o in reached_voice)
+        face_ok = sum(o.reason in (Reason.NO_FACE, Reason.UNKNOWN_FACE) for o in faced)
+        voice_ok = sum(
+            o.reason in (Reason.VOICE_MISMATCH, Reason.PHRASE_MISMATCH) for o in reached_voice
+        )
     return CampaignResult(
         name=name,
         kind=kind,
-        description=description,
+        description=campaign.description,
         attempts=len(mine),
         granted=sum(o.granted for o in mine),
         denied_by_reason=dict(Counter(o.reason for o in mine if not o.granted).most_common()),
@@ -616,7 +370,7 @@ def _campaign(name: str, outcomes: Sequence[AttemptOutcome]) -> CampaignResult:
 
 
 def _pooled(outcomes: Sequence[AttemptOutcome], kinds: set[str]) -> Rate:
-    mine = [o for o in outcomes if _CAMPAIGNS[o.campaign][0] in kinds]
+    mine = [o for o in outcomes if CAMPAIGNS[o.campaign].kind in kinds]
     return rate(sum(o.correct for o in mine), len(mine))
 
 

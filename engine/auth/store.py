@@ -18,14 +18,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.auth.words import Decision, Origin, Reason
 from engine.core.errors import MmauthError
 
 SCHEMA_VERSION = 1
-GRANTED = "GRANTED"
-DENIED = "DENIED"
-LIVE = "live"
-"""Origin of attempts made by a person; only these count towards a lockout."""
-SIMULATION = "simulation"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -136,7 +132,7 @@ class AttemptRecord:
     face_threshold: float | None = None
     voice_score: float | None = None
     voice_threshold: float | None = None
-    origin: str = LIVE
+    origin: str = Origin.LIVE
     """``live`` (a person) or ``simulation``; simulated attempts never count towards a lockout."""
     id: int | None = None
     """Row id, set when read back."""
@@ -321,10 +317,10 @@ class AuditStore:
             lock = None
             if (
                 policy is not None
-                and attempt.origin == LIVE
-                and attempt.decision == DENIED
+                and attempt.origin == Origin.LIVE
+                and attempt.decision == Decision.DENIED
                 and attempt.identified_member is not None
-                and attempt.reason != "locked_out"
+                and attempt.reason != Reason.LOCKED_OUT
             ):
                 lock = self._maybe_lock(connection, attempt, attempt_id, policy)
         return attempt_id, lock
@@ -344,15 +340,15 @@ class AuditStore:
                 connection,
                 "SELECT MAX(at) FROM attempts WHERE identified_member = ? AND origin = ? "
                 "AND decision = ?",
-                (member, LIVE, GRANTED),
+                (member, Origin.LIVE, Decision.GRANTED),
             ),
             _scalar(connection, "SELECT MAX(locked_at) FROM lockouts WHERE member = ?", (member,)),
         )
         failures = int(
             connection.execute(
                 "SELECT COUNT(*) FROM attempts WHERE identified_member = ? AND origin = ? "
-                "AND decision = ? AND reason != 'locked_out' AND at > ? AND at <= ?",
-                (member, LIVE, DENIED, since, attempt.at),
+                "AND decision = ? AND reason != ? AND at > ? AND at <= ?",
+                (member, Origin.LIVE, Decision.DENIED, Reason.LOCKED_OUT, since, attempt.at),
             ).fetchone()[0]
         )
         if failures < policy.attempts:
@@ -389,7 +385,7 @@ class AuditStore:
         *,
         member: str | None = None,
         decision: str | None = None,
-        origin: str | None = LIVE,
+        origin: str | None = Origin.LIVE,
         limit: int | None = 50,
     ) -> list[AttemptRecord]:
         """Attempts, newest first, filtered by identified member, decision and origin."""

@@ -108,7 +108,7 @@ def run_batch(
     total = len(items)
     results: list[ItemResult | None] = [None] * total
     pending: list[int] = []
-    keys: list[str | None] = [None] * total
+    keys: dict[int, str] = {}
     function = f"{process.__module__}.{process.__qualname__}"
     params_keys: dict[int, str] = {}
     done = 0
@@ -120,12 +120,15 @@ def run_batch(
                 {"function": function, "params": parameters, "format": CACHE_FORMAT}
             )
         try:
-            keys[index] = f"{file_sha256(item.path)}-{params_keys[id(parameters)][:16]}"
-        except OSError as error:
-            results[index] = ItemResult(item, None, error=f"cannot read the file: {error.strerror}")
+            key = f"{file_sha256(item.path)}-{params_keys[id(parameters)][:16]}"
+        except OSError as read_error:
+            results[index] = ItemResult(
+                item, None, error=f"cannot read the file: {read_error.strerror}"
+            )
             done += 1
             continue
-        cached = _cache_load(cache_dir, keys[index]) if cache_dir else None
+        keys[index] = key
+        cached = _cache_load(cache_dir, key) if cache_dir else None
         if cached is not None:
             results[index] = ItemResult(item, cached, cached=True)
             done += 1

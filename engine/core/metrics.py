@@ -32,9 +32,17 @@ class Rate:
     """Upper bound of the Wilson 95% interval; with zero events about 3/trials."""
 
     def __str__(self) -> str:
-        if self.trials == 0:
-            return "n/a (no trials)"
-        return f"{self.value:.2%} [{self.low:.2%}, {self.high:.2%}] ({self.count}/{self.trials})"
+        return format_rate(self, decimals=2)
+
+
+def format_rate(measured: Rate, *, decimals: int = 1, counts: bool = True) -> str:
+    """``x% [low%, high%] (k/n)`` (the Wilson interval, the counts unless ``counts`` is False),
+    or ``n/a (no trials)``: how every front end shows a rate."""
+    if measured.trials == 0:
+        return "n/a (no trials)"
+    d = decimals
+    shown = f"{measured.value:.{d}%} [{measured.low:.{d}%}, {measured.high:.{d}%}]"
+    return f"{shown} ({measured.count}/{measured.trials})" if counts else shown
 
 
 def wilson_interval(count: int, trials: int, z: float = Z_95) -> tuple[float, float]:

@@ -42,9 +42,9 @@ class FaceSettings:
     """Side in pixels of the aligned face crop the classic features are computed on."""
     align_eyes: bool = False
     """Classic backend: rotate the crop so the eyes are level (by the face's mirror symmetry);
-    dlib always aligns on its 5 landmarks. Off by default: on Yale's upright faces it left 14% of
-    crops over 5 degrees off dlib's eye line (4% unrotated) and lowered the feature check
-    (docs/BENCHMARKS.md); turn it on for photos with tilted heads."""
+    dlib always aligns on its 5 landmarks. Off by default: on Yale's upright faces it left more
+    crops off dlib's eye line than no rotation did and lowered the feature check
+    (docs/BENCHMARKS.md, "Face pipeline"); turn it on for photos with tilted heads."""
     max_pixels: int = 50_000_000
     """Images with more pixels than this are refused before decoding (decompression bombs),
     except a JPEG, which libjpeg then decodes at 1/2 to 1/8 scale when that fits."""
@@ -86,7 +86,7 @@ class VoiceSettings:
     """Less speech than this after trimming silence is refused."""
     trim_top_db: float = 40.0
     """Energy VAD: frames quieter than this below the peak count as silence (30 dB cuts the
-    weak fricatives of short words: 22% of FSDD digits fall under min_speech_s, 15% at 40 dB)."""
+    weak fricatives of short words; docs/BENCHMARKS.md, "Voice features")."""
     max_clipped_fraction: float = 0.01
     """Refuse clips with more samples at full scale than this fraction (heavy clipping)."""
     n_mfcc: int = 20

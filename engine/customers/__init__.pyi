@@ -1,7 +1,5 @@
 from .clean import CleaningAction as CleaningAction
-from .members import read_members as read_members
-from .members import write_members as write_members
-from .merge import MergeReport as MergeReport
-from .merge import merge_customers as merge_customers
+from .members import read_members as read_members, write_members as write_members
+from .merge import MergeReport as MergeReport, merge_customers as merge_customers
 
 __all__ = ["CleaningAction", "MergeReport", "merge_customers", "read_members", "write_members"]

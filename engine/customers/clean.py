@@ -7,7 +7,8 @@ Every action is logged as a CleaningAction for the merge report; a value that ca
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -81,9 +82,9 @@ class Cleaner:
                 )
         if kind == "id":
             if missing.any():
-                row = int(missing.idxmax())
+                row = first_row(missing)
                 raise InputError(
-                    "the id is missing", path=str(table.path), column=text.name, row=row
+                    "the id is missing", path=str(table.path), column=str(text.name), row=row
                 )
             return text
         if kind == "target":
@@ -126,9 +127,16 @@ class Cleaner:
         )
         return values.clip(low, high)
 
-    def _log(self, table: Table, column: str, action: str, count: int, detail: str = "") -> None:
+    def _log(
+        self, table: Table, column: Hashable, action: str, count: int, detail: str = ""
+    ) -> None:
         if count:
             self.actions.append(CleaningAction(table.name, str(column), action, count, detail))
+
+
+def first_row(mask: pd.Series) -> int:
+    """The row number (index label) of the first true value in ``mask``."""
+    return int(cast(int, mask.idxmax()))
 
 
 def _parse_numbers(text: pd.Series, missing: pd.Series, decimal_comma: bool) -> pd.Series:
@@ -153,7 +161,7 @@ def _require_dates(table: Table, text: pd.Series, missing: pd.Series) -> pd.Seri
 
 def _raise_first_bad(table: Table, text: pd.Series, bad: pd.Series, problem: str) -> None:
     if bad.any():
-        row = int(bad.idxmax())
+        row = first_row(bad)
         raise InputError(
             f"{text[row]!r} {problem}", path=str(table.path), column=str(text.name), row=row
         )
@@ -167,7 +175,7 @@ def check_transaction_ids(
     ids = transactions[columns["transaction_id"]]
     repeated = ids.duplicated(keep="first")
     if repeated.any():
-        row = int(repeated.idxmax())
+        row = first_row(repeated)
         first = int(ids.index[ids == ids[row]][0])
         raise InputError(
             f"transaction {ids[row]!r} already appears at row {first} with other values",

@@ -45,12 +45,12 @@ class Join:
     def joined_rows(self) -> int:
         return int(self.pairs[CUSTOMER].map(self.profile_ids.value_counts()).sum())
 
-    def outcomes(self) -> dict[str, dict[str, int]]:
+    def outcomes(self) -> dict[TableName, dict[str, int]]:
         """Where each cleaned row went, per table."""
         profile_matched = self.profile_ids.isin(self.customers)
         mapped = self.transaction_ids.isin(set(self.links[LINK]))
         matched = self.transaction_ids.index.isin(self.pairs.index)
-        outcomes = {
+        outcomes: dict[TableName, dict[str, int]] = {
             "profiles": {
                 "matched": int(profile_matched.sum()),
                 "no_transactions": int((~profile_matched).sum()),
@@ -163,10 +163,11 @@ def _check_mapping_reaches(
 ) -> None:
     """A mapping none of whose ids exist on one side maps to nowhere: that is a wrong file."""
     mapping = tables["mapping"]
-    for side, known, other in (
+    sides: tuple[tuple[str, set[str], TableName], ...] = (
         (LINK, transaction_ids, "transactions"),
         (CUSTOMER, profile_ids, "profiles"),
-    ):
+    )
+    for side, known, other in sides:
         if not links[side].isin(known).any():
             role = "mapping_transaction_id" if side == LINK else "mapping_profile_id"
             target_role = "transaction_customer_id" if side == LINK else "profile_id"

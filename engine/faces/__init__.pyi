@@ -3,17 +3,11 @@ from .detect import (
 )
 from .extract import (
     extract_face_features as extract_face_features,
-)
-from .extract import (
     face_vector as face_vector,
-)
-from .extract import (
     is_failure_to_acquire as is_failure_to_acquire,
 )
 from .images import (
     LoadedImage as LoadedImage,
-)
-from .images import (
     read_image as read_image,
 )
 

@@ -43,9 +43,14 @@ from engine.core.progress import ProgressCallback, no_progress
 from engine.core.settings import FaceAugmentSettings, Settings
 from engine.core.workspace import Workspace
 from engine.faces import detect as face_detect
-from engine.faces.augment import ORIGINAL, Augmentation, augment_crop, augment_region
-from engine.faces.augment import plan_augmentations as plan_face_augmentations
-from engine.faces.images import read_image
+from engine.faces.augment import (
+    ORIGINAL,
+    Augmentation,
+    augment_crop,
+    augment_region,
+    plan_augmentations as plan_face_augmentations,
+)
+from engine.faces.images import LoadedImage, read_image
 
 PIPELINE_VERSION = 4
 """Part of every cache key: bump it when a change alters the features of an unchanged photo."""
@@ -69,17 +74,14 @@ LBP_GRID = 8
 LBP_POINTS = 8
 LBP_RADIUS = 2
 LBP_BINS = LBP_POINTS * (LBP_POINTS - 1) + 3
-"""Non-rotation-invariant uniform patterns (Ahonen et al.'s u2 code, 59 bins for 8 points): on
-the Yale development protocol the classic model on LBP alone measured rank-1 87.2% / EER 20.3%
-with them at radius 2 and 84.6% / 25.5% at radius 1 (80.3% / 30.1% with the 10 rotation-invariant
-ones at radius 1, on the previous crop and Tan-Triggs sigmas)."""
+"""Non-rotation-invariant uniform patterns (Ahonen et al.'s u2 code, 59 bins for 8 points) at
+radius 2: the best LBP variant on the Yale development protocol (docs/BENCHMARKS.md, "Faces:
+designs compared on a development protocol")."""
 COLOUR_BINS = 8
 CLASSIC_CONTEXT = 1.25
 """The classic features' crop is this much wider than the detected face region: the head's
-outline and hair carry identity that the inner face loses under side light. On the Yale
-development protocol (enrolment with sleepy, sad, wink; docs/BENCHMARKS.md) the classic model
-measured rank-1 88.4% / EER 20.1% with it and 87.8% / 20.6% without, and HOG of the inner 84%
-of the region was clearly worse than of all of it (82.2% / 29.5% against 86.5% / 26.8%)."""
+outline and hair carry identity that the inner face loses under side light (docs/BENCHMARKS.md,
+"Faces: designs compared on a development protocol": wider crops against inner ones)."""
 
 
 def emotion_from_name(file_name: str) -> str:
@@ -270,6 +272,11 @@ def process_face_file(path: Path, params: dict[str, Any]) -> ItemOutput:
     Raises InputError for an unreadable photo and AcquisitionError when no face is found.
     """
     image = read_image(path, max_pixels=params["max_pixels"], max_side=params["max_side"])
+    return _image_rows(image, path, params)
+
+
+def _image_rows(image: LoadedImage, path: Path, params: dict[str, Any]) -> ItemOutput:
+    """The rows of a decoded photo; ``path`` names it for augmentation seeds and saved crops."""
     pixels = image.pixels
     dlib_backend = params["backend"] == "dlib"
     if dlib_backend:
@@ -310,7 +317,18 @@ def face_vector(path: Path, settings: Settings) -> np.ndarray:
 
     Raises InputError for an unreadable file, AcquisitionError when no face is found.
     """
-    return process_face_file(Path(path), face_params(settings, augment=False)).features[0]
+    return image_face_vector(read_probe_photo(path, settings), settings)
+
+
+def read_probe_photo(path: Path, settings: Settings) -> LoadedImage:
+    """Decode a probe photo within the settings' bounds, as the batch does (InputError if not)."""
+    return read_image(path, max_pixels=settings.face.max_pixels, max_side=settings.face.max_side)
+
+
+def image_face_vector(image: LoadedImage, settings: Settings) -> np.ndarray:
+    """``face_vector`` of an already decoded photo, so a caller that also needs the pixels
+    (the replay check) decodes the file once; AcquisitionError when no face is found."""
+    return _image_rows(image, Path(), face_params(settings, augment=False)).features[0]
 
 
 def extract_face_features(

@@ -28,16 +28,16 @@ from engine.core.errors import MissingStageError, ModelIntegrityError
 from engine.core.fileio import atomic_open, atomic_write_json, file_sha256, json_sha256
 from engine.core.settings import Settings, settings_as_dict
 from engine.core.workspace import Workspace
+from engine.models.names import MODEL_NAMES, ModelName
 
 MANIFEST_FORMAT = 1
-MODEL_NAMES = ("face", "voice", "product")
 MODEL_SUFFIX = ".skops"
 # Files in models/ with these suffixes are model files: one the manifest does not list is refused.
 MODEL_FILE_SUFFIXES = (MODEL_SUFFIX, ".joblib", ".pkl", ".pickle")
 EXPECTED_CLASSES = {
-    "face": "engine.models.face.FaceIdentifier",
-    "voice": "engine.models.voice.VoiceVerifier",
-    "product": "engine.models.product.ProductRecommender",
+    ModelName.FACE: "engine.models.face.FaceIdentifier",
+    ModelName.VOICE: "engine.models.voice.VoiceVerifier",
+    ModelName.PRODUCT: "engine.models.product.ProductRecommender",
 }
 # The modules a model class depends on besides its own: its code hash covers them too, and no
 # other module, so that editing one estimator leaves the others' model files loadable.
@@ -242,9 +242,9 @@ def load_model_bundle(workspace: Workspace, require: Sequence[str] = MODEL_NAMES
             )
         loaded[name] = _load_verified(workspace, name, entry, hashes)
     return ModelBundle(
-        face=loaded.get("face"),
-        voice=loaded.get("voice"),
-        product=loaded.get("product"),
+        face=loaded.get(ModelName.FACE),
+        voice=loaded.get(ModelName.VOICE),
+        product=loaded.get(ModelName.PRODUCT),
         manifest=manifest,
         manifest_sha256=manifest_sha,
         version_mismatches=_version_mismatches(manifest.get("versions", {})),
@@ -420,7 +420,7 @@ def build_manifest(
         "format": MANIFEST_FORMAT,
         "created": now,
         "versions": library_versions(),
-        "face_backend": ordered.get("face", {}).get("backend", ""),
+        "face_backend": ordered.get(ModelName.FACE, {}).get("backend", ""),
         "parameters": parameters,
         "inputs": inputs,
         "metrics": {name: entry["metrics"] for name, entry in ordered.items()},

@@ -22,7 +22,8 @@ from engine.core.fileio import file_sha256
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
-from engine.models.persistence import MODEL_NAMES, ModelRecord, save_models
+from engine.models.names import MODEL_NAMES, ModelName
+from engine.models.persistence import ModelRecord, save_models
 
 ENROL_ROLE = "enrol"
 SUMMARY_COLUMNS = (
@@ -84,9 +85,9 @@ def train_models(
             f"cannot train {', '.join(unknown) or 'nothing'}; choose from {', '.join(MODEL_NAMES)}"
         )
     trainers: dict[str, Callable[..., TrainedModel]] = {
-        "face": train_face,
-        "voice": train_voice,
-        "product": train_product,
+        ModelName.FACE: train_face,
+        ModelName.VOICE: train_voice,
+        ModelName.PRODUCT: train_product,
     }
     # Every table is checked before the first (slow) fit, so a missing stage fails at once.
     inputs = {name: _required_inputs(workspace, name) for name in requested}
@@ -107,7 +108,7 @@ def train_models(
         trained.append(result)
         progress(Progress(stage, 1, 1, f"{name} model trained", _scalar_metrics(metrics)))
 
-    product = next((t for t in trained if t.record.name == "product"), None)
+    product = next((t for t in trained if t.record.name == ModelName.PRODUCT), None)
     check_cancelled(cancel, "train.save")
     progress(Progress("train.save", 0, 1, "writing models/"))
     # The manifest is the source of truth; the summary is a readable copy of its metrics,
@@ -187,7 +188,7 @@ def train_face(
         progress=progress,
         cancel=cancel,
     )
-    return _biometric_result("face", model, inputs, backend)
+    return _biometric_result(ModelName.FACE, model, inputs, backend)
 
 
 def train_voice(
@@ -222,7 +223,7 @@ def train_voice(
         progress=progress,
         cancel=cancel,
     )
-    return _biometric_result("voice", model, inputs, "")
+    return _biometric_result(ModelName.VOICE, model, inputs, "")
 
 
 def train_product(
@@ -252,7 +253,7 @@ def train_product(
         "verdict": comparison.verdict,
     }
     return TrainedModel(
-        record=ModelRecord(name="product", model=model, metrics=metrics, inputs=inputs),
+        record=ModelRecord(name=ModelName.PRODUCT, model=model, metrics=metrics, inputs=inputs),
         confusion=(list(comparison.classes), [list(row) for row in comparison.confusion]),
         comparison=comparison,
     )
@@ -280,11 +281,11 @@ def summary_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
 def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
     """SHA-256 of each input file of a model; MissingStageError naming the command to run."""
     needed = {
-        "face": [(workspace.image_features, "mmauth features")],
-        "voice": [(workspace.audio_features, "mmauth features")],
-        "product": [(workspace.merged_dataset, "mmauth merge")],
+        ModelName.FACE: [(workspace.image_features, "mmauth features")],
+        ModelName.VOICE: [(workspace.audio_features, "mmauth features")],
+        ModelName.PRODUCT: [(workspace.merged_dataset, "mmauth merge")],
     }[name]
-    if name == "voice":
+    if name == ModelName.VOICE:
         from engine.voices.extract import mfcc_sequences_path
 
         needed.append((mfcc_sequences_path(workspace), "mmauth features"))

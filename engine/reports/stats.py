@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Workspace, member_folders
 from engine.customers.members import read_members
+from engine.models.names import ModelName
 
 TARGET_COLUMN = "preferred_category"
 MAX_CORRELATION_COLUMNS = 10
@@ -361,10 +362,10 @@ def training_summary(workspace: Workspace) -> Table | None:
 
 
 # Campaigns of engine.auth.simulate whose scores are mated (genuine) or non-mated (impostor).
-_GENUINE_CAMPAIGNS = {"face": {"genuine"}, "voice": {"genuine"}}
+_GENUINE_CAMPAIGNS = {ModelName.FACE: {"genuine"}, ModelName.VOICE: {"genuine"}}
 _IMPOSTOR_CAMPAIGNS = {
-    "face": {"stranger_face"},
-    "voice": {"stranger_voice", "cross_member", "wrong_phrase"},
+    ModelName.FACE: {"stranger_face"},
+    ModelName.VOICE: {"stranger_voice", "cross_member", "wrong_phrase"},
 }
 
 
@@ -372,7 +373,7 @@ def simulation_scores(attempts: Any) -> dict[str, tuple[tuple[float, ...], tuple
     """(genuine, impostor) scores per modality from a simulation's attempt outcomes, for DET
     plots; a modality is left out when either side has no score."""
     scores = {}
-    for modality in ("face", "voice"):
+    for modality in (ModelName.FACE, ModelName.VOICE):
         column = f"{modality}_score"
 
         def picked(campaigns: set[str], column: str = column) -> tuple[float, ...]:

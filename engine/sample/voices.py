@@ -119,8 +119,8 @@ class Voice:
     """Mean fundamental frequency."""
     tract_cm: float
     """Vocal-tract length; formants scale with 17.5 / tract_cm."""
-    formant_offsets: tuple[float, float, float, float]
-    """Per-formant relative offsets (accent, anatomy), e.g. 0.04 = 4% higher."""
+    formant_offsets: tuple[float, ...]
+    """Relative offset of each of the four formants (accent, anatomy), e.g. 0.04 = 4% higher."""
     bandwidth_scale: float
     """Formant bandwidths relative to the usual ones (higher = duller, more damped)."""
     open_quotient: float

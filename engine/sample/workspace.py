@@ -24,7 +24,6 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +33,12 @@ from engine.core.fileio import atomic_write_text, file_sha256
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import dump_toml
 from engine.core.workspace import Workspace
-from engine.sample import customers as sample_customers
-from engine.sample import faces as sample_faces
-from engine.sample import voices as sample_voices
+from engine.sample import (
+    customers as sample_customers,
+    face_parameters,
+    face_rendering,
+    voices as sample_voices,
+)
 
 STAGE = "sample"
 STAGING_PREFIX = ".mmauth-sample-"
@@ -228,7 +230,7 @@ def _names(preferred: tuple[str, ...], fallback: str, count: int) -> list[str]:
 
 
 def _file_count(members: int, strangers: int) -> int:
-    photos = members * (len(sample_faces.EXPRESSIONS) + len(MEMBER_PROBE_DIFFICULTIES))
+    photos = members * (len(face_parameters.EXPRESSIONS) + len(MEMBER_PROBE_DIFFICULTIES))
     photos += strangers * len(STRANGER_PROBE_DIFFICULTIES)
     phrases = len(sample_voices.PHRASES)
     clips = members * phrases * (ENROL_TAKES + MEMBER_PROBE_TAKES)
@@ -342,7 +344,7 @@ def _people(member_names: list[str], stranger_names: list[str]) -> list[_Person]
     return people
 
 
-def _person_jobs(seed: int, people: list[_Person]) -> list[Callable[[], _PersonFiles]]:
+def _person_jobs(seed: int, people: list[_Person]) -> list[functools.partial[_PersonFiles]]:
     """One job per person and modality; each is a pure function of the seed and the person."""
     faces = [functools.partial(_faces, seed, person) for person in people]
     voices = [functools.partial(_voices, seed, person) for person in people]
@@ -354,9 +356,9 @@ def _faces(seed: int, person: _Person) -> _PersonFiles:
     identities = _rng(seed, _FACE_IDENTITY_STREAM, person.index)
     if not person.is_member:
         if person.resembles is None:
-            identity = sample_faces.random_identity(identities)
+            identity = face_parameters.random_identity(identities)
         else:
-            identity = sample_faces.resembling_identity(_first_face(seed, person.resembles), rng)
+            identity = face_parameters.resembling_identity(_first_face(seed, person.resembles), rng)
         return _PersonFiles(_face_probes(rng, identity, person.name, STRANGER_PROBE_DIFFICULTIES))
     identity, photos, retakes = _enrolled_face(rng, identities)
     files = [
@@ -371,15 +373,15 @@ def _faces(seed: int, person: _Person) -> _PersonFiles:
     return _PersonFiles(files, retakes)
 
 
-def _first_face(seed: int, index: int) -> sample_faces.FaceIdentity:
+def _first_face(seed: int, index: int) -> face_parameters.FaceIdentity:
     """The first face drawn for a person: a member's face unless it failed every enrolment
     retake (then a look-alike resembles the face that was replaced)."""
-    return sample_faces.random_identity(_rng(seed, _FACE_IDENTITY_STREAM, index))
+    return face_parameters.random_identity(_rng(seed, _FACE_IDENTITY_STREAM, index))
 
 
 def _enrolled_face(
     rng: np.random.Generator, identities: np.random.Generator
-) -> tuple[sample_faces.FaceIdentity, dict[str, np.ndarray], int]:
+) -> tuple[face_parameters.FaceIdentity, dict[str, np.ndarray], int]:
     """A face and its three enrolment photos, each one the LBP cascade finds a face in.
 
     As an enrolment kiosk does, a photo without a detectable face is taken again under new
@@ -388,40 +390,42 @@ def _enrolled_face(
     """
     retakes = 0
     while True:
-        identity = sample_faces.random_identity(identities)
+        identity = face_parameters.random_identity(identities)
         # One enrolment session: the same backdrop, lamp and colour cast for the three photos.
-        session = sample_faces.random_capture(rng, "neutral", difficulty=0.0)
+        session = face_parameters.random_capture(rng, "neutral", difficulty=0.0)
         photos: dict[str, np.ndarray] = {}
-        for expression in sample_faces.EXPRESSIONS:
+        for expression in face_parameters.EXPRESSIONS:
             for _ in range(ENROLMENT_RETAKES):
                 capture = dataclasses.replace(
-                    sample_faces.random_capture(rng, expression, difficulty=0.0),
+                    face_parameters.random_capture(rng, expression, difficulty=0.0),
                     background=session.background,
                     light=session.light,
                     tint=session.tint,
                 )
-                pixels = sample_faces.render_face(identity, capture)
-                if sample_faces.cascade_finds_face(pixels):
+                pixels = face_rendering.render_face(identity, capture)
+                if face_rendering.cascade_finds_face(pixels):
                     photos[expression] = pixels
                     break
                 retakes += 1
             else:
                 break
-        if len(photos) == len(sample_faces.EXPRESSIONS):
+        if len(photos) == len(face_parameters.EXPRESSIONS):
             return identity, photos, retakes
 
 
 def _face_probes(
     rng: np.random.Generator,
-    identity: sample_faces.FaceIdentity,
+    identity: face_parameters.FaceIdentity,
     label: str,
     difficulties: tuple[float, ...],
 ) -> list[_File]:
     files = []
     for number, difficulty in enumerate(difficulties, start=1):
-        expression = sample_faces.EXPRESSIONS[int(rng.integers(len(sample_faces.EXPRESSIONS)))]
-        capture = sample_faces.random_capture(rng, expression, difficulty=difficulty)
-        pixels = sample_faces.render_face(identity, capture)
+        expression = face_parameters.EXPRESSIONS[
+            int(rng.integers(len(face_parameters.EXPRESSIONS)))
+        ]
+        capture = face_parameters.random_capture(rng, expression, difficulty=difficulty)
+        pixels = face_rendering.render_face(identity, capture)
         path = _RELATIVE.probe_faces_dir / label / f"{expression}_{number}.png"
         files.append(_File(path, _png(pixels), "probe_photos"))
     return files

@@ -1,28 +1,16 @@
 from .audio import (
     Recording as Recording,
-)
-from .audio import (
     load_recording as load_recording,
 )
 from .extract import (
     VoiceSample as VoiceSample,
-)
-from .extract import (
     extract_voice_features as extract_voice_features,
-)
-from .extract import (
     load_mfcc_sequences as load_mfcc_sequences,
-)
-from .extract import (
     voice_sample as voice_sample,
 )
 from .views import (
     ClipView as ClipView,
-)
-from .views import (
     clip_view as clip_view,
-)
-from .views import (
     save_clip_png as save_clip_png,
 )
 

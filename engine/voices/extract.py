@@ -43,8 +43,13 @@ from engine.core.settings import Settings, VoiceAugmentSettings, VoiceSettings
 from engine.core.workspace import Workspace
 from engine.voices.audio import Recording, load_recording, phrase_from_filename
 from engine.voices.augment import ORIGINAL, augment, augmentation_rng
-from engine.voices.features import FrameConfig, feature_names, frame_config, frame_features
-from engine.voices.features import summarise as summarise_frames
+from engine.voices.features import (
+    FrameConfig,
+    feature_names,
+    frame_config,
+    frame_features,
+    summarise as summarise_frames,
+)
 
 BACKEND = "shared-stft"
 """Name of the feature set in reports (MFCC + deltas + spectral shape + F0 from one STFT)."""
@@ -92,8 +97,19 @@ def voice_sample(path: str | Path, settings: Settings) -> VoiceSample:
 
     Raises AcquisitionError for silence or too little speech, InputError for a bad file.
     """
+    return recording_sample(load_probe_recording(path, settings), settings, path)
+
+
+def load_probe_recording(path: str | Path, settings: Settings) -> Recording:
+    """The cleaned speech of a probe recording, loaded as the batch loads it."""
     with single_threaded_blas():
-        recording = load_recording(path, settings.voice)
+        return load_recording(path, settings.voice)
+
+
+def recording_sample(recording: Recording, settings: Settings, path: str | Path) -> VoiceSample:
+    """``voice_sample`` of an already loaded recording, so a caller that also needs the samples
+    (the replay check) loads the file once; ``path`` gives the phrase hint."""
+    with single_threaded_blas():
         config = frame_config(recording.sample_rate, settings.voice.n_mfcc)
         features = clip_features(recording.samples, config)
     return VoiceSample(

@@ -33,8 +33,8 @@ VOICING_THRESHOLD = 0.45
 """Normalised autocorrelation a frame needs to count as voiced (Boersma 1993, Praat's default)."""
 OCTAVE_TOLERANCE = 0.95
 """The shortest-lag peak reaching this fraction of the highest peak is the period, against
-period-doubling errors. On 30 FSDD clips, 8% of frames differ from pyin by more than 20%
-(0.85: 11%, 1.0: 13%)."""
+period-doubling errors; chosen against pyin on FSDD clips (docs/BENCHMARKS.md, "Voice
+features")."""
 VOICED_TOP_DB = 35.0
 """Frames this far below the loudest are not considered for F0."""
 _AMIN = 1e-10

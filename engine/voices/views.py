@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.core.settings import Settings
 from engine.voices.audio import load_recording, read_audio, speech_bounds, to_mono
 from engine.voices.features import frame_config, mel_basis, stft_magnitude
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 VIEW_MELS = 64
 """Mel bands of the displayed spectrogram (more than the 40 the MFCC use: it is for the eye)."""
@@ -194,7 +198,7 @@ def save_clip_png(
     return output
 
 
-def _label_mel_axis(axes: object, sr: int, n_mels: int) -> None:
+def _label_mel_axis(axes: Axes, sr: int, n_mels: int) -> None:
     import librosa
 
     centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmax=sr / 2.0)[1:-1]

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from benchmarks.shared_workspace import SPEAKERS, arrange, link_customers
 from cli.main import create_app
-from engine.auth.flow import REASONS
+from engine.auth.words import REASONS
 from engine.core.workspace import Workspace, member_folders
 from tests.conftest import require_shared
 

@@ -9,8 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import create_app
-from engine.sample import demo
-from engine.sample import workspace as sample
+from engine.sample import demo, workspace as sample
 from engine.sample.demo import DemoStage
 
 runner = CliRunner()

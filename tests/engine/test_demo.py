@@ -8,8 +8,7 @@ from engine.core.errors import InputError
 from engine.core.progress import Progress
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
-from engine.sample import demo
-from engine.sample import workspace as sample
+from engine.sample import demo, workspace as sample
 from engine.sample.demo import DEMO_STAGES, DemoStage, run_demo, stage_function
 
 MERGE_ONLY = (

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 
 from engine.auth.enrol import (
-    destination_name,
     enrol_member,
     enroll_member,
     list_members,
     remove_member,
-    validate_member_name,
 )
+from engine.auth.enrol_files import destination_name, validate_member_name
 from engine.auth.store import AuditStore
 from engine.core.errors import AcquisitionError, EnrolmentError
 from engine.core.settings import Settings

@@ -18,8 +18,7 @@ from engine.core.errors import CancelledError, InputError
 from engine.core.fileio import file_sha256
 from engine.core.settings import load_settings
 from engine.core.workspace import Workspace
-from engine.sample import voices as sample_voices
-from engine.sample import workspace as sample_module
+from engine.sample import voices as sample_voices, workspace as sample_module
 from engine.sample.workspace import (
     ENROL_TAKES,
     MANIFEST_NAME,

@@ -13,14 +13,13 @@ from engine.core.settings import FaceSettings, Settings
 from engine.core.workspace import Workspace
 from engine.faces import detect as face_detect
 from engine.faces.extract import face_vector
-from engine.sample.faces import (
+from engine.sample.face_parameters import (
     EXPRESSIONS,
     IMAGE_SHAPE,
-    cascade_finds_face,
     random_capture,
     random_identity,
-    render_face,
 )
+from engine.sample.face_rendering import cascade_finds_face, render_face
 from engine.sample.workspace import write_sample_workspace
 
 

@@ -12,8 +12,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.auth.simulate import _cycle_pairs, load_report, report_dict, run_simulation
-from engine.auth.store import SIMULATION, AuditStore
+from engine.auth.campaigns import cycle_pairs
+from engine.auth.simulate import load_report, report_dict, run_simulation
+from engine.auth.store import AuditStore
+from engine.auth.words import Origin
 from engine.core.errors import InputError, MissingStageError
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
@@ -156,7 +158,7 @@ def test_unreadable_last_report_is_named(workspace: Workspace, content: str, mat
 def test_audit_flag_records_simulated_attempts_without_lockouts(simulated: Workspace) -> None:
     report = run_simulation(simulated, SETTINGS, audit=True)
     store = AuditStore(simulated.database)
-    assert store.count_attempts(origin=SIMULATION) == len(report.attempts)
+    assert store.count_attempts(origin=Origin.SIMULATION) == len(report.attempts)
     assert store.count_attempts() == len(report.attempts)
     assert store.lockouts() == []
     assert store.history() == []  # hidden from the live history
@@ -183,4 +185,4 @@ def test_no_probes_is_a_clear_error(workspace: Workspace, monkeypatch) -> None:
     [(["a", "b"], ["x"], [("a", "x"), ("b", "x")]), (["a"], [], []), ([], ["x"], [])],
 )
 def test_cycle_pairs_use_every_item(first, second, expected) -> None:
-    assert _cycle_pairs(first, second) == expected
+    assert cycle_pairs(first, second) == expected

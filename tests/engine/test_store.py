@@ -10,26 +10,23 @@ from pathlib import Path
 import pytest
 
 from engine.auth.store import (
-    DENIED,
-    GRANTED,
-    LIVE,
     SCHEMA_VERSION,
-    SIMULATION,
     AttemptRecord,
     AuditStore,
     LockoutPolicy,
     SampleRecord,
     StoreError,
 )
+from engine.auth.words import Decision, Origin
 
 
 def attempt(
-    at: float, decision: str = DENIED, member: str | None = "alice", **extra
+    at: float, decision: str = Decision.DENIED, member: str | None = "alice", **extra
 ) -> AttemptRecord:
     return AttemptRecord(
         at=at,
         decision=decision,
-        reason="ok" if decision == GRANTED else extra.pop("reason", "voice_mismatch"),
+        reason="ok" if decision == Decision.GRANTED else extra.pop("reason", "voice_mismatch"),
         message="test",
         seconds=0.01,
         identified_member=member,
@@ -111,15 +108,15 @@ def test_four_processes_lose_no_row(store: AuditStore) -> None:
 
 
 def test_history_filters_and_orders_newest_first(store: AuditStore) -> None:
-    store.record_attempt(attempt(1.0, GRANTED, "alice"))
-    store.record_attempt(attempt(2.0, DENIED, "bob"))
-    store.record_attempt(attempt(3.0, DENIED, "alice"))
-    store.record_attempt(attempt(4.0, DENIED, "alice", origin=SIMULATION))
+    store.record_attempt(attempt(1.0, Decision.GRANTED, "alice"))
+    store.record_attempt(attempt(2.0, Decision.DENIED, "bob"))
+    store.record_attempt(attempt(3.0, Decision.DENIED, "alice"))
+    store.record_attempt(attempt(4.0, Decision.DENIED, "alice", origin=Origin.SIMULATION))
     assert [a.at for a in store.history(member="alice")] == [3.0, 1.0]
-    assert [a.at for a in store.history(decision=DENIED)] == [3.0, 2.0]
+    assert [a.at for a in store.history(decision=Decision.DENIED)] == [3.0, 2.0]
     assert [a.at for a in store.history(limit=1)] == [3.0]
     assert len(store.history(origin=None)) == 4
-    assert [a.origin for a in store.history(origin=SIMULATION)] == [SIMULATION]
+    assert [a.origin for a in store.history(origin=Origin.SIMULATION)] == [Origin.SIMULATION]
 
 
 POLICY = LockoutPolicy(attempts=5, window_s=600.0, duration_s=300.0)
@@ -137,7 +134,7 @@ def test_fifth_denial_in_the_window_locks_the_member(store: AuditStore) -> None:
 def test_grant_resets_the_count(store: AuditStore) -> None:
     for i in range(4):
         store.record_attempt(attempt(100.0 + i), POLICY)
-    store.record_attempt(attempt(104.0, GRANTED), POLICY)
+    store.record_attempt(attempt(104.0, Decision.GRANTED), POLICY)
     locks = [store.record_attempt(attempt(105.0 + i), POLICY)[1] for i in range(4)]
     assert locks == [None] * 4
 
@@ -151,7 +148,7 @@ def test_denials_outside_the_window_do_not_count(store: AuditStore) -> None:
 @pytest.mark.parametrize(
     "extra",
     [
-        {"origin": SIMULATION},
+        {"origin": Origin.SIMULATION},
         {"member": None},
         {"reason": "locked_out"},
     ],
@@ -170,7 +167,7 @@ def test_after_a_lock_expires_counting_starts_again(store: AuditStore) -> None:
     # One more denial after the lock ended must not lock again by itself.
     assert store.record_attempt(attempt(500.0), POLICY)[1] is None
     assert store.lockouts("alice")[0].failures == 5
-    assert LIVE == "live"
+    assert Origin.LIVE == "live"
 
 
 def test_samples_and_members(store: AuditStore) -> None:

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import event, given, settings
-from hypothesis import strategies as st
+from hypothesis import event, given, settings, strategies as st
 
 from engine.core.errors import ConfigError, InputError
 from engine.core.settings import MergeSettings, Settings, load_settings

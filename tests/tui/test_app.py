@@ -6,11 +6,12 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input, Label, Select, TabbedContent
 
+from cli.render import level_colour
 from engine.core.workspace import Workspace
 from tests.tui.conftest import add_attempts, notifications, screen_text, settle, stats_shown
 from tui.app import DARK_THEME, LIGHT_THEME, create_app
 from tui.widgets.image_preview import ImagePreview
-from tui.widgets.spectrogram import Spectrogram, level_colour
+from tui.widgets.spectrogram import Spectrogram
 from tui.widgets.steps import StepRow
 from tui.widgets.waveform import Waveform
 

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DirectoryTree, Footer, Header, Input, Label, Static
 
+from engine.auth.words import STEP_NAMES, Decision, StepStatus, compare_scores
 from engine.core.errors import MmauthError
 from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from tui.errors import engine_errors
@@ -25,16 +26,6 @@ from tui.widgets.steps import StepRow
 from tui.widgets.waveform import Waveform
 
 PREVIEW_MAX_SIDE = 320
-STEP_TITLES = {
-    "input": "Files",
-    "models": "Models",
-    "face": "Face",
-    "lockout": "Lockout",
-    "replay": "Replay",
-    "product": "Product",
-    "voice": "Voice",
-    "decision": "Decision",
-}
 
 
 def is_audio(path: Path) -> bool:
@@ -46,8 +37,7 @@ def step_detail(step: Any) -> str:
     """What a step found: its score against its threshold, then its message."""
     parts = []
     if step.score is not None and step.threshold is not None:
-        relation = ">=" if step.score >= step.threshold else "<"
-        parts.append(f"{step.score:.4f} {relation} {step.threshold:.4f}")
+        parts.append(compare_scores(step.score, step.threshold))
     elif step.score is not None:
         parts.append(f"{step.score:.4f}")
     if step.message:
@@ -99,8 +89,8 @@ class AuthenticateScreen(EngineScreen):
                     yield Button("Run", compact=True, id="run", variant="primary")
                     yield Button("Clear", compact=True, id="clear")
                 with Vertical(id="steps"):
-                    for name, title in STEP_TITLES.items():
-                        yield StepRow(name, title)
+                    for name in STEP_NAMES:
+                        yield StepRow(name, name.label)
                 yield Static("Pick a photo and a clip, then Run.", id="decision")
         yield Footer()
 
@@ -233,10 +223,14 @@ class AuthenticateScreen(EngineScreen):
                     face,
                     voice,
                     bundle=bundle,
-                    on_step=lambda step: self.post_message(self.StepDone(step)),
+                    on_step=self.post_step,
                 )
         finally:
             self.post_message(self.Decided(decision))
+
+    def post_step(self, step: Any) -> None:
+        """Called from the engine's thread as each step finishes."""
+        self.post_message(self.StepDone(step))
 
     def show_waiting_steps(self) -> None:
         """Every step of the flow back to waiting."""
@@ -246,9 +240,9 @@ class AuthenticateScreen(EngineScreen):
     def on_authenticate_screen_step_done(self, message: StepDone) -> None:
         step = message.step
         self.query_one(f"#step-{step.name}", StepRow).set_state(step.status, step_detail(step))
-        names = list(STEP_TITLES)
+        names = list(STEP_NAMES)
         following = names.index(step.name) + 1 if step.name in names else len(names)
-        if step.status == "passed" and following < len(names):
+        if step.status == StepStatus.PASSED and following < len(names):
             self.query_one(f"#step-{names[following]}", StepRow).set_state("running", "...")
 
     def on_authenticate_screen_decided(self, message: Decided) -> None:
@@ -266,9 +260,10 @@ class AuthenticateScreen(EngineScreen):
         if decision.granted:
             banner.set_classes("-granted")
             banner.update(
-                f"GRANTED: welcome, {decision.member}. Recommended category: {decision.category}."
+                f"{Decision.GRANTED}: welcome, {decision.member}. "
+                f"Recommended category: {decision.category}."
             )
         else:
             banner.set_classes("-denied")
-            banner.update(f"DENIED ({decision.reason}): {decision.message}")
+            banner.update(f"{Decision.DENIED} ({decision.reason}): {decision.message}")
         self.query_one("#run", Button).disabled = False

@@ -11,21 +11,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 
+from engine.auth.words import Decision, Origin, score_pair
 from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
 from tui.session import session_of
 
 HISTORY_LIMIT = 500
-DECISIONS = [("granted", "GRANTED"), ("denied", "DENIED")]
-ORIGINS = [("live", "live"), ("simulated", "simulation")]
+DECISIONS = [("granted", Decision.GRANTED.value), ("denied", Decision.DENIED.value)]
+ORIGINS = [("live", Origin.LIVE.value), ("simulated", Origin.SIMULATION.value)]
 COLUMNS = ("time (UTC)", "decision", "reason", "member", "category", "face", "voice", "s")
-
-
-def score_text(score: float | None, threshold: float | None) -> str:
-    """``score/threshold`` with 3 decimals, or ``-`` when the step never produced a score."""
-    if score is None:
-        return "-"
-    return f"{score:.3f}/{threshold:.3f}" if threshold is not None else f"{score:.3f}"
 
 
 def attempt_row(attempt: Any) -> tuple[str, ...]:
@@ -37,8 +31,8 @@ def attempt_row(attempt: Any) -> tuple[str, ...]:
         attempt.reason,
         attempt.identified_member or "-",
         attempt.category or "-",
-        score_text(attempt.face_score, attempt.face_threshold),
-        score_text(attempt.voice_score, attempt.voice_threshold),
+        score_pair(attempt.face_score, attempt.face_threshold),
+        score_pair(attempt.voice_score, attempt.voice_threshold),
         f"{attempt.seconds:.2f}",
     )
 
@@ -54,7 +48,9 @@ class HistoryScreen(EngineScreen):
             with Horizontal(classes="toolbar"):
                 yield Select[str]([], prompt="any member", id="member-filter")
                 yield Select[str](DECISIONS, prompt="any decision", id="decision-filter")
-                yield Select[str](ORIGINS, prompt="any origin", value="live", id="origin-filter")
+                yield Select[str](
+                    ORIGINS, prompt="any origin", value=Origin.LIVE.value, id="origin-filter"
+                )
             yield Label("", id="history-count")
             yield DataTable(id="attempts", cursor_type="row", zebra_stripes=True)
             yield Static("", id="attempt-detail")

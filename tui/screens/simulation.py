@@ -149,14 +149,10 @@ RATE_COLUMNS = (
 )
 
 
-def _rate_text(rate: Any) -> str:
-    if rate.trials == 0:
-        return "n/a"
-    return f"{rate.value:.1%} [{rate.low:.1%}, {rate.high:.1%}]"
-
-
 def campaign_row(campaign: Any) -> tuple[str, ...]:
     """One campaign as the cells of the rates table."""
+    from engine.core.metrics import format_rate
+
     reasons = ", ".join(
         f"{reason} {count}" for reason, count in sorted(campaign.denied_by_reason.items())
     )
@@ -165,9 +161,9 @@ def campaign_row(campaign: Any) -> tuple[str, ...]:
         campaign.kind,
         str(campaign.attempts),
         str(campaign.granted),
-        _rate_text(campaign.overall),
-        _rate_text(campaign.face),
-        _rate_text(campaign.voice),
+        format_rate(campaign.overall),
+        format_rate(campaign.face),
+        format_rate(campaign.voice),
         str(campaign.wrong_member_grants),
         reasons or "-",
     )

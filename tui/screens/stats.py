@@ -182,7 +182,8 @@ class StatsScreen(EngineScreen):
         box.plt.clear_figure()
         members = [m for m, values in per_member.items() if values]
         if members:
-            box.plt.box(members, [list(per_member[m]) for m in members])
+            # textual-plotext's stub of plotext's figure omits box(), which the figure has.
+            box.plt.box(members, [list(per_member[m]) for m in members])  # type: ignore[attr-defined]
         box.plt.title(f"{event.value} per member (original enrolment clips)")
         box.refresh()
 

@@ -22,12 +22,12 @@ from textual.widgets import (
     TabPane,
 )
 
+from engine.models.names import MODEL_NAMES
 from tui.errors import engine_errors
 from tui.screens.base import RunScreen
 from tui.session import session_of
 from tui.widgets.stage_progress import StageProgress
 
-MODELS = ("face", "voice", "product")
 METRIC_COLUMNS = ("accuracy", "f1_score", "log_loss", "eer", "threshold")
 
 
@@ -51,7 +51,7 @@ class TrainingScreen(RunScreen):
         with Vertical(id="training"):
             with Horizontal(classes="toolbar"):
                 yield Select[str](
-                    [("all models", "all"), *((m, m) for m in MODELS)],
+                    [("all models", "all"), *((m.value, m.value) for m in MODEL_NAMES)],
                     value="all",
                     allow_blank=False,
                     id="which",
@@ -112,7 +112,7 @@ class TrainingScreen(RunScreen):
         if cancel is None:
             return
         which = self.query_one("#which", Select).value
-        models = MODELS if which == "all" else (str(which),)
+        models = MODEL_NAMES if which == "all" else (str(which),)
         self.query_one("#stages", StageProgress).reset()
         self.query_one("#log", Log).write_line(f"training {', '.join(models)}")
         self.train(models, cancel)

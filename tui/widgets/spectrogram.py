@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.segment import Segment
-from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-UPPER_HALF = "\u2580"
-# Colour ramp from the floor (quiet) to the loudest cell: dark blue, purple, orange, yellow.
-_RAMP = ((10, 10, 40), (90, 30, 120), (200, 70, 60), (250, 170, 40), (255, 250, 180))
-
-
-def level_colour(level: float) -> str:
-    """Hex colour of a level in [0, 1] (0 = the floor, 1 = the loudest cell)."""
-    level = min(1.0, max(0.0, level))
-    position = level * (len(_RAMP) - 1)
-    index = min(int(position), len(_RAMP) - 2)
-    weight = position - index
-    low, high = _RAMP[index], _RAMP[index + 1]
-    red, green, blue = (round(a + (b - a) * weight) for a, b in zip(low, high, strict=True))
-    return f"#{red:02x}{green:02x}{blue:02x}"
+from cli.render import SpectrogramView
 
 
 class Spectrogram(Widget):
-    """Shows a (bands x frames) matrix of dB values, the lowest band at the bottom."""
+    """Shows a (bands x frames) matrix of dB values, the lowest band at the bottom, with the
+    renderable ``mmauth voice-view`` prints (cli.render.SpectrogramView)."""
 
     DEFAULT_CSS = """
     Spectrogram {
@@ -50,27 +36,13 @@ class Spectrogram(Widget):
         self.refresh()
 
     def _draw(self, width: int, height: int) -> None:
-        from engine.voices.views import pool_matrix
-
         self._drawn_for = (width, height)
-        pooled = pool_matrix(self._db, rows=2 * height, cols=width)
-        levels = (pooled - self._floor_db) / -self._floor_db
-        self._rows = []
-        for row in range(height):
-            # Row 0 of the matrix is the lowest band: the top cell row shows the highest two.
-            upper = levels[2 * (height - row) - 1]
-            lower = levels[2 * (height - row) - 2]
-            self._rows.append(
-                Strip(
-                    [
-                        Segment(
-                            UPPER_HALF,
-                            Style(color=level_colour(top), bgcolor=level_colour(bottom)),
-                        )
-                        for top, bottom in zip(upper, lower, strict=True)
-                    ]
-                )
-            )
+        view = SpectrogramView(self._db, floor_db=self._floor_db, width=width, height=height)
+        console = self.app.console
+        lines = console.render_lines(
+            view, console.options.update_dimensions(width, height), pad=False
+        )
+        self._rows = [Strip(line, width) for line in lines]
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size

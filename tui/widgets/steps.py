@@ -7,13 +7,16 @@ from typing import Literal
 from textual.content import Content
 from textual.widgets import Static
 
-StepState = Literal["waiting", "running", "passed", "failed", "skipped"]
+from engine.auth.words import StepStatus
+
+StepState = Literal["waiting", "running"] | StepStatus
+"""An engine status, or the two a step has on screen before the engine reports it."""
 _MARKS: dict[str, str] = {
     "waiting": "[dim]\u00b7[/]",
     "running": "[b $warning]\u2026[/]",
-    "passed": "[b $success]\u2714[/]",
-    "failed": "[b $error]\u2718[/]",
-    "skipped": "[dim]-[/]",
+    StepStatus.PASSED: "[b $success]\u2714[/]",
+    StepStatus.FAILED: "[b $error]\u2718[/]",
+    StepStatus.SKIPPED: "[dim]-[/]",
 }
 
 

@@ -1,0 +1,123 @@
+"""The words of an authentication, owned once: steps, statuses, decisions, reasons, origins.
+
+Each is a ``StrEnum`` whose values are the strings the JSON output, the audit log and saved
+reports have always held, so they compare equal to what is read back and serialise unchanged.
+The front ends import these (and the formatting helpers below) instead of repeating literals.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Step(enum.StrEnum):
+    """The steps of the flow, in the order they run (engine.auth.flow describes each)."""
+
+    INPUT = "input"
+    MODELS = "models"
+    FACE = "face"
+    LOCKOUT = "lockout"
+    REPLAY = "replay"
+    PRODUCT = "product"
+    VOICE = "voice"
+    DECISION = "decision"
+
+    @property
+    def label(self) -> str:
+        """The step's name as a person reads it beside its mark."""
+        return _STEP_LABELS[self]
+
+
+_STEP_LABELS = {
+    Step.INPUT: "Files",
+    Step.MODELS: "Models",
+    Step.FACE: "Face",
+    Step.LOCKOUT: "Lockout",
+    Step.REPLAY: "Replay",
+    Step.PRODUCT: "Product",
+    Step.VOICE: "Voice",
+    Step.DECISION: "Decision",
+}
+
+STEP_NAMES = tuple(Step)
+
+
+class StepStatus(enum.StrEnum):
+    """What became of a step."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not reached, or (product) could not run without denying."""
+
+
+class Decision(enum.StrEnum):
+    """The outcome of an attempt, as the audit log stores it."""
+
+    GRANTED = "GRANTED"
+    DENIED = "DENIED"
+
+
+class Origin(enum.StrEnum):
+    """Who made an attempt; only live attempts count towards a lockout."""
+
+    LIVE = "live"
+    SIMULATION = "simulation"
+
+
+class Reason(enum.StrEnum):
+    """Every reason code a decision can carry (``ok`` when granted)."""
+
+    OK = "ok"
+    BAD_INPUT = "bad_input"
+    MODELS_MISSING = "models_missing"
+    MODELS_REFUSED = "models_refused"
+    NO_FACE = "no_face"
+    UNKNOWN_FACE = "unknown_face"
+    LOCKED_OUT = "locked_out"
+    REPLAY_SUSPECTED = "replay_suspected"
+    NO_SPEECH = "no_speech"
+    VOICE_MISMATCH = "voice_mismatch"
+    PHRASE_MISMATCH = "phrase_mismatch"
+    AUDIT_FAILED = "audit_failed"
+    INTERNAL_ERROR = "internal_error"
+
+    @property
+    def meaning(self) -> str:
+        """The reason's short meaning, the start of a denial's message."""
+        return REASONS[self]
+
+
+REASONS: dict[Reason, str] = {
+    Reason.OK: "face and voice verified",
+    Reason.BAD_INPUT: "a file could not be used",
+    Reason.MODELS_MISSING: "the models are not trained yet",
+    Reason.MODELS_REFUSED: "a model file failed its integrity check",
+    Reason.NO_FACE: "no face was found in the photo",
+    Reason.UNKNOWN_FACE: "the face does not match any enrolled member",
+    Reason.LOCKED_OUT: "this member is locked after repeated failed attempts",
+    Reason.REPLAY_SUSPECTED: "a copy of an enrolment sample was presented",
+    Reason.NO_SPEECH: "no usable speech was found in the recording",
+    Reason.VOICE_MISMATCH: "the voice does not match the member the face identified",
+    Reason.PHRASE_MISMATCH: "the phrase is not one of the member's approval phrases",
+    Reason.AUDIT_FAILED: "the attempt could not be written to the audit log",
+    Reason.INTERNAL_ERROR: "an unexpected error stopped the check",
+}
+"""Every reason code with its short meaning."""
+
+
+def compare_scores(score: float, threshold: float) -> str:
+    """``score >= threshold`` or ``score < threshold`` with enough decimals to tell them apart
+    (a similarity of 0.99991 against 0.99999 must not read "1.000 < 1.000")."""
+    relation = ">=" if score >= threshold else "<"
+    decimals = 3
+    while decimals < 8 and f"{score:.{decimals}f}" == f"{threshold:.{decimals}f}":
+        decimals += 1
+    return f"{score:.{decimals}f} {relation} {threshold:.{decimals}f}"
+
+
+def score_pair(score: float | None, threshold: float | None) -> str:
+    """``score/threshold`` with 3 decimals for a table cell, ``-`` when there is no score."""
+    if score is None:
+        return "-"
+    return f"{score:.3f}/{threshold:.3f}" if threshold is not None else f"{score:.3f}"
