@@ -313,20 +313,20 @@ class ReplayGuard:
             for sample in samples:
                 if sha is not None and sample.sha256 == sha:
                     return ReplayVerdict(True, modality, sample.path, "identical")
+        # Enrolment files that could not be fingerprinted (e.g. too little speech) can only be
+        # caught as identical copies, above.
+        faces = [s for s in faces if s.fingerprint]
+        voices = [s for s in voices if s.fingerprint]
         distance = similarity = None
         if face_hash is not None and faces:
             probe = face_hash()
-            distance, closest = min(
-                (hash_distance(probe, s.fingerprint), s.path) for s in faces if s.fingerprint
-            )
+            distance, closest = min((hash_distance(probe, s.fingerprint), s.path) for s in faces)
             if distance <= self.settings.auth.replay_image_distance:
                 return ReplayVerdict(True, FACE, closest, "near-identical", face_distance=distance)
         if voice_fingerprint is not None and voices:
             probe_envelope = decode_envelope(voice_fingerprint())
             similarity, closest = max(
-                (envelope_similarity(probe_envelope, self._envelope(s)), s.path)
-                for s in voices
-                if s.fingerprint
+                (envelope_similarity(probe_envelope, self._envelope(s)), s.path) for s in voices
             )
             if similarity >= self.settings.auth.replay_audio_similarity:
                 return ReplayVerdict(
