@@ -93,10 +93,11 @@ def draw_split(part: str, index: int, seed: int) -> Split:
 
 
 def arrange_split(
-    root: Path, split: Split, *, photos: Path, recordings: Path, datasets: Path = DATASETS
+    root: Path, split: Split, *, photos: Path, recordings: Path, takes: Sequence[int] = TAKES
 ) -> int:
     """Write the split's workspace under ``root``; returns the probe photos left out because they
-    are byte-identical to one of their member's enrolment photos."""
+    are byte-identical to one of their member's enrolment photos. ``takes``: the FSDD takes
+    used (all 50 by default; tests use fewer)."""
     raw = root / "data" / "raw"
     skipped = 0
     for person in split.people:
@@ -113,7 +114,7 @@ def arrange_split(
             copy_file(photo, folder / f"{_expression(photo)}{suffix}")
         words = [*split.phrases, split.wrong_phrase] if person.member else [*split.phrases]
         for digit in words:
-            for take in TAKES:
+            for take in takes:
                 enrolling = person.member and digit in split.phrases and take in ENROL_TAKES
                 folder = raw / ("voices" if enrolling else "probes/voices") / person.name
                 copy_file(
@@ -150,9 +151,10 @@ def lowres_photos(source: Path, target: Path) -> Path:
 
 
 def run_split(
-    root: Path, split: Split, overrides: Mapping[str, Any], cache: Path, **sources: Path
+    root: Path, split: Split, overrides: Mapping[str, Any], cache: Path, **sources: Any
 ) -> dict[str, Any]:
-    """Arrange the split, then features -> train (face, voice) -> simulate, as a user runs them."""
+    """Arrange the split (``sources``: arrange_split's keyword arguments), then features ->
+    train (face, voice) -> simulate, as a user runs them."""
     from engine.auth.simulate import run_simulation
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
@@ -194,6 +196,11 @@ def run_split(
             }
             for c in simulation.campaigns
         },
+        # Per attempt, for offline analysis: campaign, reason, member, face and voice scores.
+        "attempts": [
+            [a.campaign, a.reason, a.member, a.face_score, a.voice_score]
+            for a in simulation.attempts
+        ],
     }
 
 
