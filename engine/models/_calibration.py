@@ -189,7 +189,8 @@ def population_threshold(target_fmr: float, tail: tuple[float, float, float]) ->
 
     With four members, the leave-one-member-out stranger scores come from four people, and the
     threshold moved with how alike those four looked: too low in some workspaces (strangers
-    accepted), too high in others (members refused)."""
+    accepted), too high in others (members refused). The tail is measured down to about 1%;
+    far stricter targets extrapolate it (docs/BENCHMARKS.md, section "End-to-end decision")."""
     p0, t0, beta = tail
     return float(t0 + beta * math.log(p0 / target_fmr))
 
