@@ -55,30 +55,30 @@ def arrange(
         member = index < members
         photos = sorted(yale.glob(f"{subject}.*"))
         enrol = [p for p in photos if p.suffix.lstrip(".") in ENROL_EXPRESSIONS]
-        enrolled_hashes = {_sha(p) for p in enrol} if member else set()
+        enrolled_hashes = {file_sha256(p) for p in enrol} if member else set()
         for photo in photos:
             enrolling = member and photo in enrol
-            if not enrolling and _sha(photo) in enrolled_hashes:
+            if not enrolling and file_sha256(photo) in enrolled_hashes:
                 skipped += 1
                 continue
             folder = raw / ("faces" if enrolling else "probes/faces") / person
-            _copy(photo, folder / f"{photo.name.replace('.', '_')}.gif")
+            copy_file(photo, folder / f"{photo.name.replace('.', '_')}.gif")
         for digit, word in PHRASES.items():
             if member:
                 for take in range(5):
-                    _copy(
+                    copy_file(
                         fsdd / f"{digit}_{speaker}_{take}.wav",
                         raw / "voices" / person / f"{word}_{take}.wav",
                     )
             for take in probe_takes:
-                _copy(
+                copy_file(
                     fsdd / f"{digit}_{speaker}_{take}.wav",
                     raw / "probes" / "voices" / person / f"{word}_{take}.wav",
                 )
         if member:
             digit, word = WRONG_PHRASE
             for take in wrong_phrase_takes:
-                _copy(
+                copy_file(
                     fsdd / f"{digit}_{speaker}_{take}.wav",
                     raw / "probes" / "voices" / person / f"{word}_{take}.wav",
                 )
@@ -102,10 +102,10 @@ def link_customers(root: Path, members: tuple[str, ...]) -> None:
     (root / "data" / "raw" / "customers" / "members.csv").write_text("\n".join(lines) + "\n")
 
 
-def _copy(source: Path, target: Path) -> None:
+def copy_file(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
 
 
-def _sha(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -304,6 +304,9 @@ class ReplayGuard:
             for sample in samples:
                 if sha is not None and sample.sha256 == sha:
                     return ReplayVerdict(True, modality, sample.path, "identical")
+        # Recordings that could not be fingerprinted (e.g. too little speech) can only be caught
+        # as identical copies, above.
+        voices = [s for s in voices if s.fingerprint]
         residual = similarity = None
         templates = [(t, s.path) for s in faces if (t := self._photo(s)) is not None]
         if face_fingerprint is not None and templates:
@@ -318,9 +321,7 @@ class ReplayGuard:
         if voice_fingerprint is not None and voices:
             probe_envelope = decode_envelope(voice_fingerprint())
             similarity, closest = max(
-                (envelope_similarity(probe_envelope, self._envelope(s)), s.path)
-                for s in voices
-                if s.fingerprint
+                (envelope_similarity(probe_envelope, self._envelope(s)), s.path) for s in voices
             )
             if similarity >= self.settings.auth.replay_audio_similarity:
                 return ReplayVerdict(

@@ -34,8 +34,10 @@ MergeShape = Literal["auto", "assignment", "profile"]
 class FaceSettings:
     """How photos become feature vectors."""
 
-    backend: FaceBackend = "classic"
-    """Feature backend: ``classic`` (HOG + LBP, scikit-image) or ``dlib`` (128-d ResNet embedding)."""
+    backend: FaceBackend = "dlib"
+    """Feature backend: ``dlib`` (128-d ResNet embedding, pretrained on many faces; the default
+    because it tells real people apart far better: docs/BENCHMARKS.md, section "End-to-end
+    decision") or ``classic`` (HOG + LBP, scikit-image only)."""
     crop_size: int = 128
     """Side in pixels of the aligned face crop the classic features are computed on."""
     align_eyes: bool = False
@@ -86,8 +88,10 @@ class VoiceSettings:
     """Every clip is resampled to this rate (soxr) before anything else."""
     max_duration_s: float = 30.0
     """Longer recordings are refused; no more than this is read."""
-    min_speech_s: float = 0.3
-    """Less speech than this after trimming silence is refused."""
+    min_speech_s: float = 0.1
+    """Less speech than this after trimming silence is refused. Short enough for a real one-word
+    take (0.3 s refused many, and their members with them), long enough to refuse a click
+    (docs/BENCHMARKS.md, section "End-to-end decision")."""
     trim_top_db: float = 40.0
     """Energy VAD: frames quieter than this below the peak count as silence (30 dB cuts the
     weak fricatives of short words; docs/BENCHMARKS.md, "Voice features")."""

@@ -176,6 +176,25 @@ def gaussian_tail_threshold(impostor: ArrayLike, target_fmr: float) -> float:
     return max(empirical, fitted)
 
 
+DLIB_IMPOSTOR_TAIL = (0.1, 0.8958, 0.0235)
+"""(p0, t0, beta): the upper tail of the best-template cosine between different people's
+mirror-averaged dlib embeddings, P(score >= t) = p0 exp(-(t - t0) / beta) for t >= t0, fitted on
+Yale's development subjects 1-7 (docs/BENCHMARKS.md, section "End-to-end decision")."""
+
+
+def population_threshold(target_fmr: float, tail: tuple[float, float, float]) -> float:
+    """The threshold at ``target_fmr`` of a pretrained matcher's impostor tail measured on a
+    population of other people (the way face-recognition vendors publish a matcher's operating
+    points), instead of on the handful of enrolled members.
+
+    With four members, the leave-one-member-out stranger scores come from four people, and the
+    threshold moved with how alike those four looked: too low in some workspaces (strangers
+    accepted), too high in others (members refused). The tail is measured down to about 1%;
+    far stricter targets extrapolate it (docs/BENCHMARKS.md, section "End-to-end decision")."""
+    p0, t0, beta = tail
+    return float(t0 + beta * math.log(p0 / target_fmr))
+
+
 def cross_fitted_false_matches(
     impostor: np.ndarray,
     owners: np.ndarray,

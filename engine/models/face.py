@@ -21,6 +21,7 @@ from engine.core.errors import EnrolmentError
 from engine.core.metrics import threshold_at_fmr
 from engine.core.progress import ProgressCallback, no_progress
 from engine.models._calibration import (
+    DLIB_IMPOSTOR_TAIL,
     UNKNOWN,
     check_groups,
     cohort_normalise,
@@ -29,6 +30,7 @@ from engine.models._calibration import (
     identification_evaluation,
     max_per_member,
     original_rows,
+    population_threshold,
     report_calibrated,
     unit_rows,
 )
@@ -84,7 +86,13 @@ class FaceIdentifier(BaseEstimator):
         Members in the cohort of "cohort" normalisation.
     max_pca_components : int, default=150
         Upper bound of the classic backend's PCA step.
-    threshold_rule : {"gaussian_tail", "empirical"}, default="gaussian_tail"
+    threshold_rule : {"auto", "population", "gaussian_tail", "empirical"}, default="auto"
+        "auto" is "population" for unnormalised dlib scores and "gaussian_tail" otherwise.
+        "population" takes the pretrained embedding's operating point at ``target_fmr`` from its
+        impostor tail measured on other people (``engine.models._calibration.
+        population_threshold``): calibrated on four enrolled members, the threshold moved with
+        how alike they looked and let held-out strangers through far above the target
+        (docs/BENCHMARKS.md, section "End-to-end decision").
         "gaussian_tail" takes the higher of the empirical quantile and a normal fit's (see
         ``engine.models._calibration.gaussian_tail_threshold``), "empirical" the quantile alone.
         A few hundred stranger scores of correlated rows (3 photos per member and their copies)
@@ -152,7 +160,7 @@ class FaceIdentifier(BaseEstimator):
         score_normalisation: ScoreNormalisation = "none",
         cohort_size: int = 3,
         max_pca_components: int = 150,
-        threshold_rule: str = "gaussian_tail",
+        threshold_rule: str = "auto",
         cv_splits: int = 3,
         random_state: int = 0,
     ) -> None:
@@ -336,12 +344,21 @@ class FaceIdentifier(BaseEstimator):
         )
 
     def _threshold(self, impostor: np.ndarray) -> float:
-        if self.threshold_rule == "empirical":
+        rule = self.threshold_rule
+        if rule == "auto":
+            pretrained = self.backend == "dlib" and self.score_normalisation == "none"
+            rule = "population" if pretrained else "gaussian_tail"
+        if rule == "population":
+            if self.backend != "dlib" or self.score_normalisation != "none":
+                raise ValueError("threshold_rule 'population' needs backend 'dlib', unnormalised")
+            return population_threshold(self.target_fmr, DLIB_IMPOSTOR_TAIL)
+        if rule == "empirical":
             return threshold_at_fmr(impostor, self.target_fmr)
-        if self.threshold_rule == "gaussian_tail":
+        if rule == "gaussian_tail":
             return gaussian_tail_threshold(impostor, self.target_fmr)
         raise ValueError(
-            f"threshold_rule must be 'gaussian_tail' or 'empirical', not {self.threshold_rule!r}"
+            "threshold_rule must be 'auto', 'population', 'gaussian_tail' or 'empirical', "
+            f"not {self.threshold_rule!r}"
         )
 
     def _sub_model(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> FaceIdentifier:

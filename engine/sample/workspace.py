@@ -51,7 +51,8 @@ MAX_MEMBERS = 40
 MAX_STRANGERS = 100
 CUSTOMERS = 220
 FACE_BACKEND = "dlib"
-"""The face backend the sample's mmauth.toml selects. Both backends find the faces (see
+"""The face backend the sample's mmauth.toml names (the default backend, written out so the
+workspace says which one it was made for). Both backends find the faces (see
 benchmarks/sample_faces.py), but with four members only dlib's pretrained embedding separates
 them at a 1% FMR threshold: the classic model rejected 23 of 24 genuine attempts in the demo."""
 JOBS = 2

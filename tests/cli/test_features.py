@@ -34,7 +34,7 @@ def features(workspace: Workspace, *flags: str):  # noqa: ANN201
 
 
 def test_features_exit_0_and_write_the_table(photo_workspace: Workspace) -> None:
-    result = features(photo_workspace)
+    result = features(photo_workspace, "--face-backend", "classic")
     assert result.exit_code == 0, result.output
     assert "faces" in result.stdout and "classic" in result.stdout
     table = pd.read_csv(photo_workspace.image_features)

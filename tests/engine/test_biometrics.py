@@ -9,7 +9,12 @@ from sklearn.base import clone
 
 from engine.core.errors import EnrolmentError, InputError
 from engine.core.metrics import threshold_at_fmr
-from engine.models._calibration import gaussian_tail_threshold, source_folds
+from engine.models._calibration import (
+    DLIB_IMPOSTOR_TAIL,
+    gaussian_tail_threshold,
+    population_threshold,
+    source_folds,
+)
 from engine.models.dtw import dtw_cost
 from engine.models.face import UNKNOWN, FaceIdentifier
 from engine.models.fusion import ScoreFusion
@@ -59,7 +64,10 @@ def face_data(clusters: dict[str, np.ndarray]) -> dict[str, object]:
 
 @pytest.mark.parametrize("backend", ["dlib", "classic"])
 def test_face_identifies_members_and_rejects_strangers(backend: str, face_data: dict) -> None:
-    model = FaceIdentifier(backend=backend).fit(face_data["X"], face_data["y"], face_data["groups"])
+    # Synthetic clusters are not dlib's embedding space: calibrate on the enrolment data.
+    model = FaceIdentifier(backend=backend, threshold_rule="gaussian_tail").fit(
+        face_data["X"], face_data["y"], face_data["groups"]
+    )
     assert model.predict(face_data["probes"]).tolist() == face_data["probe_y"].tolist()
     assert set(model.predict(face_data["strangers"])) == {UNKNOWN}
     match = model.identify(face_data["probes"][0])
@@ -270,7 +278,7 @@ def test_gaussian_tail_threshold_is_never_below_the_empirical_one(n_scores: int)
 
 def test_face_threshold_rules(face_data: dict) -> None:
     arguments = (face_data["X"], face_data["y"], face_data["groups"])
-    tail = FaceIdentifier(backend="dlib").fit(*arguments)
+    tail = FaceIdentifier(backend="dlib", threshold_rule="gaussian_tail").fit(*arguments)
     empirical = FaceIdentifier(backend="dlib", threshold_rule="empirical").fit(*arguments)
     assert tail.threshold_ >= empirical.threshold_
     assert tail.threshold_ == gaussian_tail_threshold(tail.evaluation_["impostor"], 0.01)
@@ -278,6 +286,18 @@ def test_face_threshold_rules(face_data: dict) -> None:
     assert classic.threshold_ == threshold_at_fmr(classic.evaluation_["impostor"], 0.01)
     with pytest.raises(ValueError, match="threshold_rule"):
         FaceIdentifier(backend="dlib", threshold_rule="bogus").fit(*arguments)
+
+
+def test_dlib_threshold_is_the_population_operating_point(face_data: dict) -> None:
+    arguments = (face_data["X"], face_data["y"], face_data["groups"])
+    model = FaceIdentifier(backend="dlib", target_fmr=0.02).fit(*arguments)
+    assert model.threshold_ == population_threshold(0.02, DLIB_IMPOSTOR_TAIL)
+    # A stricter target moves the operating point up the measured tail.
+    assert population_threshold(0.01, DLIB_IMPOSTOR_TAIL) > model.threshold_
+    cohort = FaceIdentifier(backend="dlib", score_normalisation="cohort").fit(*arguments)
+    assert cohort.threshold_ == gaussian_tail_threshold(cohort.evaluation_["impostor"], 0.01)
+    with pytest.raises(ValueError, match="population"):
+        FaceIdentifier(backend="classic", threshold_rule="population").fit(*arguments)
 
 
 # Each phrase is a path through 6 random anchor points in a 6-d "MFCC" space.
@@ -427,7 +447,9 @@ def test_voice_log_odds_speaker_score(voices: dict) -> None:
 def test_fusion_and_rule_and_score_rule(
     face_data: dict, voice_model: VoiceVerifier, voices: dict
 ) -> None:
-    face = FaceIdentifier(backend="dlib").fit(face_data["X"], face_data["y"], face_data["groups"])
+    face = FaceIdentifier(backend="dlib", threshold_rule="gaussian_tail").fit(
+        face_data["X"], face_data["y"], face_data["groups"]
+    )
     rng = np.random.default_rng(11)
     and_rule = ScoreFusion.from_models(face, voice_model, rule="and")
     score_rule = ScoreFusion.from_models(face, voice_model, rule="score")

@@ -47,7 +47,7 @@ def test_yale_members_identified_and_stranger_rejected(
             folder = workspace.faces_dir if enrol else workspace.probe_faces_dir
             if photo.suffix not in (".leftlight", ".rightlight"):
                 _link(photo, folder / subject / photo.name)
-    workspace.settings_file.write_text("[face_augment]\ncopies = 1\n")
+    workspace.settings_file.write_text('[face]\nbackend = "classic"\n[face_augment]\ncopies = 1\n')
     settings = load_settings(workspace.root)
     extract_face_features(workspace, settings)
     table = pd.read_csv(workspace.image_features)

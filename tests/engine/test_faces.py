@@ -243,7 +243,7 @@ def test_failed_photos_are_reported_and_the_rest_goes_on(
 
 def test_saved_augmented_crops_are_written_for_enrolment_only(face_workspace: Workspace) -> None:
     settings = dataclasses.replace(
-        settings_for(), face=FaceSettings(save_augmented=True, crop_size=64)
+        settings_for(), face=FaceSettings(backend="classic", save_augmented=True, crop_size=64)
     )
     extract_face_features(face_workspace, settings)
     saved = sorted(p.name for p in face_workspace.augmented_dir.rglob("*.png"))

@@ -205,3 +205,21 @@ def test_undecodable_enrolment_file_keeps_its_hash(workspace: Workspace, tmp_pat
     copy = tmp_path / "copy.png"
     copy.write_bytes(broken.read_bytes())
     assert _check(guard, "carol", face=copy).suspected
+
+
+def test_member_whose_enrolment_files_have_no_fingerprint_is_checked_by_hash_only(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # A member whose every recording is unusable (e.g. too short to fingerprint) must not make
+    # the check fail for a new, different recording.
+    broken = workspace.voices_dir / "carol" / "hello_0.wav"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a recording")
+    (workspace.faces_dir / "carol").mkdir(parents=True)
+    (workspace.faces_dir / "carol" / "broken.png").write_bytes(b"not a png at all")
+    guard = ReplayGuard(workspace, SETTINGS, AuditStore(workspace.database)).sync()
+    photo = write_image(tmp_path / "photo.png", blob_image(10))
+    fresh = write_audio(tmp_path / "fresh.wav", syllables(11))
+    verdict = _check(guard, "carol", face=photo, voice=fresh)
+    assert not verdict.suspected
+    assert verdict.face_residual is None and verdict.voice_similarity is None

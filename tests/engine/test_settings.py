@@ -12,16 +12,17 @@ def write_toml(root: Path, text: str) -> None:
 
 def test_defaults_without_any_source(tmp_path: Path) -> None:
     assert load_settings(tmp_path, environ={}) == Settings()
+    assert Settings().face.backend == "dlib"  # the pretrained backend serves real people
 
 
 def test_precedence_defaults_toml_environment_flags(tmp_path: Path) -> None:
     write_toml(
         tmp_path,
-        'seed = 3\n[face]\nbackend = "dlib"\ncrop_size = 96\n[models]\ntarget_fmr = 0.05\n',
+        'seed = 3\n[face]\nbackend = "classic"\ncrop_size = 96\n[models]\ntarget_fmr = 0.05\n',
     )
     environ = {"MMAUTH_FACE__CROP_SIZE": "64", "MMAUTH_SEED": "5"}
     settings = load_settings(tmp_path, {"seed": 7}, environ=environ)
-    assert settings.face.backend == "dlib"  # toml over default
+    assert settings.face.backend == "classic"  # toml over default
     assert settings.face.crop_size == 64  # environment over toml
     assert settings.seed == 7  # flag over environment
     assert settings.models.target_fmr == 0.05
