@@ -20,11 +20,12 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.core.errors import AcquisitionError
+from engine.core.errors import AcquisitionError, ConfigError
 
 Box = tuple[float, float, float]
 """(top, left, width) of a square, in pixels."""
@@ -165,13 +166,27 @@ def _cascade() -> Any:
 def _dlib_models() -> tuple[Any, Any, Any]:
     """Detector, 5-point predictor and ResNet, loaded once per process from the installed package."""
     import dlib
-    import face_recognition_models
 
+    models = _dlib_model_folder()
     return (
         dlib.get_frontal_face_detector(),
-        dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location()),
-        dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location()),
+        dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat")),
+        dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat")),
     )
+
+
+def _dlib_model_folder() -> Path:
+    """The face_recognition_models package's models/ folder, found without importing the
+    package: its __init__ imports pkg_resources, a quarter of a second of a cold login."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the dlib face backend needs the face_recognition_models package: "
+            "pip install face-recognition-models"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
 def dlib_embedding_model() -> Any:
