@@ -313,8 +313,10 @@ def _load_verified(
             f"{str(expected)[:12]}…): it changed after training, by tampering or an interrupted "
             "write; refused. Run mmauth train to restore it."
         )
+    # The state file is the skops file's twin, used only while it was made from these very
+    # bytes: when they disagree, the skops file (and its checks) rule.
     state = entry.get("state")
-    if isinstance(state, Mapping):
+    if isinstance(state, Mapping) and state.get("skops_sha256") == actual:
         return _load_verified_state(workspace, name, state)
     return _checked_model(name, actual, where, lambda: deserialize_model(data, source=where))
 
@@ -480,6 +482,7 @@ def build_manifest(
                 "file": state_path(workspace, record.name).name,
                 "sha256": hashlib.sha256(state).hexdigest(),
                 "bytes": len(state),
+                "skops_sha256": entries[record.name]["sha256"],
             }
     ordered = {name: entries[name] for name in MODEL_NAMES if name in entries}
     inputs: dict[str, str] = {}
