@@ -90,6 +90,9 @@ def main() -> None:
             "login_pairs": [*login, "--pairs", str(csv_path)],
         }
         timed(commands["floor"])  # warm the page cache once, untimed
+        first = json.loads(timed(commands["login"])[2].splitlines()[0])
+        if first["reason"].startswith("models_"):
+            raise SystemExit(f"the workspace's models cannot be used: {first['message']}")
         results: dict[str, list[tuple[float, int, str]]] = {name: [] for name in commands}
         for run in range(arguments.runs):
             order = list(commands) if run % 2 == 0 else list(reversed(commands))

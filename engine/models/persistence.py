@@ -431,7 +431,9 @@ def save_models(
     kept = _verified_entries(workspace, skip={record.name for record in records})
     manifest = build_manifest(workspace, records, payloads, kept, settings, states)
     files = {model_path(workspace, name): data for name, data in payloads.items()}
-    files |= {state_path(workspace, name): data for name, data in states.items() if data}
+    for name, state in states.items():
+        if state is not None:
+            files[state_path(workspace, name)] = state
     if derived_files is not None:
         files.update(derived_files(manifest))
     # Every file is fully written to its temporary twin before the first rename: a failed
@@ -440,8 +442,8 @@ def save_models(
         for path, data in files.items():
             stack.enter_context(atomic_open(path, "wb")).write(data)
     atomic_write_json(workspace.manifest, manifest)
-    for name, data in states.items():
-        if data is None:  # an earlier model's state file, no longer listed, would be refused
+    for name, state in states.items():
+        if state is None:  # an earlier model's state file, no longer listed, would be refused
             state_path(workspace, name).unlink(missing_ok=True)
     return manifest
 

@@ -56,7 +56,8 @@ def dumps(model: Any, own_types: Collection[str]) -> bytes:
     tree = _encode(model, arrays, LIBRARY_TYPES | frozenset(own_types))
     buffer = io.BytesIO()
     encoded = np.frombuffer(json.dumps(tree).encode("utf-8"), dtype=np.uint8)
-    np.savez(buffer, **{TREE: encoded}, **arrays.entries())
+    entries: dict[str, Any] = {TREE: encoded, **arrays.entries()}
+    np.savez(buffer, **entries)
     return buffer.getvalue()
 
 
@@ -173,13 +174,13 @@ def _decode(node: Any, entries: dict[str, np.ndarray], allowed: frozenset[str], 
             built.__setstate__(decode(node["state"]))
             return built
         if tag == "object" and content not in REDUCED_TYPES:
-            built = cls.__new__(cls)
+            built = object.__new__(cls)  # as unpickling does: no constructor runs
             _set_state(built)(decode(node["state"]))
             return built
     raise ValueError(f"unknown node {tag!r}")
 
 
-def _allowed_class(class_path: str, allowed: frozenset[str], source: str) -> type:
+def _allowed_class(class_path: str, allowed: frozenset[str], source: str) -> type[Any]:
     if class_path not in allowed:
         raise ModelIntegrityError(
             f"{source} holds a {class_path}, which is not on the allow-list; refused. "
