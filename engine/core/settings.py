@@ -51,8 +51,9 @@ class FaceSettings:
     save_augmented: bool = False
     """Also write augmented images to data/processed/augmented/ for inspection."""
     mirror_average: bool = True
-    """dlib backend: average the embeddings of the face and of its mirror image (twice the
-    embedding time; measured EER against strangers on Yale 1.7% -> 1.1%, see BENCHMARKS.md)."""
+    """dlib backend: average the embeddings of the face and of its mirror image: twice the
+    embedding time for better rejection of strangers (docs/BENCHMARKS.md, "Mirror averaging:
+    accuracy gain and cost")."""
 
 
 @dataclasses.dataclass(frozen=True)
