@@ -54,6 +54,12 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def print_json_line(value: Any) -> None:
+    """Write one JSON object on one line of stdout (JSON Lines: one object per record)."""
+    sys.stdout.write(json.dumps(value, default=str) + "\n")
+    sys.stdout.flush()
+
+
 @contextlib.contextmanager
 def handle_errors(as_json: bool = False) -> Iterator[None]:
     """Turn MmauthError into a message on stderr (and JSON on stdout) and its exit code."""

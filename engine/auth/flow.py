@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -643,6 +643,20 @@ def _decodes(decode: Callable[[], Any]) -> bool:
     except MmauthError:
         return False
     return True
+
+
+def authenticate_many(
+    workspace: Workspace,
+    settings: Settings,
+    pairs: Iterable[tuple[str | Path | None, str | Path | None]],
+    *,
+    on_step: Callable[[StepOutcome], None] | None = None,
+) -> Iterator[AuthDecision]:
+    """One attempt per (face, voice) pair, in order, through one Authenticator: the models, the
+    audit store and the replay index load once, so a script pays the start-up once."""
+    authenticator = Authenticator(workspace, settings)
+    for face_path, voice_path in pairs:
+        yield authenticator.authenticate(face_path, voice_path, on_step=on_step)
 
 
 def _signature(path: Path) -> tuple[int, int] | None:

@@ -22,7 +22,6 @@ edited (filtered, retouched, brightened until it clips) copy, or synthetic speec
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -47,6 +46,10 @@ N_MELS = 40
 _HOP_S = 0.010
 _MIN_OVERLAP = 0.8
 """Alignments must overlap by at least this fraction of the shorter clip."""
+_AMIN = 1e-10
+"""librosa.power_to_db's floor of power before the logarithm."""
+_FLOOR_DB = 60.0
+"""The fingerprint keeps this many decibels below the clip's peak."""
 
 
 # Photos ---------------------------------------------------------------------------------------
@@ -71,23 +74,19 @@ def image_fingerprint(path: Path, settings: Settings) -> bytes:
 
 def log_mel_envelope(y: np.ndarray, sr: int) -> np.ndarray:
     """Log-mel spectrogram in dB below the clip's peak (floored at -60 dB), frames x N_MELS,
-    float32: the audio fingerprint of a clip."""
-    import librosa
+    float32: the audio fingerprint of a clip (librosa's centred, Hann-windowed STFT and Slaney
+    mel filterbank, computed by engine.voices.features without importing librosa)."""
+    from engine.voices.features import mel_basis, stft_magnitude
 
     hop = max(1, int(round(_HOP_S * sr)))
     n_fft = 4 * hop
-    power = np.abs(librosa.stft(np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=hop))
-    mel = _mel_basis(sr, n_fft) @ (power * power)
-    return librosa.power_to_db(mel, ref=np.max, top_db=60.0).T.astype(np.float32)
-
-
-@functools.lru_cache(maxsize=8)
-def _mel_basis(sr: int, n_fft: int) -> np.ndarray:
-    # librosa.feature.melspectrogram rebuilds this matrix on every call (~30 ms of a 35 ms
-    # fingerprint); it depends only on the rate and FFT size.
-    import librosa
-
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=N_MELS)
+    magnitude = stft_magnitude(
+        np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=hop, win_length=n_fft
+    )
+    mel = mel_basis(sr, n_fft, N_MELS) @ np.square(magnitude)
+    decibels = 10.0 * np.log10(np.maximum(mel, _AMIN))
+    decibels -= 10.0 * np.log10(max(_AMIN, float(mel.max())))
+    return np.maximum(decibels, decibels.max() - _FLOOR_DB).T.astype(np.float32)
 
 
 def envelope_similarity(first: np.ndarray, second: np.ndarray) -> float:

@@ -53,8 +53,9 @@ class FaceSettings:
     save_augmented: bool = False
     """Also write augmented images to data/processed/augmented/ for inspection."""
     mirror_average: bool = True
-    """dlib backend: average the embeddings of the face and of its mirror image (twice the
-    embedding time; measured EER against strangers on Yale 1.7% -> 1.1%, see BENCHMARKS.md)."""
+    """dlib backend: average the embeddings of the face and of its mirror image: twice the
+    embedding time for better rejection of strangers (docs/BENCHMARKS.md, "Mirror averaging:
+    accuracy gain and cost")."""
     comparable_face_area: float = 0.5
     """A photo with a second face whose area is at least this fraction of the largest face's is
     refused (``multiple_faces``; at enrolment a failure to acquire) instead of being decided on

@@ -299,3 +299,43 @@ def test_the_code_hash_covers_the_engine_models_modules_each_estimator_imports()
             and node.module.startswith("engine.models.")
         }
         assert imported == set(shared), class_path
+
+
+def test_state_files_load_the_same_models_without_skops(
+    saved: Workspace, recommenders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = json.loads(saved.manifest.read_text())["models"]["product"]
+    state = saved.models_dir / entry["state"]["file"]
+    assert state.name == "product.state.npz" and file_sha256(state) == entry["state"]["sha256"]
+    monkeypatch.setattr(persistence, "_loaded_models", {})
+
+    def no_skops(data: bytes, *, source: str) -> object:
+        raise AssertionError(f"{source} was deserialised with skops")
+
+    monkeypatch.setattr(persistence, "deserialize_model", no_skops)
+    bundle = load_model_bundle(saved, require=())
+    rows = pd.DataFrame(np.random.default_rng(2).normal(size=(5, 2)), columns=["a", "b"])
+    assert bundle.product is not recommenders[0]
+    assert np.array_equal(bundle.product.predict(rows), recommenders[0].predict(rows))
+    assert np.array_equal(bundle.product.predict_proba(rows), recommenders[0].predict_proba(rows))
+
+
+def test_a_tampered_state_file_is_refused(saved: Workspace) -> None:
+    path = saved.models_dir / "product.state.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="product.state.npz does not match the manifest"):
+        load_model_bundle(saved, require=())
+
+
+def test_the_state_format_builds_only_allowed_classes() -> None:
+    from engine.models import state_file
+
+    with pytest.raises(state_file.NotStorable, match="Payload"):
+        state_file.dumps(Payload(), own_types=())
+    own = {f"{Payload.__module__}.{Payload.__qualname__}"}
+    data = state_file.dumps(Payload(), own_types=own)
+    assert state_file.loads(data, own, source="p").command == "rm -rf /"
+    with pytest.raises(ModelIntegrityError, match="Payload, which is not on the allow-list"):
+        state_file.loads(data, own_types=(), source="p")
