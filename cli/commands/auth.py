@@ -74,8 +74,8 @@ def authenticate(
         for number, (face_path, voice_path) in enumerate(attempts, start=1):
             if not as_json and len(attempts) > 1:
                 console.print(
-                    f"[bold]Attempt {number}/{len(attempts)}[/]: {escape(str(face_path))} + "
-                    f"{escape(str(voice_path))}",
+                    f"[bold]Attempt {number}/{len(attempts)}[/]: {shown(str(face_path))} + "
+                    f"{shown(str(voice_path))}",
                     highlight=False,
                 )
             decision = next(decisions)
