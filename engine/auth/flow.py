@@ -287,7 +287,7 @@ class Authenticator:
         digests: dict[str, str] = {}
         for label, path in (("photo", files.face_path), ("recording", files.voice_path)):
             problem = file_problem(path)
-            if problem is None:
+            if problem is None and path is not None:
                 try:
                     digests[label] = file_sha256(path)
                 except OSError as error:
@@ -354,7 +354,7 @@ class Authenticator:
     def _face(self, media: ProbeMedia) -> tuple[StepOutcome, FaceStepResult]:
         started = time.perf_counter()
         vector = acquire(Step.FACE, self._face_vector, media, Reason.NO_FACE, started)
-        match = self.bundle.face.identify(vector)
+        match = self._bundle().face.identify(vector)
         if match.member is None and self.settings.models.fusion == "score":
             # Score-level fusion: a weak face can be carried by a strong voice, so the closest
             # member becomes the claim and the fused score decides after the voice step.
@@ -517,7 +517,7 @@ class Authenticator:
     ) -> tuple[StepOutcome, VoiceStepResult]:
         started = time.perf_counter()
         sample = acquire(Step.VOICE, self._voice_sample, media, Reason.NO_SPEECH, started)
-        match = self.bundle.voice.verify(sample.vector, sample.mfcc_sequence, face.member)
+        match = self._bundle().voice.verify(sample.vector, sample.mfcc_sequence, face.member)
         scores = (
             f"score {compare_scores(match.score, match.threshold)}; speaker "
             f"{match.speaker_score:.3f}, phrase {match.phrase_score:.3f}"
@@ -556,7 +556,10 @@ class Authenticator:
             from engine.models.fusion import ScoreFusion
 
             self._fusion = ScoreFusion.from_models(
-                self.bundle.face, self.bundle.voice, rule="score", random_state=self.settings.seed
+                self._bundle().face,
+                self._bundle().voice,
+                rule="score",
+                random_state=self.settings.seed,
             )
         fused = self._fusion.decide(face.match, match)
         # The audit row keeps the voice model's own score, as without fusion.
@@ -588,14 +591,14 @@ class Authenticator:
         merged dataset are unchanged (reading both tables costs more than the prediction)."""
         key = (
             member,
-            id(self.bundle.product),
+            id(self._bundle().product),
             *(_signature(p) for p in (self.workspace.members_file, self.workspace.merged_dataset)),
         )
         if key not in self._recommendations:
             self._recommendations = {
                 k: v for k, v in self._recommendations.items() if k[1:] == key[1:]
             }
-            self._recommendations[key] = recommend(self.workspace, self.bundle, member)
+            self._recommendations[key] = recommend(self.workspace, self._bundle(), member)
         return self._recommendations[key]
 
     # Lazily loaded parts ----------------------------------------------------------------------

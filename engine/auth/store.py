@@ -706,7 +706,8 @@ class AuditStore:
         return [_attempt_from_row(row) for row in rows]
 
     def count_attempts(self, origin: str | None = None) -> int:
-        query, params = "SELECT COUNT(*) FROM attempts", ()
+        query = "SELECT COUNT(*) FROM attempts"
+        params: tuple[str, ...] = ()
         if origin is not None:
             query, params = query + " WHERE origin = ?", (origin,)
         with self._connect() as connection:

@@ -370,10 +370,9 @@ def _checked_model(name: str, digest: str, where: str, build: Callable[[], Any])
     if model is None:
         model = build()
     found = f"{type(model).__module__}.{type(model).__qualname__}"
-    if found != EXPECTED_CLASSES[name]:
-        raise ModelIntegrityError(
-            f"{where} holds a {found}, not the expected {EXPECTED_CLASSES[name]}; refused"
-        )
+    expected = EXPECTED_CLASSES[ModelName(name)]
+    if found != expected:
+        raise ModelIntegrityError(f"{where} holds a {found}, not the expected {expected}; refused")
     # One model per kind stays cached: a retrained model replaces its predecessor.
     for stale in [k for k in _loaded_models if k[0] == name and k != key]:
         del _loaded_models[stale]
