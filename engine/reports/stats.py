@@ -108,11 +108,13 @@ def workspace_stats(workspace: Workspace) -> WorkspaceStats:
     probe_faces = _media_files(workspace.probe_faces_dir, IMAGE_SUFFIXES, bare_names=True)
     probe_voices = _media_files(workspace.probe_voices_dir, AUDIO_SUFFIXES)
     if not enrol_faces and not enrol_voices:
-        missing.append(MissingData(
+        missing.append(
+            MissingData(
                 "data/raw/faces, data/raw/voices",
                 "mmauth demo (the sample, ready to use), mmauth sample (its raw data only) or "
                 "mmauth enroll",
-            ))
+            )
+        )
 
     links = read_members(workspace)
     enrolled = sorted(set(enrol_faces) | set(enrol_voices))

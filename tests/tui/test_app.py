@@ -22,13 +22,17 @@ def table_rows(table: DataTable[object]) -> list[tuple[str, ...]]:
     return [tuple(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
 
 
-async def test_number_keys_and_palette_commands_switch_screens(small_workspace: Workspace) -> None:
+async def test_function_keys_and_palette_commands_switch_screens(
+    small_workspace: Workspace,
+) -> None:
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         assert app.current_mode == "stats"
         for key, mode in zip(
-            "2345", ("training", "authenticate", "simulation", "history"), strict=True
+            ("f3", "f4", "f5", "f6"),
+            ("training", "authenticate", "simulation", "history"),
+            strict=True,
         ):
             await pilot.press(key)
             await settle(pilot, app)
@@ -82,7 +86,7 @@ async def test_history_filters_by_member_and_decision(small_workspace: Workspace
     add_attempts(small_workspace)
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("5")
+        await pilot.press("f6")
         await settle(pilot, app)
         table = app.screen.query_one("#attempts", DataTable)
         assert [row[1:4] for row in table_rows(table)] == [
@@ -103,7 +107,7 @@ async def test_history_filters_by_member_and_decision(small_workspace: Workspace
 async def test_history_without_a_database_says_how_to_make_attempts(workspace: Workspace) -> None:
     app = create_app(workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("5")
+        await pilot.press("f6")
         await settle(pilot, app)
         assert "No attempts yet" in screen_text(app)
         assert not workspace.database.exists()
@@ -124,7 +128,7 @@ async def pick(pilot, app, field: str, path: Path, *, typed: bool = False) -> No
 async def test_authenticate_previews_the_picked_files(small_workspace: Workspace) -> None:
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
+        await pilot.press("f4")
         await settle(pilot, app)
         photo = small_workspace.faces_dir / "ana" / "neutral.png"
         await pick(pilot, app, "face-path", photo, typed=True)
@@ -144,7 +148,7 @@ async def test_authenticate_shows_bad_files_as_notifications(small_workspace: Wo
     broken.write_bytes(b"not a picture")
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
+        await pilot.press("f4")
         await settle(pilot, app)
         await pick(pilot, app, "face-path", broken)
         assert any(n.startswith("Bad input: file broken.png") for n in notifications(app))
@@ -156,7 +160,7 @@ async def test_authenticate_without_models_is_denied_with_the_reason(
 ) -> None:
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
+        await pilot.press("f4")
         await settle(pilot, app)
         await pick(pilot, app, "face-path", small_workspace.probe_faces_dir / "ana" / "dim.png")
         await pick(

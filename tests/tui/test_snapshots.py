@@ -67,7 +67,7 @@ def test_stats_features_light_theme(snap_compare, small_workspace: Workspace) ->
 
 def test_authenticate_with_picked_files(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     async def picked(pilot: Pilot[object]) -> None:
-        await after_key("3")(pilot)
+        await after_key("f4")(pilot)
         for field, path in (
             ("#face-path", "data/raw/probes/faces/ana/dim.png"),
             ("#voice-path", "data/raw/probes/voices/ana/yes_approve_3.wav"),
@@ -83,32 +83,32 @@ def test_authenticate_with_picked_files(snap_compare, small_workspace: Workspace
 
 def test_training_before_any_model(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("2")
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("f3")
     )
 
 
 def test_simulation_idle(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("4")
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("f5")
     )
 
 
 def test_history_of_four_attempts(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     add_attempts(small_workspace)
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("5")
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("f6")
     )
 
 
 def test_enrol_form(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("e")
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("f7")
     )
 
 
 def test_authenticate_decision_at_80x24(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     async def decided(pilot: Pilot[object]) -> None:
-        await after_key("3")(pilot)
+        await after_key("f4")(pilot)
         for field, path in (
             ("#face-path", "data/raw/probes/faces/zoe/zoe.png"),
             ("#voice-path", "data/raw/probes/voices/zoe/yes_approve_1.wav"),

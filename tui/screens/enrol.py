@@ -20,6 +20,18 @@ from tui.widgets.media_tree import MediaTree, first_folder
 from tui.widgets.path_row import labelled_input
 
 
+def unusable_file(path: Path) -> str | None:
+    """Why a file cannot be enrolled, or None when it is an existing photo or clip."""
+    if not path.exists():
+        return "no such file"
+    if not path.is_file():
+        return "a folder, not a file"
+    suffix = path.suffix.lower()
+    if suffix and suffix not in IMAGE_SUFFIXES and suffix not in AUDIO_SUFFIXES:
+        return f"not a photo or a clip ({suffix})"
+    return None
+
+
 class EnrolScreen(EngineModal[str | None]):
     """A form over the current screen; dismissed with the enrolled member's name (or None)."""
 
@@ -35,7 +47,7 @@ class EnrolScreen(EngineModal[str | None]):
                 "Add file", "type a path and press Enter, or pick below", "add-path"
             )
             yield MediaTree(
-                first_folder(workspace.root),
+                first_folder(workspace.raw_dir, workspace.root),
                 (*IMAGE_SUFFIXES, *AUDIO_SUFFIXES),
                 bare_names=True,
                 id="enrol-tree",
@@ -51,16 +63,29 @@ class EnrolScreen(EngineModal[str | None]):
         self.voices: list[Path] = []
 
     def add_file(self, path: Path) -> None:
-        """Add a photo or clip to the files to enrol (a second pick removes it again)."""
+        """Add a photo or clip to the files to enrol (a second pick removes it again); a file
+        that does not exist or is of no known kind is refused at once, not at Enrol."""
+        problem = unusable_file(path)
+        if problem:
+            self.notify(f"{path}: {problem}", title="File not added", severity="warning", timeout=8)
+            return
         chosen = self.voices if is_audio(path) else self.faces
         if path in chosen:
             chosen.remove(path)
         else:
             chosen.append(path)
-        self.query_one("#picked", Static).update(
-            f"{len(self.faces)} photos: {', '.join(p.name for p in self.faces) or '-'}\n"
-            f"{len(self.voices)} clips: {', '.join(p.name for p in self.voices) or '-'}"
-        )
+        self.show_picked()
+
+    def show_picked(self) -> None:
+        """List the picked files and mark them in the tree."""
+        if not self.faces and not self.voices:
+            self.query_one("#picked", Static).update("No files yet.")
+        else:
+            self.query_one("#picked", Static).update(
+                f"{len(self.faces)} photos: {', '.join(p.name for p in self.faces) or '-'}\n"
+                f"{len(self.voices)} clips: {', '.join(p.name for p in self.voices) or '-'}"
+            )
+        self.query_one("#enrol-tree", MediaTree).mark_picked([*self.faces, *self.voices])
 
     @on(DirectoryTree.FileSelected, "#enrol-tree")
     def file_picked(self, event: DirectoryTree.FileSelected) -> None:
@@ -68,14 +93,21 @@ class EnrolScreen(EngineModal[str | None]):
 
     @on(Input.Submitted, "#add-path")
     def path_typed(self, event: Input.Submitted) -> None:
-        if event.value.strip():
-            self.add_file(Path(event.value.strip()).expanduser())
-            event.input.value = ""
+        text = event.value.strip()
+        if text:
+            # A relative path means one inside the workspace, as on the Auth screen.
+            path = session_of(self).workspace.root / Path(text).expanduser()
+            self.add_file(path.resolve())
+            if unusable_file(path) is None:
+                event.input.value = ""
 
     @on(Button.Pressed, "#clear-files")
     def clear_files(self) -> None:
+        cleared = len(self.faces) + len(self.voices)
         self.faces, self.voices = [], []
-        self.query_one("#picked", Static).update("No files yet.")
+        self.show_picked()
+        if cleared:
+            self.notify(f"{cleared} files taken off the list.", title="Cleared")
 
     @on(Button.Pressed, "#close")
     def action_dismiss_form(self) -> None:
@@ -97,21 +129,27 @@ class EnrolScreen(EngineModal[str | None]):
 
         session = session_of(self)
         result: Any = None
-        with engine_errors(self.app):
-            result = enrol_member(
-                session.workspace,
-                session.settings(),
-                name,
-                faces=faces,
-                voices=voices,
-                customer_id=customer,
-            )
-            session.forget_models()
-        self.app.call_from_thread(self.enrolled, name, result)
+        try:
+            with engine_errors(self.app, pinned=True):
+                result = enrol_member(
+                    session.workspace,
+                    session.settings(),
+                    name,
+                    faces=faces,
+                    voices=voices,
+                    customer_id=customer,
+                )
+                session.forget_models()
+        finally:
+            # Also after an unexpected error (shown by the worker's failure handler).
+            self.app.call_from_thread(self.enrolled, name, result)
 
     def enrolled(self, name: str, result: Any) -> None:
-        self.query_one("#enrol", Button).disabled = False
+        button = self.query_one("#enrol", Button)
+        button.disabled = False
         if result is None:
+            # Back on Enrol, not on the next button (Clear files would lose the picks).
+            button.focus()
             return
         self.notify(f"{name} is enrolled. Welcome!", title="Enrolled")
         self.dismiss(name)
