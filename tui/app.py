@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from engine.core.errors import InputError
-from engine.core.workspace import Workspace, resolve_workspace
+from engine.core.workspace import Workspace, is_empty_workspace, resolve_workspace
 from tui.errors import notify_failed_worker
 from tui.navigation import ENROL_KEY, HELP_KEY, SCREEN_TITLES, screen_key
 from tui.screens.lazy import later
@@ -53,6 +53,10 @@ class MmauthApp(App[None]):
         self.session = Session(workspace)
         self.sub_title = workspace.root.name
 
+    def on_mount(self) -> None:
+        if is_empty_workspace(self.session.workspace.root):
+            self.action_welcome()
+
     def action_toggle_theme(self) -> None:
         """Switch between the dark and the light theme."""
         self.theme = LIGHT_THEME if self.theme == DARK_THEME else DARK_THEME
@@ -67,7 +71,12 @@ class MmauthApp(App[None]):
 
     def action_welcome(self) -> None:
         """Offer to write the sample workspace here (and to prepare it)."""
-        self.push_screen(later("welcome", "WelcomeScreen")())
+        self.push_screen(later("welcome", "WelcomeScreen")(), self.welcome_closed)
+
+    def welcome_closed(self, changed: bool | None) -> None:
+        # Stats counts the new workspace; it also recounts whenever it is shown again.
+        if changed and isinstance(self.screen, StatsScreen):
+            self.screen.action_refresh_stats()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -188,6 +188,13 @@ async def stats_shown(pilot: Pilot[object]) -> None:
     await until(pilot, lambda: getattr(pilot.app.screen, "stats", None) is not None)
 
 
+async def close_welcome(pilot: Pilot[object]) -> None:
+    """On an empty folder the app opens on the welcome panel: close it (Esc)."""
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "WelcomeScreen")
+    await pilot.press("escape")
+    await pilot.pause()
+
+
 def screen_text(app: App[object]) -> str:
     """Everything visible on the screen (notifications included), as plain text lines."""
     strips = app.screen._compositor.render_strips()  # noqa: SLF001

@@ -8,7 +8,14 @@ from textual.widgets import DataTable, Input, Label, Select, TabbedContent
 
 from cli.render import level_colour
 from engine.core.workspace import Workspace
-from tests.tui.conftest import add_attempts, notifications, screen_text, settle, stats_shown
+from tests.tui.conftest import (
+    add_attempts,
+    close_welcome,
+    notifications,
+    screen_text,
+    settle,
+    stats_shown,
+)
 from tui.app import DARK_THEME, LIGHT_THEME, create_app
 from tui.widgets.image_preview import ImagePreview
 from tui.widgets.spectrogram import Spectrogram
@@ -76,6 +83,7 @@ async def test_stats_show_members_counts_and_customers(small_workspace: Workspac
 async def test_stats_name_the_commands_that_create_missing_data(workspace: Workspace) -> None:
     app = create_app(workspace.root)
     async with app.run_test(size=SIZE) as pilot:
+        await close_welcome(pilot)
         await stats_shown(pilot)
         text = screen_text(app)
         assert "data/merged_dataset.csv is missing: run mmauth merge" in text
@@ -107,6 +115,7 @@ async def test_history_filters_by_member_and_decision(small_workspace: Workspace
 async def test_history_without_a_database_says_how_to_make_attempts(workspace: Workspace) -> None:
     app = create_app(workspace.root)
     async with app.run_test(size=SIZE) as pilot:
+        await close_welcome(pilot)
         await pilot.press("f6")
         await settle(pilot, app)
         assert "No attempts yet" in screen_text(app)

@@ -16,7 +16,6 @@ from textual_plotext import PlotextPlot
 
 from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
-from tui.screens.lazy import later
 from tui.session import session_of
 from tui.widgets.heatmap import Heatmap
 from tui.widgets.screen_bar import ScreenBar
@@ -68,8 +67,6 @@ class StatsScreen(EngineScreen):
                 yield PlotextPlot(id="audio-box", classes="tall-plot")
         yield Footer()
 
-    welcome_offered = False
-
     def on_screen_resume(self) -> None:
         # Every time the screen is shown, since other screens and commands change the workspace;
         # after the first paint: the worker's imports (pandas) would otherwise hold the GIL
@@ -85,26 +82,12 @@ class StatsScreen(EngineScreen):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def load_stats(self, overview: Widget) -> None:
         from engine.reports.stats import workspace_stats
-        from engine.sample.workspace import is_empty_workspace
 
-        workspace = session_of(self).workspace
         with engine_errors(self.app):
-            stats = workspace_stats(workspace)
+            stats = workspace_stats(session_of(self).workspace)
             self.app.call_from_thread(self.show_stats, stats)
-            if is_empty_workspace(workspace.root):
-                self.app.call_from_thread(self.offer_welcome)
             return
         self.app.call_from_thread(setattr, overview, "loading", False)
-
-    def offer_welcome(self) -> None:
-        """On an empty folder, once: offer the sample workspace."""
-        if not self.welcome_offered:
-            self.welcome_offered = True
-            self.app.push_screen(later("welcome", "WelcomeScreen")(), self.welcome_closed)
-
-    def welcome_closed(self, changed: bool | None) -> None:
-        if changed:
-            self.action_refresh_stats()
 
     def show_stats(self, stats: Any) -> None:
         self.query_one("#overview-body").loading = False
