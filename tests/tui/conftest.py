@@ -250,3 +250,40 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     train_models(workspace, settings)
     os.environ.update(saved)
     return workspace
+
+
+@pytest.fixture(scope="session")
+def default_sample(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The sample workspace with the settings its mmauth.toml writes (jobs = 2: feature
+    extraction on loky worker processes), merged, featurised and trained once per session.
+
+    Three members and one stranger, two probes of each kind per member, keep it quick; the
+    stranger keeps all its probes, for enrolment tests with files left over to authenticate.
+    """
+    from engine.core.settings import load_settings
+    from engine.customers.merge import merge_customers
+    from engine.faces.extract import extract_face_features
+    from engine.models.training import train_models
+    from engine.sample.workspace import write_sample_workspace
+    from engine.voices.extract import extract_voice_features
+
+    saved = {
+        variable: os.environ.pop(variable)
+        for variable in list(os.environ)
+        if variable.startswith("MMAUTH_") and variable != "MMAUTH_REQUIRE_SHARED"
+    }
+    root = tmp_path_factory.mktemp("default") / "sample"
+    report = write_sample_workspace(root, members=3, strangers=1, seed=0)
+    for folder in (root / "data/raw/probes/faces", root / "data/raw/probes/voices"):
+        for member in report.members:
+            for extra in sorted((folder / member).iterdir())[2:]:
+                extra.unlink()
+    workspace = Workspace(root=root)
+    settings = load_settings(root)
+    assert settings.jobs == 2, "the sample's mmauth.toml no longer asks for worker processes"
+    merge_customers(workspace, settings)
+    extract_face_features(workspace, settings)
+    extract_voice_features(workspace, settings)
+    train_models(workspace, settings)
+    os.environ.update(saved)
+    return workspace

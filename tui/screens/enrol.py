@@ -35,7 +35,7 @@ def unusable_file(path: Path) -> str | None:
 class EnrolScreen(EngineModal[str | None]):
     """A form over the current screen; dismissed with the enrolled member's name (or None)."""
 
-    BINDINGS = [Binding("escape", "dismiss_form", "Close")]
+    BINDINGS = [Binding("ctrl+r", "enrol", "Enrol"), Binding("escape", "dismiss_form", "Close")]
 
     def compose(self) -> ComposeResult:
         workspace = session_of(self).workspace
@@ -114,12 +114,15 @@ class EnrolScreen(EngineModal[str | None]):
         self.dismiss(None)
 
     @on(Button.Pressed, "#enrol")
-    def enrol_pressed(self) -> None:
+    def action_enrol(self) -> None:
+        """Enrol the named member with the picked files."""
         name = self.query_one("#member-name", Input).value.strip()
         customer = self.query_one("#customer-id", Input).value.strip() or None
         if not name:
             self.notify("Give the member a name.", title="Nothing to enrol", severity="warning")
             return
+        if self.query_one("#enrol", Button).disabled:
+            return  # already enrolling
         self.query_one("#enrol", Button).disabled = True
         self.enrol(name, customer, list(self.faces), list(self.voices))
 
