@@ -75,8 +75,11 @@ def child_output_to(log_path: Path) -> Iterator[None]:
             os.dup2(log, descriptor)
         # While sys.stderr is still the real stream on descriptor 2 (now the log).
         start_resource_trackers()
-        sys.__stdout__ = sys.stdout = terminal_out
-        sys.__stderr__ = sys.stderr = terminal_err
+        # sys.__stdout__ and sys.__stderr__ are meant to be constant; here they must follow
+        # the terminal, which Textual finds through them.
+        for name, stream in (("stdout", terminal_out), ("stderr", terminal_err)):
+            setattr(sys, f"__{name}__", stream)
+            setattr(sys, name, stream)
         yield
     finally:
         os.close(log)
@@ -86,6 +89,9 @@ def child_output_to(log_path: Path) -> Iterator[None]:
         for descriptor, copy in saved.items():
             os.dup2(copy, descriptor)
             os.close(copy)
-        sys.__stdout__, sys.__stderr__, sys.stdout, sys.stderr = streams
+        for name, stream in zip(
+            ("__stdout__", "__stderr__", "stdout", "stderr"), streams, strict=True
+        ):
+            setattr(sys, name, stream)
         terminal_out.close()
         terminal_err.close()

@@ -405,7 +405,7 @@ _IMPOSTOR_CAMPAIGNS = {
 def simulation_scores(attempts: Any) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
     """(genuine, impostor) scores per modality from a simulation's attempt outcomes, for DET
     plots; a modality is left out when either side has no score."""
-    scores = {}
+    scores: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
     for modality in (ModelName.FACE, ModelName.VOICE):
         column = f"{modality}_score"
 

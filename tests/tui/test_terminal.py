@@ -55,7 +55,10 @@ def wait_for(socket: str, session: str, *texts: str, timeout: float = 30.0) -> s
 
 
 def send(socket: str, session: str, *keys: str) -> None:
+    """Send keys (or, after ``-l``, text); then pause as a person would: keys arriving in the
+    same read as typed text are taken by the terminal parser as part of a paste."""
     subprocess.run(["tmux", "-L", socket, "send-keys", "-t", session, *keys], check=True)
+    time.sleep(0.3)
 
 
 def test_mmauth_tui_reaches_authenticate_in_tmux(
@@ -192,7 +195,8 @@ def test_enrol_then_authenticate_as_the_new_member(
     send(socket, session, "F7")
     wait_for(socket, session, "Enrol a member", "Add file")
     send(socket, session, "-l", newcomer)  # the name field has the focus
-    send(socket, session, "Tab", "Tab")
+    send(socket, session, "Tab")
+    send(socket, session, "Tab")
     for path in [*enrol_faces, *enrol_voices]:
         send(socket, session, "-l", path)
         send(socket, session, "Enter")

@@ -82,8 +82,9 @@ class WelcomeScreen(EngineModal[bool]):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def prepare(self, run_stages: bool, cancel: threading.Event) -> None:
         from engine.core.settings import load_settings
+        from engine.core.workspace import is_empty_workspace
         from engine.sample.demo import run_demo
-        from engine.sample.workspace import is_empty_workspace, write_sample_workspace
+        from engine.sample.workspace import write_sample_workspace
 
         workspace = session_of(self).workspace
 
