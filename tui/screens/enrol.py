@@ -9,7 +9,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, DirectoryTree, Input, Label, Static
+from textual.widgets import Button, DirectoryTree, Footer, Input, Label, Static
 
 from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from tui.errors import engine_errors
@@ -57,6 +57,8 @@ class EnrolScreen(EngineModal[str | None]):
                 yield Button("Enrol", compact=True, id="enrol", variant="primary")
                 yield Button("Clear files", compact=True, id="clear-files")
                 yield Button("Close", compact=True, id="close")
+        # The keys of this panel, not of the screen under it.
+        yield Footer()
 
     def on_mount(self) -> None:
         self.faces: list[Path] = []

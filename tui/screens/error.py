@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 
 class ErrorScreen(ModalScreen[None]):
@@ -29,6 +29,8 @@ class ErrorScreen(ModalScreen[None]):
             yield Label("What to do", classes="section")
             yield Static(self.advice, id="error-advice", markup=False)
             yield Button("Dismiss", id="dismiss-error", variant="error", compact=True)
+        # The keys of this panel, not of the screen under it.
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#dismiss-error", Button).focus()

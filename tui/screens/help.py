@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import Footer, Label, Static
 
 KEYS = (
     ("F1", "this help"),
@@ -44,6 +44,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static("\n".join(f"[b]{key:<10}[/] {what}" for key, what in KEYS), id="help-keys")
             yield Label("The order of the work", classes="section")
             yield Static("\n".join(FLOW), id="help-flow", markup=False)
+        # The keys of this panel, not of the screen under it.
+        yield Footer()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -20,21 +20,24 @@ from tui.widgets.screen_bar import ScreenBar
 
 HISTORY_LIMIT = 500
 DECISIONS = [("granted", Decision.GRANTED.value), ("denied", Decision.DENIED.value)]
-COLUMNS = ("time (UTC)", "decision", "reason", "member", "category", "face", "voice", "s")
+COLUMNS = ("time (UTC)", "decision", "reason", "member", "face", "voice")
+"""What fits 80 cells; the selected attempt's category, duration and files show below."""
+
+
+def attempt_time(attempt: Any, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """When an attempt was made, in UTC."""
+    return dt.datetime.fromtimestamp(attempt.at, tz=dt.UTC).strftime(pattern)
 
 
 def attempt_row(attempt: Any) -> tuple[str, ...]:
     """One audit record as the cells of the history table."""
-    when = dt.datetime.fromtimestamp(attempt.at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     return (
-        when,
+        attempt_time(attempt, "%m-%d %H:%M:%S"),
         attempt.decision,
         attempt.reason,
         attempt.identified_member or "-",
-        attempt.category or "-",
         score_pair(attempt.face_score, attempt.face_threshold),
         score_pair(attempt.voice_score, attempt.voice_threshold),
-        f"{attempt.seconds:.2f}",
     )
 
 
@@ -127,8 +130,11 @@ class HistoryScreen(EngineScreen):
         steps = "  ".join(
             f"{step.get('name', '?')}: {step.get('status', '?')}" for step in attempt.steps
         )
-        files = f"face {attempt.face_path or '-'}  voice {attempt.voice_path or '-'}"
-        self.query_one("#attempt-detail", Static).update(f"{attempt.message}\n{steps}\n{files}")
+        self.query_one("#attempt-detail", Static).update(
+            f"{attempt_time(attempt)} UTC, {attempt.seconds:.2f} s: {attempt.message}\n"
+            f"category {attempt.category or '-'}\n{steps}\n"
+            f"face {attempt.face_path or '-'}\nvoice {attempt.voice_path or '-'}"
+        )
 
 
 def _chosen(select: Select[str]) -> str | None:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Footer, Label, Static
 
 from engine.core.errors import InputError
 from engine.core.progress import Progress
@@ -54,6 +54,8 @@ class WelcomeScreen(EngineModal[bool]):
                 yield Button("Sample + all stages", id="prepare", variant="primary", compact=True)
                 yield Button("Sample only", id="sample-only", compact=True)
                 yield Button("Close", id="close", compact=True)
+        # The keys of this panel, not of the screen under it.
+        yield Footer()
 
     def on_mount(self) -> None:
         self.cancel: threading.Event | None = None
