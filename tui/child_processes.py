@@ -9,9 +9,10 @@ things go wrong if they start while Textual owns the terminal:
 - Every child inherits file descriptors 1 and 2, the terminal: a worker's warning or log line
   would be drawn over the app.
 
-So while the app runs, descriptors 1 and 2 point at a log file, both resource trackers are
-started before Textual takes over, and the app draws on private copies of the terminal's
-descriptors.
+So while the app runs, descriptors 1 and 2 point at a log file and the app draws on private
+copies of the terminal's descriptors; right after the first screen is drawn, both resource
+trackers are started with ``sys.stderr`` pointed at the log for that moment, and long work waits
+for them (Session.settings).
 """
 
 from __future__ import annotations
@@ -33,15 +34,17 @@ def worker_log_path() -> Path:
     return Path(tempfile.gettempdir()) / f"mmauth-tui-{os.getuid()}.log"
 
 
-def start_resource_trackers() -> None:
-    """Start loky's and multiprocessing's resource trackers now, while ``sys.stderr`` is a real
-    file; later workers reuse them instead of spawning them from a worker thread."""
+def start_resource_trackers(log_path: Path) -> None:
+    """Start loky's and multiprocessing's resource trackers now, with ``sys.stderr`` a real file
+    (the log) while they spawn; later workers reuse them instead of spawning them from a worker
+    thread while Textual's stderr is in place. Imports joblib: call it after the first paint."""
     from multiprocessing import resource_tracker
 
     from joblib.externals.loky.backend import resource_tracker as loky_resource_tracker
 
-    resource_tracker.ensure_running()
-    loky_resource_tracker.ensure_running()
+    with log_path.open("a", encoding="utf-8") as log, contextlib.redirect_stderr(log):
+        resource_tracker.ensure_running()
+        loky_resource_tracker.ensure_running()
 
 
 def _terminal_copy(descriptor: int, like: TextIO) -> TextIO:
@@ -73,8 +76,6 @@ def child_output_to(log_path: Path) -> Iterator[None]:
     try:
         for descriptor in STANDARD_DESCRIPTORS:
             os.dup2(log, descriptor)
-        # While sys.stderr is still the real stream on descriptor 2 (now the log).
-        start_resource_trackers()
         # sys.__stdout__ and sys.__stderr__ are meant to be constant; here they must follow
         # the terminal, which Textual finds through them.
         for name, stream in (("stdout", terminal_out), ("stderr", terminal_err)):

@@ -18,10 +18,24 @@ class Session:
         self.workspace = workspace
         self._bundle: Any = None
         self._lock = threading.Lock()
+        self.processes_ready = threading.Event()
+        """Set once worker processes can be started (tui.child_processes)."""
 
     def settings(self) -> Settings:
-        """Settings as mmauth.toml and the environment say now (raises ConfigError)."""
+        """Settings as mmauth.toml and the environment say now (raises ConfigError); waits
+        until worker processes can start, since the work these settings are for may start some."""
+        self.processes_ready.wait()
         return load_settings(self.workspace.root)
+
+    def prepare_processes(self) -> None:
+        """Start what worker processes need (call from a worker thread, after the first paint)."""
+        from tui.child_processes import start_resource_trackers, worker_log_path
+
+        try:
+            start_resource_trackers(worker_log_path())
+        finally:
+            # A failure here is the worker's to report; waiting forever would hide it.
+            self.processes_ready.set()
 
     def model_bundle(self) -> Any:
         """The verified model bundle, loaded on first use (call from a worker thread)."""

@@ -13,7 +13,7 @@ import pytest
 SCRIPT = """
 import sys, threading
 from pathlib import Path
-from tui.child_processes import child_output_to
+from tui.child_processes import child_output_to, start_resource_trackers
 
 
 class TextualLikeStderr:
@@ -36,20 +36,23 @@ def work(outcome):
         outcome.append(f"{type(error).__name__}: {error}")
 
 
-def run():
+def run(prepare=None):
     outcome = []
     terminal = sys.stdout
     sys.stderr = TextualLikeStderr()
-    thread = threading.Thread(target=work, args=(outcome,))
-    thread.start()
-    thread.join()
+    for target, arguments in ((prepare, ()), (work, (outcome,))):
+        if target is not None:  # each from a worker thread, one after the other, as in the app
+            thread = threading.Thread(target=target, args=arguments)
+            thread.start()
+            thread.join()
     sys.stderr = sys.__stderr__
     terminal.write(outcome[0] + "\\n")
 
 
 if sys.argv[1] == "app":
-    with child_output_to(Path(sys.argv[2])):
-        run()
+    log = Path(sys.argv[2])
+    with child_output_to(log):
+        run(prepare=lambda: start_resource_trackers(log))
 else:
     run()
 """

@@ -83,18 +83,16 @@ class WelcomeScreen(EngineModal[bool]):
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def prepare(self, run_stages: bool, cancel: threading.Event) -> None:
-        from engine.core.settings import load_settings
         from engine.core.workspace import is_empty_workspace
         from engine.sample.demo import run_demo
         from engine.sample.workspace import write_sample_workspace
 
-        workspace = session_of(self).workspace
+        session = session_of(self)
+        workspace = session.workspace
 
         def prepare() -> Any:
             if run_stages:
-                return run_demo(
-                    workspace, load_settings(workspace.root), self.report_progress, cancel
-                )
+                return run_demo(workspace, session.settings(), self.report_progress, cancel)
             if not is_empty_workspace(workspace.root):
                 raise InputError(
                     "the folder is not empty, and the sample would replace its data/raw and "
