@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -55,15 +54,8 @@ class MmauthApp(App[None]):
         self.sub_title = workspace.root.name
 
     def on_mount(self) -> None:
-        # After the first paint: starting the trackers imports joblib.
-        self.call_after_refresh(self.prepare_processes)
         if is_empty_workspace(self.session.workspace.root):
             self.action_welcome()
-
-    @work(thread=True, exit_on_error=False, group="processes")
-    def prepare_processes(self) -> None:
-        """Make worker processes startable while Textual owns stderr (tui.child_processes)."""
-        self.session.prepare_processes()
 
     def action_toggle_theme(self) -> None:
         """Switch between the dark and the light theme."""

@@ -10,9 +10,8 @@ things go wrong if they start while Textual owns the terminal:
   would be drawn over the app.
 
 So while the app runs, descriptors 1 and 2 point at a log file and the app draws on private
-copies of the terminal's descriptors; right after the first screen is drawn, both resource
-trackers are started with ``sys.stderr`` pointed at the log for that moment, and long work waits
-for them (Session.settings).
+copies of the terminal's descriptors; before the first long work, both resource trackers are
+started with ``sys.stderr`` pointed at the log for that moment (Session.prepare_processes).
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ def worker_log_path() -> Path:
 def start_resource_trackers(log_path: Path) -> None:
     """Start loky's and multiprocessing's resource trackers now, with ``sys.stderr`` a real file
     (the log) while they spawn; later workers reuse them instead of spawning them from a worker
-    thread while Textual's stderr is in place. Imports joblib: call it after the first paint."""
+    thread while Textual's stderr is in place. Imports joblib: not for the start-up path."""
     from multiprocessing import resource_tracker
 
     from joblib.externals.loky.backend import resource_tracker as loky_resource_tracker

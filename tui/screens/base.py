@@ -18,6 +18,7 @@ from textual.worker import Worker
 from engine.core.errors import CancelledError, MmauthError
 from engine.core.progress import Progress
 from tui.errors import notify_error, notify_failed_worker, show_error
+from tui.session import session_of
 from tui.widgets.stage_progress import RunEnding, StageProgress
 
 
@@ -49,6 +50,8 @@ def run_and_report(
     """
     result, ending = None, RunEnding.FAILED
     try:
+        # Long work may start worker processes (jobs > 1).
+        session_of(node).prepare_processes()
         result = call()
         ending = RunEnding.DONE
     except CancelledError as error:

@@ -136,6 +136,7 @@ class EnrolScreen(EngineModal[str | None]):
         result: Any = None
         try:
             with engine_errors(self.app, pinned=True):
+                session.prepare_processes()  # enrolment extracts features with jobs processes
                 result = enrol_member(
                     session.workspace,
                     session.settings(),
