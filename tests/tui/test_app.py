@@ -15,6 +15,7 @@ from tests.tui.conftest import (
     screen_text,
     settle,
     stats_shown,
+    until,
 )
 from tui.app import DARK_THEME, LIGHT_THEME, create_app
 from tui.widgets.image_preview import ImagePreview
@@ -204,3 +205,77 @@ def test_spectrogram_colours_run_from_the_floor_to_the_loudest() -> None:
     assert level_colour(-1.0) == level_colour(0.0) == "#0a0a28"
     assert level_colour(1.0) == level_colour(2.0) == "#fffab4"
     assert level_colour(0.5) == "#c8463c"
+
+
+def test_a_missing_folder_is_refused_unless_created_on_request(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import pytest
+
+    from engine.core.errors import InputError
+    from tui.app import open_folder
+
+    missing = tmp_path / "nowhere"
+    with pytest.raises(InputError, match="no such folder; pass --create"):
+        open_folder(missing)
+    assert not missing.exists()
+    assert open_folder(missing, create=True).root == missing and missing.is_dir()
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("mmauth-tui")), str(tmp_path / "elsewhere")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0 and "no such folder" in done.stderr
+
+
+async def test_a_failed_run_stays_on_screen_and_gives_the_buttons_back(
+    small_workspace: Workspace,
+) -> None:
+    from textual.widgets import Button
+
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        simulation = app.screen
+        await pilot.press("ctrl+r")  # no models in this workspace
+        await settle(pilot, app)
+        assert type(app.screen).__name__ == "ErrorScreen"
+        text = screen_text(app)
+        assert "Missing prerequisite" in text and "What to do" in text
+        await pilot.pause(12)  # longer than any notification stays
+        assert type(app.screen).__name__ == "ErrorScreen"
+        await pilot.press("escape")
+        assert app.screen is simulation
+        assert simulation.query_one("#start", Button).disabled is False
+        assert simulation.query_one("#cancel", Button).disabled is True
+
+
+async def test_history_lists_every_member_and_stats_recount_when_shown(
+    small_workspace: Workspace,
+) -> None:
+    from tests.tui.conftest import write_photo
+
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await stats_shown(pilot)
+        write_photo(small_workspace.faces_dir / "cleo" / "neutral.png", seed=3)
+        await pilot.press("f6")
+        await settle(pilot, app)
+        members = app.screen.query_one("#member-filter", Select)
+        assert [value for _, value in members._options[1:]] == ["ana", "ben", "cleo"]  # noqa: SLF001
+        await pilot.press("f2")
+        await until(pilot, lambda: "cleo" in screen_text(app))
+
+
+async def test_welcome_writes_the_sample_into_an_empty_folder(workspace: Workspace) -> None:
+    app = create_app(workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "WelcomeScreen")
+        await pilot.click("#sample-only")
+        await until(pilot, lambda: type(app.screen).__name__ == "StatsScreen", timeout=180)
+        await until(pilot, lambda: "alice" in screen_text(app))
+        assert any(n.startswith("Sample: The workspace is ready") for n in notifications(app))
+    assert workspace.settings_file.is_file()

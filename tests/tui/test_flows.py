@@ -206,3 +206,20 @@ async def test_enrol_form_adds_a_member(trained_workspace: Workspace, tmp_path: 
         await settle(pilot, app, timeout=120)
         assert any(n == "Enrolled: mallory is enrolled. Welcome!" for n in notifications(app))
     assert len(list((copy.faces_dir / "mallory").iterdir())) == 2
+
+
+async def test_training_screen_loads_the_saved_confusion_matrices(
+    trained_workspace: Workspace,
+) -> None:
+    app = create_app(trained_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        models = app.screen.query_one("#confusion-model", Select)
+        # The voice model verifies a claimed member: it has no confusion matrix.
+        assert [value for _, value in models._options[1:]] == ["face", "product"]  # noqa: SLF001
+        app.screen.query_one("#training-tabs", TabbedContent).active = "confusion-tab"
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "true" in text and "predicted" in text and "Train a model" not in text
+        assert "nan" not in screen_text(app)

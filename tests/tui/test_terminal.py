@@ -200,15 +200,22 @@ def test_enrol_then_authenticate_as_the_new_member(
     assert probe_face not in enrol_faces and probe_voice not in enrol_voices
     launch(socket, session, workspace, size)
 
+    # Each step waits for the screen to show the last one, as a person looks before typing on:
+    # on a loaded machine a key sent ahead can reach a field before the focus has moved.
     send(socket, session, "F7")
     wait_for(socket, session, "Enrol a member", "Add file")
     send(socket, session, "-l", newcomer)  # the name field has the focus
-    send(socket, session, "Tab")
-    send(socket, session, "Tab")
+    wait_for(socket, session, f"Name      {newcomer}")
+    for _ in range(2):  # past the customer id, to the file's path
+        send(socket, session, "Tab")
+        time.sleep(1.0)
+    photos = clips = 0
     for path in [*enrol_faces, *enrol_voices]:
         send(socket, session, "-l", path)
+        wait_for(socket, session, path)
         send(socket, session, "Enter")
-    wait_for(socket, session, f"{len(enrol_faces)} photos", f"{len(enrol_voices)} clips")
+        photos, clips = (photos, clips + 1) if path.endswith(".wav") else (photos + 1, clips)
+        wait_for(socket, session, f"{photos} photos", f"{clips} clips")
     send(socket, session, "C-r")
     pane = wait_for(socket, session, f"{newcomer} is enrolled", timeout=180)
     assert_no_error(pane)
@@ -217,11 +224,16 @@ def test_enrol_then_authenticate_as_the_new_member(
     send(socket, session, "F4")
     wait_for(socket, session, "Pick a photo")
     send(socket, session, "Escape")
-    time.sleep(0.3)
+    time.sleep(1.0)
     send(socket, session, "Tab")
+    time.sleep(1.0)
     send(socket, session, "-l", probe_face)
-    send(socket, session, "Enter")
+    wait_for(socket, session, probe_face)
+    send(socket, session, "Enter")  # previews the photo and moves on to the clip
+    wait_for(socket, session, "\u2580")
+    time.sleep(1.0)
     send(socket, session, "-l", probe_voice)
+    wait_for(socket, session, probe_voice)
     send(socket, session, "Enter")
     wait_for(socket, session, "s clip, speech")
     send(socket, session, "C-r")
