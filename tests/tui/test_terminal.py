@@ -228,12 +228,12 @@ def test_enrol_then_authenticate_as_the_new_member(
     send(socket, session, "Tab")
     time.sleep(1.0)
     send(socket, session, "-l", probe_face)
-    wait_for(socket, session, probe_face)
+    wait_for(socket, session, Path(probe_face).name)  # the field scrolls to its end
     send(socket, session, "Enter")  # previews the photo and moves on to the clip
     wait_for(socket, session, "\u2580")
     time.sleep(1.0)
     send(socket, session, "-l", probe_voice)
-    wait_for(socket, session, probe_voice)
+    wait_for(socket, session, Path(probe_voice).name)
     send(socket, session, "Enter")
     wait_for(socket, session, "s clip, speech")
     send(socket, session, "C-r")
