@@ -58,6 +58,7 @@ class MediaTree(DirectoryTree):
     def mark_picked(self, paths: Iterable[Path]) -> None:
         """Mark these files (and only these) as picked."""
         self.picked = frozenset(path.resolve() for path in paths)
+        # Tree caches rendered lines; this (pinned Textual) is how it drops them.
         self._invalidate()
 
     def render_label(self, node: TreeNode[DirEntry], base_style: Style, style: Style) -> Text:
