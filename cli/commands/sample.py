@@ -49,8 +49,8 @@ def sample(
     """
     with handle_errors(as_json):
         from engine.core.errors import InputError
+        from engine.core.workspace import is_empty_workspace
         from engine.sample.workspace import (
-            is_empty_workspace,
             recover_interrupted_run,
             write_sample_workspace,
         )

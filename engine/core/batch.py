@@ -16,6 +16,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -183,11 +184,18 @@ def _execute(
     return _execute_parallel(work, process, plan)
 
 
+LOKY_RESTART_WARNING = "A worker stopped while some jobs were given to the executor"
+"""loky's notice that it replaced a worker that reached its idle timeout: it restarts the worker
+itself and loses no job, so the notice tells a user nothing they can act on."""
+
+
 def _execute_parallel(
     work: list[tuple[Path, dict[str, Any]]], process: ProcessFunction, plan: ExecutionPlan
 ) -> Iterator[Outcome]:
     import joblib
 
+    # A process-wide filter: loky warns from its manager thread, possibly after this returns.
+    warnings.filterwarnings("ignore", message=LOKY_RESTART_WARNING, category=UserWarning)
     with _backend(plan):
         parallel = joblib.Parallel(n_jobs=plan.jobs, return_as="generator")
         yield from parallel(

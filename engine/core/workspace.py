@@ -146,6 +146,13 @@ def existing_workspace(option: str | os.PathLike[str] | None = None) -> Workspac
     return space
 
 
+def is_empty_workspace(root: Path) -> bool:
+    """True when the folder is absent or holds nothing but hidden entries."""
+    if not root.exists():
+        return True
+    return not any(not entry.name.startswith(".") for entry in root.iterdir())
+
+
 def member_folders(folder: Path) -> dict[str, list[Path]]:
     """Files under ``folder/<member>/``, sorted, per member name; hidden files are skipped."""
     members: dict[str, list[Path]] = {}
