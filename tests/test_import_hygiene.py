@@ -72,7 +72,7 @@ def test_the_authentication_path_imports_only_what_it_uses(workspace, tmp_path: 
     code = f"""
 import numpy as np
 from pathlib import Path
-from engine.auth.replay import log_mel_envelope, perceptual_hash
+from engine.auth.replay import log_mel_envelope, photo_fingerprint
 from engine.core.settings import load_settings
 from engine.core.workspace import Workspace
 from engine.faces.extract import image_face_vector, read_probe_photo
@@ -86,7 +86,7 @@ settings = load_settings(root, {{"face.backend": "dlib"}})
 bundle = load_model_bundle(Workspace(root), require=("face",))
 image = read_probe_photo(Path({str(photo)!r}), settings)
 match = bundle.face.identify(image_face_vector(image, settings))
-perceptual_hash(image.pixels)
+photo_fingerprint(image.pixels)
 recording = load_probe_recording({str(clip)!r}, settings)
 sample = recording_sample(recording, settings, {str(clip)!r})
 log_mel_envelope(recording.samples, recording.sample_rate)
