@@ -64,6 +64,10 @@ def test_the_authentication_path_imports_only_what_it_uses(workspace, tmp_path: 
     members = np.repeat(["ana", "bo", "cy"], 6)
     rows = rng.normal(size=(3, 128))[np.repeat([0, 1, 2], 6)] + rng.normal(0, 0.2, (18, 128))
     face_model = FaceIdentifier(backend="dlib", cv_splits=2).fit(rows, members, np.arange(18) // 2)
+    # Models may only grant members enrolled in the workspace (engine.models.signing).
+    for member in ("ana", "bo", "cy"):
+        (workspace.faces_dir / member).mkdir(parents=True, exist_ok=True)
+        (workspace.faces_dir / member / "neutral.png").write_bytes(b"stand-in")
     save_models(workspace, [ModelRecord("face", face_model, {}, {})], Settings())
     photo = write_image(tmp_path / "probe.png", blob_image(1, size=120))
     clip = write_audio(tmp_path / "probe.wav", syllables(1))
