@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.auth.audit_log import AuditTamperedError
 from engine.auth.outcomes import (
     AuthDecision,
     Denied,
@@ -45,7 +46,6 @@ from engine.auth.probes import ProbeMedia, file_problem
 from engine.auth.store import (
     AttemptRecord,
     AuditStore,
-    AuditTamperedError,
     Lockout,
     LockoutPolicy,
     open_store,
@@ -405,7 +405,7 @@ class Authenticator:
             message = "lockout not applied (simulation)"
             return step_outcome(Step.LOCKOUT, StepStatus.SKIPPED, started, message), None
         # The lockout state is only as good as the log it comes from: check the chain first.
-        chain = self._store().check_chain()
+        chain = self._store().log.check_chain()
         if not chain.intact:
             message = (
                 f"{REASONS[Reason.AUDIT_TAMPERED]}: {'; '.join(chain.problems)}. Authentication "

@@ -222,7 +222,7 @@ def acquire(
 
 def guarded(step: Step, run: Callable[..., Any], *inputs: Any) -> Any:
     """Run a step; anything it did not turn into a denial itself becomes one (fail closed)."""
-    from engine.auth.store import StoreError
+    from engine.auth.database import StoreError
 
     started = time.perf_counter()
     try:
