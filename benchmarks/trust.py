@@ -55,7 +55,8 @@ def measure(source: Path, scratch: Path, rows: int, repeats: int) -> None:
     import dataclasses
     import json
 
-    from engine.auth.store import _ATTEMPT_COLUMNS, AttemptRecord, AuditStore
+    from engine.auth.database import ATTEMPT_COLUMNS
+    from engine.auth.store import AttemptRecord, AuditStore
     from engine.core.fileio import file_sha256
     from engine.core.workspace import Workspace
     from engine.models.persistence import load_model_bundle
@@ -90,17 +91,17 @@ def measure(source: Path, scratch: Path, rows: int, repeats: int) -> None:
     store = AuditStore(workspace.database)
     for _ in range(rows):
         store.record_attempt(row)
-    store.check_chain()
-    check = median_ms(store.check_chain, repeats)
+    store.log.check_chain()
+    check = median_ms(store.log.check_chain, repeats)
     chained = median_ms(lambda: store.record_attempt(row), repeats)
     values = dataclasses.asdict(row)
     values["steps"] = json.dumps(list(row.steps), default=str)
-    insert = f"INSERT INTO attempts ({', '.join(_ATTEMPT_COLUMNS)}) VALUES "
-    insert += f"({', '.join('?' for _ in _ATTEMPT_COLUMNS)})"
+    insert = f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)}) VALUES "
+    insert += f"({', '.join('?' for _ in ATTEMPT_COLUMNS)})"
 
     def plain() -> None:
-        with store._write() as connection:  # noqa: SLF001  (the schema-1 insert, for reference)
-            connection.execute(insert, [values[c] for c in _ATTEMPT_COLUMNS])
+        with store.transaction() as connection:  # the schema-1 insert, for reference
+            connection.execute(insert, [values[c] for c in ATTEMPT_COLUMNS])
 
     plain_ms = median_ms(plain, repeats)
     signature = median_ms(lambda: check_trusted(workspace, manifest, digest), repeats)
@@ -108,8 +109,8 @@ def measure(source: Path, scratch: Path, rows: int, repeats: int) -> None:
         lambda: check_members_enrolled(workspace, [("face", bundle.face), ("voice", bundle.voice)]),
         repeats,
     )
-    entries = store.check_chain().entries
-    full = median_ms(lambda: AuditStore(workspace.database).check_chain(full=True), 5)
+    entries = store.log.check_chain().entries
+    full = median_ms(lambda: AuditStore(workspace.database).log.check_chain(full=True), 5)
     print(
         f"warm attempt: chain check {check:.2f} ms; chained write {chained:.2f} ms vs plain "
         f"insert {plain_ms:.2f} ms (+{chained - plain_ms:.2f} ms); added in all "

@@ -187,8 +187,8 @@ def history(
             raise ConfigError(f"--decision must be GRANTED or DENIED, not {decision!r}")
         space, _ = open_workspace(ctx, workspace)
         store = open_store(space)
-        chain = store.check_chain()
-        events = store.events(limit=10)
+        chain = store.log.check_chain()
+        events = store.log.events(limit=10)
         attempts = store.history(
             member=member,
             decision=decision.upper() if decision else None,

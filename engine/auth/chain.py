@@ -114,6 +114,32 @@ def append(
     return row_id, ChainHead(seq, digest)
 
 
+def chain_existing_rows(
+    connection: sqlite3.Connection,
+    chained: Mapping[str, Sequence[str]],
+    tables: Sequence[str],
+) -> None:
+    """Migrate a log written before the chain (schema 1 -> 2): add the chain's columns to
+    ``tables`` and chain the rows already there, table by table in the order they were written."""
+    for table in tables:
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for column in ("seq INTEGER", "prev_hash TEXT", "row_hash TEXT"):
+            if column.split()[0] not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    for table in tables:
+        columns = chained[table]
+        rows = connection.execute(
+            f"SELECT id, {', '.join(columns)} FROM {table} WHERE seq IS NULL ORDER BY id"
+        ).fetchall()
+        for row in rows:
+            head = database_head(connection, tuple(chained))
+            digest = entry_hash(head.seq + 1, head.hash, table, row[1:])
+            connection.execute(
+                f"UPDATE {table} SET seq = ?, prev_hash = ?, row_hash = ? WHERE id = ?",
+                (head.seq + 1, head.hash, digest, row[0]),
+            )
+
+
 def verify_entries(
     connection: sqlite3.Connection,
     chained: Mapping[str, Sequence[str]],

@@ -26,33 +26,32 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.auth.audit_log import AuditTamperedError
 from engine.auth.outcomes import (
     AuthDecision,
     Denied,
     Evidence,
     FaceStepResult,
     InputStepResult,
-    ProductStepResult,
     ReplayStepResult,
     StepOutcome,
     VoiceStepResult,
     acquire,
     all_steps,
+    attempt_record,
     guarded,
     step_outcome,
 )
 from engine.auth.probes import ProbeMedia, file_problem
+from engine.auth.product_step import ProductRecommendations
 from engine.auth.store import (
-    AttemptRecord,
     AuditStore,
-    AuditTamperedError,
     Lockout,
     LockoutPolicy,
     open_store,
 )
 from engine.auth.words import (
     REASONS,
-    Decision,
     Origin,
     Reason,
     Step,
@@ -118,7 +117,7 @@ class Authenticator:
         self.lockout = lockout
         self.origin = origin
         self._fusion: Any = None
-        self._recommendations: dict[tuple[Any, ...], Any] = {}
+        self.recommendations = ProductRecommendations(workspace, self._bundle)
         self.policy = LockoutPolicy(
             attempts=settings.auth.lockout_attempts,
             window_s=settings.auth.lockout_window_s,
@@ -174,7 +173,7 @@ class Authenticator:
             outcome, _ = guarded(Step.REPLAY, self._replay, files, face.member, media)
             done.append(outcome)
             yield outcome
-            outcome, product = guarded(Step.PRODUCT, self._product, face.member)
+            outcome, product = guarded(Step.PRODUCT, self.recommendations.step, face.member)
             evidence = evidence.including(product)
             done.append(outcome)
             yield outcome
@@ -211,7 +210,9 @@ class Authenticator:
         if self.record:
             try:
                 attempt_id, lock = self._store().record_attempt(
-                    self._audit_row(evidence, started_at, granted, reason, message, steps, wall),
+                    attempt_record(
+                        evidence, started_at, granted, reason, message, steps, wall, self.origin
+                    ),
                     self.policy if self.lockout else None,
                 )
             except AuditTamperedError as error:
@@ -244,39 +245,6 @@ class Authenticator:
             message=message,
             attempt_id=attempt_id,
             lockout=lock,
-        )
-
-    def _audit_row(
-        self,
-        evidence: Evidence,
-        started_at: float,
-        granted: bool,
-        reason: Reason,
-        message: str,
-        steps: tuple[StepOutcome, ...],
-        wall: float,
-    ) -> AttemptRecord:
-        files, face, voice = evidence.files, evidence.face, evidence.voice
-        product = evidence.product if granted else None
-        return AttemptRecord(
-            at=started_at,
-            decision=Decision.GRANTED if granted else Decision.DENIED,
-            reason=reason,
-            message=message,
-            seconds=time.perf_counter() - wall,
-            steps=tuple(s.as_dict() for s in steps),
-            face_path=str(files.face_path) if files.face_path else None,
-            voice_path=str(files.voice_path) if files.voice_path else None,
-            face_sha256=files.face_sha256,
-            voice_sha256=files.voice_sha256,
-            claimed_member=evidence.member,
-            identified_member=evidence.member,
-            category=product.category if product is not None else None,
-            face_score=float(face.match.score) if face is not None else None,
-            face_threshold=float(face.match.threshold) if face is not None else None,
-            voice_score=voice.score if voice is not None else None,
-            voice_threshold=voice.threshold if voice is not None else None,
-            origin=self.origin,
         )
 
     # Steps ------------------------------------------------------------------------------------
@@ -405,7 +373,7 @@ class Authenticator:
             message = "lockout not applied (simulation)"
             return step_outcome(Step.LOCKOUT, StepStatus.SKIPPED, started, message), None
         # The lockout state is only as good as the log it comes from: check the chain first.
-        chain = self._store().check_chain()
+        chain = self._store().log.check_chain()
         if not chain.intact:
             message = (
                 f"{REASONS[Reason.AUDIT_TAMPERED]}: {'; '.join(chain.problems)}. Authentication "
@@ -491,27 +459,6 @@ class Authenticator:
         )
         return outcome, ReplayStepResult(verdict)
 
-    def _product(self, member: str) -> tuple[StepOutcome, ProductStepResult]:
-        from engine.models.recommend import recommend_for_member
-
-        started = time.perf_counter()
-        try:
-            recommendation = self._recommendation(member, recommend_for_member)
-        except MmauthError as error:
-            # A member without a customer link can still authenticate; there is just nothing
-            # to recommend.
-            message = f"no recommendation: {error.message}"
-            return step_outcome(
-                Step.PRODUCT, StepStatus.SKIPPED, started, message
-            ), ProductStepResult()
-        outcome = step_outcome(
-            Step.PRODUCT,
-            StepStatus.PASSED,
-            started,
-            "recommendation ready, held back until the voice is verified",
-        )
-        return outcome, ProductStepResult(recommendation.category, float(recommendation.confidence))
-
     def _voice(
         self, face: FaceStepResult, media: ProbeMedia
     ) -> tuple[StepOutcome, VoiceStepResult]:
@@ -586,21 +533,6 @@ class Authenticator:
             result,
         )
 
-    def _recommendation(self, member: str, recommend: Callable[..., Any]) -> Any:
-        """The product model's answer for a member, kept while the model, members.csv and the
-        merged dataset are unchanged (reading both tables costs more than the prediction)."""
-        key = (
-            member,
-            id(self._bundle().product),
-            *(_signature(p) for p in (self.workspace.members_file, self.workspace.merged_dataset)),
-        )
-        if key not in self._recommendations:
-            self._recommendations = {
-                k: v for k, v in self._recommendations.items() if k[1:] == key[1:]
-            }
-            self._recommendations[key] = recommend(self.workspace, self._bundle(), member)
-        return self._recommendations[key]
-
     # Lazily loaded parts ----------------------------------------------------------------------
 
     def _bundle(self) -> ModelBundle:
@@ -660,15 +592,6 @@ def authenticate_many(
     authenticator = Authenticator(workspace, settings)
     for face_path, voice_path in pairs:
         yield authenticator.authenticate(face_path, voice_path, on_step=on_step)
-
-
-def _signature(path: Path) -> tuple[int, int] | None:
-    """(size, modification time) of a file, None when absent: changes when it is rewritten."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_size, stat.st_mtime_ns
 
 
 def _duration(seconds: float) -> str:

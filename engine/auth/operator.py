@@ -67,7 +67,7 @@ def trust_models(workspace: Workspace) -> ModelsTrust:
     )
 
     store = open_store(workspace)
-    chain = store.check_chain()
+    chain = store.log.check_chain()
     if not chain.intact:
         raise MmauthError(
             f"the audit log is not intact ({'; '.join(chain.problems)}): run mmauth audit "
@@ -86,7 +86,7 @@ def trust_models(workspace: Workspace) -> ModelsTrust:
     except MmauthError:
         atomic_write_bytes(workspace.manifest, previous)
         raise
-    store.record_event(
+    store.log.record_event(
         AuditEvent.MODELS_TRUSTED,
         f"models {', '.join(manifest['models'])} of {workspace.relative(workspace.manifest)} "
         f"signed with key {before.this_key}; previously "
@@ -124,7 +124,7 @@ def unlock_member(workspace: Workspace, name: str, now: float | None = None) -> 
                 f"there is no member named {name!r} in this workspace: mmauth members lists them"
             )
         raise MmauthError(f"{name} is not locked: nothing to unlock", title="Not locked")
-    store.record_event(
+    store.log.record_event(
         AuditEvent.UNLOCKED,
         f"lock of {lock.failures} failed attempts lifted {lock.until - now:.0f} s early",
         member=name,
@@ -135,9 +135,9 @@ def unlock_member(workspace: Workspace, name: str, now: float | None = None) -> 
 
 def verify_audit(workspace: Workspace) -> ChainStatus:
     """Walk the whole audit log's chain and compare it with this installation's record."""
-    return open_store(workspace).check_chain(full=True)
+    return open_store(workspace).log.check_chain(full=True)
 
 
 def acknowledge_audit(workspace: Workspace, now: float | None = None) -> ChainStatus:
     """Accept the audit log as it is (logged, with what was wrong); authentication resumes."""
-    return open_store(workspace).acknowledge(time.time() if now is None else now)
+    return open_store(workspace).log.acknowledge(time.time() if now is None else now)

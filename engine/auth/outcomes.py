@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.auth.probes import ProbeMedia
-from engine.auth.store import Lockout
+from engine.auth.store import AttemptRecord, Lockout
 from engine.auth.words import REASONS, STEP_NAMES, Decision, Reason, Step, StepStatus
 from engine.core.errors import AcquisitionError, InputError, MmauthError, MultipleFacesError
 
@@ -222,7 +222,7 @@ def acquire(
 
 def guarded(step: Step, run: Callable[..., Any], *inputs: Any) -> Any:
     """Run a step; anything it did not turn into a denial itself becomes one (fail closed)."""
-    from engine.auth.store import StoreError
+    from engine.auth.database import StoreError
 
     started = time.perf_counter()
     try:
@@ -245,3 +245,38 @@ def guarded(step: Step, run: Callable[..., Any], *inputs: Any) -> Any:
         raise Denied(
             Reason.INTERNAL_ERROR, message, step_outcome(step, StepStatus.FAILED, started, message)
         ) from None
+
+
+def attempt_record(
+    evidence: Evidence,
+    started_at: float,
+    granted: bool,
+    reason: Reason,
+    message: str,
+    steps: tuple[StepOutcome, ...],
+    wall: float,
+    origin: str,
+) -> AttemptRecord:
+    """The audit store's row for a finished attempt (the product only when granted)."""
+    files, face, voice = evidence.files, evidence.face, evidence.voice
+    product = evidence.product if granted else None
+    return AttemptRecord(
+        at=started_at,
+        decision=Decision.GRANTED if granted else Decision.DENIED,
+        reason=reason,
+        message=message,
+        seconds=time.perf_counter() - wall,
+        steps=tuple(s.as_dict() for s in steps),
+        face_path=str(files.face_path) if files.face_path else None,
+        voice_path=str(files.voice_path) if files.voice_path else None,
+        face_sha256=files.face_sha256,
+        voice_sha256=files.voice_sha256,
+        claimed_member=evidence.member,
+        identified_member=evidence.member,
+        category=product.category if product is not None else None,
+        face_score=float(face.match.score) if face is not None else None,
+        face_threshold=float(face.match.threshold) if face is not None else None,
+        voice_score=voice.score if voice is not None else None,
+        voice_threshold=voice.threshold if voice is not None else None,
+        origin=origin,
+    )

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from engine.auth.database import StoreError
 from engine.auth.flow import Authenticator, authenticate
-from engine.auth.store import AuditStore, StoreError
+from engine.auth.store import AuditStore
 from engine.auth.words import REASONS, STEP_NAMES
 from engine.core.errors import AcquisitionError, InputError, MissingStageError, ModelIntegrityError
 from engine.core.settings import Settings

@@ -9,14 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.auth.store import (
-    SCHEMA_VERSION,
-    AttemptRecord,
-    AuditStore,
-    LockoutPolicy,
-    SampleRecord,
-    StoreError,
-)
+from engine.auth.database import SCHEMA_VERSION, StoreError
+from engine.auth.store import AttemptRecord, AuditStore, LockoutPolicy, SampleRecord
 from engine.auth.words import Decision, Origin
 
 

@@ -129,7 +129,7 @@ def test_acknowledge_resumes_and_is_logged(space: Workspace, probes: Path) -> No
     assert not acknowledged.intact and "edited" in acknowledged.problems[0]
     assert verify_audit(space).intact
     assert attempt(space, probes).granted
-    events = open_store(space).events()
+    events = open_store(space).log.events()
     assert events[-1].kind == AuditEvent.ACKNOWLEDGED and "edited" in events[-1].detail
     assert acknowledge_audit(space).intact  # nothing left to acknowledge
 
@@ -148,7 +148,7 @@ def test_lockout_survives_deleting_the_log(space: Workspace, probes: Path) -> No
     clock.now += 1
     decision = attempt(space, probes, ALICE, clock)
     assert not decision.granted and decision.reason == Reason.AUDIT_TAMPERED
-    open_store(space).acknowledge(clock.now)
+    open_store(space).log.acknowledge(clock.now)
     clock.now += 1
     assert attempt(space, probes, ALICE, clock).reason == Reason.LOCKED_OUT
 
@@ -164,7 +164,7 @@ def test_unlock_lifts_a_lock_and_is_logged(space: Workspace, probes: Path) -> No
     assert lock.member == "alice" and lock.failures == 5
     clock.now += 1
     assert attempt(space, probes, ALICE, clock).granted
-    event = open_store(space).events()[0]
+    event = open_store(space).log.events()[0]
     assert event.kind == AuditEvent.UNLOCKED and event.member == "alice" and event.actor
     with pytest.raises(MmauthError, match="alice is not locked"):
         unlock_member(space, "alice", now=clock.now)
@@ -173,7 +173,8 @@ def test_unlock_lifts_a_lock_and_is_logged(space: Workspace, probes: Path) -> No
 
 
 def test_a_grant_is_never_written_to_a_tampered_log(space: Workspace) -> None:
-    from engine.auth.store import AttemptRecord, AuditTamperedError
+    from engine.auth.audit_log import AuditTamperedError
+    from engine.auth.store import AttemptRecord
 
     store = open_store(space)
     row = AttemptRecord(at=1.0, decision=Decision.GRANTED, reason=Reason.OK, message="", seconds=0)
@@ -230,7 +231,7 @@ def test_log_from_before_the_chain_is_adopted_and_logged(workspace: Workspace) -
     connection.close()
     store = open_store(workspace)
     assert store.schema_version() == 2
-    status = store.check_chain()
+    status = store.log.check_chain()
     assert status.intact and status.entries == 1
-    assert store.events()[0].kind == AuditEvent.ADOPTED
+    assert store.log.events()[0].kind == AuditEvent.ADOPTED
     assert verify_audit(workspace).intact

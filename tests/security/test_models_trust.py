@@ -75,7 +75,7 @@ def test_other_key_is_refused_until_trusted_on_purpose(
     result = runner.invoke(create_app(), ["models", "trust", "--yes", "-w", str(trained.root)])
     assert result.exit_code == 0, result.output
     assert attempt(trained, face, voice).granted
-    events = open_store(trained).events()
+    events = open_store(trained).log.events()
     assert any(
         e.kind == AuditEvent.MODELS_TRUSTED and "previously signed" in e.detail for e in events
     )
