@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import create_app
 from engine.auth.flow import Authenticator
 from engine.auth.operator import verify_audit
 from engine.auth.store import open_store
