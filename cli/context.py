@@ -8,15 +8,24 @@ from typing import Any
 import typer
 
 from engine.core.settings import Settings, load_settings
-from engine.core.workspace import Workspace, resolve_workspace
+from engine.core.workspace import Workspace, existing_workspace, resolve_workspace
 
 
 def open_workspace(
-    ctx: typer.Context | None, workspace: Path | None, overrides: dict[str, Any] | None = None
+    ctx: typer.Context | None,
+    workspace: Path | None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    create: bool = False,
 ) -> tuple[Workspace, Settings]:
-    """The command's workspace (its own option, else the global one, else env/cwd) and settings."""
+    """The command's workspace (its own option, else the global one, else env/cwd) and settings.
+
+    Only the commands that make workspaces (``sample``, ``demo``) pass ``create``; every other
+    command refuses a folder that does not exist (MissingWorkspaceError, exit 2), so a
+    mistyped path creates nothing.
+    """
     chosen = workspace
     if chosen is None and ctx is not None and isinstance(ctx.obj, dict):
         chosen = ctx.obj.get("workspace")
-    space = resolve_workspace(chosen)
+    space = resolve_workspace(chosen) if create else existing_workspace(chosen)
     return space, load_settings(space.root, overrides)

@@ -7,6 +7,7 @@ so ``mmauth --help`` starts fast.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -21,9 +22,10 @@ from cli.commands import (
     sample,
     simulate,
     train,
+    trust,
     views,
 )
-from cli.output import WorkspaceOption
+from cli.output import WorkspaceOption, handle_errors
 
 COMMAND_MODULES = [
     config,
@@ -36,6 +38,7 @@ COMMAND_MODULES = [
     members,
     simulate,
     report,
+    trust,
     views,
 ]
 
@@ -58,12 +61,19 @@ def create_app() -> typer.Typer:
         ctx.obj = {"workspace": workspace}
 
     @app.command("tui")
-    def tui(ctx: typer.Context, workspace: WorkspaceOption = None) -> None:
+    def tui(
+        ctx: typer.Context,
+        workspace: WorkspaceOption = None,
+        create: Annotated[
+            bool, typer.Option("--create", help="Create the workspace folder if it is missing.")
+        ] = False,
+    ) -> None:
         """Open the terminal app (same as mmauth-tui)."""
         from tui.app import run_app
 
         chosen: Path | None = workspace or (ctx.obj or {}).get("workspace")
-        run_app(chosen)
+        with handle_errors(False):
+            run_app(chosen, create=create)
 
     for module in COMMAND_MODULES:
         module.register(app)

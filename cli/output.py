@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,6 +23,7 @@ from rich.progress import (
 
 from engine.core.errors import MmauthError
 from engine.core.progress import Progress, ProgressCallback, no_progress
+from engine.core.text import printable
 
 console = Console()
 error_console = Console(stderr=True)
@@ -40,9 +42,21 @@ WorkspaceOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
+def shown(value: object) -> str:
+    """An outside value (path, name, message quoting them) ready for rich markup: control
+    characters as visible escapes, markup brackets escaped. Use it for every such value."""
+    return escape(printable(value))
+
+
 def print_json(value: Any) -> None:
     """Write one JSON document to stdout (no rich markup, no wrapping)."""
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_json_line(value: Any) -> None:
+    """Write one JSON object on one line of stdout (JSON Lines: one object per record)."""
+    sys.stdout.write(json.dumps(value, default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -54,7 +68,9 @@ def handle_errors(as_json: bool = False) -> Iterator[None]:
     except MmauthError as error:
         if as_json:
             print_json({"ok": False, "error": {"title": error.title, "message": error.message}})
-        error_console.print(f"[bold red]{error.title}:[/] {error.message}", highlight=False)
+        error_console.print(
+            f"[bold red]{shown(error.title)}:[/] {shown(error.message)}", highlight=False
+        )
         raise typer.Exit(code=error.exit_code) from None
 
 
@@ -84,7 +100,7 @@ def progress_bars(enabled: bool = True) -> Iterator[ProgressCallback]:
                 tasks[event.stage],
                 completed=event.step,
                 total=event.total or None,
-                message=event.message[-60:],
+                message=shown(event.message[-60:]),
             )
 
         yield update
@@ -94,6 +110,6 @@ def on_progress_lines(write: Callable[[str], None]) -> ProgressCallback:
     """A progress callback that writes one plain line per event (for logs and non-terminals)."""
 
     def update(event: Progress) -> None:
-        write(f"[{event.stage}] {event.step}/{event.total} {event.message}")
+        write(f"[{event.stage}] {event.step}/{event.total} {printable(event.message)}")
 
     return update

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from engine.core.installation import CONFIG_DIR_ENV, KEY_FILE_ENV
 from engine.core.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +24,19 @@ def require_shared(name: str = "") -> Path:
             pytest.fail(f"{message} and MMAUTH_REQUIRE_SHARED=1")
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installation_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This installation's folder (signing key, outside records) in a temporary folder for the
+    whole session: no test writes to the real home. Through XDG_CONFIG_HOME, which subprocess
+    tests inherit and the MMAUTH_* clean-ups of other fixtures leave alone."""
+    folder = tmp_path_factory.mktemp("config")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(folder))
+        patch.delenv(CONFIG_DIR_ENV, raising=False)
+        patch.delenv(KEY_FILE_ENV, raising=False)
+        yield folder / "mmauth"
 
 
 @pytest.fixture

@@ -44,3 +44,54 @@ def test_help_does_not_import_heavy_libraries() -> None:
     loaded = loaded_modules(code)
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY_MODULES)
     assert not heavy, f"mmauth --help imported {heavy[:5]}"
+
+
+AUTHENTICATION_UNUSED = ("librosa", "numba", "skops", "matplotlib")
+"""What an authentication attempt does not need: each would add a large share to a cold
+`mmauth authenticate` (docs/BENCHMARKS.md, "Cold and warm login"). pandas is not listed:
+scikit-learn imports it itself when it is installed."""
+
+
+def test_the_authentication_path_imports_only_what_it_uses(workspace, tmp_path: Path) -> None:
+    import numpy as np
+
+    from engine.core.settings import Settings
+    from engine.models.face import FaceIdentifier
+    from engine.models.persistence import ModelRecord, save_models
+    from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
+
+    rng = np.random.default_rng(0)
+    members = np.repeat(["ana", "bo", "cy"], 6)
+    rows = rng.normal(size=(3, 128))[np.repeat([0, 1, 2], 6)] + rng.normal(0, 0.2, (18, 128))
+    face_model = FaceIdentifier(backend="dlib", cv_splits=2).fit(rows, members, np.arange(18) // 2)
+    save_models(workspace, [ModelRecord("face", face_model, {}, {})], Settings())
+    photo = write_image(tmp_path / "probe.png", blob_image(1, size=120))
+    clip = write_audio(tmp_path / "probe.wav", syllables(1))
+    # What the steps of an attempt run: models loaded from their state files, the probe
+    # pipelines (dlib backend), the replay fingerprints and the voice model's DTW.
+    code = f"""
+import numpy as np
+from pathlib import Path
+from engine.auth.replay import log_mel_envelope, photo_fingerprint
+from engine.core.settings import load_settings
+from engine.core.workspace import Workspace
+from engine.faces.extract import image_face_vector, read_probe_photo
+from engine.models.dtw import dtw_costs
+from engine.models.persistence import load_model_bundle
+from engine.voices.extract import load_probe_recording, recording_sample
+import engine.auth.flow, engine.models.voice
+
+root = Path({str(workspace.root)!r})
+settings = load_settings(root, {{"face.backend": "dlib"}})
+bundle = load_model_bundle(Workspace(root), require=("face",))
+image = read_probe_photo(Path({str(photo)!r}), settings)
+match = bundle.face.identify(image_face_vector(image, settings))
+photo_fingerprint(image.pixels)
+recording = load_probe_recording({str(clip)!r}, settings)
+sample = recording_sample(recording, settings, {str(clip)!r})
+log_mel_envelope(recording.samples, recording.sample_rate)
+dtw_costs([sample.mfcc_sequence], [sample.mfcc_sequence])
+"""
+    loaded = loaded_modules(code)
+    used = sorted(m for m in loaded if m.split(".")[0] in AUTHENTICATION_UNUSED)
+    assert not used, f"an authentication attempt imported {used[:5]}"

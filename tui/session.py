@@ -18,10 +18,22 @@ class Session:
         self.workspace = workspace
         self._bundle: Any = None
         self._lock = threading.Lock()
+        self._processes_prepared = False
 
     def settings(self) -> Settings:
         """Settings as mmauth.toml and the environment say now (raises ConfigError)."""
         return load_settings(self.workspace.root)
+
+    def prepare_processes(self) -> None:
+        """Make worker processes startable while Textual owns stderr (tui.child_processes);
+        call from a worker thread before engine work that may start some. Only the first call
+        does anything (it imports joblib, so it is not done at start-up)."""
+        from tui.child_processes import start_resource_trackers, worker_log_path
+
+        with self._lock:
+            if not self._processes_prepared:
+                start_resource_trackers(worker_log_path())
+                self._processes_prepared = True
 
     def model_bundle(self) -> Any:
         """The verified model bundle, loaded on first use (call from a worker thread)."""

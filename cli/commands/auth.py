@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cli.context import open_workspace
-from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json
+from cli.output import (
+    JsonOption,
+    WorkspaceOption,
+    console,
+    handle_errors,
+    print_json,
+    print_json_line,
+    shown,
+)
 from engine.auth.words import Decision, Origin, Step, StepStatus, compare_scores, score_pair
 
 _MARKS = {
@@ -24,32 +32,95 @@ _MARKS = {
 def authenticate(
     ctx: typer.Context,
     face: Annotated[
-        Path, typer.Option("--face", help="Photo of the person's face.", show_default=False)
-    ],
+        list[Path] | None,
+        typer.Option(
+            "--face", help="Photo of the person's face (repeat with --voice for several attempts)."
+        ),
+    ] = None,
     voice: Annotated[
-        Path,
-        typer.Option("--voice", help="Recording of the approval phrase.", show_default=False),
-    ],
+        list[Path] | None,
+        typer.Option("--voice", help="Recording of the approval phrase, one per --face."),
+    ] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(
+            "--pairs",
+            help="CSV of attempts with columns face,voice (paths relative to the CSV's folder).",
+            exists=True,
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Authenticate a person by face, then voice; show the recommended product on success.
 
-    Exit status 0 when GRANTED, 1 when DENIED (the reason is printed: no_face, unknown_face,
-    voice_mismatch, phrase_mismatch, replay_suspected, locked_out, bad_input, ...), 2 on usage
-    errors or unusable settings.
+    Several attempts run in one process (the models load once): repeat --face/--voice in pairs,
+    or give --pairs CSV. With --json, one JSON object per attempt, one per line (JSON Lines).
+    Exit status 0 when every attempt is GRANTED, 1 when one is DENIED (the reason is printed:
+    no_face, multiple_faces, unknown_face, voice_mismatch, phrase_mismatch, replay_suspected,
+    locked_out, bad_input, ...), 2 on usage errors or unusable settings.
     """
+    attempts = _attempt_pairs(face or [], voice or [], pairs)
+    all_granted = True
     with handle_errors(as_json):
-        from engine.auth.flow import authenticate as run_authentication
+        from engine.auth.flow import authenticate_many
 
         space, settings = open_workspace(ctx, workspace)
         on_step = None if as_json else show_step
-        decision = run_authentication(space, settings, face, voice, on_step=on_step)
-    if as_json:
-        print_json({"ok": decision.granted, **decision.as_dict()})
-    else:
-        show_decision(decision)
-    raise typer.Exit(code=0 if decision.granted else 1)
+        # Decided lazily, one attempt at a time, so that each is shown as soon as it is decided.
+        decisions = authenticate_many(space, settings, attempts, on_step=on_step)
+        for number, (face_path, voice_path) in enumerate(attempts, start=1):
+            if not as_json and len(attempts) > 1:
+                console.print(
+                    f"[bold]Attempt {number}/{len(attempts)}[/]: {shown(str(face_path))} + "
+                    f"{shown(str(voice_path))}",
+                    highlight=False,
+                )
+            decision = next(decisions)
+            all_granted &= decision.granted
+            if as_json:
+                print_json_line({"ok": decision.granted, **decision.as_dict()})
+            else:
+                show_decision(decision)
+    raise typer.Exit(code=0 if all_granted else 1)
+
+
+def _attempt_pairs(
+    faces: list[Path], voices: list[Path], pairs_csv: Path | None
+) -> list[tuple[Path, Path]]:
+    """The (face, voice) pairs asked for: --face/--voice in order, then the CSV's rows."""
+    if len(faces) != len(voices):
+        raise typer.BadParameter(
+            f"{len(faces)} --face and {len(voices)} --voice: give them in pairs",
+            param_hint="--face/--voice",
+        )
+    attempts = list(zip(faces, voices, strict=True))
+    if pairs_csv is not None:
+        attempts += read_pairs_csv(pairs_csv)
+    if not attempts:
+        raise typer.BadParameter("give --face and --voice, or --pairs", param_hint="--face")
+    return attempts
+
+
+def read_pairs_csv(path: Path) -> list[tuple[Path, Path]]:
+    """Rows of a CSV with ``face`` and ``voice`` columns; relative paths are taken from the
+    CSV's folder, so a folder of probes with its list can be moved as one."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not {"face", "voice"} <= set(rows[0]):
+        raise typer.BadParameter(f"{path.name} needs the columns face,voice", param_hint="--pairs")
+    attempts = []
+    for line, row in enumerate(rows, start=2):
+        if not row.get("face") or not row.get("voice"):
+            raise typer.BadParameter(
+                f"{path.name} line {line}: a face and a voice are needed", param_hint="--pairs"
+            )
+        attempts.append((path.parent / row["face"], path.parent / row["voice"]))
+    return attempts
 
 
 def show_step(step: Any) -> None:
@@ -61,7 +132,7 @@ def show_step(step: Any) -> None:
         score = compare_scores(step.score, step.threshold)
     console.print(
         f"{_MARKS.get(step.status, '?')} [bold]{step.name:<8}[/] {score:<17} "
-        f"[dim]{step.seconds * 1000:6.0f} ms[/]  {escape(step.message)}",
+        f"[dim]{step.seconds * 1000:6.0f} ms[/]  {shown(step.message)}",
         highlight=False,
     )
 
@@ -69,20 +140,25 @@ def show_step(step: Any) -> None:
 def show_decision(decision: Any) -> None:
     if decision.granted:
         console.print(
-            f"\n[bold green]{Decision.GRANTED}[/] {escape(decision.member)}", highlight=False
+            f"\n[bold green]{Decision.GRANTED}[/] {shown(decision.member)}", highlight=False
         )
         if decision.category is not None:
             console.print(
-                f"Recommended product category: [bold]{escape(decision.category)}[/] "
+                f"Recommended product category: [bold]{shown(decision.category)}[/] "
                 f"(model confidence {decision.confidence:.0%})",
                 highlight=False,
             )
     else:
         console.print(
-            f"\n[bold red]{Decision.DENIED}[/] ({decision.reason}): {escape(decision.message)}",
+            f"\n[bold red]{Decision.DENIED}[/] ({decision.reason}): {shown(decision.message)}",
             highlight=False,
         )
-    console.print(f"[dim]{decision.seconds:.2f} s, attempt #{decision.attempt_id}[/]")
+    recorded = (
+        f"attempt #{decision.attempt_id}"
+        if decision.attempt_id is not None
+        else "not written to the audit log"
+    )
+    console.print(f"[dim]{decision.seconds:.2f} s, {recorded}[/]")
 
 
 def history(
@@ -111,6 +187,8 @@ def history(
             raise ConfigError(f"--decision must be GRANTED or DENIED, not {decision!r}")
         space, _ = open_workspace(ctx, workspace)
         store = open_store(space)
+        chain = store.check_chain()
+        events = store.events(limit=10)
         attempts = store.history(
             member=member,
             decision=decision.upper() if decision else None,
@@ -125,6 +203,9 @@ def history(
                 "ok": True,
                 "attempts": [_attempt_dict(a) for a in attempts],
                 "active_lockouts": [vars(lock) for lock in locks],
+                "events": [dataclasses.asdict(event) for event in events],
+                "audit_log_intact": chain.intact,
+                "audit_log_problems": list(chain.problems),
             }
         )
         return
@@ -137,8 +218,8 @@ def history(
             str(attempt.id),
             _when(attempt.at),
             f"[{style}]{attempt.decision}[/]",
-            attempt.reason,
-            escape(attempt.identified_member or "-"),
+            shown(attempt.reason),
+            shown(attempt.identified_member or "-"),
             score_pair(attempt.face_score, attempt.face_threshold),
             score_pair(attempt.voice_score, attempt.voice_threshold),
             f"{attempt.seconds * 1000:.0f}",
@@ -146,14 +227,25 @@ def history(
     console.print(table)
     for lock in locks:
         console.print(
-            f"[yellow]{escape(lock.member)} is locked until {_when(lock.until)} "
-            f"after {lock.failures} failed attempts[/]"
+            f"[yellow]{shown(lock.member)} is locked until {_when(lock.until)} "
+            f"after {lock.failures} failed attempts (mmauth unlock lifts it)[/]"
+        )
+    for event in events:
+        console.print(
+            f"[dim]{_when(event.at)} {event.kind} by {shown(event.actor)}"
+            + (f" ({shown(event.member)})" if event.member else "")
+            + f": {shown(event.detail)}[/]",
+            highlight=False,
+        )
+    if not chain.intact:
+        console.print(
+            f"[bold red]The audit log was tampered with:[/] {shown('; '.join(chain.problems))}. "
+            "Authentication is stopped until mmauth audit acknowledge.",
+            highlight=False,
         )
 
 
 def _attempt_dict(attempt: Any) -> dict[str, Any]:
-    import dataclasses
-
     values = dataclasses.asdict(attempt)
     values["time"] = _when(attempt.at)
     return values

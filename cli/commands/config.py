@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from cli.context import open_workspace
-from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json
+from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json, shown
 from engine.core.settings import settings_as_dict
 
 config_app = typer.Typer(help="Inspect settings (defaults <- mmauth.toml <- MMAUTH_* <- flags).")
@@ -23,20 +23,20 @@ def show(
         if as_json:
             print_json({"workspace": str(space.root), "settings": values})
             return
-        table = Table(title=f"Settings for {space.root}", show_lines=False)
+        table = Table(title=f"Settings for {shown(space.root)}", show_lines=False)
         table.add_column("setting")
         table.add_column("value")
         for key, value in values.items():
             if isinstance(value, dict) and key != "columns":
                 for sub_key, sub_value in value.items():
-                    table.add_row(f"{key}.{sub_key}", repr(sub_value))
+                    table.add_row(f"{key}.{sub_key}", shown(repr(sub_value)))
             else:
-                table.add_row(key, repr(value))
+                table.add_row(key, shown(repr(value)))
         console.print(table)
         source = (
             space.settings_file if space.settings_file.is_file() else "defaults (no mmauth.toml)"
         )
-        console.print(f"[dim]Read from {source} and MMAUTH_* variables.[/]")
+        console.print(f"[dim]Read from {shown(source)} and MMAUTH_* variables.[/]")
 
 
 def register(app: typer.Typer) -> None:

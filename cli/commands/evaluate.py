@@ -16,6 +16,7 @@ from cli.output import (
     handle_errors,
     print_json,
     progress_bars,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -57,18 +58,18 @@ def show_report(report: EvaluationReport, relative: Any) -> None:
         table.add_column(column)
     for model, figure, value in _rows(report):
         if hasattr(value, "trials"):
-            shown = format_rate(value, decimals=2, counts=False)
-            table.add_row(model, figure, shown, f"{value.count}/{value.trials}")
+            cell = format_rate(value, decimals=2, counts=False)
+            table.add_row(model, figure, cell, f"{value.count}/{value.trials}")
         else:
-            shown = "n/a" if isinstance(value, float) and math.isnan(value) else _number(value)
-            table.add_row(model, figure, shown, "")
+            cell = "n/a" if isinstance(value, float) and math.isnan(value) else _number(value)
+            table.add_row(model, figure, cell, "")
     console.print(table)
     if report.face is not None and report.face.strangers:
-        console.print(f"face strangers: {', '.join(report.face.strangers)}")
+        console.print(f"face strangers: {shown(', '.join(report.face.strangers))}")
     if report.voice is not None and report.voice.strangers:
-        console.print(f"voice strangers: {', '.join(report.voice.strangers)}")
+        console.print(f"voice strangers: {shown(', '.join(report.voice.strangers))}")
     if report.output is not None:
-        console.print(f"written: {relative(report.output)}")
+        console.print(f"written: {shown(relative(report.output))}")
 
 
 def _rows(report: EvaluationReport) -> list[tuple[str, str, Any]]:

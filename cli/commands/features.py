@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,7 +17,9 @@ from cli.output import (
     handle_errors,
     print_json,
     progress_bars,
+    shown,
 )
+from engine.core.workspace import member_folders
 
 FaceBackendOption = Annotated[
     str | None,
@@ -65,6 +68,18 @@ def features(
     with handle_errors(as_json):
         overrides = extraction_overrides(face_backend, jobs, executor, scheduler)
         space, settings = open_workspace(ctx, workspace, overrides)
+        # A workspace with recordings only (or photos only) gets what it has, and is told so;
+        # with neither, the engine's own error says where the files go.
+        skipped = []
+        have_photos = has_files(space.faces_dir, space.probe_faces_dir)
+        have_recordings = has_files(space.voices_dir, space.probe_voices_dir)
+        if faces and voices and have_photos != have_recordings:
+            if have_recordings:
+                faces = False
+                skipped.append(f"photos: none under {space.relative(space.raw_dir)}/faces/")
+            else:
+                voices = False
+                skipped.append(f"recordings: none under {space.relative(space.raw_dir)}/voices/")
         reports = []
         with progress_bars(not as_json) as progress:
             if faces:
@@ -77,12 +92,23 @@ def features(
                 reports.append(extract_voice_features(space, settings, progress=progress))
         if as_json:
             print_json(
-                {"ok": all(r.ok for r in reports), "runs": [dataclasses.asdict(r) for r in reports]}
+                {
+                    "ok": all(r.ok for r in reports),
+                    "runs": [dataclasses.asdict(r) for r in reports],
+                    "skipped": skipped,
+                }
             )
         else:
             show_reports(reports, space.relative)
+            for note in skipped:
+                console.print(f"[yellow]skipped {note}[/]")
         if not all(r.ok for r in reports):
             raise typer.Exit(code=1)
+
+
+def has_files(*folders: Path) -> bool:
+    """Whether any ``folder/<name>/`` holds a file."""
+    return any(any(member_folders(folder).values()) for folder in folders)
 
 
 def show_reports(reports: list[Any], relative: Any) -> None:
@@ -99,12 +125,15 @@ def show_reports(reports: list[Any], relative: Any) -> None:
             str(report.cached),
             str(len(report.failures)),
             f"{report.seconds:.1f}",
-            relative(report.output),
+            shown(relative(report.output)),
         )
     console.print(table)
     for report in reports:
         for failure in report.failures:
-            console.print(f"[yellow]{report.stage}: {failure.source}[/]: {failure.reason}")
+            console.print(
+                f"[yellow]{report.stage}: {shown(failure.source)}[/]: {shown(failure.reason)}",
+                highlight=False,
+            )
 
 
 def register(app: typer.Typer) -> None:

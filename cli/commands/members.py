@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cli.context import open_workspace
@@ -19,6 +18,7 @@ from cli.output import (
     handle_errors,
     print_json,
     progress_bars,
+    shown,
 )
 
 
@@ -66,14 +66,14 @@ def enroll(
         print_json({"ok": True, **dataclasses.asdict(result)})
         return
     console.print(
-        f"[green]Enrolled[/] {escape(result.member)}: {len(result.faces)} photos, "
+        f"[green]Enrolled[/] {shown(result.member)}: {len(result.faces)} photos, "
         f"{len(result.voices)} recordings ({result.replaced} replaced) in {result.seconds:.1f} s",
         highlight=False,
     )
     if result.customer_id:
-        console.print(f"Linked to customer {escape(result.customer_id)} in members.csv")
+        console.print(f"Linked to customer {shown(result.customer_id)} in members.csv")
     for update in result.model_updates:
-        console.print(f"  model {escape(update)}")
+        console.print(f"  model {shown(update)}")
 
 
 def members(
@@ -88,7 +88,7 @@ def members(
     if as_json:
         print_json({"ok": True, "members": [dataclasses.asdict(m) for m in listed]})
         return
-    table = Table(title=f"Members of {space.root} ({len(listed)})")
+    table = Table(title=f"Members of {shown(space.root)} ({len(listed)})")
     for column in (
         "member",
         "photos",
@@ -102,11 +102,11 @@ def members(
         table.add_column(column)
     for member in listed:
         table.add_row(
-            escape(member.name),
+            shown(member.name),
             str(member.faces),
             str(member.voices),
-            escape(", ".join(member.phrases)),
-            escape(member.customer_id or "-"),
+            shown(", ".join(member.phrases)),
+            shown(member.customer_id or "-"),
             _known(member.in_face_model),
             _known(member.in_voice_model),
             dt.datetime.fromtimestamp(member.enrolled_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
@@ -133,12 +133,12 @@ def remove(
         print_json({"ok": True, **dataclasses.asdict(result)})
         return
     console.print(
-        f"[green]Removed[/] {escape(result.member)}: {result.files_removed} files"
+        f"[green]Removed[/] {shown(result.member)}: {result.files_removed} files"
         + ("; customer link removed" if result.customer_link_removed else ""),
         highlight=False,
     )
     for update in result.model_updates:
-        console.print(f"  model {escape(update)}")
+        console.print(f"  model {shown(update)}")
 
 
 def _known(flag: bool | None) -> str:

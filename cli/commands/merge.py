@@ -16,6 +16,7 @@ from cli.output import (
     handle_errors,
     print_json,
     progress_bars,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -55,8 +56,8 @@ def show_report(report: MergeReport) -> None:
             if outcome != "duplicate" and count
         )
         tables.add_row(
-            name,
-            PurePosixPath(report.files.get(name, "")).name,
+            shown(name),
+            shown(PurePosixPath(report.files.get(name, "")).name),
             str(report.rows_in[name]),
             str(report.duplicates_dropped[name]),
             rest,
@@ -72,7 +73,7 @@ def show_report(report: MergeReport) -> None:
             str(count),
             str(report.matched_ids.get(side, "")),
             str(report.unmatched_ids.get(side, "")),
-            ", ".join(report.unmatched_id_examples.get(side, [])[:5]),
+            shown(", ".join(report.unmatched_id_examples.get(side, [])[:5])),
         )
     console.print(ids)
 
@@ -82,12 +83,16 @@ def show_report(report: MergeReport) -> None:
             cleaning.add_column(heading)
         for action in report.cleaning:
             cleaning.add_row(
-                action.table, action.column, action.action, str(action.count), action.detail
+                shown(action.table),
+                shown(action.column),
+                action.action,
+                str(action.count),
+                shown(action.detail),
             )
         console.print(cleaning)
 
     expansions = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.many_to_many.items())
-    classes = ", ".join(f"{k} {v}" for k, v in report.target_counts.items())
+    classes = shown(", ".join(f"{k} {v}" for k, v in report.target_counts.items()))
     console.print(f"Many-to-many: {expansions}")
     console.print(
         f"Joined rows: [bold]{report.joined_rows}[/] after cleaning "
@@ -100,7 +105,8 @@ def show_report(report: MergeReport) -> None:
     )
     console.print(
         f"Wrote {report.rows_out} rows x {len(report.feature_columns)} features to "
-        f"{report.outputs['merged_dataset']}; report in {report.outputs['merge_report']}"
+        f"{shown(report.outputs['merged_dataset'])}; report in "
+        f"{shown(report.outputs['merge_report'])}"
     )
 
 

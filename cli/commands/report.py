@@ -12,6 +12,7 @@ from cli.output import (
     handle_errors,
     print_json,
     progress_bars,
+    shown,
 )
 
 
@@ -44,13 +45,13 @@ def report(
             return
         for section in result.sections:
             state = (
-                f"[yellow]{section.missing}[/]"
+                f"[yellow]{shown(section.missing)}[/]"
                 if section.missing
                 else f"{len(section.figures)} figure(s)"
             )
-            console.print(f"[bold]{section.title}[/]: {state}", highlight=False)
+            console.print(f"[bold]{shown(section.title)}[/]: {state}", highlight=False)
         console.print(
-            f"Wrote {space.relative(result.html)} with {len(result.figures)} figures "
+            f"Wrote {shown(space.relative(result.html))} with {len(result.figures)} figures "
             f"in {result.seconds:.1f} s."
         )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cli.context import open_workspace
@@ -17,6 +16,7 @@ from cli.output import (
     handle_errors,
     print_json,
     progress_bars,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -49,13 +49,13 @@ def sample(
     """
     with handle_errors(as_json):
         from engine.core.errors import InputError
+        from engine.core.workspace import is_empty_workspace
         from engine.sample.workspace import (
-            is_empty_workspace,
             recover_interrupted_run,
             write_sample_workspace,
         )
 
-        space, _ = open_workspace(ctx, workspace)
+        space, _ = open_workspace(ctx, workspace, create=True)
         if recover_interrupted_run(space.root):
             error_console.print(
                 "Note: an earlier sample run was stopped while replacing data/raw/; the previous "
@@ -97,7 +97,7 @@ def demo(
     with handle_errors(as_json):
         from engine.sample.demo import run_demo
 
-        space, settings = open_workspace(ctx, workspace)
+        space, settings = open_workspace(ctx, workspace, create=True)
         with progress_bars(not as_json) as progress:
             result = run_demo(
                 space, settings, progress=progress, seed=seed, members=members, strangers=strangers
@@ -110,7 +110,7 @@ def demo(
 
 def show_sample(report: SampleReport) -> None:
     """What the sample holds and where."""
-    table = Table(title=f"Sample workspace {report.root} (seed {report.seed})")
+    table = Table(title=f"Sample workspace {shown(report.root)} (seed {report.seed})")
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_column("notes")
@@ -136,14 +136,14 @@ def show_sample(report: SampleReport) -> None:
     console.print(table)
     console.print(
         f"[dim]{report.files} files, {report.total_bytes / 1e6:.1f} MB; face backend "
-        f"{report.face_backend} (mmauth.toml). Next: mmauth demo -w {escape(str(report.root))}[/]",
+        f"{report.face_backend} (mmauth.toml). Next: mmauth demo -w {shown(report.root)}[/]",
         highlight=False,
     )
 
 
 def show_demo(result: DemoResult) -> None:
     """The summary table: what each stage processed and measured, and where outputs are."""
-    table = Table(title=f"mmauth demo on {result.workspace}", show_lines=True)
+    table = Table(title=f"mmauth demo on {shown(result.workspace)}", show_lines=True)
     table.add_column("stage")
     table.add_column("status")
     table.add_column("seconds", justify="right")
@@ -161,11 +161,13 @@ def show_demo(result: DemoResult) -> None:
     for stage in result.stages:
         status = "[green]done[/]" if stage.status == "done" else "[yellow]not available[/]"
         text = _describe(stage.name, stage.headline) if stage.status == "done" else stage.detail
-        table.add_row(stage.name, status, f"{stage.seconds:.1f}", escape(text))
+        # Lines of the description stay lines; each is made safe on its own.
+        safe = "\n".join(shown(line) for line in text.split("\n"))
+        table.add_row(stage.name, status, f"{stage.seconds:.1f}", safe)
     console.print(table)
-    console.print(f"Members: {', '.join(result.members) or '-'}", highlight=False)
+    console.print(f"Members: {shown(', '.join(result.members) or '-')}", highlight=False)
     outputs = ", ".join(f"{name} {path}" for name, path in result.outputs.items())
-    console.print(f"[dim]Outputs: {escape(outputs)}[/]", highlight=False)
+    console.print(f"[dim]Outputs: {shown(outputs)}[/]", highlight=False)
     console.print(f"[dim]Total {result.seconds:.1f} s.[/]")
 
 

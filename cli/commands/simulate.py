@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from cli.context import open_workspace
@@ -16,6 +15,7 @@ from cli.output import (
     handle_errors,
     print_json,
     progress_bars,
+    shown,
 )
 
 
@@ -73,7 +73,7 @@ def show_report(report: Any, relative: Any) -> None:
             campaign.name,
             str(campaign.attempts),
             granted,
-            escape(reasons),
+            shown(reasons),
             format_rate(campaign.overall),
             format_rate(campaign.face),
             format_rate(campaign.voice),
@@ -87,10 +87,10 @@ def show_report(report: Any, relative: Any) -> None:
     ):
         console.print(f"{label}: [bold]{measured}[/]", highlight=False)
     for note in report.notes:
-        console.print(f"[dim]{escape(note)}[/]")
+        console.print(f"[dim]{shown(note)}[/]")
     console.print(
         f"[dim]{len(report.attempts)} attempts in {report.seconds:.1f} s; saved "
-        f"{relative(report.json_path)} and {relative(report.csv_path)}[/]"
+        f"{shown(relative(report.json_path))} and {shown(relative(report.csv_path))}[/]"
     )
 
 

@@ -18,6 +18,7 @@ from cli.output import (
     handle_errors,
     print_json,
     progress_bars,
+    shown,
 )
 from engine.models.names import MODEL_NAMES, ModelName
 
@@ -79,17 +80,17 @@ def show_result(result: TrainingResult) -> None:
     table = Table(title="Held-out metrics (± std over folds)")
     from engine.models.training import SUMMARY_COLUMNS
 
-    shown = SUMMARY_COLUMNS[1 : SUMMARY_COLUMNS.index("backend") + 1]
+    metrics = SUMMARY_COLUMNS[1 : SUMMARY_COLUMNS.index("backend") + 1]
     table.add_column("metric")
     for row in result.summary:
         kept = "" if row["model"] in result.trained else " (kept)"
         table.add_column(f"{row['model']}{kept}", justify="right")
-    for column in shown:
+    for column in metrics:
         table.add_row(column, *(_cell(row, column) for row in result.summary))
     console.print(table)
     if result.product_comparison is not None:
         show_comparison(result.product_comparison)
-        console.print(f"[bold]Product model:[/] {result.product_verdict}", highlight=False)
+        console.print(f"[bold]Product model:[/] {shown(result.product_verdict)}", highlight=False)
     console.print(f"[dim]Trained {', '.join(result.trained)} in {result.seconds:.1f} s.[/]")
 
 
@@ -111,7 +112,7 @@ def show_comparison(comparison: Any) -> None:
         )
     console.print(table)
     for note in comparison.notes:
-        console.print(f"[yellow]{note}[/]", highlight=False)
+        console.print(f"[yellow]{shown(note)}[/]", highlight=False)
 
 
 def _comparison_json(comparison: Any) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from cli.context import open_workspace
-from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json
+from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json, shown
 
 _BARS = " ▁▂▃▄▅▆▇█"
 
@@ -70,9 +70,9 @@ def voice_view(
             f"speech {view.speech[0]:.2f}-{view.speech[1]:.2f} s" if view.speech else "no speech"
         )
         console.print(
-            f"{clip.name}: {view.duration_s:.2f} s at {view.sample_rate} Hz, {speech}, "
+            f"{shown(clip.name)}: {view.duration_s:.2f} s at {view.sample_rate} Hz, {speech}, "
             f"mel 0-{view.max_frequency_hz / 1000:.1f} kHz"
-            + (f"; PNG written to {written}" if written else ""),
+            + (f"; PNG written to {shown(written)}" if written else ""),
             highlight=False,
         )
 

@@ -35,7 +35,7 @@ from engine.auth.enrol_files import (
     validate_member_name,
 )
 from engine.auth.store import open_store
-from engine.core.errors import EnrolmentError, InputError, MissingStageError
+from engine.core.errors import EnrolmentError, InputError, MissingStageError, UnknownMemberError
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
@@ -177,8 +177,8 @@ def _acquire(
     cancel: threading.Event | None,
     total: int,
 ) -> None:
-    """Check every input through the authentication pipelines; a file that fails (no face, no
-    speech, unreadable) refuses the whole enrolment (failure to enrol, FTE)."""
+    """Check every input through the authentication pipelines; a file that fails (no face,
+    several faces, no speech, unreadable) refuses the whole enrolment (failure to enrol, FTE)."""
     from engine.faces.extract import face_vector
     from engine.voices.extract import voice_sample
 
@@ -189,7 +189,9 @@ def _acquire(
             try:
                 extract(path, settings)
             except InputError as error:
-                failures.append(error.message)
+                # The face pipeline's failures to acquire (no face, several faces) name no file.
+                named = error.path is not None
+                failures.append(error.message if named else f"file {path.name}: {error.message}")
             progress(Progress(STAGE, 0, total, f"checked {path.name}"))
     if failures:
         raise EnrolmentError(
@@ -302,17 +304,19 @@ def _update_models(
     *,
     face_change: Callable[[Any], Any] | None,
     voice_changed: bool,
+    removing: bool = False,
 ) -> list[str]:
     """Bring the trained models up to date with the enrolment folders: the dlib face model
     takes templates in place (``face_change``); otherwise the features are extracted again
     (cached: only changed files are processed) and the model is retrained. The voice model has
-    no in-place enrolment, so it is always retrained."""
+    no in-place enrolment, so it is always retrained. ``removing``: the member's folders are
+    already set aside, so the models still knowing them is expected, not refused."""
     import copy
 
     from engine.models.persistence import ModelRecord, load_model_bundle, save_models
 
     try:
-        bundle = load_model_bundle(workspace, require=())
+        bundle = load_model_bundle(workspace, require=(), check_members=not removing)
     except MissingStageError:
         return ["no models trained yet: run mmauth train to include this member"]
     updates: list[str] = []
@@ -392,7 +396,10 @@ def remove_member(
     store = open_store(workspace)
     known_to_store = any(m.name == name for m in store.members())
     if not any(f.is_dir() for f in folders) and name not in links and not known_to_store:
-        raise EnrolmentError(f"there is no member named {name!r}")
+        raise UnknownMemberError(
+            f"there is no member named {name!r} in this workspace (no enrolment folder, "
+            "members.csv row or enrolment record): mmauth members lists the members"
+        )
     staged = Path(tempfile.mkdtemp(prefix="mmauth-remove-", dir=workspace.root))
     moved: list[tuple[Path, Path]] = []
     try:
@@ -408,6 +415,7 @@ def remove_member(
             cancel,
             face_change=lambda model: model.remove(name),
             voice_changed=True,
+            removing=True,
         )
     except BaseException:
         for folder, target in moved:
@@ -437,7 +445,15 @@ def list_members(workspace: Workspace) -> list[MemberInfo]:
     links = read_members(workspace)
     records = {m.name: m for m in open_store(workspace).members()}
     face_members, voice_members = _model_members(workspace)
-    names = sorted(set(faces) | set(voices) | set(links) | set(records))
+    # Members only a model knows are listed too: authentication refuses such models.
+    names = sorted(
+        set(faces)
+        | set(voices)
+        | set(links)
+        | set(records)
+        | (face_members or set())
+        | (voice_members or set())
+    )
     return [
         MemberInfo(
             name=name,
@@ -457,7 +473,7 @@ def _model_members(workspace: Workspace) -> tuple[set[str] | None, set[str] | No
     from engine.models.persistence import load_model_bundle
 
     try:
-        bundle = load_model_bundle(workspace, require=())
+        bundle = load_model_bundle(workspace, require=(), check_members=False)
     except MissingStageError:
         return None, None
     return tuple(  # type: ignore[return-value]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,7 +42,14 @@ from engine.auth.outcomes import (
     step_outcome,
 )
 from engine.auth.probes import ProbeMedia, file_problem
-from engine.auth.store import AttemptRecord, AuditStore, Lockout, LockoutPolicy, open_store
+from engine.auth.store import (
+    AttemptRecord,
+    AuditStore,
+    AuditTamperedError,
+    Lockout,
+    LockoutPolicy,
+    open_store,
+)
 from engine.auth.words import (
     REASONS,
     Decision,
@@ -52,11 +59,12 @@ from engine.auth.words import (
     StepStatus,
     compare_scores,
 )
-from engine.core.errors import AcquisitionError, InputError, MmauthError, ModelIntegrityError
+from engine.core.errors import InputError, MmauthError, ModelIntegrityError
 from engine.core.fileio import file_sha256
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
 from engine.models.names import ModelName
+from engine.models.signing import UntrustedModelsError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -206,6 +214,14 @@ class Authenticator:
                     self._audit_row(evidence, started_at, granted, reason, message, steps, wall),
                     self.policy if self.lockout else None,
                 )
+            except AuditTamperedError as error:
+                # The log changed under this attempt: the grant is refused and the denial
+                # written (denials are always written).
+                reason, message = (
+                    Reason.AUDIT_TAMPERED,
+                    f"{REASONS[Reason.AUDIT_TAMPERED]}: {error.message}",
+                )
+                return self._finish(evidence, started_at, reason, message, done, wall)
             except MmauthError as error:
                 # Fail closed: access that leaves no trace in the audit log is not granted.
                 granted, reason = False, Reason.AUDIT_FAILED
@@ -271,7 +287,7 @@ class Authenticator:
         digests: dict[str, str] = {}
         for label, path in (("photo", files.face_path), ("recording", files.voice_path)):
             problem = file_problem(path)
-            if problem is None:
+            if problem is None and path is not None:
                 try:
                     digests[label] = file_sha256(path)
                 except OSError as error:
@@ -298,6 +314,13 @@ class Authenticator:
         started = time.perf_counter()
         try:
             bundle = self._bundle()
+        except UntrustedModelsError as error:
+            message = f"{REASONS[Reason.MODELS_UNTRUSTED]}: {error.message}"
+            raise Denied(
+                Reason.MODELS_UNTRUSTED,
+                message,
+                step_outcome(Step.MODELS, StepStatus.FAILED, started, message),
+            ) from None
         except ModelIntegrityError as error:
             message = f"{REASONS[Reason.MODELS_REFUSED]}: {error.message}"
             raise Denied(
@@ -331,7 +354,7 @@ class Authenticator:
     def _face(self, media: ProbeMedia) -> tuple[StepOutcome, FaceStepResult]:
         started = time.perf_counter()
         vector = acquire(Step.FACE, self._face_vector, media, Reason.NO_FACE, started)
-        match = self.bundle.face.identify(vector)
+        match = self._bundle().face.identify(vector)
         if match.member is None and self.settings.models.fusion == "score":
             # Score-level fusion: a weak face can be carried by a strong voice, so the closest
             # member becomes the claim and the fused score decides after the voice step.
@@ -381,6 +404,19 @@ class Authenticator:
         if not self.lockout:
             message = "lockout not applied (simulation)"
             return step_outcome(Step.LOCKOUT, StepStatus.SKIPPED, started, message), None
+        # The lockout state is only as good as the log it comes from: check the chain first.
+        chain = self._store().check_chain()
+        if not chain.intact:
+            message = (
+                f"{REASONS[Reason.AUDIT_TAMPERED]}: {'; '.join(chain.problems)}. Authentication "
+                "is stopped until an operator runs mmauth audit verify and mmauth audit "
+                "acknowledge"
+            )
+            raise Denied(
+                Reason.AUDIT_TAMPERED,
+                message,
+                step_outcome(Step.LOCKOUT, StepStatus.FAILED, started, message),
+            )
         lock = self._store().active_lockout(member, started_at)
         if lock is not None:
             message = (
@@ -399,25 +435,23 @@ class Authenticator:
     def _replay(
         self, files: InputStepResult, member: str, media: ProbeMedia
     ) -> tuple[StepOutcome, ReplayStepResult]:
-        from engine.auth.replay import perceptual_hash, recording_fingerprint
+        from engine.auth.replay import photo_fingerprint, recording_fingerprint
 
         started = time.perf_counter()
+        recording_usable = _decodes(media.recording)
         try:
             verdict = self._replay_guard().check_decoded(
                 member,
                 face_sha256=files.face_sha256,
                 voice_sha256=files.voice_sha256,
-                face_hash=lambda: perceptual_hash(media.image().pixels),
-                voice_fingerprint=lambda: recording_fingerprint(media.recording()),
-            )
-        except AcquisitionError:
-            # No fingerprint without speech; the voice step will say so with its own reason.
-            message = "no speech to compare with enrolment"
-            return step_outcome(Step.REPLAY, StepStatus.PASSED, started, message), ReplayStepResult(
-                None
+                face_fingerprint=lambda: photo_fingerprint(media.image().pixels),
+                voice_fingerprint=(
+                    (lambda: recording_fingerprint(media.recording())) if recording_usable else None
+                ),
             )
         except InputError as error:
-            message = f"a file cannot be used: {error.message}"
+            # Only the photo can fail here (the recording was set aside above).
+            message = f"the photo cannot be used: {error.message}"
             raise Denied(
                 Reason.BAD_INPUT,
                 message,
@@ -434,16 +468,19 @@ class Authenticator:
             )
         auth = self.settings.auth
         details = []
-        if verdict.face_distance is not None:
+        if verdict.face_residual is not None:
             details.append(
-                f"photo {verdict.face_distance} bits from the nearest enrolment photo "
-                f"(replay at <= {auth.replay_image_distance})"
+                f"photo differs from the nearest enrolment photo by {verdict.face_residual:.1f} "
+                f"grey levels (replay at <= {auth.replay_photo_residual:g})"
             )
         if verdict.voice_similarity is not None:
             details.append(
                 f"recording similarity {verdict.voice_similarity:.3f} "
                 f"(replay at >= {auth.replay_audio_similarity})"
             )
+        if not recording_usable:
+            # An unusable recording is the voice step's to report, with its own reason.
+            details.append("recording not compared (the voice step says why)")
         outcome = step_outcome(
             Step.REPLAY,
             StepStatus.PASSED,
@@ -480,7 +517,7 @@ class Authenticator:
     ) -> tuple[StepOutcome, VoiceStepResult]:
         started = time.perf_counter()
         sample = acquire(Step.VOICE, self._voice_sample, media, Reason.NO_SPEECH, started)
-        match = self.bundle.voice.verify(sample.vector, sample.mfcc_sequence, face.member)
+        match = self._bundle().voice.verify(sample.vector, sample.mfcc_sequence, face.member)
         scores = (
             f"score {compare_scores(match.score, match.threshold)}; speaker "
             f"{match.speaker_score:.3f}, phrase {match.phrase_score:.3f}"
@@ -519,7 +556,10 @@ class Authenticator:
             from engine.models.fusion import ScoreFusion
 
             self._fusion = ScoreFusion.from_models(
-                self.bundle.face, self.bundle.voice, rule="score", random_state=self.settings.seed
+                self._bundle().face,
+                self._bundle().voice,
+                rule="score",
+                random_state=self.settings.seed,
             )
         fused = self._fusion.decide(face.match, match)
         # The audit row keeps the voice model's own score, as without fusion.
@@ -551,14 +591,14 @@ class Authenticator:
         merged dataset are unchanged (reading both tables costs more than the prediction)."""
         key = (
             member,
-            id(self.bundle.product),
+            id(self._bundle().product),
             *(_signature(p) for p in (self.workspace.members_file, self.workspace.merged_dataset)),
         )
         if key not in self._recommendations:
             self._recommendations = {
                 k: v for k, v in self._recommendations.items() if k[1:] == key[1:]
             }
-            self._recommendations[key] = recommend(self.workspace, self.bundle, member)
+            self._recommendations[key] = recommend(self.workspace, self._bundle(), member)
         return self._recommendations[key]
 
     # Lazily loaded parts ----------------------------------------------------------------------
@@ -597,6 +637,29 @@ def authenticate(
     """One authentication attempt: never raises for bad input (see the module docstring)."""
     authenticator = Authenticator(workspace, settings, bundle=bundle, store=store, clock=clock)
     return authenticator.authenticate(face_path, voice_path, on_step=on_step)
+
+
+def _decodes(decode: Callable[[], Any]) -> bool:
+    """Whether a probe file decodes into a usable sample (the refusal is kept for its step)."""
+    try:
+        decode()
+    except MmauthError:
+        return False
+    return True
+
+
+def authenticate_many(
+    workspace: Workspace,
+    settings: Settings,
+    pairs: Iterable[tuple[str | Path | None, str | Path | None]],
+    *,
+    on_step: Callable[[StepOutcome], None] | None = None,
+) -> Iterator[AuthDecision]:
+    """One attempt per (face, voice) pair, in order, through one Authenticator: the models, the
+    audit store and the replay index load once, so a script pays the start-up once."""
+    authenticator = Authenticator(workspace, settings)
+    for face_path, voice_path in pairs:
+        yield authenticator.authenticate(face_path, voice_path, on_step=on_step)
 
 
 def _signature(path: Path) -> tuple[int, int] | None:

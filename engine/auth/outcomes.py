@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from engine.auth.probes import ProbeMedia
 from engine.auth.store import Lockout
 from engine.auth.words import REASONS, STEP_NAMES, Decision, Reason, Step, StepStatus
-from engine.core.errors import AcquisitionError, InputError, MmauthError
+from engine.core.errors import AcquisitionError, InputError, MmauthError, MultipleFacesError
 
 if TYPE_CHECKING:
     from engine.auth.replay import ReplayVerdict
@@ -202,14 +202,15 @@ def acquire(
     fta_reason: Reason,
     started: float,
 ) -> Any:
-    """Features of one input, or the denial: failure to acquire (no face, no speech) or an
-    unusable file."""
+    """Features of one input, or the denial: failure to acquire (no face, no speech), several
+    faces, or an unusable file."""
     try:
         return extract(media)
     except AcquisitionError as error:
-        message = f"{REASONS[fta_reason]}: {error.message}"
+        reason = Reason.MULTIPLE_FACES if isinstance(error, MultipleFacesError) else fta_reason
+        message = f"{REASONS[reason]}: {error.message}"
         raise Denied(
-            fta_reason, message, step_outcome(step, StepStatus.FAILED, started, error.message)
+            reason, message, step_outcome(step, StepStatus.FAILED, started, error.message)
         ) from None
     except InputError as error:
         what = "photo" if step == Step.FACE else "recording"

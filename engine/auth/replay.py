@@ -4,8 +4,9 @@ An attacker who obtains a member's enrolment photo or recording (a leaked backup
 workspace) can present it as is, or re-encoded. Three checks catch that:
 
 - byte identity: the probe's SHA-256 equals an enrolment file's;
-- photos: a 256-bit DCT perceptual hash (pHash) within ``settings.auth.replay_image_distance``
-  bits of an enrolment photo's hash survives re-encoding, resizing and small brightness changes;
+- photos: registered back onto an enrolment photo (rotation, scale, mirror image, crop, gain),
+  a copy differs from it by no more than ``settings.auth.replay_photo_residual`` grey levels in
+  any block, where a new take of the same person differs somewhere (engine.auth.replay_photos);
 - recordings: the best correlation of the two log-mel spectrograms over time shifts (an audio
   fingerprint similarity) at or above ``settings.auth.replay_audio_similarity`` survives
   re-encoding, resampling, gain changes and leading/trailing silence.
@@ -15,13 +16,12 @@ The default bounds were measured on the shared datasets (docs/AUTHENTICATION.md)
 Limits, stated plainly: this is not liveness detection (ISO/IEC 30107 presentation attack
 detection). It catches replays of the enrolment files themselves. It does not catch a new photo
 of the member printed or shown on a screen, a recording of the member made elsewhere, a heavily
-edited (cropped, rotated, filtered) copy, or synthetic speech.
+edited (filtered, retouched, brightened until it clips) copy, or synthetic speech.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,58 +37,36 @@ from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
 
 if TYPE_CHECKING:
+    from engine.auth.replay_photos import PhotoTemplate
     from engine.voices.audio import Recording
 
 FACE = "face"
 VOICE = "voice"
-HASH_SIDE = 16
-"""pHash keeps the HASH_SIDE x HASH_SIDE lowest DCT frequencies of a 32 x 32 thumbnail: 256 bits
-(64 bits cannot tell apart two different photos taken by a fixed camera, as in Yale faces)."""
-_DCT_INPUT_SIDE = 32
 N_MELS = 40
 _HOP_S = 0.010
 _MIN_OVERLAP = 0.8
 """Alignments must overlap by at least this fraction of the shorter clip."""
+_AMIN = 1e-10
+"""librosa.power_to_db's floor of power before the logarithm."""
+_FLOOR_DB = 60.0
+"""The fingerprint keeps this many decibels below the clip's peak."""
 
 
 # Photos ---------------------------------------------------------------------------------------
 
 
-def perceptual_hash(image: np.ndarray) -> bytes:
-    """256-bit DCT perceptual hash (pHash) of an image (H x W or H x W x C, any dtype), 32 bytes.
+def photo_fingerprint(image: np.ndarray) -> bytes:
+    """What the store keeps of an enrolment photo: its grey thumbnail (engine.auth.replay_photos)."""
+    from engine.auth.replay_photos import encode_thumbnail, photo_thumbnail
 
-    The image is reduced to 32 x 32 grey, its 2-D DCT taken, and each of the 16 x 16 lowest
-    frequencies becomes one bit: above or below their median (the DC term is left out of the
-    median because it only encodes overall brightness).
-    """
-    from PIL import Image
-    from scipy.fft import dctn
-
-    pixels = np.asarray(image, dtype=np.float64)
-    if pixels.ndim == 3:
-        pixels = pixels[..., :3].mean(axis=2)
-    if pixels.ndim != 2 or min(pixels.shape) < 1:
-        raise ValueError(f"expected an image array, got shape {np.shape(image)}")
-    small = Image.fromarray(pixels.astype(np.float32), mode="F").resize(
-        (_DCT_INPUT_SIDE, _DCT_INPUT_SIDE), Image.Resampling.BOX
-    )
-    low = dctn(np.asarray(small, dtype=np.float64), norm="ortho")[:HASH_SIDE, :HASH_SIDE].ravel()
-    bits = low > np.median(low[1:])
-    return np.packbits(bits).tobytes()
-
-
-def hash_distance(first: bytes, second: bytes) -> int:
-    """Hamming distance in bits between two perceptual hashes."""
-    a = np.frombuffer(first, dtype=np.uint8)
-    b = np.frombuffer(second, dtype=np.uint8)
-    return int(np.unpackbits(np.bitwise_xor(a, b)).sum())
+    return encode_thumbnail(photo_thumbnail(image))
 
 
 def image_fingerprint(path: Path, settings: Settings) -> bytes:
-    """pHash of an image file; raises InputError when the file cannot be decoded."""
+    """``photo_fingerprint`` of an image file; raises InputError when it cannot be decoded."""
     from engine.faces.extract import read_probe_photo
 
-    return perceptual_hash(read_probe_photo(path, settings).pixels)
+    return photo_fingerprint(read_probe_photo(path, settings).pixels)
 
 
 # Recordings -----------------------------------------------------------------------------------
@@ -96,23 +74,19 @@ def image_fingerprint(path: Path, settings: Settings) -> bytes:
 
 def log_mel_envelope(y: np.ndarray, sr: int) -> np.ndarray:
     """Log-mel spectrogram in dB below the clip's peak (floored at -60 dB), frames x N_MELS,
-    float32: the audio fingerprint of a clip."""
-    import librosa
+    float32: the audio fingerprint of a clip (librosa's centred, Hann-windowed STFT and Slaney
+    mel filterbank, computed by engine.voices.features without importing librosa)."""
+    from engine.voices.features import mel_basis, stft_magnitude
 
     hop = max(1, int(round(_HOP_S * sr)))
     n_fft = 4 * hop
-    power = np.abs(librosa.stft(np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=hop))
-    mel = _mel_basis(sr, n_fft) @ (power * power)
-    return librosa.power_to_db(mel, ref=np.max, top_db=60.0).T.astype(np.float32)
-
-
-@functools.lru_cache(maxsize=8)
-def _mel_basis(sr: int, n_fft: int) -> np.ndarray:
-    # librosa.feature.melspectrogram rebuilds this matrix on every call (~30 ms of a 35 ms
-    # fingerprint); it depends only on the rate and FFT size.
-    import librosa
-
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=N_MELS)
+    magnitude = stft_magnitude(
+        np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=hop, win_length=n_fft
+    )
+    mel = mel_basis(sr, n_fft, N_MELS) @ np.square(magnitude)
+    decibels = 10.0 * np.log10(np.maximum(mel, _AMIN))
+    decibels -= 10.0 * np.log10(max(_AMIN, float(mel.max())))
+    return np.maximum(decibels, decibels.max() - _FLOOR_DB).T.astype(np.float32)
 
 
 def envelope_similarity(first: np.ndarray, second: np.ndarray) -> float:
@@ -193,8 +167,9 @@ class ReplayVerdict:
     """The enrolment file it matches (workspace-relative)."""
     how: str = ""
     """``identical`` (same bytes) or ``near-identical`` (perceptual match)."""
-    face_distance: int | None = None
-    """Smallest pHash distance to the member's enrolment photos (bits of 64)."""
+    face_residual: float | None = None
+    """Smallest copy residual to the member's enrolment photos (grey levels; inf when no
+    registration held), see engine.auth.replay_photos."""
     voice_similarity: float | None = None
     """Highest fingerprint similarity to the member's enrolment recordings."""
 
@@ -217,6 +192,7 @@ class ReplayGuard:
         self.store = store
         self._samples: dict[tuple[str, str], list[SampleRecord]] = {}
         self._envelopes: dict[tuple[str, str], np.ndarray] = {}
+        self._photos: dict[tuple[str, str], PhotoTemplate | None] = {}
 
     def sync(self) -> ReplayGuard:
         """Bring the store up to date with the enrolment folders (new, changed, removed files);
@@ -261,6 +237,7 @@ class ReplayGuard:
             and previous.member == member
             and previous.size == stat.st_size
             and previous.mtime_ns == stat.st_mtime_ns
+            and _current_format(previous)
         ):
             return previous
         return make_sample(self.workspace, self.settings, member, modality, path)
@@ -268,9 +245,20 @@ class ReplayGuard:
     def _envelope(self, sample: SampleRecord) -> np.ndarray:
         """An enrolment recording's fingerprint, decoded once per guard."""
         key = (sample.path, sample.sha256)
+        assert sample.fingerprint is not None, "only fingerprinted recordings are compared"
         if key not in self._envelopes:
             self._envelopes[key] = decode_envelope(sample.fingerprint).astype(np.float64)
         return self._envelopes[key]
+
+    def _photo(self, sample: SampleRecord) -> PhotoTemplate | None:
+        """An enrolment photo's registration template, built once per guard."""
+        from engine.auth.replay_photos import decode_thumbnail, photo_template
+
+        key = (sample.path, sample.sha256)
+        if key not in self._photos:
+            thumbnail = decode_thumbnail(sample.fingerprint) if sample.fingerprint else None
+            self._photos[key] = None if thumbnail is None else photo_template(thumbnail)
+        return self._photos[key]
 
     def samples(self, member: str, modality: str) -> Sequence[SampleRecord]:
         return self._samples.get((member, modality), ())
@@ -290,7 +278,9 @@ class ReplayGuard:
             member,
             face_sha256=face_sha256,
             voice_sha256=voice_sha256,
-            face_hash=None if face_path is None else lambda: image_fingerprint(face_path, settings),
+            face_fingerprint=None
+            if face_path is None
+            else lambda: image_fingerprint(face_path, settings),
             voice_fingerprint=None
             if voice_path is None
             else lambda: audio_fingerprint(voice_path, settings),
@@ -302,27 +292,31 @@ class ReplayGuard:
         *,
         face_sha256: str | None = None,
         voice_sha256: str | None = None,
-        face_hash: Callable[[], bytes] | None = None,
+        face_fingerprint: Callable[[], bytes] | None = None,
         voice_fingerprint: Callable[[], bytes] | None = None,
     ) -> ReplayVerdict:
-        """``check`` with the probes' pHash and audio fingerprint computed on demand by the
-        caller (from files it has already decoded): only the tests that need them call them."""
+        """``check`` with the probes' fingerprints computed on demand by the caller (from files
+        it has already decoded): only the tests that need them call them."""
         faces = self.samples(member, FACE)
         voices = self.samples(member, VOICE)
         for modality, sha, samples in ((FACE, face_sha256, faces), (VOICE, voice_sha256, voices)):
             for sample in samples:
                 if sha is not None and sample.sha256 == sha:
                     return ReplayVerdict(True, modality, sample.path, "identical")
-        # Enrolment files that could not be fingerprinted (e.g. too little speech) can only be
-        # caught as identical copies, above.
-        faces = [s for s in faces if s.fingerprint]
+        # Recordings that could not be fingerprinted (e.g. too little speech) can only be caught
+        # as identical copies, above.
         voices = [s for s in voices if s.fingerprint]
-        distance = similarity = None
-        if face_hash is not None and faces:
-            probe = face_hash()
-            distance, closest = min((hash_distance(probe, s.fingerprint), s.path) for s in faces)
-            if distance <= self.settings.auth.replay_image_distance:
-                return ReplayVerdict(True, FACE, closest, "near-identical", face_distance=distance)
+        residual = similarity = None
+        templates = [(t, s.path) for s in faces if (t := self._photo(s)) is not None]
+        if face_fingerprint is not None and templates:
+            from engine.auth.replay_photos import copy_residual, decode_thumbnail, probe_templates
+
+            thumbnail = decode_thumbnail(face_fingerprint())
+            assert thumbnail is not None, "photo fingerprints are thumbnails"
+            probe = probe_templates(thumbnail)
+            residual, closest = min((copy_residual(t, probe), path) for t, path in templates)
+            if residual <= self.settings.auth.replay_photo_residual:
+                return ReplayVerdict(True, FACE, closest, "near-identical", face_residual=residual)
         if voice_fingerprint is not None and voices:
             probe_envelope = decode_envelope(voice_fingerprint())
             similarity, closest = max(
@@ -334,10 +328,19 @@ class ReplayGuard:
                     VOICE,
                     closest,
                     "near-identical",
-                    face_distance=distance,
+                    face_residual=residual,
                     voice_similarity=similarity,
                 )
-        return ReplayVerdict(False, face_distance=distance, voice_similarity=similarity)
+        return ReplayVerdict(False, face_residual=residual, voice_similarity=similarity)
+
+
+def _current_format(sample: SampleRecord) -> bool:
+    """False for a photo fingerprinted by an older mmauth (a pHash): it is computed again."""
+    from engine.auth.replay_photos import decode_thumbnail
+
+    if sample.modality != FACE or sample.fingerprint is None:
+        return True
+    return decode_thumbnail(sample.fingerprint) is not None
 
 
 def make_sample(

@@ -202,6 +202,14 @@ def run_simulation(
 # Features, extracted once ---------------------------------------------------------------------
 
 
+def _source_name(workspace: Workspace, path: Path) -> str:
+    """How a probe is named in progress messages: relative to the workspace, or for a file this
+    run made in its scratch folder (a replay or bad input), ``generated/<name>`` since that
+    temporary path is gone when anyone reads it."""
+    shown = workspace.relative(path)
+    return f"generated/{path.name}" if Path(shown).is_absolute() else shown
+
+
 class ProbeFeatures:
     """Probe features extracted once per file (the batch machinery: cached and parallel),
     then served to the flow; failures keep their kind (no face / no speech vs unreadable)."""
@@ -237,7 +245,7 @@ class ProbeFeatures:
             ("voices", voices, process_recording, recording_params(self.settings), self._voices),
         ):
             unique = sorted({p for p in paths if p.is_file()})
-            items = [BatchItem(p, "", "probe", workspace.relative(p)) for p in unique]
+            items = [BatchItem(p, "", "probe", _source_name(workspace, p)) for p in unique]
             results = run_batch(
                 items,
                 process,

@@ -72,7 +72,9 @@ class Reason(enum.StrEnum):
     BAD_INPUT = "bad_input"
     MODELS_MISSING = "models_missing"
     MODELS_REFUSED = "models_refused"
+    MODELS_UNTRUSTED = "models_untrusted"
     NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
     UNKNOWN_FACE = "unknown_face"
     LOCKED_OUT = "locked_out"
     REPLAY_SUSPECTED = "replay_suspected"
@@ -80,6 +82,7 @@ class Reason(enum.StrEnum):
     VOICE_MISMATCH = "voice_mismatch"
     PHRASE_MISMATCH = "phrase_mismatch"
     AUDIT_FAILED = "audit_failed"
+    AUDIT_TAMPERED = "audit_tampered"
     INTERNAL_ERROR = "internal_error"
 
     @property
@@ -93,7 +96,9 @@ REASONS: dict[Reason, str] = {
     Reason.BAD_INPUT: "a file could not be used",
     Reason.MODELS_MISSING: "the models are not trained yet",
     Reason.MODELS_REFUSED: "a model file failed its integrity check",
+    Reason.MODELS_UNTRUSTED: "the models were not made by this installation for this workspace",
     Reason.NO_FACE: "no face was found in the photo",
+    Reason.MULTIPLE_FACES: "the photo shows more than one face of comparable size",
     Reason.UNKNOWN_FACE: "the face does not match any enrolled member",
     Reason.LOCKED_OUT: "this member is locked after repeated failed attempts",
     Reason.REPLAY_SUSPECTED: "a copy of an enrolment sample was presented",
@@ -101,9 +106,23 @@ REASONS: dict[Reason, str] = {
     Reason.VOICE_MISMATCH: "the voice does not match the member the face identified",
     Reason.PHRASE_MISMATCH: "the phrase is not one of the member's approval phrases",
     Reason.AUDIT_FAILED: "the attempt could not be written to the audit log",
+    Reason.AUDIT_TAMPERED: "the audit log was deleted, truncated or edited",
     Reason.INTERNAL_ERROR: "an unexpected error stopped the check",
 }
 """Every reason code with its short meaning."""
+
+
+class AuditEvent(enum.StrEnum):
+    """An operator's action (or the store's own) written to the audit log's chain."""
+
+    ADOPTED = "log_adopted"
+    """A log this installation had not seen (new installation, moved workspace) taken as is."""
+    ACKNOWLEDGED = "tamper_acknowledged"
+    """An operator accepted a deleted, truncated or edited log: authentication resumes."""
+    UNLOCKED = "member_unlocked"
+    """An operator lifted a member's lockout."""
+    MODELS_TRUSTED = "models_trusted"
+    """An operator signed models this installation had not made (mmauth models trust)."""
 
 
 def compare_scores(score: float, threshold: float) -> str:

@@ -11,6 +11,7 @@ from .errors import (
     MissingStageError as MissingStageError,
     MmauthError as MmauthError,
     ModelIntegrityError as ModelIntegrityError,
+    MultipleFacesError as MultipleFacesError,
 )
 from .feature_tables import (
     FeatureRunReport as FeatureRunReport,
@@ -57,6 +58,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "AcquisitionError",
+    "MultipleFacesError",
     "MissingStageError",
     "ModelIntegrityError",
     "EnrolmentError",

@@ -13,7 +13,10 @@ import contextlib
 import dataclasses
 import io
 import json
+import os
 import threading
+import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -181,11 +184,18 @@ def _execute(
     return _execute_parallel(work, process, plan)
 
 
+LOKY_RESTART_WARNING = "A worker stopped while some jobs were given to the executor"
+"""loky's notice that it replaced a worker that reached its idle timeout: it restarts the worker
+itself and loses no job, so the notice tells a user nothing they can act on."""
+
+
 def _execute_parallel(
     work: list[tuple[Path, dict[str, Any]]], process: ProcessFunction, plan: ExecutionPlan
 ) -> Iterator[Outcome]:
     import joblib
 
+    # A process-wide filter: loky warns from its manager thread, possibly after this returns.
+    warnings.filterwarnings("ignore", message=LOKY_RESTART_WARNING, category=UserWarning)
     with _backend(plan):
         parallel = joblib.Parallel(n_jobs=plan.jobs, return_as="generator")
         yield from parallel(
@@ -198,7 +208,12 @@ def _backend(plan: ExecutionPlan) -> Iterator[None]:
     import joblib
 
     if plan.executor != "dask":
-        with joblib.parallel_config(backend="loky", n_jobs=plan.jobs):
+        with joblib.parallel_config(
+            backend="loky",
+            n_jobs=plan.jobs,
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ):
             yield
         return
     from dask.distributed import Client, LocalCluster
@@ -215,6 +230,27 @@ def _backend(plan: ExecutionPlan) -> Iterator[None]:
         joblib.parallel_config(backend="dask"),
     ):
         yield
+
+
+PARENT_CHECK_S = 0.5
+"""How often a worker checks that the process that started it is still there."""
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this worker as soon as ``parent_pid`` is no longer its parent.
+
+    loky keeps idle workers for minutes, and a parent killed with SIGKILL cannot stop them: each
+    holds its memory (hundreds of MB with dlib's models) until its idle timeout. Checked every
+    PARENT_CHECK_S seconds from a daemon thread; reparenting (to init or a subreaper) is what
+    the death of the parent looks like from here.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mmauth-parent-watch", daemon=True).start()
 
 
 def _cache_path(cache_dir: Path, key: str) -> Path:

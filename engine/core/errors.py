@@ -78,6 +78,18 @@ class EnrolmentError(MmauthError):
     title = "Enrolment refused"
 
 
+class UnknownMemberError(EnrolmentError):
+    """A command names a member this workspace does not have (removing, unlocking)."""
+
+    title = "No such member"
+
+
+class MissingWorkspaceError(MmauthError):
+    """A command that reads a workspace was pointed at a folder that does not exist."""
+
+    title = "No such workspace"
+
+
 class CancelledError(MmauthError):
     """Long work stopped because its cancel event was set."""
 
@@ -90,3 +102,10 @@ class AcquisitionError(InputError):
     e.g. no face in a photo or no speech in a recording."""
 
     title = "Failure to acquire"
+
+
+class MultipleFacesError(AcquisitionError):
+    """A photo shows more than one face of comparable size: which person presented it cannot be
+    told, so it is refused rather than decided on one of them."""
+
+    title = "Several faces"

@@ -54,8 +54,15 @@ class FaceSettings:
     save_augmented: bool = False
     """Also write augmented images to data/processed/augmented/ for inspection."""
     mirror_average: bool = True
-    """dlib backend: average the embeddings of the face and of its mirror image (twice the
-    embedding time; measured EER against strangers on Yale 1.7% -> 1.1%, see BENCHMARKS.md)."""
+    """dlib backend: average the embeddings of the face and of its mirror image: twice the
+    embedding time for better rejection of strangers (docs/BENCHMARKS.md, "Mirror averaging:
+    accuracy gain and cost")."""
+    comparable_face_area: float = 0.5
+    """A photo with a second face whose area is at least this fraction of the largest face's is
+    refused (``multiple_faces``; at enrolment a failure to acquire) instead of being decided on
+    one of them. Half the area: a face on a poster, a photo on the wall or a passer-by behind
+    the person is much smaller and still accepted, while the detectors' boxes for two faces of
+    the same size can differ by a third; above 1 turns the check off."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,9 +160,10 @@ class AuthSettings:
     """Consecutive denied attempts on one member that lock it."""
     lockout_window_s: float = 600.0
     lockout_duration_s: float = 300.0
-    replay_image_distance: int = 8
-    """256-bit perceptual-hash Hamming distance at or under which a photo counts as a replayed
-    enrolment (docs/AUTHENTICATION.md: distinct Yale photos of one person are all farther)."""
+    replay_photo_residual: float = 8.0
+    """Copy residual (grey levels left after registering a photo onto an enrolment photo,
+    engine.auth.replay_photos) at or under which a photo counts as a replayed enrolment; chosen
+    on the development part of the shared data (docs/BENCHMARKS.md, "Replay defence")."""
     replay_audio_similarity: float = 0.97
     """Audio fingerprint similarity at or over which a clip counts as a replayed enrolment
     (distinct FSDD takes of one digit by one speaker reach 0.96 at most)."""
@@ -303,6 +311,10 @@ def validate(settings: Any, *, source: str) -> None:
                 settings.max_pixels > 0 and settings.max_side >= 64,
                 "face.max_pixels/max_side too small",
             ),
+            (
+                settings.comparable_face_area > 0,
+                "face.comparable_face_area must be above 0 (above 1 turns the check off)",
+            ),
         ]
     elif isinstance(settings, VoiceSettings):
         checks += [
@@ -327,6 +339,7 @@ def validate(settings: Any, *, source: str) -> None:
     elif isinstance(settings, AuthSettings):
         checks += [
             (settings.lockout_attempts >= 1, "auth.lockout_attempts must be at least 1"),
+            (settings.replay_photo_residual >= 0, "auth.replay_photo_residual cannot be negative"),
             (
                 0.0 < settings.replay_audio_similarity <= 1.0,
                 "auth.replay_audio_similarity in (0, 1]",

@@ -7,6 +7,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+from engine.core.errors import MissingWorkspaceError
+
 WORKSPACE_ENV = "MMAUTH_WORKSPACE"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -128,6 +130,27 @@ def resolve_workspace(option: str | os.PathLike[str] | None = None) -> Workspace
     """The workspace: the --workspace option, else $MMAUTH_WORKSPACE, else the current directory."""
     chosen = option or os.environ.get(WORKSPACE_ENV) or os.getcwd()
     return Workspace(root=Path(chosen).expanduser().resolve())
+
+
+def existing_workspace(option: str | os.PathLike[str] | None = None) -> Workspace:
+    """resolve_workspace(), refusing a folder that does not exist (a mistyped path must not
+    become an empty workspace): MissingWorkspaceError names it."""
+    space = resolve_workspace(option)
+    if not space.root.is_dir():
+        what = "is not a folder" if space.root.exists() else "does not exist"
+        raise MissingWorkspaceError(
+            f"the workspace {space.root} {what}: check the path (--workspace/-w, "
+            f"${WORKSPACE_ENV}), or create one with mmauth sample (example data) or mkdir "
+            "(an empty folder is a new workspace to enrol members into)"
+        )
+    return space
+
+
+def is_empty_workspace(root: Path) -> bool:
+    """True when the folder is absent or holds nothing but hidden entries."""
+    if not root.exists():
+        return True
+    return not any(not entry.name.startswith(".") for entry in root.iterdir())
 
 
 def member_folders(folder: Path) -> dict[str, list[Path]]:

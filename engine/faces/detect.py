@@ -12,6 +12,10 @@ Fallbacks, in order, when nothing is found in the photo as it is:
    portrait-shaped like a face (height/width between 0.9 and 1.5) and not blank (grey-level
    standard deviation at least 0.05): the whole frame is taken as the face.
 Anything else is a failure to acquire (AcquisitionError), never a crash.
+
+A photo where the detector finds a second face of comparable size (``comparable_face_area`` in
+engine.core.settings.FaceSettings) is refused with MultipleFacesError rather than decided on one
+of the faces: which person presented it cannot be told.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.core.errors import AcquisitionError
+from engine.core.errors import AcquisitionError, ConfigError, MultipleFacesError
+from engine.core.settings import FaceSettings
 
 Box = tuple[float, float, float]
 """(top, left, width) of a square, in pixels."""
@@ -47,6 +53,8 @@ SYMMETRY_PATCH = 64
 _SYMMETRY_ANGLES = np.radians(
     np.arange(-SYMMETRY_MAX_DEGREES, SYMMETRY_MAX_DEGREES + 1e-9, SYMMETRY_STEP_DEGREES)
 )
+FRONTAL_FACE_DETECTOR_FILE = Path(__file__).with_name("frontal_face_detector.svm")
+"""dlib's HOG frontal face detector as ``dlib.get_frontal_face_detector().save()`` writes it."""
 DLIB_CHIP_SIZE = 150
 DLIB_CHIP_PADDING = 0.25
 """dlib's own alignment: 150 x 150 chip with 25% padding, what its ResNet was trained on."""
@@ -71,20 +79,31 @@ class FaceRegion:
     """True when ``angle`` was estimated: mirror symmetry (classic) or 5 landmarks (dlib)."""
 
 
-def detect_face_classic(pixels: np.ndarray, *, align_eyes: bool = False) -> FaceRegion:
+def detect_face_classic(
+    pixels: np.ndarray,
+    *,
+    align_eyes: bool = False,
+    comparable_face_area: float = FaceSettings.comparable_face_area,
+) -> FaceRegion:
     """The most confident face found by scikit-image's LBP frontal-face cascade, optionally
     levelled (``align_eyes``, see engine.core.settings.FaceSettings).
 
-    ``pixels`` is height x width x 3 uint8. Raises AcquisitionError when no face is found.
+    ``pixels`` is height x width x 3 uint8. Raises AcquisitionError when no face is found and
+    MultipleFacesError when a second face has at least ``comparable_face_area`` of the largest
+    face's area.
     """
     from skimage import exposure
 
     grey = _grey(pixels)
     work, factor = _detection_copy(grey)
+
+    def one_face(image: np.ndarray) -> Box | None:
+        return single_face(cascade_boxes(image), comparable_face_area)
+
     method, box = _first_found(
-        ("cascade", lambda: cascade_box(work)),
-        ("cascade-equalised", lambda: cascade_box(exposure.equalize_adapthist(work))),
-        ("padded", lambda: _padded(work, cascade_box)),
+        ("cascade", lambda: one_face(work)),
+        ("cascade-equalised", lambda: one_face(exposure.equalize_adapthist(work))),
+        ("padded", lambda: _padded(work, one_face)),
     )
     if box is None:
         method, box, factor = "whole-frame", _whole_frame(grey, "the LBP cascade"), 1.0
@@ -96,19 +115,26 @@ def detect_face_classic(pixels: np.ndarray, *, align_eyes: bool = False) -> Face
     return FaceRegion(center_x, center_y, side, angle, method=method, aligned=align_eyes)
 
 
-def detect_face_dlib(pixels: np.ndarray) -> FaceRegion:
+def detect_face_dlib(
+    pixels: np.ndarray, *, comparable_face_area: float = FaceSettings.comparable_face_area
+) -> FaceRegion:
     """The largest face found by dlib's HOG detector, aligned on its 5 landmarks as dlib does.
 
     Tries without upsampling first (fast), then upsampled once (faces under about 80 px).
-    Raises AcquisitionError when no face is found.
+    Raises AcquisitionError when no face is found and MultipleFacesError when a second face has
+    at least ``comparable_face_area`` of the largest face's area.
     """
     import dlib
 
     detector, predictor = _dlib_models()[:2]
     work, factor = _detection_copy(pixels)
+
+    def one_face(image: np.ndarray) -> Box | None:
+        return single_face(_dlib_boxes(detector, image), comparable_face_area)
+
     method, box = _first_found(
-        ("dlib", lambda: _largest_dlib_face(detector, work)),
-        ("padded", lambda: _padded(work, functools.partial(_largest_dlib_face, detector))),
+        ("dlib", lambda: one_face(work)),
+        ("padded", lambda: _padded(work, one_face)),
     )
     if box is None:
         method, box, factor = "whole-frame", _whole_frame(_grey(pixels), "dlib's detector"), 1.0
@@ -125,6 +151,28 @@ def detect_face_dlib(pixels: np.ndarray) -> FaceRegion:
         method=method,
         aligned=True,
     )
+
+
+def comparable_faces(widths: list[float], comparable_face_area: float) -> int:
+    """How many of the faces (square boxes of these widths) have at least
+    ``comparable_face_area`` of the largest one's area; 0 when there is no face."""
+    if not widths:
+        return 0
+    largest_area = max(widths) ** 2
+    return sum(width**2 >= comparable_face_area * largest_area for width in widths)
+
+
+def single_face(boxes: list[Box], comparable_face_area: float) -> Box | None:
+    """The first (most confident) of the detected boxes, None when there is none; raises
+    MultipleFacesError when another box is a face of comparable size."""
+    count = comparable_faces([width for _, _, width in boxes], comparable_face_area)
+    if count > 1:
+        raise MultipleFacesError(
+            f"failure to acquire (FTA): {count} faces of comparable size in the photo (each at "
+            f"least {comparable_face_area:.0%} of the largest one's area); present a photo of "
+            "one person"
+        )
+    return boxes[0] if boxes else None
 
 
 def _first_found(*attempts: tuple[str, Callable[[], Box | None]]) -> tuple[str, Box | None]:
@@ -165,13 +213,29 @@ def _cascade() -> Any:
 def _dlib_models() -> tuple[Any, Any, Any]:
     """Detector, 5-point predictor and ResNet, loaded once per process from the installed package."""
     import dlib
-    import face_recognition_models
 
+    models = _dlib_model_folder()
     return (
-        dlib.get_frontal_face_detector(),
-        dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location()),
-        dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location()),
+        # dlib.get_frontal_face_detector() decodes the detector from text built into dlib, ~15x
+        # slower than reading this file, which is that detector saved (a test checks they match).
+        dlib.fhog_object_detector(str(FRONTAL_FACE_DETECTOR_FILE)),
+        dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat")),
+        dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat")),
     )
+
+
+def _dlib_model_folder() -> Path:
+    """The face_recognition_models package's models/ folder, found without importing the
+    package: its __init__ imports pkg_resources, a quarter of a second of a cold login."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the dlib face backend needs the face_recognition_models package: "
+            "pip install face-recognition-models"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
 def dlib_embedding_model() -> Any:
@@ -199,16 +263,22 @@ def _detection_copy(image: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def cascade_box(grey: np.ndarray) -> Box | None:
-    """(top, left, width) of the best cascade detection, or None.
+    """(top, left, width) of the best cascade detection, or None."""
+    boxes = cascade_boxes(grey)
+    return boxes[0] if boxes else None
+
+
+def cascade_boxes(grey: np.ndarray) -> list[Box]:
+    """(top, left, width) of every face the cascade finds, the most confident first.
 
     The cascade reports every window that passes, so one face yields a cluster of overlapping
     windows: the cluster with the most windows is the most confident face (ties: the larger),
-    and its median window is the box.
+    and each cluster's median window is its box.
     """
     shorter = min(grey.shape)
     smallest = max(24, int(shorter * CASCADE_MIN_FACE_FRACTION))
     if shorter < smallest:
-        return None
+        return []
     windows = _cascade().detect_multi_scale(
         img=grey,
         scale_factor=CASCADE_SCALE_FACTOR,
@@ -217,12 +287,15 @@ def cascade_box(grey: np.ndarray) -> Box | None:
         max_size=(shorter, shorter),
     )
     if not windows:
-        return None
+        return []
     boxes = np.array([(w["r"], w["c"], w["width"]) for w in windows], dtype=float)
-    clusters = _overlap_clusters(boxes)
-    best = max(clusters, key=lambda members: (len(members), boxes[members, 2].mean()))
-    top, left, width = np.median(boxes[best], axis=0)
-    return float(top), float(left), float(width)
+    clusters = sorted(
+        _overlap_clusters(boxes),
+        key=lambda members: (len(members), boxes[members, 2].mean()),
+        reverse=True,
+    )
+    medians = (np.median(boxes[members], axis=0) for members in clusters)
+    return [(float(top), float(left), float(width)) for top, left, width in medians]
 
 
 def _overlap_clusters(boxes: np.ndarray) -> list[list[int]]:
@@ -241,15 +314,18 @@ def _overlap_clusters(boxes: np.ndarray) -> list[list[int]]:
     return clusters
 
 
-def _largest_dlib_face(detector: Any, image: np.ndarray) -> Box | None:
-    """(top, left, width) of the largest face dlib finds, without then with one upsampling."""
+def _dlib_boxes(detector: Any, image: np.ndarray) -> list[Box]:
+    """(top, left, width) of the faces dlib finds, the largest first: without upsampling, or
+    upsampled once when that finds none."""
     image = np.ascontiguousarray(image)
     for upsample in (0, 1):
-        faces = detector(image, upsample)
-        if len(faces):
-            face = max(faces, key=lambda r: r.width() * r.height())
-            return float(face.top()), float(face.left()), float((face.width() + face.height()) / 2)
-    return None
+        faces = sorted(detector(image, upsample), key=lambda r: r.width() * r.height())
+        if faces:
+            return [
+                (float(face.top()), float(face.left()), float((face.width() + face.height()) / 2))
+                for face in reversed(faces)
+            ]
+    return []
 
 
 def _padded(image: np.ndarray, find: Callable[[np.ndarray], Box | None]) -> Box | None:

@@ -258,6 +258,7 @@ def face_params(
         "max_pixels": face.max_pixels,
         "max_side": face.max_side,
         "mirror_average": face.mirror_average,
+        "comparable_face_area": face.comparable_face_area,
         "seed": settings.seed,
         "augment": dataclasses.asdict(settings.face_augment) if augment else None,
     }
@@ -269,7 +270,8 @@ def face_params(
 def process_face_file(path: Path, params: dict[str, Any]) -> ItemOutput:
     """One photo -> one feature row per augmentation (the per-file function of the batch).
 
-    Raises InputError for an unreadable photo and AcquisitionError when no face is found.
+    Raises InputError for an unreadable photo and AcquisitionError when no face is found
+    (MultipleFacesError, an AcquisitionError, when several faces of comparable size are).
     """
     image = read_image(path, max_pixels=params["max_pixels"], max_side=params["max_side"])
     return _image_rows(image, path, params)
@@ -280,10 +282,16 @@ def _image_rows(image: LoadedImage, path: Path, params: dict[str, Any]) -> ItemO
     pixels = image.pixels
     dlib_backend = params["backend"] == "dlib"
     if dlib_backend:
-        region = face_detect.detect_face_dlib(pixels)
+        region = face_detect.detect_face_dlib(
+            pixels, comparable_face_area=params["comparable_face_area"]
+        )
         size = face_detect.DLIB_CHIP_SIZE
     else:
-        region = face_detect.detect_face_classic(pixels, align_eyes=params["align_eyes"])
+        region = face_detect.detect_face_classic(
+            pixels,
+            align_eyes=params["align_eyes"],
+            comparable_face_area=params["comparable_face_area"],
+        )
         region = dataclasses.replace(region, side=region.side * CLASSIC_CONTEXT)
         size = params["crop_size"]
     augmentations = [Augmentation(ORIGINAL)]
@@ -340,7 +348,7 @@ def extract_face_features(
     """Features of every enrolment and probe photo -> data/image_features.csv (+ run report).
 
     Enrolment photos get ``face_augment.copies`` augmented rows besides the original; probes
-    only the original. A photo that fails (unreadable, no face) is listed in the report and
+    only the original. A photo that fails (unreadable, no face, several faces) is listed in the report and
     data/image_features_report.json; the rest of the batch goes on. Cached per file content
     and parameters: a re-run only processes new or changed photos.
     """

@@ -75,7 +75,7 @@ def read_image(path: Path, *, max_pixels: int, max_side: int) -> LoadedImage:
 def _decode(handle: BinaryIO, path: Path, *, max_pixels: int, max_side: int) -> LoadedImage:
     if os.fstat(handle.fileno()).st_size == 0:
         raise InputError("the file is empty (0 bytes)", path=path.name)
-    image = _open(handle, path)
+    image = _open(handle, path, max_pixels)
     width, height = image.size
     if width <= 0 or height <= 0:
         raise InputError(f"the header states an empty image ({width}x{height})", path=path.name)
@@ -113,7 +113,7 @@ def _decode(handle: BinaryIO, path: Path, *, max_pixels: int, max_side: int) -> 
     )
 
 
-def _open(handle: BinaryIO, path: Path) -> Image.Image:
+def _open(handle: BinaryIO, path: Path, max_pixels: int) -> Image.Image:
     # The module-wide Pillow limit only warns between 1x and 2x MAX_IMAGE_PIXELS; our own
     # max_pixels check below is the one that decides, so the warning would be noise.
     Image.init()  # registers every plugin, so the allow-list can name the ones not preloaded
@@ -121,8 +121,14 @@ def _open(handle: BinaryIO, path: Path) -> Image.Image:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             return Image.open(handle, formats=ALLOWED_FORMATS)
-        except Image.DecompressionBombError as error:
-            raise InputError(f"refused as a decompression bomb: {error}", path=path.name) from None
+        except Image.DecompressionBombError:
+            # Pillow's own hard limit (twice Image.MAX_IMAGE_PIXELS) stops it before our check.
+            raise InputError(
+                f"the header states more than {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} "
+                f"megapixels, far over the limit face.max_pixels = {max_pixels:,}: refused "
+                "before decoding (a decompression bomb, or a photo to shrink first)",
+                path=path.name,
+            ) from None
         except UnidentifiedImageError:
             suffix = path.suffix.lower()
             claimed = f" despite its {suffix} extension" if suffix else ""

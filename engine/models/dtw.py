@@ -1,63 +1,111 @@
-"""Dynamic time warping of MFCC sequences, the voice model's phrase evidence; the inner loop is
-compiled by numba once per installation (its on-disk cache)."""
+"""Dynamic time warping of MFCC sequences, the voice model's phrase evidence.
+
+The recursion runs in numpy, one anti-diagonal of the cost grid at a time for many pairs of
+sequences at once (the cells of an anti-diagonal depend only on the two before it), so that no
+compiler is imported: numba's import alone cost a cold login more than the DTW itself. Figures
+in docs/BENCHMARKS.md, "Cold and warm login".
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from collections.abc import Sequence
 
 import numpy as np
 
 from engine.core.errors import InputError
+
+PAIRS_PER_BATCH = 256
+"""Pairs swept together: enough to amortise numpy's per-call cost, few enough that the
+(frames x frames x pairs) distance array stays within tens of MiB."""
 
 
 def dtw_cost(query: np.ndarray, reference: np.ndarray) -> float:
     """Dynamic time warping cost of two frame sequences (frames x coefficients): the summed
     euclidean frame distances along the best path divided by the path's length, so that long and
     short phrases are comparable."""
-    query = np.ascontiguousarray(query, dtype=np.float64)
-    reference = np.ascontiguousarray(reference, dtype=np.float64)
-    if query.ndim != 2 or reference.ndim != 2 or query.shape[1] != reference.shape[1]:
+    return float(dtw_costs([query], [reference])[0, 0])
+
+
+def dtw_costs(queries: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> np.ndarray:
+    """``dtw_cost`` of every query against every reference, shape (n_queries, n_references).
+
+    Ties between predecessors go to the diagonal, then the cell above, then the cell to the left.
+    """
+    checked_queries = [_check_sequence(q) for q in queries]
+    checked_references = [_check_sequence(r) for r in references]
+    widths = {s.shape[1] for s in checked_queries + checked_references}
+    if len(widths) > 1:
         raise InputError(
-            f"MFCC sequences must be frames x coefficients with equal coefficients, "
-            f"not {query.shape} and {reference.shape}"
+            "MFCC sequences must be frames x coefficients with equal coefficients, "
+            f"not widths {sorted(widths)}"
         )
-    if len(query) == 0 or len(reference) == 0:
-        raise InputError("an MFCC sequence has no frames")
-    squared = (
-        np.sum(query**2, axis=1)[:, None]
-        + np.sum(reference**2, axis=1)[None, :]
-        - 2.0 * query @ reference.T
+    # One matrix product per query against every reference at once; the pairs' distance
+    # matrices are its column blocks.
+    bounds = np.cumsum([0] + [len(r) for r in checked_references])
+    stacked = np.concatenate(checked_references)
+    stacked_norms = np.sum(stacked**2, axis=1)
+    distances = []
+    for query in checked_queries:
+        squared = (
+            np.sum(query**2, axis=1)[:, None] + stacked_norms[None, :] - 2.0 * query @ stacked.T
+        )
+        block = np.sqrt(np.maximum(squared, 0.0))
+        distances += [block[:, a:b] for a, b in itertools.pairwise(bounds)]
+    costs = np.concatenate(
+        [
+            _sweep(distances[start : start + PAIRS_PER_BATCH])
+            for start in range(0, len(distances), PAIRS_PER_BATCH)
+        ]
     )
-    return float(_dtw_normalised(np.sqrt(np.maximum(squared, 0.0))))
+    return costs.reshape(len(checked_queries), len(checked_references))
 
 
-def _dtw_normalised_python(cost: np.ndarray) -> float:
-    rows, columns = cost.shape
-    total = np.full((rows + 1, columns + 1), np.inf)
-    length = np.zeros((rows + 1, columns + 1))
-    total[0, 0] = 0.0
-    for i in range(1, rows + 1):
-        for j in range(1, columns + 1):
-            diagonal, up, left = total[i - 1, j - 1], total[i - 1, j], total[i, j - 1]
-            if diagonal <= up and diagonal <= left:
-                total[i, j], length[i, j] = diagonal, length[i - 1, j - 1]
-            elif up <= left:
-                total[i, j], length[i, j] = up, length[i - 1, j]
-            else:
-                total[i, j], length[i, j] = left, length[i, j - 1]
-            total[i, j] += cost[i - 1, j - 1]
-            length[i, j] += 1.0
-    return total[rows, columns] / length[rows, columns]
+def _check_sequence(sequence: np.ndarray) -> np.ndarray:
+    checked = np.ascontiguousarray(sequence, dtype=np.float64)
+    if checked.ndim != 2:
+        raise InputError(f"an MFCC sequence must be frames x coefficients, not {checked.shape}")
+    if len(checked) == 0:
+        raise InputError("an MFCC sequence has no frames")
+    return checked
 
 
-def _compile_dtw() -> Any:
-    # numba ships with librosa; the compiled loop is ~100x faster than the Python one, which
-    # matters because every verification runs a DTW per enrolled take of the claimed member.
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - librosa always brings numba
-        return _dtw_normalised_python
-    return numba.njit(cache=True, nogil=True)(_dtw_normalised_python)
+def _sweep(distances: list[np.ndarray]) -> np.ndarray:
+    """Normalised DTW cost of each pair from its (query frames x reference frames) distances,
+    all pairs in one sweep.
 
-
-_dtw_normalised = _compile_dtw()
+    Cell (i, j) of the (rows + 1) x (columns + 1) grid lies on anti-diagonal d = i + j; the
+    state (total cost, path length) of three diagonals is kept, indexed by i, with the pairs
+    along the last axis. Smaller grids are padded: padded cells come after a pair's last cell in
+    every direction, so they never feed it.
+    """
+    query_rows = np.array([d.shape[0] for d in distances])
+    reference_rows = np.array([d.shape[1] for d in distances])
+    rows, columns, n_pairs = int(query_rows.max()), int(reference_rows.max()), len(distances)
+    # What a cell adds to (total, length): its distance and one step. Pairs last, so that the
+    # cells of a diagonal are contiguous rows.
+    steps = np.ones((2, rows, columns, n_pairs))
+    steps[0] = 0.0
+    for pair, block in enumerate(distances):
+        steps[0, : block.shape[0], : block.shape[1], pair] = block
+    state = np.zeros((3, 2, rows + 1, n_pairs))
+    state[:, 0] = np.inf
+    state[0, 0, 0] = 0.0  # diagonal 0: the corner cell (0, 0)
+    ends = query_rows + reference_rows
+    finishing = {int(end): np.flatnonzero(ends == end) for end in np.unique(ends)}
+    costs = np.empty(n_pairs)
+    for diagonal in range(2, rows + columns + 1):
+        current, previous, before = diagonal % 3, (diagonal - 1) % 3, (diagonal - 2) % 3
+        low, high = max(1, diagonal - columns), min(rows, diagonal - 1) + 1
+        cells = np.arange(low, high)
+        corner = state[before, :, low - 1 : high - 1]
+        up, left = state[previous, :, low - 1 : high - 1], state[previous, :, low:high]
+        best = np.where(corner[0] <= up[0], corner, up)
+        chosen = np.where(best[0] <= left[0], best, left)
+        state[current, 0] = np.inf
+        np.add(chosen, steps[:, cells - 1, diagonal - cells - 1], out=state[current, :, low:high])
+        finished = finishing.get(diagonal)
+        if finished is not None:
+            total, length = state[current, :, query_rows[finished], finished].T
+            costs[finished] = total / length
+    return costs

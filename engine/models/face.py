@@ -474,5 +474,5 @@ class FaceIdentifier(BaseEstimator):
             score=score,
             threshold=float(self.threshold_),
             best_member=self.members_[best],
-            scores={m: float(s) for m, s in zip(self.members_, scores, strict=True)},
+            scores=dict(zip(self.members_, scores.tolist(), strict=True)),
         )

@@ -1,11 +1,15 @@
 """Saving and loading the trained models so that loading can never run code.
 
 Models are skops files (``models/{face,voice,product}.skops``) whose types are checked against
-an explicit allow-list before anything is built from them; pickles are never used. Every model
-file's SHA-256 is recorded in ``models/manifest.json`` with the library versions, the hashes of
-the data it was trained on, the settings and its metrics. Loading reads each file once, checks
-that its bytes match the manifest, and only then deserialises those same bytes: a tampered,
-swapped or unknown model file is refused with ModelIntegrityError.
+an explicit allow-list before anything is built from them; pickles are never used. Beside each,
+the same model as a state file (``models/{name}.state.npz``, engine.models.state_file), which
+loads without importing skops; logins load it when the manifest lists one. Every model file's
+SHA-256 is recorded in ``models/manifest.json`` with the library versions, the hashes of the
+data it was trained on, the settings and its metrics. Loading reads each file once, checks that
+its bytes match the manifest, and only then deserialises those same bytes: a tampered, swapped
+or unknown model file is refused with ModelIntegrityError. The manifest itself is signed
+by this installation and bound to the workspace (engine.models.signing): models this
+installation did not make for this workspace are refused with UntrustedModelsError.
 """
 
 from __future__ import annotations
@@ -29,11 +33,18 @@ from engine.core.fileio import atomic_open, atomic_write_json, file_sha256, json
 from engine.core.settings import Settings, settings_as_dict
 from engine.core.workspace import Workspace
 from engine.models.names import MODEL_NAMES, ModelName
+from engine.models.signing import (
+    check_members_enrolled,
+    check_trusted,
+    record_trusted_manifest,
+    sign_manifest,
+)
 
 MANIFEST_FORMAT = 1
 MODEL_SUFFIX = ".skops"
+STATE_SUFFIX = ".state.npz"
 # Files in models/ with these suffixes are model files: one the manifest does not list is refused.
-MODEL_FILE_SUFFIXES = (MODEL_SUFFIX, ".joblib", ".pkl", ".pickle")
+MODEL_FILE_SUFFIXES = (MODEL_SUFFIX, ".npz", ".joblib", ".pkl", ".pickle")
 EXPECTED_CLASSES = {
     ModelName.FACE: "engine.models.face.FaceIdentifier",
     ModelName.VOICE: "engine.models.voice.VoiceVerifier",
@@ -125,6 +136,10 @@ def model_path(workspace: Workspace, name: str) -> Path:
     return workspace.models_dir / f"{name}{MODEL_SUFFIX}"
 
 
+def state_path(workspace: Workspace, name: str) -> Path:
+    return workspace.models_dir / f"{name}{STATE_SUFFIX}"
+
+
 def library_versions() -> dict[str, str | None]:
     """Installed versions of the libraries the models depend on (None when not installed)."""
     from importlib import metadata
@@ -186,6 +201,16 @@ def deserialize_model(data: bytes, *, source: str) -> Any:
     return skops.io.loads(data, trusted=untrusted)
 
 
+def serialize_state(model: Any) -> bytes | None:
+    """The state-file bytes of a model, None when it holds a type that format does not store."""
+    from engine.models import state_file
+
+    try:
+        return state_file.dumps(model, allowed_types())
+    except state_file.NotStorable:
+        return None
+
+
 def read_manifest(workspace: Workspace) -> dict[str, Any]:
     """The parsed manifest; MissingStageError before any training."""
     if not workspace.models_dir.is_dir():
@@ -216,14 +241,20 @@ _loaded_models: dict[tuple[str, str], Any] = {}
 bytes were already loaded is not deserialised again."""
 
 
-def load_model_bundle(workspace: Workspace, require: Sequence[str] = MODEL_NAMES) -> ModelBundle:
-    """Verify every model file against the manifest, then load them.
+def load_model_bundle(
+    workspace: Workspace, require: Sequence[str] = MODEL_NAMES, *, check_members: bool = True
+) -> ModelBundle:
+    """Verify the manifest's signature and every model file against it, then load them.
 
     Raises MissingStageError when there are no models or a model in ``require`` was never
-    trained, ModelIntegrityError when a file is unknown, missing, tampered with or swapped.
+    trained, ModelIntegrityError when a file is unknown, missing, tampered with or swapped,
+    UntrustedModelsError when this installation did not sign the manifest for this workspace
+    or (``check_members``) a model knows a member the workspace does not enrol. Only a model
+    update that is removing a member (its folders already moved aside) skips that last check.
     """
     manifest = read_manifest(workspace)
     manifest_sha = file_sha256(workspace.manifest)
+    check_trusted(workspace, manifest, manifest_sha)
     entries: dict[str, Any] = manifest["models"]
     _refuse_unknown_files(workspace, entries)
     absent = [name for name in require if name not in entries]
@@ -241,6 +272,8 @@ def load_model_bundle(workspace: Workspace, require: Sequence[str] = MODEL_NAMES
                 "run mmauth train again"
             )
         loaded[name] = _load_verified(workspace, name, entry, hashes)
+    if check_members:
+        check_members_enrolled(workspace, loaded.items())
     return ModelBundle(
         face=loaded.get(ModelName.FACE),
         voice=loaded.get(ModelName.VOICE),
@@ -252,7 +285,11 @@ def load_model_bundle(workspace: Workspace, require: Sequence[str] = MODEL_NAMES
 
 
 def _refuse_unknown_files(workspace: Workspace, entries: Mapping[str, Any]) -> None:
-    listed = {entry.get("file") for entry in entries.values()}
+    listed = {entry.get("file") for entry in entries.values()} | {
+        entry["state"].get("file")
+        for entry in entries.values()
+        if isinstance(entry.get("state"), Mapping)
+    }
     for path in sorted(workspace.models_dir.iterdir()):
         if path.name.startswith("."):
             continue  # temporary files of atomic writes
@@ -292,15 +329,50 @@ def _load_verified(
             f"{str(expected)[:12]}…): it changed after training, by tampering or an interrupted "
             "write; refused. Run mmauth train to restore it."
         )
-    key = (name, actual)
+    # The state file is the skops file's twin, used only while it was made from these very
+    # bytes: when they disagree, the skops file (and its checks) rule.
+    state = entry.get("state")
+    if isinstance(state, Mapping) and state.get("skops_sha256") == actual:
+        return _load_verified_state(workspace, name, state)
+    return _checked_model(name, actual, where, lambda: deserialize_model(data, source=where))
+
+
+def _load_verified_state(workspace: Workspace, name: str, state: Mapping[str, Any]) -> Any:
+    """The model from its state file, after checking the file's bytes against the manifest."""
+    import hashlib
+
+    from engine.models import state_file
+
+    path = workspace.models_dir / str(state.get("file", ""))
+    where = workspace.relative(path)
+    if path.parent != workspace.models_dir or not path.is_file():
+        raise ModelIntegrityError(
+            f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
+        )
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != state.get("sha256"):
+        raise ModelIntegrityError(
+            f"{where} does not match the manifest (SHA-256 {actual[:12]}…, expected "
+            f"{str(state.get('sha256'))[:12]}…): it changed after training, by tampering or an "
+            "interrupted write; refused. Run mmauth train to restore it."
+        )
+    return _checked_model(
+        name, actual, where, lambda: state_file.loads(data, allowed_types(), source=where)
+    )
+
+
+def _checked_model(name: str, digest: str, where: str, build: Callable[[], Any]) -> Any:
+    """The model built from verified bytes (or reused from an earlier load of the same bytes),
+    refused unless it is of the class expected for ``name``."""
+    key = (name, digest)
     model = _loaded_models.get(key)
     if model is None:
-        model = deserialize_model(data, source=where)
+        model = build()
     found = f"{type(model).__module__}.{type(model).__qualname__}"
-    if found != EXPECTED_CLASSES[name]:
-        raise ModelIntegrityError(
-            f"{where} holds a {found}, not the expected {EXPECTED_CLASSES[name]}; refused"
-        )
+    expected = EXPECTED_CLASSES[ModelName(name)]
+    if found != expected:
+        raise ModelIntegrityError(f"{where} holds a {found}, not the expected {expected}; refused")
     # One model per kind stays cached: a retrained model replaces its predecessor.
     for stale in [k for k in _loaded_models if k[0] == name and k != key]:
         del _loaded_models[stale]
@@ -370,9 +442,13 @@ def save_models(
     are only read.
     """
     payloads = {record.name: serialize_model(record.model) for record in records}
+    states = {record.name: serialize_state(record.model) for record in records}
     kept = _verified_entries(workspace, skip={record.name for record in records})
-    manifest = build_manifest(workspace, records, payloads, kept, settings)
+    manifest = sign_manifest(build_manifest(workspace, records, payloads, kept, settings, states))
     files = {model_path(workspace, name): data for name, data in payloads.items()}
+    for name, state in states.items():
+        if state is not None:
+            files[state_path(workspace, name)] = state
     if derived_files is not None:
         files.update(derived_files(manifest))
     # Every file is fully written to its temporary twin before the first rename: a failed
@@ -381,6 +457,10 @@ def save_models(
         for path, data in files.items():
             stack.enter_context(atomic_open(path, "wb")).write(data)
     atomic_write_json(workspace.manifest, manifest)
+    for name, state in states.items():
+        if state is None:  # an earlier model's state file, no longer listed, would be refused
+            state_path(workspace, name).unlink(missing_ok=True)
+    record_trusted_manifest(workspace, file_sha256(workspace.manifest))
     return manifest
 
 
@@ -390,8 +470,10 @@ def build_manifest(
     payloads: Mapping[str, bytes],
     kept: Mapping[str, Any],
     settings: Settings,
+    states: Mapping[str, bytes | None] | None = None,
 ) -> dict[str, Any]:
-    """The manifest describing freshly saved models plus entries kept from the previous one."""
+    """The manifest describing freshly saved models plus entries kept from the previous one
+    (``states``: the models' state-file bytes, None for a model without one)."""
     import hashlib
 
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -412,6 +494,14 @@ def build_manifest(
             "parameters_sha256": json_sha256(parameters),
             "metrics": _plain(record.metrics),
         }
+        state = (states or {}).get(record.name)
+        if state is not None:
+            entries[record.name]["state"] = {
+                "file": state_path(workspace, record.name).name,
+                "sha256": hashlib.sha256(state).hexdigest(),
+                "bytes": len(state),
+                "skops_sha256": entries[record.name]["sha256"],
+            }
     ordered = {name: entries[name] for name in MODEL_NAMES if name in entries}
     inputs: dict[str, str] = {}
     for entry in ordered.values():
@@ -429,14 +519,16 @@ def build_manifest(
 
 
 def _verified_entries(workspace: Workspace, skip: set[str]) -> dict[str, Any]:
-    """Manifest entries of models not being retrained whose files still match; a file that no
-    longer matches is not blessed again (loading will refuse it)."""
+    """Manifest entries of models not being retrained whose files still match, from a manifest
+    this installation trusts; anything else is not blessed again by the new signature."""
     if not workspace.manifest.is_file():
         return {}
     try:
-        entries = read_manifest(workspace)["models"]
-    except ModelIntegrityError:
+        manifest = read_manifest(workspace)
+        check_trusted(workspace, manifest, file_sha256(workspace.manifest))
+    except ModelIntegrityError:  # tampered, unsigned, or signed for something else
         return {}
+    entries = manifest["models"]
     return {
         name: entry
         for name, entry in entries.items()

@@ -287,7 +287,7 @@ def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
         ModelName.FACE: [(workspace.image_features, "mmauth features")],
         ModelName.VOICE: [(workspace.audio_features, "mmauth features")],
         ModelName.PRODUCT: [(workspace.merged_dataset, "mmauth merge")],
-    }[name]
+    }[ModelName(name)]
     if name == ModelName.VOICE:
         from engine.voices.extract import mfcc_sequences_path
 

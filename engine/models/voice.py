@@ -37,7 +37,7 @@ from engine.models._calibration import (
     unit_rows,
     verification_evaluation,
 )
-from engine.models.dtw import dtw_cost
+from engine.models.dtw import dtw_costs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,9 +319,8 @@ class VoiceVerifier(BaseEstimator):
         speaker = self._speaker_scores(X)
         costs = np.empty((len(sequences), len(self.members_)))
         matched = np.empty(costs.shape, dtype=object)
-        for row, sequence in enumerate(sequences):
-            scaled = self._scale_sequence(sequence)
-            take_costs = np.array([dtw_cost(scaled, take) for take in self.take_sequences_])
+        all_costs = dtw_costs([self._scale_sequence(s) for s in sequences], self.take_sequences_)
+        for row, take_costs in enumerate(all_costs):
             for column, (start, stop) in enumerate(self._take_blocks()):
                 best = start + int(np.argmin(take_costs[start:stop]))
                 costs[row, column] = take_costs[best]

@@ -108,7 +108,13 @@ def workspace_stats(workspace: Workspace) -> WorkspaceStats:
     probe_faces = _media_files(workspace.probe_faces_dir, IMAGE_SUFFIXES, bare_names=True)
     probe_voices = _media_files(workspace.probe_voices_dir, AUDIO_SUFFIXES)
     if not enrol_faces and not enrol_voices:
-        missing.append(MissingData("data/raw/faces, data/raw/voices", "mmauth sample or enroll"))
+        missing.append(
+            MissingData(
+                "data/raw/faces, data/raw/voices",
+                "mmauth demo (the sample, ready to use), mmauth sample (its raw data only) or "
+                "mmauth enroll",
+            )
+        )
 
     links = read_members(workspace)
     enrolled = sorted(set(enrol_faces) | set(enrol_voices))
@@ -361,6 +367,33 @@ def training_summary(workspace: Workspace) -> Table | None:
     )
 
 
+ConfusionMatrix = tuple[list[str], list[list[int]]]
+"""(class labels, counts with rows true and columns predicted)."""
+
+
+def saved_confusion_matrices(workspace: Workspace) -> dict[str, ConfusionMatrix]:
+    """Held-out confusion matrices of the saved models, by model name (empty before training);
+    raises ModelIntegrityError for a model file that is refused."""
+    from engine.models.persistence import load_model_bundle
+
+    if not workspace.manifest.is_file():
+        return {}
+    bundle = load_model_bundle(workspace, require=())
+    matrices: dict[str, ConfusionMatrix] = {}
+    for name in (ModelName.FACE, ModelName.VOICE):
+        evaluation = dict(getattr(getattr(bundle, name), "evaluation_", None) or {})
+        if evaluation.get("labels") is not None and evaluation.get("confusion") is not None:
+            matrices[name] = _confusion(evaluation["labels"], evaluation["confusion"])
+    if bundle.product is not None:
+        comparison = bundle.product.comparison_
+        matrices[ModelName.PRODUCT] = _confusion(comparison.classes, comparison.confusion)
+    return matrices
+
+
+def _confusion(labels: Any, counts: Any) -> ConfusionMatrix:
+    return [str(label) for label in labels], [[int(v) for v in row] for row in counts]
+
+
 # Campaigns of engine.auth.simulate whose scores are mated (genuine) or non-mated (impostor).
 _GENUINE_CAMPAIGNS = {ModelName.FACE: {"genuine"}, ModelName.VOICE: {"genuine"}}
 _IMPOSTOR_CAMPAIGNS = {
@@ -372,7 +405,7 @@ _IMPOSTOR_CAMPAIGNS = {
 def simulation_scores(attempts: Any) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
     """(genuine, impostor) scores per modality from a simulation's attempt outcomes, for DET
     plots; a modality is left out when either side has no score."""
-    scores = {}
+    scores: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
     for modality in (ModelName.FACE, ModelName.VOICE):
         column = f"{modality}_score"
 

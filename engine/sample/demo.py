@@ -19,10 +19,9 @@ from typing import Any, Literal
 from engine.core.errors import InputError
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings, load_settings
-from engine.core.workspace import Workspace, member_folders
+from engine.core.workspace import Workspace, is_empty_workspace, member_folders
 from engine.sample.workspace import (
     SampleReport,
-    is_empty_workspace,
     recover_interrupted_run,
     write_sample_workspace,
 )

@@ -121,13 +121,6 @@ class SampleReport:
         return values
 
 
-def is_empty_workspace(root: Path) -> bool:
-    """True when the folder is absent or holds nothing but hidden entries."""
-    if not root.exists():
-        return True
-    return not any(not entry.name.startswith(".") for entry in root.iterdir())
-
-
 def write_sample_workspace(
     root: Path,
     members: int = 4,

@@ -39,11 +39,12 @@ def stand_in_models(monkeypatch: pytest.MonkeyPatch) -> None:
     """`mmauth authenticate` with the stand-in models and extraction of the engine tests."""
     import engine.auth.flow
 
-    def authenticate(workspace, settings, face, voice, *, on_step=None, **kwargs):
+    def authenticate_many(workspace, settings, pairs, *, on_step=None):
         flow = Authenticator(workspace, settings, bundle=BUNDLE, features=FakeFeatures())
-        return flow.authenticate(face, voice, on_step=on_step)
+        for face, voice in pairs:
+            yield flow.authenticate(face, voice, on_step=on_step)
 
-    monkeypatch.setattr(engine.auth.flow, "authenticate", authenticate)
+    monkeypatch.setattr(engine.auth.flow, "authenticate_many", authenticate_many)
 
 
 def run(space: Workspace, *arguments: str):
@@ -83,6 +84,45 @@ def test_no_models_is_a_denial_people_understand(workspace: Workspace, probes: P
     assert result.exit_code == 1
     assert "DENIED" in result.stdout and "models_missing" in result.stdout
     assert "mmauth train" in result.stdout
+
+
+def test_several_pairs_give_json_lines_in_order(
+    space: Workspace, probes: Path, stand_in_models
+) -> None:
+    result = run(
+        space,
+        "authenticate",
+        *("--face", str(probes / "alice-1.png"), "--voice", str(probes / "alice-hello.wav")),
+        *("--face", str(probes / "alice-1.png"), "--voice", str(probes / "bob-open_sesame.wav")),
+        "--json",
+    )
+    assert result.exit_code == 1  # one attempt was denied
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    shown = [json.loads(line) for line in lines]
+    assert [s["decision"] for s in shown] == ["GRANTED", "DENIED"]
+    assert shown[1]["reason"] == "voice_mismatch"
+
+
+def test_pairs_csv_relative_to_its_folder(space: Workspace, probes: Path, stand_in_models) -> None:
+    listing = probes / "attempts.csv"
+    listing.write_text("face,voice\nalice-1.png,alice-hello.wav\nbob-1.png,bob-open_sesame.wav\n")
+    result = run(space, "authenticate", "--pairs", str(listing), "--json")
+    assert result.exit_code == 0, result.output
+    shown = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(s["decision"], s["member"]) for s in shown] == [
+        ("GRANTED", "alice"),
+        ("GRANTED", "bob"),
+    ]
+    people = run(space, "authenticate", "--pairs", str(listing))
+    assert "Attempt 2/2" in people.stdout and people.stdout.count("GRANTED") == 2
+
+
+@pytest.mark.parametrize("content", ["face;voice\na.png;b.wav\n", "face,voice\na.png,\n"])
+def test_bad_pairs_csv_exits_2(workspace: Workspace, tmp_path: Path, content: str) -> None:
+    listing = tmp_path / "attempts.csv"
+    listing.write_text(content)
+    assert run(workspace, "authenticate", "--pairs", str(listing)).exit_code == 2
 
 
 @pytest.mark.parametrize(

@@ -67,3 +67,17 @@ def test_missing_photo_folder_exits_2(workspace: Workspace) -> None:
     result = features(workspace)
     assert result.exit_code == 2
     assert "data/raw/faces does not exist" in result.stderr
+
+
+def test_recordings_only_are_processed_and_photos_reported_skipped(workspace: Workspace) -> None:
+    from tests.tui.conftest import write_clip
+
+    for member, pitch in (("ana", 120), ("ben", 180)):
+        for take in (1, 2):
+            write_clip(workspace.voices_dir / member / f"yes_approve_{take}.wav", pitch)
+    workspace.settings_file.write_text("[voice_augment]\ncopies = 0\n", encoding="utf-8")
+    result = runner.invoke(create_app(), ["features", "-w", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    assert "skipped photos: none under data/raw/faces/" in result.stdout
+    assert "no enrolment photos" not in result.output
+    assert workspace.audio_features.is_file() and not workspace.image_features.exists()

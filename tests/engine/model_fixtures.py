@@ -46,6 +46,7 @@ def write_image_features(
         add(member, f"data/raw/probes/faces/{member}/p.png", "probe", "original")
     workspace.data_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(workspace.image_features, index=False)
+    place_enrolment_files(workspace, rows)
 
 
 def write_audio_features(
@@ -85,6 +86,18 @@ def write_audio_features(
     workspace.data_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(workspace.audio_features, index=False)
     write_mfcc_sequences(workspace, results)
+    place_enrolment_files(workspace, rows)
+
+
+def place_enrolment_files(workspace: Workspace, rows: list[dict]) -> None:
+    """Stand-ins for the enrolment files the rows came from: models may only grant members
+    enrolled in the workspace (engine.models.signing)."""
+    for row in rows:
+        if row["role"] == "enrol":
+            path = workspace.root / row["source"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.write_bytes(b"stand-in")
 
 
 def write_merged_dataset(workspace: Workspace, rows: int = 45, seed: int = 0) -> None:

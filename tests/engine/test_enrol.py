@@ -18,7 +18,7 @@ from engine.auth.enrol import (
 )
 from engine.auth.enrol_files import destination_name, validate_member_name
 from engine.auth.store import AuditStore
-from engine.core.errors import AcquisitionError, EnrolmentError
+from engine.core.errors import AcquisitionError, EnrolmentError, MultipleFacesError
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
 from engine.customers import read_members
@@ -135,6 +135,27 @@ def test_enrol_copies_files_records_samples_and_links_customer(
 
 def test_enroll_spelling_is_the_same_function() -> None:
     assert enroll_member is enrol_member
+
+
+def test_a_photo_with_several_faces_fails_enrolment_naming_the_file(
+    workspace: Workspace, inputs: Path, fake_pipelines: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.faces.extract
+
+    def face_vector(path: Path, settings: Settings) -> np.ndarray:
+        # As the real detectors raise it: the error does not know the file.
+        raise MultipleFacesError("failure to acquire (FTA): 2 faces of comparable size")
+
+    monkeypatch.setattr(engine.faces.extract, "face_vector", face_vector)
+    with pytest.raises(EnrolmentError, match="file front.png: .*2 faces of comparable size"):
+        enrol_member(
+            workspace,
+            SETTINGS,
+            "alice",
+            faces=[inputs / "front.png"],
+            voices=[inputs / "hello_0.wav"],
+        )
+    assert not workspace.faces_dir.exists()
 
 
 def test_failure_to_enrol_changes_nothing(

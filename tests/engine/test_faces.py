@@ -310,3 +310,14 @@ def test_cancelled_extraction_writes_nothing(face_workspace: Workspace) -> None:
     assert not face_workspace.image_features.exists()
     assert not face_report_path(face_workspace).exists()
     assert {event.total for event in events} == {4} and events[0].stage == "faces"
+
+
+def test_shipped_frontal_face_detector_is_dlibs_own(tmp_path: Path) -> None:
+    # The detector is read from a file because building it is slow; the file must stay what
+    # dlib builds, or the dlib backend would silently change.
+    import dlib
+
+    from engine.faces.detect import FRONTAL_FACE_DETECTOR_FILE
+
+    dlib.get_frontal_face_detector().save(str(tmp_path / "built.svm"))
+    assert (tmp_path / "built.svm").read_bytes() == FRONTAL_FACE_DETECTOR_FILE.read_bytes()

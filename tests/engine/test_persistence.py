@@ -133,7 +133,7 @@ def test_a_file_with_an_untrusted_type_is_refused_even_with_a_matching_hash(
     (saved.models_dir / "product.skops").write_bytes(data)
     manifest = json.loads(saved.manifest.read_text())
     manifest["models"]["product"]["sha256"] = hashlib.sha256(data).hexdigest()
-    saved.manifest.write_text(json.dumps(manifest))
+    write_signed(saved, manifest)
     with pytest.raises(ModelIntegrityError, match="not on the allow-list: .*Payload"):
         load_model_bundle(saved, require=())
 
@@ -216,7 +216,7 @@ def test_a_model_trained_by_other_code_is_refused(
 def test_a_manifest_cannot_name_a_module_to_import(saved: Workspace) -> None:
     manifest = json.loads(saved.manifest.read_text())
     manifest["models"]["product"]["class"] = "antigravity.Fly"
-    saved.manifest.write_text(json.dumps(manifest))
+    write_signed(saved, manifest)
     with pytest.raises(ModelIntegrityError, match="not a model class of mmauth"):
         load_model_bundle(saved, require=("product",))
 
@@ -230,7 +230,19 @@ def saved_face(workspace: Workspace) -> Workspace:
     rows = np.vstack([centre + rng.normal(0, 0.1, (4, 8)) for centre in centres.values()])
     model = FaceIdentifier(backend="dlib").fit(rows, np.repeat(list(centres), 4))
     save_models(workspace, [record("face", model)], Settings())
+    for name in centres:  # the members a model can grant must be enrolled in the workspace
+        (workspace.faces_dir / name).mkdir(parents=True)
+        (workspace.faces_dir / name / "front.png").write_bytes(b"photo")
     return workspace
+
+
+def write_signed(workspace: Workspace, manifest: dict) -> None:
+    """A hand-edited manifest signed with this installation's key: the checks behind the
+    signature still hold for whoever has the key."""
+    from engine.models.signing import record_trusted_manifest, sign_manifest
+
+    workspace.manifest.write_text(json.dumps(sign_manifest(manifest)))
+    record_trusted_manifest(workspace, persistence.file_sha256(workspace.manifest))
 
 
 def edited(monkeypatch: pytest.MonkeyPatch, module_name: str) -> None:
@@ -267,7 +279,7 @@ def test_a_model_of_a_class_mmauth_no_longer_has_asks_for_training(
 ) -> None:
     manifest = json.loads(saved_face.manifest.read_text())
     manifest["models"]["face"]["class"] = "engine.models.biometrics.FaceIdentifier"
-    saved_face.manifest.write_text(json.dumps(manifest))
+    write_signed(saved_face, manifest)
     with pytest.raises(ModelIntegrityError, match=r"face.skops .* mmauth train --only face"):
         load_model_bundle(saved_face, require=("face",))
 
@@ -287,3 +299,43 @@ def test_the_code_hash_covers_the_engine_models_modules_each_estimator_imports()
             and node.module.startswith("engine.models.")
         }
         assert imported == set(shared), class_path
+
+
+def test_state_files_load_the_same_models_without_skops(
+    saved: Workspace, recommenders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = json.loads(saved.manifest.read_text())["models"]["product"]
+    state = saved.models_dir / entry["state"]["file"]
+    assert state.name == "product.state.npz" and file_sha256(state) == entry["state"]["sha256"]
+    monkeypatch.setattr(persistence, "_loaded_models", {})
+
+    def no_skops(data: bytes, *, source: str) -> object:
+        raise AssertionError(f"{source} was deserialised with skops")
+
+    monkeypatch.setattr(persistence, "deserialize_model", no_skops)
+    bundle = load_model_bundle(saved, require=())
+    rows = pd.DataFrame(np.random.default_rng(2).normal(size=(5, 2)), columns=["a", "b"])
+    assert bundle.product is not recommenders[0]
+    assert np.array_equal(bundle.product.predict(rows), recommenders[0].predict(rows))
+    assert np.array_equal(bundle.product.predict_proba(rows), recommenders[0].predict_proba(rows))
+
+
+def test_a_tampered_state_file_is_refused(saved: Workspace) -> None:
+    path = saved.models_dir / "product.state.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="product.state.npz does not match the manifest"):
+        load_model_bundle(saved, require=())
+
+
+def test_the_state_format_builds_only_allowed_classes() -> None:
+    from engine.models import state_file
+
+    with pytest.raises(state_file.NotStorable, match="Payload"):
+        state_file.dumps(Payload(), own_types=())
+    own = {f"{Payload.__module__}.{Payload.__qualname__}"}
+    data = state_file.dumps(Payload(), own_types=own)
+    assert state_file.loads(data, own, source="p").command == "rm -rf /"
+    with pytest.raises(ModelIntegrityError, match="Payload, which is not on the allow-list"):
+        state_file.loads(data, own_types=(), source="p")

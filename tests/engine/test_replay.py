@@ -13,8 +13,14 @@ from engine.auth.replay import (
     audio_fingerprint,
     decode_envelope,
     envelope_similarity,
-    hash_distance,
-    perceptual_hash,
+    photo_fingerprint,
+)
+from engine.auth.replay_photos import (
+    copy_residual,
+    decode_thumbnail,
+    photo_template,
+    photo_thumbnail,
+    probe_templates,
 )
 from engine.auth.store import AuditStore
 from engine.core.errors import InputError
@@ -31,24 +37,58 @@ from tests.engine.replay_fixtures import (
 SETTINGS = Settings()
 
 
-def test_perceptual_hash_is_256_bits_and_stable() -> None:
+def test_photo_fingerprint_is_a_thumbnail_that_round_trips() -> None:
     image = blob_image(1)
-    assert len(perceptual_hash(image)) == 32
-    assert hash_distance(perceptual_hash(image), perceptual_hash(image.copy())) == 0
-    assert hash_distance(perceptual_hash(image), perceptual_hash(image[..., 0])) == 0
+    thumbnail = decode_thumbnail(photo_fingerprint(image))
+    assert thumbnail is not None and max(thumbnail.shape) == 128
+    assert np.array_equal(thumbnail, photo_thumbnail(image[..., 0]))
+    assert decode_thumbnail(b"\x00" * 32) is None  # an older store's pHash
 
 
-def test_perceptual_hash_separates_different_images() -> None:
-    distances = [
-        hash_distance(perceptual_hash(blob_image(a)), perceptual_hash(blob_image(b)))
-        for a, b in [(1, 2), (3, 4), (5, 6)]
-    ]
-    assert min(distances) > SETTINGS.auth.replay_image_distance
+def _residual(enrolled: np.ndarray, probe: np.ndarray) -> float:
+    return copy_residual(
+        photo_template(photo_thumbnail(enrolled)), probe_templates(photo_thumbnail(probe))
+    )
 
 
-def test_perceptual_hash_refuses_non_images() -> None:
+def test_copy_residual_is_small_for_mirrored_rotated_cropped_copies() -> None:
+    from PIL import Image
+
+    image = Image.fromarray(blob_image(1))
+    copies = {
+        "mirrored": image.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        "rotated": image.rotate(4, resample=Image.Resampling.BILINEAR),
+        "cropped": image.crop((5, 5, 155, 155)),
+        "half size": image.resize((80, 80)),
+    }
+    for name, copy in copies.items():
+        assert _residual(blob_image(1), np.asarray(copy)) <= SETTINGS.auth.replay_photo_residual, (
+            name
+        )
+
+
+def test_copy_residual_separates_different_images() -> None:
+    residuals = [_residual(blob_image(a), blob_image(b)) for a, b in [(1, 2), (3, 4), (5, 6)]]
+    assert min(residuals) > SETTINGS.auth.replay_photo_residual
+
+
+def test_a_brightened_yale_photo_whose_highlights_clip_is_still_a_copy(
+    shared_yalefaces: Path,
+) -> None:
+    from PIL import Image, ImageEnhance
+
+    photo = Image.open(shared_yalefaces / "subject03.normal").convert("RGB")
+    brightened = np.asarray(ImageEnhance.Brightness(photo).enhance(1.1))
+    assert (brightened == 255).mean() > (np.asarray(photo) == 255).mean()  # highlights clipped
+    bound = SETTINGS.auth.replay_photo_residual
+    assert _residual(np.asarray(photo), brightened) <= bound
+    other = Image.open(shared_yalefaces / "subject03.happy").convert("RGB")
+    assert _residual(np.asarray(photo), np.asarray(other)) > bound
+
+
+def test_photo_thumbnail_refuses_non_images() -> None:
     with pytest.raises(ValueError, match="expected an image"):
-        perceptual_hash(np.zeros(5))
+        photo_thumbnail(np.zeros(5))
 
 
 def test_envelope_similarity_is_one_for_identical_and_survives_shift_and_gain() -> None:
@@ -114,14 +154,14 @@ def test_reencoded_photo_is_a_near_identical_replay(enrolled, tmp_path: Path) ->
     copy = write_image(tmp_path / "copy.jpg", blob_image(10), quality=85)
     verdict = _check(guard, "alice", face=copy)
     assert verdict.suspected and verdict.how == "near-identical"
-    assert verdict.face_distance <= SETTINGS.auth.replay_image_distance
+    assert verdict.face_residual <= SETTINGS.auth.replay_photo_residual
 
 
 def test_other_members_photo_is_not_this_members_replay(enrolled, tmp_path: Path) -> None:
     workspace, guard = enrolled
     verdict = _check(guard, "alice", face=workspace.faces_dir / "bob" / "front.png")
     assert not verdict.suspected
-    assert verdict.face_distance > SETTINGS.auth.replay_image_distance
+    assert verdict.face_residual > SETTINGS.auth.replay_photo_residual
 
 
 def test_recording_replays(enrolled, tmp_path: Path) -> None:
@@ -182,4 +222,4 @@ def test_member_whose_enrolment_files_have_no_fingerprint_is_checked_by_hash_onl
     fresh = write_audio(tmp_path / "fresh.wav", syllables(11))
     verdict = _check(guard, "carol", face=photo, voice=fresh)
     assert not verdict.suspected
-    assert verdict.face_distance is None and verdict.voice_similarity is None
+    assert verdict.face_residual is None and verdict.voice_similarity is None

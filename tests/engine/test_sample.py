@@ -17,7 +17,7 @@ from PIL import Image
 from engine.core.errors import CancelledError, InputError
 from engine.core.fileio import file_sha256
 from engine.core.settings import load_settings
-from engine.core.workspace import Workspace
+from engine.core.workspace import Workspace, is_empty_workspace
 from engine.sample import voices as sample_voices, workspace as sample_module
 from engine.sample.workspace import (
     ENROL_TAKES,
@@ -28,7 +28,6 @@ from engine.sample.workspace import (
     STRANGER_PROBE_TAKES,
     WRONG_PHRASE_TAKES,
     SampleReport,
-    is_empty_workspace,
     recover_interrupted_run,
     write_sample_workspace,
 )

@@ -188,6 +188,13 @@ async def stats_shown(pilot: Pilot[object]) -> None:
     await until(pilot, lambda: getattr(pilot.app.screen, "stats", None) is not None)
 
 
+async def close_welcome(pilot: Pilot[object]) -> None:
+    """On an empty folder the app opens on the welcome panel: close it (Esc)."""
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "WelcomeScreen")
+    await pilot.press("escape")
+    await pilot.pause()
+
+
 def screen_text(app: App[object]) -> str:
     """Everything visible on the screen (notifications included), as plain text lines."""
     strips = app.screen._compositor.render_strips()  # noqa: SLF001
@@ -237,6 +244,43 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     settings_file.write_text(dump_toml(values), encoding="utf-8")
     workspace = Workspace(root=root)
     settings = load_settings(root)
+    merge_customers(workspace, settings)
+    extract_face_features(workspace, settings)
+    extract_voice_features(workspace, settings)
+    train_models(workspace, settings)
+    os.environ.update(saved)
+    return workspace
+
+
+@pytest.fixture(scope="session")
+def default_sample(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The sample workspace with the settings its mmauth.toml writes (jobs = 2: feature
+    extraction on loky worker processes), merged, featurised and trained once per session.
+
+    Three members and one stranger, two probes of each kind per member, keep it quick; the
+    stranger keeps all its probes, for enrolment tests with files left over to authenticate.
+    """
+    from engine.core.settings import load_settings
+    from engine.customers.merge import merge_customers
+    from engine.faces.extract import extract_face_features
+    from engine.models.training import train_models
+    from engine.sample.workspace import write_sample_workspace
+    from engine.voices.extract import extract_voice_features
+
+    saved = {
+        variable: os.environ.pop(variable)
+        for variable in list(os.environ)
+        if variable.startswith("MMAUTH_") and variable != "MMAUTH_REQUIRE_SHARED"
+    }
+    root = tmp_path_factory.mktemp("default") / "sample"
+    report = write_sample_workspace(root, members=3, strangers=1, seed=0)
+    for folder in (root / "data/raw/probes/faces", root / "data/raw/probes/voices"):
+        for member in report.members:
+            for extra in sorted((folder / member).iterdir())[2:]:
+                extra.unlink()
+    workspace = Workspace(root=root)
+    settings = load_settings(root)
+    assert settings.jobs == 2, "the sample's mmauth.toml no longer asks for worker processes"
     merge_customers(workspace, settings)
     extract_face_features(workspace, settings)
     extract_voice_features(workspace, settings)

@@ -8,7 +8,15 @@ from textual.widgets import DataTable, Input, Label, Select, TabbedContent
 
 from cli.render import level_colour
 from engine.core.workspace import Workspace
-from tests.tui.conftest import add_attempts, notifications, screen_text, settle, stats_shown
+from tests.tui.conftest import (
+    add_attempts,
+    close_welcome,
+    notifications,
+    screen_text,
+    settle,
+    stats_shown,
+    until,
+)
 from tui.app import DARK_THEME, LIGHT_THEME, create_app
 from tui.widgets.image_preview import ImagePreview
 from tui.widgets.spectrogram import Spectrogram
@@ -22,13 +30,17 @@ def table_rows(table: DataTable[object]) -> list[tuple[str, ...]]:
     return [tuple(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
 
 
-async def test_number_keys_and_palette_commands_switch_screens(small_workspace: Workspace) -> None:
+async def test_function_keys_and_palette_commands_switch_screens(
+    small_workspace: Workspace,
+) -> None:
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         assert app.current_mode == "stats"
         for key, mode in zip(
-            "2345", ("training", "authenticate", "simulation", "history"), strict=True
+            ("f3", "f4", "f5", "f6"),
+            ("training", "authenticate", "simulation", "history"),
+            strict=True,
         ):
             await pilot.press(key)
             await settle(pilot, app)
@@ -72,6 +84,7 @@ async def test_stats_show_members_counts_and_customers(small_workspace: Workspac
 async def test_stats_name_the_commands_that_create_missing_data(workspace: Workspace) -> None:
     app = create_app(workspace.root)
     async with app.run_test(size=SIZE) as pilot:
+        await close_welcome(pilot)
         await stats_shown(pilot)
         text = screen_text(app)
         assert "data/merged_dataset.csv is missing: run mmauth merge" in text
@@ -82,7 +95,7 @@ async def test_history_filters_by_member_and_decision(small_workspace: Workspace
     add_attempts(small_workspace)
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("5")
+        await pilot.press("f6")
         await settle(pilot, app)
         table = app.screen.query_one("#attempts", DataTable)
         assert [row[1:4] for row in table_rows(table)] == [
@@ -103,7 +116,8 @@ async def test_history_filters_by_member_and_decision(small_workspace: Workspace
 async def test_history_without_a_database_says_how_to_make_attempts(workspace: Workspace) -> None:
     app = create_app(workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("5")
+        await close_welcome(pilot)
+        await pilot.press("f6")
         await settle(pilot, app)
         assert "No attempts yet" in screen_text(app)
         assert not workspace.database.exists()
@@ -124,7 +138,7 @@ async def pick(pilot, app, field: str, path: Path, *, typed: bool = False) -> No
 async def test_authenticate_previews_the_picked_files(small_workspace: Workspace) -> None:
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
+        await pilot.press("f4")
         await settle(pilot, app)
         photo = small_workspace.faces_dir / "ana" / "neutral.png"
         await pick(pilot, app, "face-path", photo, typed=True)
@@ -144,7 +158,7 @@ async def test_authenticate_shows_bad_files_as_notifications(small_workspace: Wo
     broken.write_bytes(b"not a picture")
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
+        await pilot.press("f4")
         await settle(pilot, app)
         await pick(pilot, app, "face-path", broken)
         assert any(n.startswith("Bad input: file broken.png") for n in notifications(app))
@@ -156,7 +170,7 @@ async def test_authenticate_without_models_is_denied_with_the_reason(
 ) -> None:
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
+        await pilot.press("f4")
         await settle(pilot, app)
         await pick(pilot, app, "face-path", small_workspace.probe_faces_dir / "ana" / "dim.png")
         await pick(
@@ -191,3 +205,77 @@ def test_spectrogram_colours_run_from_the_floor_to_the_loudest() -> None:
     assert level_colour(-1.0) == level_colour(0.0) == "#0a0a28"
     assert level_colour(1.0) == level_colour(2.0) == "#fffab4"
     assert level_colour(0.5) == "#c8463c"
+
+
+def test_a_missing_folder_is_refused_unless_created_on_request(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import pytest
+
+    from engine.core.errors import InputError
+    from tui.app import open_folder
+
+    missing = tmp_path / "nowhere"
+    with pytest.raises(InputError, match="no such folder; pass --create"):
+        open_folder(missing)
+    assert not missing.exists()
+    assert open_folder(missing, create=True).root == missing and missing.is_dir()
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("mmauth-tui")), str(tmp_path / "elsewhere")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0 and "no such folder" in done.stderr
+
+
+async def test_a_failed_run_stays_on_screen_and_gives_the_buttons_back(
+    small_workspace: Workspace,
+) -> None:
+    from textual.widgets import Button
+
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await settle(pilot, app)
+        simulation = app.screen
+        await pilot.press("ctrl+r")  # no models in this workspace
+        await settle(pilot, app)
+        assert type(app.screen).__name__ == "ErrorScreen"
+        text = screen_text(app)
+        assert "Missing prerequisite" in text and "What to do" in text
+        await pilot.pause(12)  # longer than any notification stays
+        assert type(app.screen).__name__ == "ErrorScreen"
+        await pilot.press("escape")
+        assert app.screen is simulation
+        assert simulation.query_one("#start", Button).disabled is False
+        assert simulation.query_one("#cancel", Button).disabled is True
+
+
+async def test_history_lists_every_member_and_stats_recount_when_shown(
+    small_workspace: Workspace,
+) -> None:
+    from tests.tui.conftest import write_photo
+
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await stats_shown(pilot)
+        write_photo(small_workspace.faces_dir / "cleo" / "neutral.png", seed=3)
+        await pilot.press("f6")
+        await settle(pilot, app)
+        members = app.screen.query_one("#member-filter", Select)
+        assert [value for _, value in members._options[1:]] == ["ana", "ben", "cleo"]  # noqa: SLF001
+        await pilot.press("f2")
+        await until(pilot, lambda: "cleo" in screen_text(app))
+
+
+async def test_welcome_writes_the_sample_into_an_empty_folder(workspace: Workspace) -> None:
+    app = create_app(workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: type(app.screen).__name__ == "WelcomeScreen")
+        await pilot.click("#sample-only")
+        await until(pilot, lambda: type(app.screen).__name__ == "StatsScreen", timeout=180)
+        await until(pilot, lambda: "alice" in screen_text(app))
+        assert any(n.startswith("Sample: The workspace is ready") for n in notifications(app))
+    assert workspace.settings_file.is_file()

@@ -77,7 +77,7 @@ async def test_genuine_pair_is_granted_and_stranger_denied(
     )
     app = create_app(trained_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
+        await pilot.press("f4")
         await settle(pilot, app)
 
         granted = await authenticate(pilot, app, face, voice)
@@ -105,7 +105,7 @@ async def test_genuine_pair_is_granted_and_stranger_denied(
         assert "DENIED (unknown_face)" in screen_text(app)
 
         # Both attempts are in the audit log, newest first.
-        await pilot.press("escape", "5")
+        await pilot.press("escape", "f6")
         await settle(pilot, app)
         rows = app.screen.query_one("#attempts", DataTable)
         decisions = [rows.get_row_at(i)[1] for i in range(rows.row_count)]
@@ -117,7 +117,7 @@ async def test_training_one_model_fills_metrics_log_and_confusion(
 ) -> None:
     app = create_app(trained_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
+        await pilot.press("f3")
         await settle(pilot, app)
         metrics = app.screen.query_one("#metrics", DataTable)
         assert {"face", "voice", "product"} <= {str(key.value) for key in metrics.rows}
@@ -140,10 +140,10 @@ async def test_training_can_be_cancelled(trained_workspace: Workspace, tmp_path:
     copy = Workspace(root=Path(shutil.copytree(trained_workspace.root, tmp_path / "copy")))
     app = create_app(copy.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
+        await pilot.press("f3")
         await settle(pilot, app)
         await pilot.click("#start")
-        await pilot.press("x")
+        await pilot.press("escape")
         await settle(pilot, app, timeout=120)
         assert any(n.startswith("Cancelled") for n in notifications(app))
         assert app.screen.query_one("#start", Button).disabled is False
@@ -152,7 +152,7 @@ async def test_training_can_be_cancelled(trained_workspace: Workspace, tmp_path:
 async def test_simulation_shows_rates_and_det(trained_workspace: Workspace) -> None:
     app = create_app(trained_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
+        await pilot.press("f5")
         await settle(pilot, app)
         await pilot.click("#start")
         await settle(pilot, app, timeout=180)
@@ -169,7 +169,7 @@ async def test_simulation_shows_rates_and_det(trained_workspace: Workspace) -> N
     # A new session shows the last saved simulation without running it again.
     app = create_app(trained_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
+        await pilot.press("f5")
         await settle(pilot, app)
         assert "Last simulation (reports/simulation.json" in screen_text(app)
         assert app.screen.query_one("#rates", DataTable).row_count == len(campaigns)
@@ -181,7 +181,7 @@ async def test_unreadable_last_simulation_is_reported(small_workspace: Workspace
     (small_workspace.reports_dir / "simulation.json").write_text("{broken")
     app = create_app(small_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
+        await pilot.press("f5")
         await settle(pilot, app)
         assert any("reports/simulation.json" in n for n in notifications(app))
         assert app.screen.query_one("#start", Button).disabled is False
@@ -193,7 +193,7 @@ async def test_enrol_form_adds_a_member(trained_workspace: Workspace, tmp_path: 
     app = create_app(copy.root)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        await pilot.press("e")
+        await pilot.press("f7")
         await settle(pilot, app)
         app.screen.query_one("#member-name", Input).value = "mallory"
         add = app.screen.query_one("#add-path", Input)
@@ -206,3 +206,20 @@ async def test_enrol_form_adds_a_member(trained_workspace: Workspace, tmp_path: 
         await settle(pilot, app, timeout=120)
         assert any(n == "Enrolled: mallory is enrolled. Welcome!" for n in notifications(app))
     assert len(list((copy.faces_dir / "mallory").iterdir())) == 2
+
+
+async def test_training_screen_loads_the_saved_confusion_matrices(
+    trained_workspace: Workspace,
+) -> None:
+    app = create_app(trained_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot, app)
+        models = app.screen.query_one("#confusion-model", Select)
+        # The voice model verifies a claimed member: it has no confusion matrix.
+        assert [value for _, value in models._options[1:]] == ["face", "product"]  # noqa: SLF001
+        app.screen.query_one("#training-tabs", TabbedContent).active = "confusion-tab"
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "true" in text and "predicted" in text and "Train a model" not in text
+        assert "nan" not in screen_text(app)

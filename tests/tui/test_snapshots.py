@@ -1,14 +1,16 @@
-"""Snapshots of every screen at 100x30 on a fixed workspace (update: pytest --snapshot-update)."""
+"""Snapshots of every screen at 100x30 and at 80x24 on a fixed workspace, the welcome and the
+error panel (update: pytest --snapshot-update)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
 from engine.core.workspace import Workspace
-from tests.tui.conftest import add_attempts, settle, stats_shown
+from tests.tui.conftest import add_attempts, settle, stats_shown, until
 from tui.app import LIGHT_THEME, create_app
 
 SIZE = (100, 30)
@@ -67,7 +69,7 @@ def test_stats_features_light_theme(snap_compare, small_workspace: Workspace) ->
 
 def test_authenticate_with_picked_files(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     async def picked(pilot: Pilot[object]) -> None:
-        await after_key("3")(pilot)
+        await after_key("f4")(pilot)
         for field, path in (
             ("#face-path", "data/raw/probes/faces/ana/dim.png"),
             ("#voice-path", "data/raw/probes/voices/ana/yes_approve_3.wav"),
@@ -83,32 +85,32 @@ def test_authenticate_with_picked_files(snap_compare, small_workspace: Workspace
 
 def test_training_before_any_model(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("2")
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("f3")
     )
 
 
 def test_simulation_idle(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("4")
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("f5")
     )
 
 
 def test_history_of_four_attempts(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     add_attempts(small_workspace)
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("5")
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("f6")
     )
 
 
 def test_enrol_form(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     assert snap_compare(
-        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("e")
+        create_app(small_workspace.root), terminal_size=SIZE, run_before=after_key("f7")
     )
 
 
 def test_authenticate_decision_at_80x24(snap_compare, small_workspace: Workspace) -> None:  # noqa: ANN001
     async def decided(pilot: Pilot[object]) -> None:
-        await after_key("3")(pilot)
+        await after_key("f4")(pilot)
         for field, path in (
             ("#face-path", "data/raw/probes/faces/zoe/zoe.png"),
             ("#voice-path", "data/raw/probes/voices/zoe/yes_approve_1.wav"),
@@ -122,4 +124,35 @@ def test_authenticate_decision_at_80x24(snap_compare, small_workspace: Workspace
 
     assert snap_compare(
         create_app(small_workspace.root), terminal_size=(80, 24), run_before=decided
+    )
+
+
+SMALL = (80, 24)
+
+
+def test_welcome_on_an_empty_folder(snap_compare, workspace: Workspace) -> None:  # noqa: ANN001
+    async def welcomed(pilot: Pilot[object]) -> None:
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "WelcomeScreen")
+        await settled(pilot)
+
+    assert snap_compare(create_app(workspace.root), terminal_size=SIZE, run_before=welcomed)
+
+
+def test_error_panel_when_simulating_without_models(
+    snap_compare, small_workspace: Workspace
+) -> None:  # noqa: ANN001
+    async def failed(pilot: Pilot[object]) -> None:
+        await after_key("f5")(pilot)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: type(pilot.app.screen).__name__ == "ErrorScreen")
+        await settled(pilot)
+
+    assert snap_compare(create_app(small_workspace.root), terminal_size=SIZE, run_before=failed)
+
+
+@pytest.mark.parametrize("key", ["f2", "f3", "f4", "f5", "f6", "f7", "f1"])
+def test_layout_at_80x24(snap_compare, small_workspace: Workspace, key: str) -> None:  # noqa: ANN001
+    add_attempts(small_workspace)
+    assert snap_compare(
+        create_app(small_workspace.root), terminal_size=SMALL, run_before=after_key(key)
     )

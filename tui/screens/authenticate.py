@@ -10,17 +10,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, DirectoryTree, Footer, Header, Input, Label, Static
+from textual.widgets import Button, DirectoryTree, Footer, Input, Label, Static
 
 from engine.auth.words import STEP_NAMES, Decision, StepStatus, compare_scores
 from engine.core.errors import MmauthError
+from engine.core.text import printable
 from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
 from tui.session import session_of
+from tui.text import shown
 from tui.widgets.image_preview import ImagePreview
 from tui.widgets.media_tree import MediaTree, first_folder
 from tui.widgets.path_row import labelled_input
+from tui.widgets.screen_bar import ScreenBar
 from tui.widgets.spectrogram import Spectrogram
 from tui.widgets.steps import StepRow
 from tui.widgets.waveform import Waveform
@@ -41,7 +44,7 @@ def step_detail(step: Any) -> str:
     elif step.score is not None:
         parts.append(f"{step.score:.4f}")
     if step.message:
-        parts.append(step.message)
+        parts.append(printable(step.message))
     return "  ".join(parts)
 
 
@@ -51,6 +54,7 @@ class AuthenticateScreen(EngineScreen):
     BINDINGS = [
         Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+l", "clear", "Clear"),
+        Binding("ctrl+b", "toggle_tree", "Files"),
         Binding("escape", "focus_tree", "Files", show=False),
     ]
 
@@ -70,8 +74,8 @@ class AuthenticateScreen(EngineScreen):
 
     def compose(self) -> ComposeResult:
         workspace = session_of(self).workspace
-        root = first_folder(workspace.raw_dir, workspace.root)
-        yield Header()
+        root = first_folder(workspace.raw_dir / "probes", workspace.raw_dir, workspace.root)
+        yield ScreenBar("authenticate")
         with Horizontal(id="authenticate"):
             yield MediaTree(
                 root, (*IMAGE_SUFFIXES, *AUDIO_SUFFIXES), bare_names=True, id="media-tree"
@@ -109,8 +113,17 @@ class AuthenticateScreen(EngineScreen):
         self.query_one(following).focus()
 
     def action_focus_tree(self) -> None:
-        """Leave a path field for the file tree (where the number keys switch screens again)."""
-        self.query_one("#media-tree", MediaTree).focus()
+        """Leave a path field for the file tree (shown again if it was hidden)."""
+        tree = self.query_one("#media-tree", MediaTree)
+        tree.display = True
+        tree.focus()
+
+    def action_toggle_tree(self) -> None:
+        """Hide the file tree to give the previews the width, or show it again."""
+        tree = self.query_one("#media-tree", MediaTree)
+        tree.display = not tree.display
+        if not tree.display and tree.has_focus:
+            self.query_one("#face-path", Input).focus()
 
     def typed_path(self, field: Input) -> Path | None:
         """The path in a field; a relative one is taken inside the workspace."""
@@ -121,6 +134,8 @@ class AuthenticateScreen(EngineScreen):
 
     def preview(self, field: Input) -> None:
         path = self.typed_path(field)
+        picked = (self.typed_path(entry) for entry in self.query(Input))
+        self.query_one("#media-tree", MediaTree).mark_picked(p for p in picked if p is not None)
         if field.id == "face-path":
             if path is None:
                 self.query_one("#face-preview", ImagePreview).clear()
@@ -260,10 +275,10 @@ class AuthenticateScreen(EngineScreen):
         if decision.granted:
             banner.set_classes("-granted")
             banner.update(
-                f"{Decision.GRANTED}: welcome, {decision.member}. "
-                f"Recommended category: {decision.category}."
+                f"{Decision.GRANTED}: welcome, {shown(decision.member)}. "
+                f"Recommended category: {shown(decision.category)}."
             )
         else:
             banner.set_classes("-denied")
-            banner.update(f"{Decision.DENIED} ({decision.reason}): {decision.message}")
+            banner.update(f"{Decision.DENIED} ({decision.reason}): {shown(decision.message)}")
         self.query_one("#run", Button).disabled = False

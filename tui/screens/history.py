@@ -9,48 +9,52 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Label, Select, Static
+from textual.widgets import DataTable, Footer, Label, Select, Static
 
 from engine.auth.words import Decision, Origin, score_pair
+from engine.core.workspace import member_folders
 from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
 from tui.session import session_of
+from tui.text import shown
+from tui.widgets.screen_bar import ScreenBar
 
 HISTORY_LIMIT = 500
 DECISIONS = [("granted", Decision.GRANTED.value), ("denied", Decision.DENIED.value)]
-ORIGINS = [("live", Origin.LIVE.value), ("simulated", Origin.SIMULATION.value)]
-COLUMNS = ("time (UTC)", "decision", "reason", "member", "category", "face", "voice", "s")
+COLUMNS = ("time (UTC)", "decision", "reason", "member", "face", "voice")
+"""What fits 80 cells; the selected attempt's category, duration and files show below."""
+
+
+def attempt_time(attempt: Any, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """When an attempt was made, in UTC."""
+    return dt.datetime.fromtimestamp(attempt.at, tz=dt.UTC).strftime(pattern)
 
 
 def attempt_row(attempt: Any) -> tuple[str, ...]:
     """One audit record as the cells of the history table."""
-    when = dt.datetime.fromtimestamp(attempt.at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     return (
-        when,
+        attempt_time(attempt, "%m-%d %H:%M:%S"),
         attempt.decision,
-        attempt.reason,
-        attempt.identified_member or "-",
-        attempt.category or "-",
+        shown(attempt.reason),
+        shown(attempt.identified_member or "-"),
         score_pair(attempt.face_score, attempt.face_threshold),
         score_pair(attempt.voice_score, attempt.voice_threshold),
-        f"{attempt.seconds:.2f}",
     )
 
 
 class HistoryScreen(EngineScreen):
     """Newest attempts first; select one to read its message and steps."""
 
-    BINDINGS = [Binding("r", "refresh_history", "Refresh")]
+    BINDINGS = [Binding("ctrl+r", "refresh_history", "Refresh")]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenBar("history")
         with Vertical(id="history"):
             with Horizontal(classes="toolbar"):
+                yield Label("Member", classes="toolbar-label")
                 yield Select[str]([], prompt="any member", id="member-filter")
+                yield Label("Decision", classes="toolbar-label")
                 yield Select[str](DECISIONS, prompt="any decision", id="decision-filter")
-                yield Select[str](
-                    ORIGINS, prompt="any origin", value=Origin.LIVE.value, id="origin-filter"
-                )
             yield Label("", id="history-count")
             yield DataTable(id="attempts", cursor_type="row", zebra_stripes=True)
             yield Static("", id="attempt-detail")
@@ -70,7 +74,6 @@ class HistoryScreen(EngineScreen):
         self.load_history(
             _chosen(self.query_one("#member-filter", Select)),
             _chosen(self.query_one("#decision-filter", Select)),
-            _chosen(self.query_one("#origin-filter", Select)),
         )
 
     @on(Select.Changed)
@@ -78,19 +81,24 @@ class HistoryScreen(EngineScreen):
         self.action_refresh_history()
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def load_history(self, member: str | None, decision: str | None, origin: str | None) -> None:
+    def load_history(self, member: str | None, decision: str | None) -> None:
+        """Live attempts only: simulations are not attempts by people (mmauth simulate --audit
+        records them for the CLI's reports)."""
         workspace = session_of(self).workspace
+        folders = set(member_folders(workspace.faces_dir)) | set(
+            member_folders(workspace.voices_dir)
+        )
         if not workspace.database.is_file():
-            self.app.call_from_thread(self.show_history, [], [])
+            self.app.call_from_thread(self.show_history, [], sorted(folders))
             return
         from engine.auth.store import open_store
 
         with engine_errors(self.app):
             store = open_store(workspace)
             attempts = store.history(
-                member=member, decision=decision, origin=origin, limit=HISTORY_LIMIT
+                member=member, decision=decision, origin=Origin.LIVE, limit=HISTORY_LIMIT
             )
-            names = sorted({m.name for m in store.members()} | _identified(store))
+            names = sorted(folders | {m.name for m in store.members()} | _identified(store))
             self.app.call_from_thread(self.show_history, attempts, names)
 
     def show_history(self, attempts: list[Any], member_names: list[str]) -> None:
@@ -108,7 +116,9 @@ class HistoryScreen(EngineScreen):
         table.add_rows([attempt_row(a) for a in attempts])
         count = self.query_one("#history-count", Label)
         if not session_of(self).workspace.database.is_file():
-            count.update("No attempts yet: authenticate on screen 3 or run mmauth authenticate.")
+            count.update(
+                "No attempts yet: authenticate on the Auth screen (F4) or run mmauth authenticate."
+            )
         else:
             count.update(f"{len(attempts)} attempts (newest first, at most {HISTORY_LIMIT})")
         self.query_one("#attempt-detail", Static).update("")
@@ -121,8 +131,11 @@ class HistoryScreen(EngineScreen):
         steps = "  ".join(
             f"{step.get('name', '?')}: {step.get('status', '?')}" for step in attempt.steps
         )
-        files = f"face {attempt.face_path or '-'}  voice {attempt.voice_path or '-'}"
-        self.query_one("#attempt-detail", Static).update(f"{attempt.message}\n{steps}\n{files}")
+        self.query_one("#attempt-detail", Static).update(
+            f"{attempt_time(attempt)} UTC, {attempt.seconds:.2f} s: {shown(attempt.message)}\n"
+            f"category {shown(attempt.category or '-')}\n{shown(steps)}\n"
+            f"face {shown(attempt.face_path or '-')}\nvoice {shown(attempt.voice_path or '-')}"
+        )
 
 
 def _chosen(select: Select[str]) -> str | None:
@@ -131,5 +144,7 @@ def _chosen(select: Select[str]) -> str | None:
 
 def _identified(store: Any) -> set[str]:
     return {
-        a.identified_member for a in store.history(origin=None, limit=None) if a.identified_member
+        a.identified_member
+        for a in store.history(origin=Origin.LIVE, limit=None)
+        if a.identified_member
     }

@@ -11,13 +11,14 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.lazy import Lazy
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Header, Label, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Label, Select, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from tui.errors import engine_errors
 from tui.screens.base import EngineScreen
 from tui.session import session_of
 from tui.widgets.heatmap import Heatmap
+from tui.widgets.screen_bar import ScreenBar
 
 
 def fill_table(
@@ -32,10 +33,10 @@ def fill_table(
 class StatsScreen(EngineScreen):
     """The workspace at a glance; every absent input names the command that creates it."""
 
-    BINDINGS = [Binding("r", "refresh_stats", "Refresh")]
+    BINDINGS = [Binding("ctrl+r", "refresh_stats", "Refresh")]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenBar("stats")
         with TabbedContent(id="stats-tabs"):
             with TabPane("Overview", id="overview"), VerticalScroll(id="overview-body"):
                 yield Static("", id="missing")
@@ -66,8 +67,9 @@ class StatsScreen(EngineScreen):
                 yield PlotextPlot(id="audio-box", classes="tall-plot")
         yield Footer()
 
-    def on_mount(self) -> None:
-        # After the first paint: the worker's imports (pandas) would otherwise hold the GIL
+    def on_screen_resume(self) -> None:
+        # Every time the screen is shown, since other screens and commands change the workspace;
+        # after the first paint: the worker's imports (pandas) would otherwise hold the GIL
         # while the screen waits to be drawn.
         self.call_after_refresh(self.action_refresh_stats)
 
@@ -134,11 +136,10 @@ class StatsScreen(EngineScreen):
             "(data/merged_dataset.csv)."
         )
         fill_table(categories, customers.categories.columns, customers.categories.rows)
-        draw_histogram(self.query_one("#age-plot", PlotextPlot), customers.ages, "Age", "age")
+        draw_histogram(self.query_one("#age-plot", PlotextPlot), customers.ages, "Age")
         draw_histogram(
             self.query_one("#purchase-plot", PlotextPlot),
             customers.purchase_amounts,
-            "Purchase amount",
             customers.purchase_column or "purchase amount",
         )
         draw_bars(
@@ -149,6 +150,8 @@ class StatsScreen(EngineScreen):
         )
         scatter = self.query_one("#scatter-plot", PlotextPlot)
         scatter.plt.clear_figure()
+        # A plot without data is left out rather than drawn as an empty frame.
+        scatter.display = bool(customers.engagement_vs_purchase)
         if customers.engagement_vs_purchase:
             x, y = zip(*customers.engagement_vs_purchase, strict=True)
             scatter.plt.scatter(list(x), list(y), marker="dot")
@@ -188,22 +191,42 @@ class StatsScreen(EngineScreen):
         box.refresh()
 
 
-def draw_histogram(plot: PlotextPlot, values: Sequence[float], title: str, label: str) -> None:
-    """A histogram, or a note that the table has no such column."""
+def draw_histogram(plot: PlotextPlot, values: Sequence[float], label: str) -> None:
+    """A histogram of a column with whole-number counts; hidden when the table has no such
+    column (an empty frame says nothing)."""
     plot.plt.clear_figure()
+    plot.display = bool(values)
     if values:
-        plot.plt.hist(list(values), bins=15)
+        bins = 15
+        plot.plt.hist(list(values), bins=bins)
         plot.plt.xlabel(label)
-        plot.plt.title(title)
-    else:
-        plot.plt.title(f"{title}: no such column")
+        plot.plt.title(f"{label} (customers per bin)")
+        integer_ticks(plot, max_count(values, bins))
     plot.refresh()
 
 
+def max_count(values: Sequence[float], bins: int) -> int:
+    """The tallest bar of a histogram of ``values`` in ``bins`` equal bins."""
+    low, high = min(values), max(values)
+    width = (high - low) / bins or 1.0
+    counts = [0] * bins
+    for value in values:
+        counts[min(bins - 1, int((value - low) / width))] += 1
+    return max(counts)
+
+
+def integer_ticks(plot: PlotextPlot, highest: int, steps: int = 4) -> None:
+    """Whole-number ticks on a count axis (plotext would label 2.5 customers)."""
+    step = max(1, -(-highest // steps))
+    plot.plt.yticks(list(range(0, highest + step, step)))
+
+
 def draw_bars(plot: PlotextPlot, labels: Sequence[str], counts: Sequence[int], title: str) -> None:
-    """Vertical bars of counts per label."""
+    """Vertical bars of counts per label, hidden when there is nothing to count."""
     plot.plt.clear_figure()
+    plot.display = bool(labels)
     if labels:
         plot.plt.bar(list(labels), list(counts))
+        integer_ticks(plot, max(counts))
     plot.plt.title(title)
     plot.refresh()

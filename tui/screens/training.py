@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -13,7 +14,6 @@ from textual.widgets import (
     Button,
     DataTable,
     Footer,
-    Header,
     Label,
     Log,
     Select,
@@ -26,30 +26,34 @@ from engine.models.names import MODEL_NAMES
 from tui.errors import engine_errors
 from tui.screens.base import RunScreen
 from tui.session import session_of
+from tui.widgets.screen_bar import ScreenBar
 from tui.widgets.stage_progress import StageProgress
 
 METRIC_COLUMNS = ("accuracy", "f1_score", "log_loss", "eer", "threshold")
 
 
 def metric_text(value: Any) -> str:
-    """A metric as shown in the table: 4 decimals for numbers, ``-`` when absent."""
+    """A metric as shown in the table: 4 decimals for numbers, ``-`` when absent or not
+    defined for the model (the product model has no EER, a fold may have no log loss)."""
     if value is None or value == "":
         return "-"
     try:
-        return f"{float(value):.4f}"
+        number = float(value)
     except (TypeError, ValueError):
         return str(value)
+    return "-" if math.isnan(number) else f"{number:.4f}"
 
 
 class TrainingScreen(RunScreen):
     """Start or cancel training; progress bars per stage, a log, metrics, confusion matrices."""
 
-    BINDINGS = [Binding("ctrl+r", "start", "Train"), Binding("x", "cancel", "Cancel")]
+    BINDINGS = [Binding("ctrl+r", "start", "Train"), Binding("escape", "cancel", "Cancel")]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ScreenBar("training")
         with Vertical(id="training"):
             with Horizontal(classes="toolbar"):
+                yield Label("Models", classes="toolbar-label")
                 yield Select[str](
                     [("all models", "all"), *((m.value, m.value) for m in MODEL_NAMES)],
                     value="all",
@@ -65,7 +69,7 @@ class TrainingScreen(RunScreen):
                     yield DataTable(id="metrics", cursor_type="row", zebra_stripes=True)
                 with TabPane("Confusion", id="confusion-tab"), VerticalScroll():
                     yield Select[str]([], prompt="model", id="confusion-model")
-                    yield Static("Train a model to see its confusion matrix.", id="confusion")
+                    yield Static("", id="confusion")
                 with TabPane("Log", id="log-tab"):
                     yield Log(id="log", max_lines=2000)
         yield Footer()
@@ -80,18 +84,31 @@ class TrainingScreen(RunScreen):
 
     @work(thread=True, exclusive=True, group="summary", exit_on_error=False)
     def load_summary(self) -> None:
-        from engine.reports.stats import training_summary
+        """The saved metrics and confusion matrices (or what to do before training)."""
+        from engine.reports.stats import saved_confusion_matrices, training_summary
 
+        workspace = session_of(self).workspace
         with engine_errors(self.app):
-            summary = training_summary(session_of(self).workspace)
-            self.app.call_from_thread(self.show_summary, summary)
+            summary = training_summary(workspace)
+            inputs = (workspace.merged_dataset, workspace.image_features, workspace.audio_features)
+            missing = [workspace.relative(path) for path in inputs if not path.is_file()]
+            self.app.call_from_thread(self.show_summary, summary, missing)
+            self.app.call_from_thread(
+                self.show_confusion_choices, saved_confusion_matrices(workspace)
+            )
 
-    def show_summary(self, summary: Any) -> None:
+    def show_summary(self, summary: Any, missing_inputs: list[str]) -> None:
         note = self.query_one("#metrics-note", Label)
-        if summary is None:
-            note.update("No trained models yet: press Train (or run mmauth train).")
+        if summary is None and missing_inputs:
+            note.update(
+                f"Nothing to train on yet: {', '.join(missing_inputs)} missing. Run mmauth merge "
+                "and mmauth features first (or ctrl+p, Sample workspace, on an empty folder)."
+            )
             return
-        note.update("Metrics on held-out data (models/training_summary.csv).")
+        if summary is None:
+            note.update("No trained models yet: press Train (ctrl+r).")
+            return
+        note.update("Saved models: metrics on held-out data (models/training_summary.csv).")
         for record in summary.rows:
             values = dict(zip(summary.columns, record, strict=True))
             self.set_metrics(str(values["model"]), values)
@@ -113,8 +130,11 @@ class TrainingScreen(RunScreen):
             return
         which = self.query_one("#which", Select).value
         models = MODEL_NAMES if which == "all" else (str(which),)
-        self.query_one("#stages", StageProgress).reset()
         self.query_one("#log", Log).write_line(f"training {', '.join(models)}")
+        self.query_one("#metrics-note", Label).update(
+            "This run: metrics as each model finishes (saved to models/training_summary.csv "
+            "at the end)."
+        )
         self.train(models, cancel)
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
@@ -122,19 +142,21 @@ class TrainingScreen(RunScreen):
         from engine.models.training import train_models
 
         session = session_of(self)
-        result = None
-        try:
-            with engine_errors(self.app):
-                result = train_models(
+
+        def train() -> Any:
+            try:
+                return train_models(
                     session.workspace,
                     session.settings(),
                     which=models,
                     progress=self.report_progress,
                     cancel=cancel,
                 )
+            finally:
+                # A cancelled run may still have saved the models finished before it.
                 session.forget_models()
-        finally:
-            self.post_message(self.Finished(result))
+
+        self.run_engine(train)
 
     def on_run_screen_progressed(self, message: RunScreen.Progressed) -> None:
         event = message.event
@@ -145,22 +167,27 @@ class TrainingScreen(RunScreen):
             self.set_metrics(event.stage.removeprefix("train."), event.metrics)
 
     def on_run_screen_finished(self, message: RunScreen.Finished) -> None:
-        self.end_run()
+        self.end_run(message.ending)
         log = self.query_one("#log", Log)
-        if message.result is None:
-            log.write_line("training stopped")
-            return
-        log.write_line("training finished")
-        self.notify("Models trained and saved.", title="Training finished")
+        log.write_line(f"training {message.ending}")
+        if message.result is not None:
+            self.notify("Models trained and saved.", title="Training finished")
+        # What is saved now, whether the run finished or not.
         self.load_summary()
-        self.show_confusion_choices(message.result)
 
-    def show_confusion_choices(self, result: Any) -> None:
-        self.confusion = dict(getattr(result, "confusion_matrices", {}) or {})
+    def show_confusion_choices(self, matrices: dict[str, Any]) -> None:
+        self.confusion = matrices
         select = self.query_one("#confusion-model", Select)
+        current = select.value
         select.set_options([(name, name) for name in self.confusion])
-        if self.confusion:
+        if current in self.confusion:
+            select.value = current
+        elif self.confusion:
             select.value = next(iter(self.confusion))
+        else:
+            self.query_one("#confusion", Static).update(
+                "No saved model has a confusion matrix yet: train first (ctrl+r)."
+            )
 
     @on(Select.Changed, "#confusion-model")
     def show_confusion(self, event: Select.Changed) -> None:
