@@ -27,6 +27,7 @@ _ENV_NOT_SETTINGS = {"MMAUTH_WORKSPACE", "MMAUTH_REQUIRE_SHARED"}
 FaceBackend = Literal["classic", "dlib"]
 Executor = Literal["loky", "dask"]
 FusionRule = Literal["and", "score"]
+FaceThresholdRule = Literal["auto", "population", "gaussian_tail", "empirical"]
 MergeShape = Literal["auto", "assignment", "profile"]
 
 
@@ -142,6 +143,11 @@ class ModelSettings:
     """False match rate the thresholds are calibrated to, on held-out scores."""
     fusion: FusionRule = "and"
     """``and``: both modalities must pass their own threshold; ``score``: fused score threshold."""
+    face_threshold_rule: FaceThresholdRule = "auto"
+    """How the face threshold is set (engine.models.face.FaceIdentifier's ``threshold_rule``):
+    ``auto`` takes the dlib embedding's operating point measured on real people
+    (``population``); ``gaussian_tail`` and ``empirical`` calibrate on the enrolled members, for
+    faces unlike real photos (the sample's drawn faces)."""
     cv_splits: int = 5
     cv_repeats: int = 3
 

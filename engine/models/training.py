@@ -179,7 +179,10 @@ def train_face(
     backend = backends[0] if backends else settings.face.backend
     features = feature_matrix(table, "feature_")
     model = FaceIdentifier(
-        backend=backend, target_fmr=settings.models.target_fmr, random_state=settings.seed
+        backend=backend,
+        target_fmr=settings.models.target_fmr,
+        threshold_rule=settings.models.face_threshold_rule,
+        random_state=settings.seed,
     ).fit(
         features,
         table["member"].astype(str).to_numpy(),

@@ -55,6 +55,11 @@ FACE_BACKEND = "dlib"
 workspace says which one it was made for). Both backends find the faces (see
 benchmarks/sample_faces.py), but with four members only dlib's pretrained embedding separates
 them at a 1% FMR threshold: the classic model rejected 23 of 24 genuine attempts in the demo."""
+FACE_THRESHOLD_RULE = "gaussian_tail"
+"""The sample's mmauth.toml calibrates the face threshold on its members: its drawn faces sit
+closer together in the dlib embedding than real people's, so the operating point measured on
+real faces would let every stranger through (docs/BENCHMARKS.md, the demo after issue 13's
+defaults)."""
 JOBS = 2
 """Worker processes the sample's mmauth.toml sets: the dlib embedding is the demo's slowest step
 and this machine class has two cores."""
@@ -161,7 +166,14 @@ def write_sample_workspace(
                 writer.bytes(staging / file.path, file.data, file.kind)
         settings_text = (
             f"# Written by `mmauth sample --seed {seed}`: settings of this demo workspace.\n"
-            + dump_toml({"seed": seed, "jobs": JOBS, "face": {"backend": FACE_BACKEND}})
+            + dump_toml(
+                {
+                    "seed": seed,
+                    "jobs": JOBS,
+                    "face": {"backend": FACE_BACKEND},
+                    "models": {"face_threshold_rule": FACE_THRESHOLD_RULE},
+                }
+            )
         )
         writer.text(layout.settings_file, settings_text)
         manifest = {

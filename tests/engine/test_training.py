@@ -150,6 +150,13 @@ def test_training_the_face_model_takes_its_metrics_from_the_identifier(
     assert bundle.face.identify(vector).best_member == "bo"
 
 
+def test_the_face_threshold_rule_setting_reaches_the_identifier(customers: Workspace) -> None:
+    write_image_features(customers)
+    settings = load_settings(customers.root, {**FAST, "models.face_threshold_rule": "empirical"})
+    train_models(customers, settings, which=("face",))
+    assert load_model_bundle(customers, require=("face",)).face.threshold_rule == "empirical"
+
+
 def test_training_a_subset_keeps_the_other_models(customers: Workspace) -> None:
     write_image_features(customers)
     settings = fast_settings(customers)
