@@ -23,7 +23,7 @@ import dataclasses
 import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -36,6 +36,22 @@ UNKNOWN = "<unknown>"
 """Label of a rejected probe in confusion matrices and F1 scores."""
 EPSILON = 1e-12
 """Floor of norms and scales, so that a zero vector or a constant score never divides by zero."""
+
+
+def validated_rows(estimator: Any, X: ArrayLike, **kwargs: Any) -> np.ndarray:
+    """scikit-learn's ``validate_data`` for X alone, typed (scikit-learn ships no type hints)."""
+    from sklearn.utils.validation import validate_data
+
+    return cast(np.ndarray, validate_data(estimator, X, **kwargs))
+
+
+def validated_rows_and_labels(
+    estimator: Any, X: ArrayLike, y: ArrayLike, **kwargs: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's ``validate_data`` for X and y, typed."""
+    from sklearn.utils.validation import validate_data
+
+    return cast(tuple[np.ndarray, np.ndarray], validate_data(estimator, X, y, **kwargs))
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ describes the protocol).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import threading
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from engine.core.blas import single_threaded_blas
 from engine.core.errors import EnrolmentError
@@ -33,6 +34,8 @@ from engine.models._calibration import (
     population_threshold,
     report_calibrated,
     unit_rows,
+    validated_rows,
+    validated_rows_and_labels,
 )
 
 FaceBackendName = Literal["classic", "dlib"]
@@ -197,7 +200,7 @@ class FaceIdentifier(BaseEstimator):
         """
         if self.backend not in ("classic", "dlib"):
             raise ValueError(f"backend must be 'classic' or 'dlib', not {self.backend!r}")
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        X, y = validated_rows_and_labels(self, X, y, dtype=np.float64, ensure_min_samples=2)
         y = y.astype(str)
         groups = check_groups(groups, len(y))
         original = original_rows(augmented, len(y))
@@ -224,8 +227,8 @@ class FaceIdentifier(BaseEstimator):
         self.part_bounds_ = np.cumsum([0, *(part.shape[1] for part in parts)])
         self.templates_ = np.hstack(parts)
         self.template_members_ = y[order]
-        self.members_, self.template_starts_ = np.unique(self.template_members_, return_index=True)
-        self.members_ = [str(m) for m in self.members_]
+        members, self.template_starts_ = np.unique(self.template_members_, return_index=True)
+        self.members_ = [str(m) for m in members]
         self.normalised_ = self.score_normalisation == "cohort"
         return self
 
@@ -384,7 +387,7 @@ class FaceIdentifier(BaseEstimator):
         threshold stays; classic: the learned space is refitted and the threshold recalibrated
         (``augmented`` flags the new rows that are augmented copies, as in ``fit``)."""
         check_is_fitted(self, "templates_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validated_rows(self, X, reset=False, dtype=np.float64)
         member = str(member)
         if not member:
             raise EnrolmentError("a member name cannot be empty")
@@ -441,11 +444,15 @@ class FaceIdentifier(BaseEstimator):
         more probes than the best template of the mean cosine (docs/BENCHMARKS.md, section
         "Faces: designs compared on a development protocol")."""
         embedded = self._embed(X)
-        raw = sum(
-            max_per_member(
-                embedded[:, start:stop] @ self.templates_[:, start:stop].T, self.template_starts_
-            )
-            for start, stop in itertools.pairwise(self.part_bounds_)
+        raw: np.ndarray = functools.reduce(
+            np.add,
+            (
+                max_per_member(
+                    embedded[:, start:stop] @ self.templates_[:, start:stop].T,
+                    self.template_starts_,
+                )
+                for start, stop in itertools.pairwise(self.part_bounds_)
+            ),
         )
         return cohort_normalise(raw, self.cohort_size) if self.normalised_ else raw
 
@@ -453,7 +460,7 @@ class FaceIdentifier(BaseEstimator):
         """Scores of every row against every member, shape (n_rows, n_members), columns in
         ``members_`` order."""
         check_is_fitted(self, "templates_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validated_rows(self, X, reset=False, dtype=np.float64)
         with single_threaded_blas():
             return self._scores(X)
 

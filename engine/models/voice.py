@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from engine.core.blas import single_threaded_blas
 from engine.core.errors import EnrolmentError, InputError
@@ -35,6 +35,8 @@ from engine.models._calibration import (
     original_rows,
     report_calibrated,
     unit_rows,
+    validated_rows,
+    validated_rows_and_labels,
     verification_evaluation,
 )
 from engine.models.dtw import dtw_costs
@@ -218,21 +220,24 @@ class VoiceVerifier(BaseEstimator):
         speaker space (meant to make it ignore channel and tempo changes; off by default, see
         the class docstring).
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
-        y = y.astype(str)
-        phrases = check_labels(phrases, "phrases", len(y))
-        groups = check_groups(groups, len(y))
-        sequences = _check_sequences(sequences, len(y))
-        original = original_rows(augmented, len(y))
+        rows, labels = validated_rows_and_labels(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        labels = labels.astype(str)
+        phrase_labels = check_labels(phrases, "phrases", len(labels))
+        row_groups = check_groups(groups, len(labels))
+        sequences = _check_sequences(sequences, len(labels))
+        original = original_rows(augmented, len(labels))
         if not (self.use_augmented or self.augmented_training):
-            X, y, phrases, groups = X[original], y[original], phrases[original], groups[original]
+            rows, labels = rows[original], labels[original]
+            phrase_labels, row_groups = phrase_labels[original], row_groups[original]
             sequences = [s for s, keep in zip(sequences, original, strict=True) if keep]
             original = original[original]
-        if len(np.unique(y)) < 2:
+        if len(np.unique(labels)) < 2:
             raise EnrolmentError("at least 2 members are needed to calibrate against impostors")
         with single_threaded_blas():
-            self._fit_templates(X, y, phrases, sequences, original)
-            self._calibrate(X, y, phrases, sequences, groups, original, progress, cancel)
+            self._fit_templates(rows, labels, phrase_labels, sequences, original)
+            self._calibrate(
+                rows, labels, phrase_labels, sequences, row_groups, original, progress, cancel
+            )
         return self
 
     def _fit_templates(
@@ -312,6 +317,7 @@ class VoiceVerifier(BaseEstimator):
                 return _log_odds(self.speaker_model_.predict_proba(X))
             decision = self.speaker_model_.decision_function(X)
             return np.column_stack([-decision, decision]) if decision.ndim == 1 else decision
+        assert self.templates_ is not None, "fitted without a speaker model"
         return max_per_member(self._embed(X) @ self.templates_.T, self.template_starts_)
 
     def _evidence(self, X: np.ndarray, sequences: Sequence[np.ndarray]) -> _VoiceEvidence:
@@ -445,7 +451,7 @@ class VoiceVerifier(BaseEstimator):
         """Every row against every member's claim at once (the DTW runs once per row and
         enrolled take), arrays of shape (n_rows, n_members) in ``members_`` order."""
         check_is_fitted(self, "threshold_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validated_rows(self, X, reset=False, dtype=np.float64)
         with single_threaded_blas():
             evidence = self._evidence(X, _check_sequences(sequences, len(X)))
         combined = self._combine(evidence.speaker, evidence.dtw)
