@@ -197,6 +197,10 @@ DLIB_IMPOSTOR_TAIL = (0.1, 0.8958, 0.0235)
 mirror-averaged dlib embeddings, P(score >= t) = p0 exp(-(t - t0) / beta) for t >= t0, fitted on
 Yale's development subjects 1-7 (docs/BENCHMARKS.md, section "End-to-end decision")."""
 
+POPULATION_MIN_FMR = 0.005
+"""The strictest target the population tail serves: it was measured down to about 1%, and at
+0.5% it already extrapolates (threshold 0.966); stricter targets are calibrated per workspace."""
+
 
 def population_threshold(target_fmr: float, tail: tuple[float, float, float]) -> float:
     """The threshold at ``target_fmr`` of a pretrained matcher's impostor tail measured on a

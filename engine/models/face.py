@@ -23,6 +23,7 @@ from engine.core.metrics import threshold_at_fmr
 from engine.core.progress import ProgressCallback, no_progress
 from engine.models._calibration import (
     DLIB_IMPOSTOR_TAIL,
+    POPULATION_MIN_FMR,
     UNKNOWN,
     check_groups,
     cohort_normalise,
@@ -350,7 +351,11 @@ class FaceIdentifier(BaseEstimator):
         rule = self.threshold_rule
         if rule == "auto":
             pretrained = self.backend == "dlib" and self.score_normalisation == "none"
-            rule = "population" if pretrained else "gaussian_tail"
+            measured = self.target_fmr >= POPULATION_MIN_FMR
+            # Stricter targets would extrapolate the population tail past any cosine (a 0.1%
+            # target gives a threshold above 1: every face refused), so they are calibrated on
+            # the enrolled members instead.
+            rule = "population" if pretrained and measured else "gaussian_tail"
         if rule == "population":
             if self.backend != "dlib" or self.score_normalisation != "none":
                 raise ValueError("threshold_rule 'population' needs backend 'dlib', unnormalised")

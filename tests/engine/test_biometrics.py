@@ -298,6 +298,11 @@ def test_dlib_threshold_is_the_population_operating_point(face_data: dict) -> No
     assert cohort.threshold_ == gaussian_tail_threshold(cohort.evaluation_["impostor"], 0.01)
     with pytest.raises(ValueError, match="population"):
         FaceIdentifier(backend="classic", threshold_rule="population").fit(*arguments)
+    # Past the measured tail (a 0.1% target would put the threshold above any cosine) the
+    # automatic rule calibrates on the enrolled members instead of refusing every face.
+    strict = FaceIdentifier(backend="dlib", target_fmr=0.001).fit(*arguments)
+    assert population_threshold(0.001, DLIB_IMPOSTOR_TAIL) > 1
+    assert strict.threshold_ == gaussian_tail_threshold(strict.evaluation_["impostor"], 0.001)
 
 
 # Each phrase is a path through 6 random anchor points in a 6-d "MFCC" space.
