@@ -146,7 +146,8 @@ class ModelSettings:
     face_threshold_rule: FaceThresholdRule = "auto"
     """How the face threshold is set (engine.models.face.FaceIdentifier's ``threshold_rule``):
     ``auto`` takes the dlib embedding's operating point measured on real people
-    (``population``); ``gaussian_tail`` and ``empirical`` calibrate on the enrolled members, for
+    (``population``) for targets of 0.5% and above, and calibrates on the enrolled members
+    otherwise; ``gaussian_tail`` and ``empirical`` always calibrate on the enrolled members, for
     faces unlike real photos (the sample's drawn faces)."""
     cv_splits: int = 5
     cv_repeats: int = 3
