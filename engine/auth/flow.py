@@ -282,26 +282,17 @@ class Authenticator:
         started = time.perf_counter()
         try:
             bundle = self._bundle()
-        except UntrustedModelsError as error:
-            message = f"{REASONS[Reason.MODELS_UNTRUSTED]}: {error.message}"
-            raise Denied(
-                Reason.MODELS_UNTRUSTED,
-                message,
-                step_outcome(Step.MODELS, StepStatus.FAILED, started, message),
-            ) from None
-        except ModelIntegrityError as error:
-            message = f"{REASONS[Reason.MODELS_REFUSED]}: {error.message}"
-            raise Denied(
-                Reason.MODELS_REFUSED,
-                message,
-                step_outcome(Step.MODELS, StepStatus.FAILED, started, message),
-            ) from None
         except MmauthError as error:
-            message = f"{REASONS[Reason.MODELS_MISSING]}: {error.message}"
+            # Untrusted models are a kind of refused models: the most specific reason wins.
+            if isinstance(error, UntrustedModelsError):
+                reason = Reason.MODELS_UNTRUSTED
+            elif isinstance(error, ModelIntegrityError):
+                reason = Reason.MODELS_REFUSED
+            else:
+                reason = Reason.MODELS_MISSING
+            message = f"{REASONS[reason]}: {error.message}"
             raise Denied(
-                Reason.MODELS_MISSING,
-                message,
-                step_outcome(Step.MODELS, StepStatus.FAILED, started, message),
+                reason, message, step_outcome(Step.MODELS, StepStatus.FAILED, started, message)
             ) from None
         missing = [name for name in BIOMETRIC_MODELS if getattr(bundle, name, None) is None]
         if missing:
