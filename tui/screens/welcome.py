@@ -9,12 +9,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Button, Footer, Label, Static
 
 from engine.core.errors import InputError
 from engine.core.progress import Progress
-from tui.screens.base import EngineModal, run_and_report
+from tui.screens.base import EngineModal, RunScreen, run_and_report
 from tui.session import session_of
 from tui.widgets.stage_progress import RunEnding, StageProgress
 
@@ -31,19 +30,11 @@ class WelcomeScreen(EngineModal[bool]):
 
     BINDINGS = [Binding("escape", "close", "Close")]
 
-    class Progressed(Message):
-        """A stage reported progress (sent from the worker thread)."""
+    class Progressed(RunScreen.Progressed):
+        """A stage of the preparation reported progress (sent from the worker thread)."""
 
-        def __init__(self, event: Progress) -> None:
-            super().__init__()
-            self.event = event
-
-    class Finished(Message):
+    class Finished(RunScreen.Finished):
         """The preparation ended."""
-
-        def __init__(self, result: Any, ending: RunEnding) -> None:
-            super().__init__()
-            self.ending = ending
 
     def compose(self) -> ComposeResult:
         with Vertical(id="welcome-panel"):
