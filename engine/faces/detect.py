@@ -5,7 +5,8 @@ aligned crop. Detection always runs on the unmodified photo; augmentation then p
 region's geometry, so an augmented copy can never lose its face to the detector.
 
 Fallbacks, in order, when nothing is found in the photo as it is:
-1. (classic) the same cascade on a CLAHE-equalised copy: side-lit faces.
+1. the same detector on a CLAHE-equalised copy: side-lit faces, whose shadowed half hides the
+   gradients both detectors look for.
 2. the photo padded by a quarter of its size on every side with its own edge pixels: a photo
    that is already a tight face crop (ORL/AT&T style) leaves the detectors no margin.
 3. the tight-crop rule: no detection, but the photo is small (longest side at most 400 px),
@@ -120,7 +121,8 @@ def detect_face_dlib(
 ) -> FaceRegion:
     """The largest face found by dlib's HOG detector, aligned on its 5 landmarks as dlib does.
 
-    Tries without upsampling first (fast), then upsampled once (faces under about 80 px).
+    Tries without upsampling first (fast), then upsampled once (faces under about 80 px), then
+    the fallbacks of the module docstring. The landmarks are always read on the photo itself.
     Raises AcquisitionError when no face is found and MultipleFacesError when a second face has
     at least ``comparable_face_area`` of the largest face's area.
     """
@@ -134,6 +136,7 @@ def detect_face_dlib(
 
     method, box = _first_found(
         ("dlib", lambda: one_face(work)),
+        ("dlib-equalised", lambda: one_face(_equalised_rgb(work))),
         ("padded", lambda: _padded(work, one_face)),
     )
     if box is None:
@@ -247,6 +250,14 @@ def _grey(pixels: np.ndarray) -> np.ndarray:
     from skimage import color
 
     return color.rgb2gray(pixels)
+
+
+def _equalised_rgb(pixels: np.ndarray) -> np.ndarray:
+    """A CLAHE-equalised grey copy of the photo as height x width x 3 uint8 (dlib's input)."""
+    from skimage import exposure
+
+    grey = exposure.equalize_adapthist(_grey(pixels))
+    return np.repeat((grey * 255).round().astype(np.uint8)[..., None], 3, axis=2)
 
 
 def _detection_copy(image: np.ndarray) -> tuple[np.ndarray, float]:

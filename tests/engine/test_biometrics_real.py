@@ -104,3 +104,18 @@ def test_fsdd_speakers_verified_and_strangers_refused(
     result = evaluate_voice(model, *rows("probe"))
     assert result.fnmr.trials == 30 and result.fmr_strangers.trials == 20 * 3
     assert result.eer_members <= 0.15 and result.eer_strangers <= 0.25
+
+
+def test_side_lit_face_found_on_the_equalised_photo(shared_yalefaces: Path) -> None:
+    """dlib's HOG detector finds nothing in this side-lit photo as it is (a member presenting it
+    was turned away as `no_face` in the end-to-end benchmark); the equalised copy shows it."""
+    from PIL import Image
+
+    from engine.faces.detect import _dlib_boxes, _dlib_models, detect_face_dlib
+
+    pixels = np.asarray(Image.open(shared_yalefaces / "subject11.rightlight").convert("RGB"))
+    assert _dlib_boxes(_dlib_models()[0], pixels) == []
+    region = detect_face_dlib(pixels)
+    assert region.method == "dlib-equalised"
+    # The face is in the middle third of the 320 x 243 photo, not a detection on the background.
+    assert 320 / 3 < region.center_x < 2 * 320 / 3 and 243 / 4 < region.center_y < 3 * 243 / 4
