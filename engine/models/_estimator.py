@@ -76,8 +76,6 @@ class Estimator:
 class Classifier(Estimator):
     """An estimator that scikit-learn treats as a classifier (``is_classifier``)."""
 
-    _estimator_type = "classifier"
-
     def __sklearn_tags__(self) -> Any:
         from sklearn.utils import ClassifierTags
 
