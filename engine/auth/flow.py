@@ -530,7 +530,9 @@ class Authenticator:
         if self.bundle is None:
             from engine.models.persistence import load_model_bundle
 
-            self.bundle = load_model_bundle(self.workspace, require=BIOMETRIC_MODELS)
+            self.bundle = load_model_bundle(
+                self.workspace, require=BIOMETRIC_MODELS, for_inference=True
+            )
         return self.bundle
 
     def _store(self) -> AuditStore:

@@ -133,7 +133,9 @@ def run_simulation(
     from engine.models.persistence import load_model_bundle
 
     started = time.perf_counter()
-    bundle = load_model_bundle(workspace, require=(ModelName.FACE, ModelName.VOICE))
+    bundle = load_model_bundle(
+        workspace, require=(ModelName.FACE, ModelName.VOICE), for_inference=True
+    )
     members = sorted(str(m) for m in bundle.face.members_)
     face_probes = member_folders(workspace.probe_faces_dir)
     voice_probes = member_folders(workspace.probe_voices_dir)

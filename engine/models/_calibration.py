@@ -38,13 +38,6 @@ EPSILON = 1e-12
 """Floor of norms and scales, so that a zero vector or a constant score never divides by zero."""
 
 
-def validated_rows(estimator: Any, X: ArrayLike, **kwargs: Any) -> np.ndarray:
-    """scikit-learn's ``validate_data`` for X alone, typed (scikit-learn ships no type hints)."""
-    from sklearn.utils.validation import validate_data
-
-    return cast(np.ndarray, validate_data(estimator, X, **kwargs))
-
-
 def validated_rows_and_labels(
     estimator: Any, X: ArrayLike, y: ArrayLike, **kwargs: Any
 ) -> tuple[np.ndarray, np.ndarray]:

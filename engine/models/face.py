@@ -14,8 +14,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, clone
-from sklearn.utils.validation import check_is_fitted
 
 from engine.core.blas import single_threaded_blas
 from engine.core.errors import EnrolmentError
@@ -35,9 +33,9 @@ from engine.models._calibration import (
     population_threshold,
     report_calibrated,
     unit_rows,
-    validated_rows,
     validated_rows_and_labels,
 )
+from engine.models._estimator import Estimator, check_fitted, checked_rows
 
 FaceBackendName = Literal["classic", "dlib"]
 ScoreNormalisation = Literal["none", "cohort"]
@@ -64,7 +62,7 @@ class FaceMatch:
     """Score of every enrolled member."""
 
 
-class FaceIdentifier(BaseEstimator):
+class FaceIdentifier(Estimator):
     """Open-set face identification: which enrolled member is this, or nobody?
 
     A probe is compared with every enrolled template in an embedding space; a member's score is
@@ -370,6 +368,8 @@ class FaceIdentifier(BaseEstimator):
         )
 
     def _sub_model(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> FaceIdentifier:
+        from sklearn.base import clone
+
         model = clone(self)
         # The full model's choice of space, so that held-out scores are comparable with it.
         model.discriminant_ = self.discriminant_
@@ -391,8 +391,8 @@ class FaceIdentifier(BaseEstimator):
         """Add (or extend) a member. dlib: templates are appended, nothing is retrained and the
         threshold stays; classic: the learned space is refitted and the threshold recalibrated
         (``augmented`` flags the new rows that are augmented copies, as in ``fit``)."""
-        check_is_fitted(self, "templates_")
-        X = validated_rows(self, X, reset=False, dtype=np.float64)
+        check_fitted(self, "templates_")
+        X = checked_rows(self, X)
         member = str(member)
         if not member:
             raise EnrolmentError("a member name cannot be empty")
@@ -419,7 +419,7 @@ class FaceIdentifier(BaseEstimator):
 
     def remove(self, member: str) -> FaceIdentifier:
         """Forget a member (dlib: drop their templates; classic: retrain without them)."""
-        check_is_fitted(self, "templates_")
+        check_fitted(self, "templates_")
         if member not in self.members_:
             raise EnrolmentError(f"{member!r} is not enrolled")
         if len(self.members_) <= 2:
@@ -464,8 +464,8 @@ class FaceIdentifier(BaseEstimator):
     def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Scores of every row against every member, shape (n_rows, n_members), columns in
         ``members_`` order."""
-        check_is_fitted(self, "templates_")
-        X = validated_rows(self, X, reset=False, dtype=np.float64)
+        check_fitted(self, "templates_")
+        X = checked_rows(self, X)
         with single_threaded_blas():
             return self._scores(X)
 

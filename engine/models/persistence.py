@@ -53,9 +53,16 @@ EXPECTED_CLASSES = {
 # The modules a model class depends on besides its own: its code hash covers them too, and no
 # other module, so that editing one estimator leaves the others' model files loadable.
 SHARED_CODE_MODULES = {
-    "engine.models.face.FaceIdentifier": ("engine.models._calibration",),
-    "engine.models.voice.VoiceVerifier": ("engine.models._calibration", "engine.models.dtw"),
-    "engine.models.product.ProductRecommender": ("engine.models._product_comparison",),
+    "engine.models.face.FaceIdentifier": ("engine.models._calibration", "engine.models._estimator"),
+    "engine.models.voice.VoiceVerifier": (
+        "engine.models._calibration",
+        "engine.models.dtw",
+        "engine.models._estimator",
+    ),
+    "engine.models.product.ProductRecommender": (
+        "engine.models._product_comparison",
+        "engine.models._estimator",
+    ),
 }
 # Types outside skops' default trust that our models legitimately hold: tree structures of
 # scikit-learn's forests and boosting, and numpy dtypes.
@@ -236,13 +243,17 @@ def read_manifest(workspace: Workspace) -> dict[str, Any]:
     return manifest
 
 
-_loaded_models: dict[tuple[str, str], Any] = {}
-"""Deserialised models by (model name, SHA-256 of the file's bytes): a verified file whose
-bytes were already loaded is not deserialised again."""
+_loaded_models: dict[tuple[str, str, bool], Any] = {}
+"""Deserialised models by (model name, SHA-256 of the file's bytes, built for inference): a
+verified file whose bytes were already loaded is not deserialised again."""
 
 
 def load_model_bundle(
-    workspace: Workspace, require: Sequence[str] = MODEL_NAMES, *, check_members: bool = True
+    workspace: Workspace,
+    require: Sequence[str] = MODEL_NAMES,
+    *,
+    check_members: bool = True,
+    for_inference: bool = False,
 ) -> ModelBundle:
     """Verify the manifest's signature and every model file against it, then load them.
 
@@ -251,6 +262,9 @@ def load_model_bundle(
     UntrustedModelsError when this installation did not sign the manifest for this workspace
     or (``check_members``) a model knows a member the workspace does not enrol. Only a model
     update that is removing a member (its folders already moved aside) skips that last check.
+    ``for_inference`` (logins): models read from state files hold numpy inference twins of
+    their scikit-learn parts (engine.models._twins), which score without importing the library
+    but cannot be refitted or saved again.
     """
     manifest = read_manifest(workspace)
     manifest_sha = file_sha256(workspace.manifest)
@@ -271,7 +285,7 @@ def load_model_bundle(
                 f"{workspace.relative(workspace.manifest)} lists an unknown model {name!r}; "
                 "run mmauth train again"
             )
-        loaded[name] = _load_verified(workspace, name, entry, hashes)
+        loaded[name] = _load_verified(workspace, name, entry, hashes, for_inference)
     if check_members:
         check_members_enrolled(workspace, loaded.items())
     return ModelBundle(
@@ -302,7 +316,11 @@ def _refuse_unknown_files(workspace: Workspace, entries: Mapping[str, Any]) -> N
 
 
 def _load_verified(
-    workspace: Workspace, name: str, entry: Mapping[str, Any], hashes: Mapping[str, Any]
+    workspace: Workspace,
+    name: str,
+    entry: Mapping[str, Any],
+    hashes: Mapping[str, Any],
+    for_inference: bool,
 ) -> Any:
     import hashlib
 
@@ -333,15 +351,20 @@ def _load_verified(
     # bytes: when they disagree, the skops file (and its checks) rule.
     state = entry.get("state")
     if isinstance(state, Mapping) and state.get("skops_sha256") == actual:
-        return _load_verified_state(workspace, name, state)
-    return _checked_model(name, actual, where, lambda: deserialize_model(data, source=where))
+        return _load_verified_state(workspace, name, state, for_inference)
+    return _checked_model(
+        (name, actual, False), where, lambda: deserialize_model(data, source=where)
+    )
 
 
-def _load_verified_state(workspace: Workspace, name: str, state: Mapping[str, Any]) -> Any:
+def _load_verified_state(
+    workspace: Workspace, name: str, state: Mapping[str, Any], for_inference: bool
+) -> Any:
     """The model from its state file, after checking the file's bytes against the manifest."""
     import hashlib
 
     from engine.models import state_file
+    from engine.models._twins import TWINS
 
     path = workspace.models_dir / str(state.get("file", ""))
     where = workspace.relative(path)
@@ -357,15 +380,18 @@ def _load_verified_state(workspace: Workspace, name: str, state: Mapping[str, An
             f"{str(state.get('sha256'))[:12]}…): it changed after training, by tampering or an "
             "interrupted write; refused. Run mmauth train to restore it."
         )
+    twins = TWINS if for_inference else None
     return _checked_model(
-        name, actual, where, lambda: state_file.loads(data, allowed_types(), source=where)
+        (name, actual, for_inference),
+        where,
+        lambda: state_file.loads(data, allowed_types(), source=where, twins=twins),
     )
 
 
-def _checked_model(name: str, digest: str, where: str, build: Callable[[], Any]) -> Any:
-    """The model built from verified bytes (or reused from an earlier load of the same bytes),
-    refused unless it is of the class expected for ``name``."""
-    key = (name, digest)
+def _checked_model(key: tuple[str, str, bool], where: str, build: Callable[[], Any]) -> Any:
+    """The model built from verified bytes (or reused from an earlier load of the same bytes,
+    for inference or not: ``key``), refused unless it is of the class expected for its name."""
+    name = key[0]
     model = _loaded_models.get(key)
     if model is None:
         model = build()
@@ -374,7 +400,7 @@ def _checked_model(name: str, digest: str, where: str, build: Callable[[], Any])
     if found != expected:
         raise ModelIntegrityError(f"{where} holds a {found}, not the expected {expected}; refused")
     # One model per kind stays cached: a retrained model replaces its predecessor.
-    for stale in [k for k in _loaded_models if k[0] == name and k != key]:
+    for stale in [k for k in _loaded_models if k[0] == name and k[1] != key[1]]:
         del _loaded_models[stale]
     _loaded_models[key] = model
     return model

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 from engine.core.errors import InputError
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
+from engine.models._estimator import Classifier, check_fitted
 from engine.models._product_comparison import (
     METRICS,
     SELECTION_METRIC,
@@ -84,7 +84,7 @@ def candidate_estimator(name: str, random_state: int) -> Any:
     raise ValueError(f"unknown candidate {name!r}; known: {', '.join(CANDIDATES + BASELINES)}")
 
 
-class ProductRecommender(ClassifierMixin, BaseEstimator):
+class ProductRecommender(Classifier):
     """Chooses among candidate classifiers by repeated stratified cross-validation, then refits
     the best on every row.
 
@@ -206,8 +206,9 @@ class ProductRecommender(ClassifierMixin, BaseEstimator):
         )
 
         check_cancelled(cancel, STAGE)
+        # Fitted on the bare array, as it is called at prediction (no feature names to check).
         self.best_estimator_ = clone(candidate_estimator(best.name, self.random_state)).fit(
-            features, labels
+            features.to_numpy(dtype=np.float64), labels
         )
         step += 1
         progress(Progress(STAGE, step, total, f"refitted {best.name} on {len(labels)} rows"))
@@ -262,29 +263,39 @@ class ProductRecommender(ClassifierMixin, BaseEstimator):
         }
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability of each category in ``classes_`` for each row."""
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Probability of each category in ``classes_`` for each row: a table holding the
+        columns of ``feature_names_in_``, or an array of rows in their order (which needs no
+        pandas: the login's product step passes one)."""
         from threadpoolctl import threadpool_limits
 
         features = self._features(X)
         with threadpool_limits(limits=1):
             return self.best_estimator_.predict_proba(features)
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def _features(self, X: pd.DataFrame) -> pd.DataFrame:
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(self, "best_estimator_")
+    def _features(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        check_fitted(self, "best_estimator_")
         expected = [str(c) for c in self.feature_names_in_]
-        absent = [c for c in expected if c not in X.columns]
-        if absent:
+        if hasattr(X, "columns"):
+            absent = [c for c in expected if c not in X.columns]
+            if absent:
+                raise InputError(
+                    f"the product model needs the columns {', '.join(absent)}, which the "
+                    "customer data lacks; re-run mmauth merge and mmauth train --only product"
+                )
+            X = X[expected]
+        try:
+            rows = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"product features must be numeric: {error}") from error
+        if rows.ndim != 2 or rows.shape[1] != len(expected):
             raise InputError(
-                f"the product model needs the columns {', '.join(absent)}, which the customer data "
-                "lacks; re-run mmauth merge and mmauth train --only product"
+                f"product features must be rows of {len(expected)} values, not shape {rows.shape}"
             )
-        return _numeric_features(X[expected])
+        return rows
 
 
 def _numeric_features(X: Any) -> pd.DataFrame:

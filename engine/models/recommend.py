@@ -100,16 +100,24 @@ def recommend_for_member(workspace: Workspace, bundle: ModelBundle, member: str)
     if recommender is None:
         raise MissingStageError("no product model is trained: run mmauth train --only product")
     customer_id = member_customer(workspace, member)
-    table = read_merged_dataset(workspace)
-    row = table.loc[table[ID_COLUMN].astype(str).str.strip() == customer_id]
-    if row.empty:
+    row = _customer_row(workspace, customer_id)
+    if row is None:
         raise InputError(
             f"customer {customer_id!r}, linked to member {member!r}, is not in the merged "
             "customer data; fix the link in data/raw/customers/members.csv or re-run mmauth merge",
             path=workspace.relative(workspace.merged_dataset),
             column=ID_COLUMN,
         )
-    probabilities = recommender.predict_proba(row.iloc[[0]])[0]
+    columns = [str(column) for column in recommender.feature_names_in_]
+    absent = [column for column in columns if column not in row]
+    if absent:
+        raise InputError(
+            f"the product model needs the columns {', '.join(absent)}, which the customer data "
+            "lacks; re-run mmauth merge and mmauth train --only product",
+            path=workspace.relative(workspace.merged_dataset),
+        )
+    features = [_number(row[column]) for column in columns]
+    probabilities = recommender.predict_proba(np.asarray([features], dtype=np.float64))[0]
     order = np.argsort(probabilities)[::-1]
     ranked = {str(recommender.classes_[i]): float(probabilities[i]) for i in order}
     category = next(iter(ranked))
@@ -120,3 +128,35 @@ def recommend_for_member(workspace: Workspace, bundle: ModelBundle, member: str)
         customer_id=customer_id,
         beats_baseline=bool(recommender.comparison_.beats_baseline),
     )
+
+
+def _customer_row(workspace: Workspace, customer_id: str) -> dict[str, str] | None:
+    """The first row of data/merged_dataset.csv for ``customer_id``, read with the csv module:
+    a login reads one row, and pandas would be most of its start-up."""
+    import csv
+
+    if not workspace.merged_dataset.is_file():
+        raise MissingStageError(
+            f"{workspace.relative(workspace.merged_dataset)} is missing: run mmauth merge first"
+        )
+    try:
+        with workspace.merged_dataset.open(encoding="utf-8", newline="") as stream:
+            for row in csv.DictReader(stream):
+                if (row.get(ID_COLUMN) or "").strip() == customer_id:
+                    return row
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise InputError(
+            f"cannot be read as CSV ({error}); re-run mmauth merge",
+            path=workspace.relative(workspace.merged_dataset),
+        ) from error
+    return None
+
+
+def _number(text: str) -> float:
+    """A merged cell as the product model reads it: empty is missing (NaN)."""
+    if not text.strip():
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError as error:
+        raise InputError(f"product features must be numeric, not {text!r}") from error

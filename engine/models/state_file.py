@@ -18,7 +18,7 @@ import io
 import json
 import math
 import zipfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -61,8 +61,16 @@ def dumps(model: Any, own_types: Collection[str]) -> bytes:
     return buffer.getvalue()
 
 
-def loads(data: bytes, own_types: Collection[str], *, source: str) -> Any:
-    """Build the model of a state file, refusing any class outside the allow-list."""
+def loads(
+    data: bytes,
+    own_types: Collection[str],
+    *,
+    source: str,
+    twins: Mapping[str, Callable[[dict[str, Any]], Any]] | None = None,
+) -> Any:
+    """Build the model of a state file, refusing any class outside the allow-list. With
+    ``twins`` (class path -> builder from the object's state, engine.models._twins), an allowed
+    library object is built as its inference twin, so that scoring needs no scikit-learn."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as stored:
             entries = {name: stored[name] for name in stored.files}
@@ -73,7 +81,7 @@ def loads(data: bytes, own_types: Collection[str], *, source: str) -> Any:
         ) from error
     allowed = LIBRARY_TYPES | frozenset(own_types)
     try:
-        return _decode(tree, entries, allowed, source)
+        return _Decoder(entries, allowed, twins or {}, source).decode(tree)
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ModelIntegrityError(f"{source} is not a valid model state file: {error}") from error
 
@@ -145,47 +153,65 @@ def _encode(value: Any, arrays: _ArrayStore, allowed: frozenset[str]) -> Any:
     return {"object": class_path, "state": _encode(state, arrays, allowed)}
 
 
-def _decode(node: Any, entries: dict[str, np.ndarray], allowed: frozenset[str], source: str) -> Any:
-    if not isinstance(node, dict):
-        return node
-    tag, content = next(iter(node.items()))  # the tag comes first (reduce has more keys)
+class _Decoder:
+    """Builds the objects of a JSON tree, with its arrays, classes checked and twins chosen."""
 
-    def decode(child: Any) -> Any:
-        return _decode(child, entries, allowed, source)
+    def __init__(
+        self,
+        entries: dict[str, np.ndarray],
+        allowed: frozenset[str],
+        twins: Mapping[str, Callable[[dict[str, Any]], Any]],
+        source: str,
+    ) -> None:
+        self.entries = entries
+        self.allowed = allowed
+        self.twins = twins
+        self.source = source
 
-    if tag == "array":
-        return _stored_array(entries, content)
-    if tag == "scalar":
-        return _stored_array(entries, content)[()]
-    if tag == "strings":
-        return _stored_array(entries, content).astype(object)
-    if tag == "dtype":
-        return np.dtype(content)
-    if tag == "list":
-        return [decode(item) for item in content]
-    if tag == "tuple":
-        return tuple(decode(item) for item in content)
-    if tag == "dict":
-        return {key: decode(item) for key, item in content.items()}
-    if tag in ("object", "reduce"):
-        cls = _allowed_class(content, allowed, source)
-        if tag == "reduce" and content in REDUCED_TYPES:
-            built = cls(*decode(node["arguments"]))
-            built.__setstate__(decode(node["state"]))
+    def decode(self, node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        tag, content = next(iter(node.items()))  # the tag comes first (reduce has more keys)
+        if tag == "array":
+            return _stored_array(self.entries, content)
+        if tag == "scalar":
+            return _stored_array(self.entries, content)[()]
+        if tag == "strings":
+            return _stored_array(self.entries, content).astype(object)
+        if tag == "dtype":
+            return np.dtype(content)
+        if tag == "list":
+            return [self.decode(item) for item in content]
+        if tag == "tuple":
+            return tuple(self.decode(item) for item in content)
+        if tag == "dict":
+            return {key: self.decode(item) for key, item in content.items()}
+        if tag in ("object", "reduce") and (tag == "reduce") == (content in REDUCED_TYPES):
+            return self._built(tag, content, node)
+        raise ValueError(f"unknown node {tag!r}")
+
+    def _built(self, tag: str, class_path: Any, node: dict[str, Any]) -> Any:
+        if class_path not in self.allowed:
+            raise ModelIntegrityError(
+                f"{self.source} holds a {class_path}, which is not on the allow-list; refused. "
+                "Re-run mmauth train."
+            )
+        state = self.decode(node["state"])
+        twin = self.twins.get(class_path)
+        built = twin(state) if twin is not None else None
+        if built is not None:
             return built
-        if tag == "object" and content not in REDUCED_TYPES:
-            built = object.__new__(cls)  # as unpickling does: no constructor runs
-            _set_state(built)(decode(node["state"]))
+        cls = _allowed_class(class_path, self.source)
+        if tag == "reduce":
+            built = cls(*self.decode(node["arguments"]))
+            built.__setstate__(state)
             return built
-    raise ValueError(f"unknown node {tag!r}")
+        built = object.__new__(cls)  # as unpickling does: no constructor runs
+        _set_state(built)(state)
+        return built
 
 
-def _allowed_class(class_path: str, allowed: frozenset[str], source: str) -> type[Any]:
-    if class_path not in allowed:
-        raise ModelIntegrityError(
-            f"{source} holds a {class_path}, which is not on the allow-list; refused. "
-            "Re-run mmauth train."
-        )
+def _allowed_class(class_path: str, source: str) -> type[Any]:
     module_name, _, name = class_path.rpartition(".")
     cls = getattr(importlib.import_module(module_name), name)
     if not isinstance(cls, type):

@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, clone
-from sklearn.utils.validation import check_is_fitted
 
 from engine.core.blas import single_threaded_blas
 from engine.core.errors import EnrolmentError, InputError
@@ -35,10 +33,10 @@ from engine.models._calibration import (
     original_rows,
     report_calibrated,
     unit_rows,
-    validated_rows,
     validated_rows_and_labels,
     verification_evaluation,
 )
+from engine.models._estimator import Estimator, check_fitted, checked_rows
 from engine.models.dtw import dtw_costs
 
 
@@ -62,7 +60,7 @@ class VoiceMatch:
     """True when the phrase matches the enrolled takes closely enough."""
 
 
-class VoiceVerifier(BaseEstimator):
+class VoiceVerifier(Estimator):
     """Text-dependent speaker verification: is this the claimed member's voice, saying one of
     the member's enrolled approval phrases?
 
@@ -362,6 +360,8 @@ class VoiceVerifier(BaseEstimator):
         progress: ProgressCallback,
         cancel: threading.Event | None,
     ) -> None:
+        from sklearn.base import clone
+
         stage = "train.voice"
         collected = _HeldOutVoiceScores()
         steps = 0
@@ -450,8 +450,8 @@ class VoiceVerifier(BaseEstimator):
     def score_claims(self, X: ArrayLike, sequences: Sequence[np.ndarray]) -> ClaimScores:
         """Every row against every member's claim at once (the DTW runs once per row and
         enrolled take), arrays of shape (n_rows, n_members) in ``members_`` order."""
-        check_is_fitted(self, "threshold_")
-        X = validated_rows(self, X, reset=False, dtype=np.float64)
+        check_fitted(self, "threshold_")
+        X = checked_rows(self, X)
         with single_threaded_blas():
             evidence = self._evidence(X, _check_sequences(sequences, len(X)))
         combined = self._combine(evidence.speaker, evidence.dtw)
@@ -470,7 +470,7 @@ class VoiceVerifier(BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
         """Vectorised verification: (combined, speaker, phrase scores, matched phrases) of each
         row against its own claimed member."""
-        check_is_fitted(self, "threshold_")
+        check_fitted(self, "threshold_")
         unknown = sorted(set(map(str, claims)) - set(self.members_))
         if unknown:
             raise EnrolmentError(f"not enrolled in the voice model: {', '.join(unknown)}")
