@@ -140,7 +140,6 @@ class FaceIdentifier(BaseEstimator):
     See Also
     --------
     engine.models.voice.VoiceVerifier : the voice model of the second factor.
-    engine.models.fusion.ScoreFusion : combines both models' decisions.
 
     Examples
     --------

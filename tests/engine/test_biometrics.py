@@ -1,5 +1,5 @@
 """The face and voice models on synthetic clusters: identification, rejection of strangers,
-held-out calibration, grouped splits, enrolment, the DTW phrase check and fusion."""
+held-out calibration, grouped splits, enrolment, the DTW phrase check and persistence."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from engine.models._calibration import (
 )
 from engine.models.dtw import dtw_cost
 from engine.models.face import UNKNOWN, FaceIdentifier
-from engine.models.fusion import ScoreFusion
 from engine.models.voice import VoiceVerifier
 
 DIMENSIONS = 24
@@ -446,29 +445,7 @@ def test_voice_log_odds_speaker_score(voices: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Fusion and persistence
-
-
-def test_fusion_and_rule_and_score_rule(
-    face_data: dict, voice_model: VoiceVerifier, voices: dict
-) -> None:
-    face = FaceIdentifier(backend="dlib", threshold_rule="gaussian_tail").fit(
-        face_data["X"], face_data["y"], face_data["groups"]
-    )
-    rng = np.random.default_rng(11)
-    and_rule = ScoreFusion.from_models(face, voice_model, rule="and")
-    score_rule = ScoreFusion.from_models(face, voice_model, rule="score")
-    assert and_rule.threshold_ == score_rule.threshold_
-    assert and_rule.evaluation_["n_impostor"] > 0
-    face_match = face.identify(face_data["probes"][0])
-    voice_match = voice_model.verify(*voice_clip(voices["ann"], "yes", rng), "ann")
-    good = and_rule.decide(face_match, voice_match)
-    assert good.face_ok and good.voice_ok and good.accepted and good.rule == "and"
-    assert score_rule.decide(face_match, voice_match).accepted
-    stranger_voice = voice_model.verify(*voice_clip(voices["dee"], "yes", rng), "ann")
-    assert not and_rule.decide(face_match, stranger_voice).accepted
-    with pytest.raises(ValueError, match="rule"):
-        ScoreFusion(rule="or").fit([1.0], [0.0], [1.0], [0.0])
+# Persistence
 
 
 def test_fitted_models_survive_skops_round_trip(
@@ -492,8 +469,7 @@ def test_fitted_models_survive_skops_round_trip(
 
 
 @pytest.mark.parametrize(
-    "module_name",
-    ["engine.models.face", "engine.models.voice", "engine.models.fusion", "engine.models.product"],
+    "module_name", ["engine.models.face", "engine.models.voice", "engine.models.product"]
 )
 def test_the_estimators_docstring_examples_hold(module_name: str) -> None:
     import doctest
