@@ -116,7 +116,6 @@ class Authenticator:
         self.record = record
         self.lockout = lockout
         self.origin = origin
-        self._fusion: Any = None
         self.recommendations = ProductRecommendations(workspace, self._bundle)
         self.policy = LockoutPolicy(
             attempts=settings.auth.lockout_attempts,
@@ -314,17 +313,6 @@ class Authenticator:
         started = time.perf_counter()
         vector = acquire(Step.FACE, self._face_vector, media, Reason.NO_FACE, started)
         match = self._bundle().face.identify(vector)
-        if match.member is None and self.settings.models.fusion == "score":
-            # Score-level fusion: a weak face can be carried by a strong voice, so the closest
-            # member becomes the claim and the fused score decides after the voice step.
-            message = (
-                f"closest to {match.best_member}, under the face threshold: the fused "
-                "face + voice score decides"
-            )
-            outcome = step_outcome(
-                Step.FACE, StepStatus.PASSED, started, message, match.score, match.threshold
-            )
-            return outcome, FaceStepResult(match.best_member, match)
         if match.member is None:
             message = (
                 f"{REASONS[Reason.UNKNOWN_FACE]} (best similarity "
@@ -460,8 +448,6 @@ class Authenticator:
             f"score {compare_scores(match.score, match.threshold)}; speaker "
             f"{match.speaker_score:.3f}, phrase {match.phrase_score:.3f}"
         )
-        if self.settings.models.fusion == "score":
-            return self._fused(face, match, scores, started)
         result = VoiceStepResult(float(match.score), float(match.threshold))
         if match.accepted:
             said = f" saying {match.phrase!r}" if match.phrase else ""
@@ -481,45 +467,6 @@ class Authenticator:
             message,
             step_outcome(
                 Step.VOICE, StepStatus.FAILED, started, message, match.score, match.threshold
-            ),
-            result,
-        )
-
-    def _fused(
-        self, face: FaceStepResult, match: Any, scores: str, started: float
-    ) -> tuple[StepOutcome, VoiceStepResult]:
-        """The voice step under score-level fusion: the phrase check stays mandatory, and the
-        sum of the z-normalised face and voice scores must reach the fused threshold."""
-        if self._fusion is None:
-            from engine.models.fusion import ScoreFusion
-
-            self._fusion = ScoreFusion.from_models(
-                self._bundle().face,
-                self._bundle().voice,
-                rule="score",
-                random_state=self.settings.seed,
-            )
-        fused = self._fusion.decide(face.match, match)
-        # The audit row keeps the voice model's own score, as without fusion.
-        result = VoiceStepResult(float(match.score), float(match.threshold))
-        message = f"fused score {compare_scores(fused.fused_score, fused.threshold)} ({scores})"
-        if fused.accepted:
-            outcome = step_outcome(
-                Step.VOICE, StepStatus.PASSED, started, message, fused.fused_score, fused.threshold
-            )
-            return outcome, result
-        if not match.phrase_ok:
-            reason = Reason.PHRASE_MISMATCH
-        elif not fused.face_ok:
-            reason = Reason.UNKNOWN_FACE
-        else:
-            reason = Reason.VOICE_MISMATCH
-        message = f"{REASONS[reason]}: {message}"
-        raise Denied(
-            reason,
-            message,
-            step_outcome(
-                Step.VOICE, StepStatus.FAILED, started, message, fused.fused_score, fused.threshold
             ),
             result,
         )

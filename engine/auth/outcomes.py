@@ -143,8 +143,7 @@ class FaceStepResult:
     """The face model's answer for the photo."""
 
     member: str | None
-    """The member the attempt is for: the identified one (the closest under score fusion);
-    None when the photo was rejected."""
+    """The member the attempt is for (the identified one); None when the photo was rejected."""
     match: Any
     """The FaceMatch (score, threshold, closest member)."""
 
@@ -166,7 +165,7 @@ class ProductStepResult:
 
 @dataclasses.dataclass(frozen=True)
 class VoiceStepResult:
-    """The voice step's score against its threshold (fused under score-level fusion)."""
+    """The voice step's score against its threshold."""
 
     score: float
     threshold: float

@@ -41,7 +41,7 @@ from engine.auth.campaigns import (
 )
 from engine.auth.flow import AuthDecision, Authenticator
 from engine.auth.words import Origin, Reason, Step
-from engine.core.errors import AcquisitionError, InputError, MissingStageError
+from engine.core.errors import InputError, MissingStageError, MmauthError
 from engine.core.fileio import atomic_write_json, atomic_write_text
 from engine.core.metrics import Rate, rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
@@ -214,7 +214,8 @@ def _source_name(workspace: Workspace, path: Path) -> str:
 
 class ProbeFeatures:
     """Probe features extracted once per file (the batch machinery: cached and parallel),
-    then served to the flow; failures keep their kind (no face / no speech vs unreadable)."""
+    then served to the flow; failures keep their kind (no face, no speech, several faces,
+    unreadable)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -260,7 +261,9 @@ class ProbeFeatures:
             )
             for result in results:
                 if result.output is None:
-                    error_type = AcquisitionError if result.acquisition_failure else InputError
+                    # The same kind of error the flow's own extraction raises (e.g. several
+                    # faces), so the attempt is denied with the reason a live attempt gets.
+                    error_type = result.error_type or InputError
                     store[result.item.path] = error_type(result.error or "failed")
                 elif kind == "faces":
                     store[result.item.path] = np.asarray(result.output.features[0])
@@ -294,7 +297,7 @@ class ProbeFeatures:
             except InputError as error:
                 cache[path] = error
         value = cache[path]
-        if isinstance(value, InputError):
+        if isinstance(value, MmauthError):
             raise value
         return value
 

@@ -67,8 +67,15 @@ class ItemResult:
     """Why the file failed, in words a person can act on."""
     cached: bool = False
     """True when the result came from the on-disk cache."""
-    acquisition_failure: bool = False
-    """True when the file was readable but held no usable sample (AcquisitionError: an FTA)."""
+    error_type: type[MmauthError] | None = None
+    """The class of the error the file failed with (e.g. MultipleFacesError), so a consumer can
+    raise the same kind of error a direct call would have; None for an unreadable file or an
+    unexpected failure."""
+
+    @property
+    def acquisition_failure(self) -> bool:
+        """True when the file was readable but held no usable sample (AcquisitionError: an FTA)."""
+        return self.error_type is not None and issubclass(self.error_type, AcquisitionError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,16 +146,14 @@ def run_batch(
             pending.append(index)
     progress(Progress(stage, done, total, f"{done} of {total} files cached or unreadable"))
 
-    for index, (output, error, acquisition_failure) in zip(
+    for index, (output, error, error_type) in zip(
         pending,
         _execute([(items[i].path, item_params[i]) for i in pending], process, plan),
         strict=False,
     ):
         check_cancelled(cancel, stage)
         item = items[index]
-        results[index] = ItemResult(
-            item, output, error=error, acquisition_failure=acquisition_failure
-        )
+        results[index] = ItemResult(item, output, error=error, error_type=error_type)
         if output is not None and cache_dir is not None:
             _cache_store(cache_dir, keys[index], output)
         done += 1
@@ -158,20 +163,20 @@ def run_batch(
     return [result for result in results if result is not None]
 
 
-Outcome = tuple[ItemOutput | None, str | None, bool]
-"""(output, why it failed, whether the failure is a failure to acquire)."""
+Outcome = tuple[ItemOutput | None, str | None, type[MmauthError] | None]
+"""(output, why it failed, the class of the error it failed with)."""
 
 
 def _safe_process(process: ProcessFunction, path: Path, params: dict[str, Any]) -> Outcome:
     try:
-        return process(path, params), None, False
+        return process(path, params), None, None
     except MmauthError as error:
-        return None, error.message, isinstance(error, AcquisitionError)
+        return None, error.message, type(error)
     except MemoryError:
-        return None, "not enough memory to process this file", False
+        return None, "not enough memory to process this file", None
     # One undecodable file must not end a batch of thousands: record it and go on.
     except Exception as error:  # noqa: BLE001
-        return None, f"unexpected {type(error).__name__}: {error}", False
+        return None, f"unexpected {type(error).__name__}: {error}", None
 
 
 def _execute(

@@ -26,7 +26,6 @@ _ENV_NOT_SETTINGS = {"MMAUTH_WORKSPACE", "MMAUTH_REQUIRE_SHARED"}
 
 FaceBackend = Literal["classic", "dlib"]
 Executor = Literal["loky", "dask"]
-FusionRule = Literal["and", "score"]
 FaceThresholdRule = Literal["auto", "population", "gaussian_tail", "empirical"]
 MergeShape = Literal["auto", "assignment", "profile"]
 
@@ -141,8 +140,6 @@ class ModelSettings:
 
     target_fmr: float = 0.01
     """False match rate the thresholds are calibrated to, on held-out scores."""
-    fusion: FusionRule = "and"
-    """``and``: both modalities must pass their own threshold; ``score``: fused score threshold."""
     face_threshold_rule: FaceThresholdRule = "auto"
     """How the face threshold is set (engine.models.face.FaceIdentifier's ``threshold_rule``):
     ``auto`` takes the dlib embedding's operating point measured on real people
@@ -191,6 +188,15 @@ class Settings:
     auth: AuthSettings = dataclasses.field(default_factory=AuthSettings)
 
 
+# Settings mmauth once had, with what happened to them: mmauth.toml or the environment naming
+# one is refused with this message rather than the bare "unknown setting".
+_REMOVED_SETTINGS = {
+    "models.fusion": (
+        "models.fusion was removed after mmauth 0.1.0: score fusion let a strong face carry "
+        "a failing voice, so the decision is always face AND voice; delete the setting"
+    ),
+}
+
 _SECTIONS = {
     f.name for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(f.default_factory)
 }
@@ -233,6 +239,8 @@ def apply_updates(
     changes: dict[str, Any] = {}
     for key, value in updates.items():
         dotted = f"{prefix}{key}"
+        if dotted in _REMOVED_SETTINGS:
+            raise ConfigError(f"{source}: {_REMOVED_SETTINGS[dotted]}")
         if key not in known:
             raise ConfigError(
                 f"{source}: unknown setting {dotted!r}; known: {', '.join(sorted(known))}"

@@ -7,7 +7,6 @@ from .evaluation import (
     report_document as report_document,
 )
 from .face import FaceIdentifier as FaceIdentifier, FaceMatch as FaceMatch
-from .fusion import FusionDecision as FusionDecision, ScoreFusion as ScoreFusion
 from .persistence import (
     MODEL_NAMES as MODEL_NAMES,
     ModelBundle as ModelBundle,
@@ -41,13 +40,11 @@ __all__ = [
     "EvaluationReport",
     "FaceIdentifier",
     "FaceMatch",
-    "FusionDecision",
     "ModelBundle",
     "ModelComparison",
     "ModelRecord",
     "ProductRecommender",
     "Recommendation",
-    "ScoreFusion",
     "TrainingResult",
     "VoiceMatch",
     "VoiceVerifier",

@@ -11,7 +11,7 @@ thresholds (engine.models.face, engine.models.voice), probe rows measure them he
   members (members' probes claiming someone else) and against strangers (every stranger probe
   claiming every member), their EERs, the phrase check on probes saying a phrase the member did
   not enrol, FTA;
-- fusion: AND rule and score-level fusion on chimeric pairs of face and voice scores.
+- the decision: the AND rule of face and voice on chimeric pairs of face and voice scores.
 
 Every rate comes with its Wilson 95% interval (engine.core.metrics.rate).
 """
@@ -116,21 +116,13 @@ class VoiceEvaluation:
 
 
 @dataclasses.dataclass(frozen=True)
-class FusionEvaluation:
-    """Face + voice decisions on chimeric users (a face probe paired with a voice probe)."""
+class DecisionEvaluation:
+    """Face AND voice decisions on chimeric users (a face probe paired with a voice probe)."""
 
-    rule: str
-    """The rule in settings (``and`` or ``score``)."""
-    and_fmr: float
-    """Chimeric impostors accepted by the AND rule (both modalities at their own threshold)."""
-    and_fnmr: float
-    """Chimeric genuine users refused by the AND rule."""
-    score_fmr: float
-    """Chimeric impostors accepted by score-level fusion at its calibrated threshold."""
-    score_fnmr: float
-    """Chimeric genuine users refused by score-level fusion."""
-    score_eer: float
-    """EER of the fused score on chimeric pairs."""
+    fmr: float
+    """Chimeric impostors accepted (both modalities at their own threshold)."""
+    fnmr: float
+    """Chimeric genuine users refused."""
     pairs: int
     """Chimeric genuine pairs (and as many impostor pairs at most) the figures are measured on."""
 
@@ -143,8 +135,8 @@ class EvaluationReport:
     """Face figures, None when there is no face model or no face probe."""
     voice: VoiceEvaluation | None
     """Voice figures, None when there is no voice model or no voice probe."""
-    fusion: FusionEvaluation | None
-    """Fused figures, when both modalities were evaluated."""
+    decision: DecisionEvaluation | None
+    """Figures of the AND rule, when both modalities were evaluated."""
     created: str
     """When the evaluation ran (UTC, ISO 8601)."""
     output: Path | None = None
@@ -270,19 +262,18 @@ def evaluate_voice(
 
 
 # --------------------------------------------------------------------------------------------
-# Fusion
+# The decision
 
 
-def evaluate_fusion(
+def evaluate_decision(
     face: FaceEvaluation,
     voice: VoiceEvaluation,
-    fusion: Any,
     *,
     random_state: int = 0,
     max_pairs: int = 100_000,
-) -> FusionEvaluation:
-    """AND-rule and score-fusion error rates on chimeric users: each genuine face score paired
-    with a genuine voice score, each stranger's face score with a stranger's voice score."""
+) -> DecisionEvaluation:
+    """AND-rule error rates on chimeric users: each genuine face score paired with a genuine
+    voice score, each stranger's face score with a stranger's voice score."""
     rng = np.random.default_rng(random_state)
     face_genuine, face_impostor = np.asarray(face.genuine), np.asarray(face.impostor)
     voice_genuine = np.asarray(voice.genuine)
@@ -290,21 +281,14 @@ def evaluate_fusion(
     genuine_pairs = _pairs(face_genuine, voice_genuine, rng, max_pairs)
     impostor_pairs = _pairs(face_impostor, voice_impostor, rng, max_pairs)
     if genuine_pairs is None or impostor_pairs is None:
-        nan = math.nan
-        return FusionEvaluation(fusion.rule, nan, nan, nan, nan, nan, 0)
+        return DecisionEvaluation(math.nan, math.nan, 0)
 
-    def and_accepts(pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    def accepts(pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         return (pairs[0] >= face.threshold) & (pairs[1] >= voice.threshold)
 
-    fused_genuine = fusion.fused(*genuine_pairs)
-    fused_impostor = fusion.fused(*impostor_pairs)
-    return FusionEvaluation(
-        rule=fusion.rule,
-        and_fmr=float(np.mean(and_accepts(impostor_pairs))),
-        and_fnmr=float(np.mean(~and_accepts(genuine_pairs))),
-        score_fmr=float(np.mean(fused_impostor >= fusion.threshold_)),
-        score_fnmr=float(np.mean(fused_genuine < fusion.threshold_)),
-        score_eer=_eer(fused_genuine, fused_impostor),
+    return DecisionEvaluation(
+        fmr=float(np.mean(accepts(impostor_pairs))),
+        fnmr=float(np.mean(~accepts(genuine_pairs))),
         pairs=int(genuine_pairs[0].size),
     )
 
@@ -337,8 +321,6 @@ def evaluate_models(
     Loads the models through engine.models.persistence (verified against the manifest) unless a bundle
     is given. Raises MissingStageError when there is nothing to evaluate.
     """
-    from engine.models.fusion import ScoreFusion
-
     if bundle is None:
         from engine.models.persistence import load_model_bundle
 
@@ -357,16 +339,13 @@ def evaluate_models(
             f"{workspace.relative(workspace.probe_faces_dir)}/<label>/ or "
             f"{workspace.relative(workspace.probe_voices_dir)}/<label>/, then run mmauth features"
         )
-    fusion = None
+    decision = None
     if face is not None and voice is not None:
-        fusion_model = ScoreFusion.from_models(
-            bundle.face, bundle.voice, rule=settings.models.fusion, random_state=settings.seed
-        )
-        fusion = evaluate_fusion(face, voice, fusion_model, random_state=settings.seed)
+        decision = evaluate_decision(face, voice, random_state=settings.seed)
     report = EvaluationReport(
         face=face,
         voice=voice,
-        fusion=fusion,
+        decision=decision,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         output=evaluation_path(workspace),
     )

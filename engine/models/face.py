@@ -58,8 +58,6 @@ class FaceMatch:
     """Scores at or above it identify; below it the photo is rejected."""
     best_member: str
     """The closest enrolled member, even when rejected (for explanations)."""
-    scores: dict[str, float]
-    """Score of every enrolled member."""
 
 
 class FaceIdentifier(Estimator):
@@ -115,8 +113,10 @@ class FaceIdentifier(Estimator):
     evaluation_ : dict
         Held-out figures of the calibration (accuracy, f1_score, eer, fmr = FPIR, fnmr = FNIR,
         threshold, counts, the genuine and impostor scores, confusion matrix, protocol, backend).
-    templates_ : ndarray of shape (n_templates, n_dimensions)
-        Every enrolment row embedded (unit rows per part), sorted by member.
+    templates_ : ndarray of shape (n_templates, n_dimensions), float32
+        Every enrolment row embedded (unit rows per part), sorted by member. Single precision:
+        reading the templates is the cost of identification, and scores differ from double
+        precision's by about 1e-7.
     template_members_ : ndarray of shape (n_templates,)
         The member of each template.
     template_starts_ : ndarray of shape (n_members,)
@@ -138,7 +138,6 @@ class FaceIdentifier(Estimator):
     See Also
     --------
     engine.models.voice.VoiceVerifier : the voice model of the second factor.
-    engine.models.fusion.ScoreFusion : combines both models' decisions.
 
     Examples
     --------
@@ -221,14 +220,18 @@ class FaceIdentifier(Estimator):
         """Learn the embedding (classic) and store the templates sorted by member."""
         classic = self.backend == "classic"
         self.embedding_ = self._fit_embedding(X, y, groups) if classic else None
-        order = np.argsort(y, kind="stable")
-        parts = self._embedded_parts(X[order])
+        parts = self._embedded_parts(X)
         self.part_bounds_ = np.cumsum([0, *(part.shape[1] for part in parts)])
-        self.templates_ = np.hstack(parts)
-        self.template_members_ = y[order]
+        self.normalised_ = self.score_normalisation == "cohort"
+        return self._index_gallery(np.hstack(parts, dtype=np.float32), y)
+
+    def _index_gallery(self, templates: np.ndarray, owners: np.ndarray) -> FaceIdentifier:
+        """Store the templates sorted by member, in single precision."""
+        order = np.argsort(owners, kind="stable")
+        self.templates_ = np.asarray(templates, dtype=np.float32)[order]
+        self.template_members_ = owners[order]
         members, self.template_starts_ = np.unique(self.template_members_, return_index=True)
         self.members_ = [str(m) for m in members]
-        self.normalised_ = self.score_normalisation == "cohort"
         return self
 
     def _fit_embedding(
@@ -409,13 +412,10 @@ class FaceIdentifier(Estimator):
                 np.concatenate([self.training_groups_, new_groups]),
                 np.concatenate([self.training_augmented_, ~original_rows(augmented, rows)]),
             )
-        templates = np.vstack([self.templates_, self._embed(X)])
-        owners = np.concatenate([self.template_members_, np.full(len(X), member)])
-        order = np.argsort(owners, kind="stable")
-        self.templates_, self.template_members_ = templates[order], owners[order]
-        members, self.template_starts_ = np.unique(self.template_members_, return_index=True)
-        self.members_ = [str(m) for m in members]
-        return self
+        return self._index_gallery(
+            np.vstack([self.templates_, self._embed(X)]),
+            np.concatenate([self.template_members_, np.full(len(X), member)]),
+        )
 
     def remove(self, member: str) -> FaceIdentifier:
         """Forget a member (dlib: drop their templates; classic: retrain without them)."""
@@ -433,13 +433,7 @@ class FaceIdentifier(Estimator):
                 self.training_augmented_[keep],
             )
         keep = self.template_members_ != member
-        self.templates_, self.template_members_ = (
-            self.templates_[keep],
-            self.template_members_[keep],
-        )
-        members, self.template_starts_ = np.unique(self.template_members_, return_index=True)
-        self.members_ = [str(m) for m in members]
-        return self
+        return self._index_gallery(self.templates_[keep], self.template_members_[keep])
 
     # ---- scoring
 
@@ -448,17 +442,17 @@ class FaceIdentifier(Estimator):
         templates (one part for dlib). Each part picks its own best template, which identified
         more probes than the best template of the mean cosine (docs/BENCHMARKS.md, section
         "Faces: designs compared on a development protocol")."""
-        embedded = self._embed(X)
+        probes = self._embed(X).astype(np.float32)
         raw: np.ndarray = functools.reduce(
             np.add,
             (
                 max_per_member(
-                    embedded[:, start:stop] @ self.templates_[:, start:stop].T,
+                    probes[:, start:stop] @ self.templates_[:, start:stop].T,
                     self.template_starts_,
                 )
                 for start, stop in itertools.pairwise(self.part_bounds_)
             ),
-        )
+        ).astype(np.float64)
         return cohort_normalise(raw, self.cohort_size) if self.normalised_ else raw
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
@@ -486,5 +480,4 @@ class FaceIdentifier(Estimator):
             score=score,
             threshold=float(self.threshold_),
             best_member=self.members_[best],
-            scores=dict(zip(self.members_, scores.tolist(), strict=True)),
         )

@@ -147,7 +147,6 @@ class VoiceVerifier(Estimator):
     See Also
     --------
     engine.models.face.FaceIdentifier : the face model of the first factor.
-    engine.models.fusion.ScoreFusion : combines both models' decisions.
     engine.models.dtw.dtw_cost : the phrase evidence.
 
     Examples

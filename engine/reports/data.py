@@ -490,17 +490,14 @@ def evaluation_sections(workspace: Workspace, canvas: Canvas) -> list[Section]:
                 canvas,
             )
         )
-    fusion = document.get("fusion")
-    if fusion:
+    decision = document.get("decision")
+    if decision:
         sections.append(
             Section(
-                "Fusion on the probes (chimeric face + voice pairs)",
+                "Face AND voice on the probes (chimeric face + voice pairs)",
                 notes=(
-                    f"AND rule: FMR {_percent(fusion.get('and_fmr'))}, FNMR "
-                    f"{_percent(fusion.get('and_fnmr'))}; score-level fusion: FMR "
-                    f"{_percent(fusion.get('score_fmr'))}, FNMR {_percent(fusion.get('score_fnmr'))}, "
-                    f"EER {_percent(fusion.get('score_eer'))}; {fusion.get('pairs')} genuine pairs; "
-                    f"rule in force: {fusion.get('rule')}.",
+                    f"FMR {_percent(decision.get('fmr'))}, FNMR {_percent(decision.get('fnmr'))}; "
+                    f"{decision.get('pairs')} genuine pairs.",
                 ),
             )
         )

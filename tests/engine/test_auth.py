@@ -38,7 +38,7 @@ class FakeFaceModel:
             raise RuntimeError("model exploded")
         known = label in self.members_
         score = 0.9 if known else 0.2
-        return FaceMatch(known and label or None, score, 0.5, "alice", {"alice": score})
+        return FaceMatch(known and label or None, score, 0.5, "alice")
 
 
 class FakeVoiceModel:

@@ -1,5 +1,5 @@
 """The face and voice models on synthetic clusters: identification, rejection of strangers,
-held-out calibration, grouped splits, enrolment, the DTW phrase check and fusion."""
+held-out calibration, grouped splits, enrolment, the DTW phrase check and persistence."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from engine.models._calibration import (
 )
 from engine.models.dtw import dtw_cost
 from engine.models.face import UNKNOWN, FaceIdentifier
-from engine.models.fusion import ScoreFusion
 from engine.models.voice import VoiceVerifier
 
 DIMENSIONS = 24
@@ -73,10 +72,61 @@ def test_face_identifies_members_and_rejects_strangers(backend: str, face_data: 
     match = model.identify(face_data["probes"][0])
     assert match.member == face_data["probe_y"][0] == match.best_member
     assert match.score >= match.threshold == model.threshold_
-    assert set(match.scores) == set(model.members_)
     rejected = model.identify(face_data["strangers"][0])
     assert rejected.member is None and rejected.best_member in model.members_
     assert model.decision_function(face_data["probes"]).shape == (len(face_data["probes"]), 9)
+
+
+def double_precision_best(
+    model: FaceIdentifier, rows: np.ndarray, owners: np.ndarray, probe: np.ndarray
+) -> tuple[str, float, float]:
+    """(best member, its score, the runner-up's score) scoring every member's every template in
+    float64, as identification did before its float32 templates."""
+    templates, embedded = model._embed(rows), model._embed(probe[None, :])[0]
+    scores = {
+        member: sum(
+            float(np.max(templates[owners == member, start:stop] @ embedded[start:stop]))
+            for start, stop in zip(model.part_bounds_[:-1], model.part_bounds_[1:], strict=True)
+        )
+        for member in model.members_
+    }
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    return ranked[0][0], ranked[0][1], ranked[1][1]
+
+
+@pytest.mark.parametrize("backend", ["dlib", "classic"])
+def test_identify_decides_as_scoring_every_member_in_double_precision(
+    backend: str, face_data: dict
+) -> None:
+    X, y, groups = face_data["X"], face_data["y"], face_data["groups"]
+    model = FaceIdentifier(backend=backend, threshold_rule="gaussian_tail").fit(X, y, groups)
+    rng = np.random.default_rng(5)
+    late = rng.normal(0, 2.0, DIMENSIONS) + rng.normal(0, 0.1, (4, DIMENSIONS))
+    model.enrol("late", late).remove("person8")
+    kept = y != "person8"
+    rows, owners = np.vstack([X[kept], late]), np.concatenate([y[kept], np.full(4, "late")])
+    probes = np.vstack(
+        [face_data["probes"], face_data["strangers"], rng.normal(0, 2.0, (20, DIMENSIONS))]
+    )
+    references = [double_precision_best(model, rows, owners, probe) for probe in probes]
+    best_scores = [score for _, score, _ in references]
+    accepted = rejected = 0
+    # Thresholds across the scores: the bound's search must stop right whatever the threshold.
+    for threshold in np.quantile(best_scores, [0.1, 0.5, 0.9]):
+        model.threshold_ = float(threshold)
+        for probe, (member, score, runner_up) in zip(probes, references, strict=True):
+            match = model.identify(probe)
+            if abs(score - threshold) < 1e-5 or score - runner_up < 1e-5:
+                continue  # a tie at single precision's resolution
+            if score >= threshold:
+                accepted += 1
+                assert match.member == member == match.best_member
+                assert match.score == pytest.approx(score, abs=1e-5)
+            else:
+                rejected += 1
+                assert match.member is None and match.score < threshold
+    assert accepted > 0 and rejected > 0
+    assert model.templates_.dtype == np.float32
 
 
 def test_classic_space_needs_enough_members_for_lda(face_data: dict) -> None:
@@ -446,29 +496,7 @@ def test_voice_log_odds_speaker_score(voices: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Fusion and persistence
-
-
-def test_fusion_and_rule_and_score_rule(
-    face_data: dict, voice_model: VoiceVerifier, voices: dict
-) -> None:
-    face = FaceIdentifier(backend="dlib", threshold_rule="gaussian_tail").fit(
-        face_data["X"], face_data["y"], face_data["groups"]
-    )
-    rng = np.random.default_rng(11)
-    and_rule = ScoreFusion.from_models(face, voice_model, rule="and")
-    score_rule = ScoreFusion.from_models(face, voice_model, rule="score")
-    assert and_rule.threshold_ == score_rule.threshold_
-    assert and_rule.evaluation_["n_impostor"] > 0
-    face_match = face.identify(face_data["probes"][0])
-    voice_match = voice_model.verify(*voice_clip(voices["ann"], "yes", rng), "ann")
-    good = and_rule.decide(face_match, voice_match)
-    assert good.face_ok and good.voice_ok and good.accepted and good.rule == "and"
-    assert score_rule.decide(face_match, voice_match).accepted
-    stranger_voice = voice_model.verify(*voice_clip(voices["dee"], "yes", rng), "ann")
-    assert not and_rule.decide(face_match, stranger_voice).accepted
-    with pytest.raises(ValueError, match="rule"):
-        ScoreFusion(rule="or").fit([1.0], [0.0], [1.0], [0.0])
+# Persistence
 
 
 def test_fitted_models_survive_skops_round_trip(
@@ -492,8 +520,7 @@ def test_fitted_models_survive_skops_round_trip(
 
 
 @pytest.mark.parametrize(
-    "module_name",
-    ["engine.models.face", "engine.models.voice", "engine.models.fusion", "engine.models.product"],
+    "module_name", ["engine.models.face", "engine.models.voice", "engine.models.product"]
 )
 def test_the_estimators_docstring_examples_hold(module_name: str) -> None:
     import doctest

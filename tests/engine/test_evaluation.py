@@ -1,4 +1,4 @@
-"""Probe evaluation: open-set face identification, voice verification and fusion figures, and
+"""Probe evaluation: open-set face identification, voice verification and face AND voice figures, and
 evaluate_models on a workspace's feature tables."""
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from engine.core.errors import InputError, MissingStageError
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
 from engine.models.evaluation import (
+    evaluate_decision,
     evaluate_face,
-    evaluate_fusion,
     evaluate_models,
     evaluate_voice,
     evaluation_path,
 )
 from engine.models.face import FaceIdentifier
-from engine.models.fusion import ScoreFusion
 from engine.models.persistence import ModelBundle
 from engine.models.voice import VoiceVerifier
 from tests.engine.test_biometrics import MEMBER_PHRASES, face_rows, voice_clip, voice_table
@@ -104,7 +103,7 @@ def test_evaluate_voice_separates_genuine_members_strangers_and_wrong_phrases(
     assert max(result.impostor_strangers) < min(result.genuine)
 
 
-def test_evaluate_fusion_on_chimeric_pairs(
+def test_evaluate_decision_on_chimeric_pairs(
     face_model: FaceIdentifier, voice_model: VoiceVerifier, centres: dict, voices: dict
 ) -> None:
     rng = np.random.default_rng(13)
@@ -117,12 +116,9 @@ def test_evaluate_fusion_on_chimeric_pairs(
     )
     rows = [("ann", "yes"), ("bob", "go"), ("cyd", "yes"), ("dee", "yes"), ("dee", "go")]
     voice = evaluate_voice(voice_model, *voice_probes(voices, rows, seed=14))
-    fusion = ScoreFusion.from_models(face_model, voice_model, rule="score")
-    result = evaluate_fusion(face, voice, fusion)
-    assert result.rule == "score"
+    result = evaluate_decision(face, voice)
     assert result.pairs == len(face.genuine) * len(voice.genuine)
-    assert result.and_fmr == 0.0 and result.score_eer <= 0.05 and result.score_fmr <= 0.1
-    assert 0.0 <= result.and_fnmr <= 1.0 and 0.0 <= result.score_fnmr <= 1.0
+    assert result.fmr == 0.0 and 0.0 <= result.fnmr <= 1.0
 
 
 def write_face_table(workspace: Workspace, model: FaceIdentifier, centres: dict) -> None:
@@ -151,7 +147,7 @@ def test_evaluate_models_writes_the_report(
     report_file.write_text(json.dumps({"failures": failures}))
     bundle = ModelBundle(face=face_model, voice=None, product=None, manifest={})
     report = evaluate_models(workspace, Settings(), bundle=bundle)
-    assert report.voice is None and report.fusion is None
+    assert report.voice is None and report.decision is None
     # Only the probe that failed to acquire counts: not the unreadable one, not enrolment.
     assert report.face.fta.count == 1 and report.face.fnir_with_fta.trials == 19
     assert report.face.identification_accuracy.trials == 18

@@ -261,7 +261,7 @@ def edited(monkeypatch: pytest.MonkeyPatch, module_name: str) -> None:
 def test_editing_another_estimator_leaves_the_face_model_loadable(
     saved_face: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    edited(monkeypatch, "engine.models.fusion")
+    edited(monkeypatch, "engine.models.product")
     assert load_model_bundle(saved_face, require=("face",)).face.members_ == ["ana", "ben", "eve"]
 
 

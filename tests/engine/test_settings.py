@@ -52,6 +52,15 @@ def test_bad_toml_values_name_the_setting(tmp_path: Path, text: str, match: str)
         load_settings(tmp_path, environ={})
 
 
+def test_the_removed_fusion_setting_says_what_happened(tmp_path: Path) -> None:
+    write_toml(tmp_path, '[models]\nfusion = "score"\n')
+    with pytest.raises(ConfigError, match=r"mmauth.toml: models.fusion was removed .* face AND"):
+        load_settings(tmp_path, environ={})
+    (tmp_path / "mmauth.toml").unlink()
+    with pytest.raises(ConfigError, match=r"environment: models.fusion was removed"):
+        load_settings(tmp_path, environ={"MMAUTH_MODELS__FUSION": "and"})
+
+
 def test_environment_values_are_coerced_and_checked(tmp_path: Path) -> None:
     settings = load_settings(
         tmp_path,

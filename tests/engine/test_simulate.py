@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from engine.auth.campaigns import cycle_pairs
-from engine.auth.simulate import load_report, report_dict, run_simulation
+from engine.auth.simulate import ProbeFeatures, load_report, report_dict, run_simulation
 from engine.auth.store import AuditStore
 from engine.auth.words import Origin
 from engine.core.errors import InputError, MissingStageError
@@ -22,8 +22,10 @@ from engine.core.workspace import Workspace
 from engine.voices.audio import phrase_from_filename
 from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
 from tests.engine.test_auth import BUNDLE, enrolled_workspace
+from tests.engine.test_multiple_faces import side_by_side, yale_photo
 
 SETTINGS = Settings()
+BATCH_PREFETCH = ProbeFeatures.prefetch
 
 
 def stand_in_face(path: Path, settings: Settings) -> np.ndarray:
@@ -170,6 +172,28 @@ def test_wrong_phrase_is_synthesised_when_no_probe_has_one(simulated: Workspace)
     wrong = next(c for c in report.campaigns if c.name == "wrong_phrase")
     assert wrong.attempts == 3 and wrong.denied_by_reason == {"phrase_mismatch": 3}
     assert any("played backwards" in note for note in report.notes)
+
+
+def test_a_two_face_probe_is_denied_multiple_faces_as_a_live_attempt_is(
+    simulated: Workspace, shared_yalefaces: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two-face photo goes through the batch machinery with the real detector; its error
+    must keep its kind there, not become a plain failure to acquire (no_face)."""
+    crowd = simulated.probe_faces_dir / "crowd" / "1.png"
+    two_faces = side_by_side(
+        yale_photo(shared_yalefaces, "subject01.normal"),
+        yale_photo(shared_yalefaces, "subject02.normal"),
+    )
+    write_image(crowd, two_faces)
+
+    def prefetch_the_crowd(self: ProbeFeatures, workspace: Workspace, faces, voices, **kwargs):
+        BATCH_PREFETCH(self, workspace, [p for p in faces if p == crowd], [], **kwargs)
+
+    monkeypatch.setattr(ProbeFeatures, "prefetch", prefetch_the_crowd)
+    report = run_simulation(simulated, SETTINGS)
+    stranger_face = next(c for c in report.campaigns if c.name == "stranger_face")
+    assert stranger_face.denied_by_reason["multiple_faces"] > 0
+    assert "no_face" not in stranger_face.denied_by_reason
 
 
 def test_no_probes_is_a_clear_error(workspace: Workspace, monkeypatch) -> None:
