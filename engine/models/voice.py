@@ -27,15 +27,12 @@ from engine.models._calibration import (
     EPSILON,
     check_groups,
     check_labels,
-    cohort_normalise,
     cross_fitted_false_matches,
     gaussian_tail_threshold,
     held_out_fits,
-    max_per_member,
     mean_and_scale,
     original_rows,
     report_calibrated,
-    unit_rows,
     validated_rows,
     validated_rows_and_labels,
     verification_evaluation,
@@ -68,15 +65,11 @@ class VoiceVerifier(BaseEstimator):
     """Text-dependent speaker verification: is this the claimed member's voice, saying one of
     the member's enrolled approval phrases?
 
-    Speaker evidence: by default the decision values of a logistic regression over the members
-    on the standardised clip statistics (the claimed member's column), trained on the original
-    clips (and their augmented copies with ``augmented_training``); ``speaker_score="log_odds"``
-    uses the log posterior odds of the claimed member instead; ``pca``/``lda`` use the best
-    cosine to the member's enrolled clips in a whitened-PCA or LDA space. DTW evidence: minus the
+    Speaker evidence: the decision values of a logistic regression over the members on the
+    standardised clip statistics (the claimed member's column), trained on the original clips
+    (and their augmented copies with ``augmented_training``). DTW evidence: minus the
     length-normalised DTW cost of the probe's MFCC sequence against the member's enrolled takes
-    (best take); same speaker and same phrase give the lowest cost. Optional cohort
-    normalisation subtracts the mean of the ``cohort_size`` best other members' values (None:
-    all others). Both are z-normalised with held-out impostor scores and added,
+    (best take); same speaker and same phrase give the lowest cost. Both are z-normalised with held-out impostor scores and added,
     ``phrase_weight`` weighing the DTW term. Accepted when the combined score reaches
     ``threshold_`` and the phrase evidence passes the phrase check ``phrase_threshold_`` (a
     separate decision).
@@ -97,7 +90,10 @@ class VoiceVerifier(BaseEstimator):
     were chosen on the decisions at the calibrated thresholds on those digits (section "Voice
     factor"). Training the speaker model on augmented copies helped on held-out copies but not
     on the benchmark's probes, so ``augmented_training`` is off (docs/BENCHMARKS.md, section
-    "Results after the threshold and voice work").
+    "Results after the threshold and voice work"). Log posterior odds or LDA cosines as the
+    speaker evidence and cohort normalisation moved along the FNMR-FMR trade-off without
+    improving it (section "Voice factor"), as whitened-PCA cosines had not (section "Results
+    after the threshold and voice work"); they were removed.
 
     Parameters
     ----------
@@ -107,23 +103,16 @@ class VoiceVerifier(BaseEstimator):
         Weight of the z-normalised DTW evidence in the combined score.
     phrase_reference_weight : float, default=0.5
         Weight of the cost to the member's other phrase in the phrase evidence (0: raw cost).
-    speaker_space : {"logistic", "pca", "lda"}, default="logistic"
-        Logistic regression decision values, whitened-PCA cosine or discriminant-space cosine.
-    speaker_score : {"logit", "log_odds"}, default="logit"
-        Decision value or log posterior odds of the logistic speaker space.
-    pca_variance : float, default=0.95
-        Fraction of variance the whitened speaker space keeps.
-    cohort_size : int or None, default=0
-        Best other members in the cohort (None: all of them; 0 disables cohort normalisation).
     use_augmented : bool, default=False
-        Enrol augmented copies as templates and DTW takes too (see ``fit``).
+        Enrol augmented copies as DTW takes and train the speaker model on them too (see
+        ``fit``).
     augmented_training : bool, default=False
-        Train the speaker space on the augmented copies as well (they are never templates nor
+        Train the speaker model on the augmented copies as well (they are never DTW takes nor
         calibration attempts unless ``use_augmented``).
     cv_splits : int, default=3
         Folds of the grouped cross-validation producing held-out scores.
     random_state : int, default=0
-        Seed of the fold assignment and of the PCA.
+        Seed of the fold assignment.
 
     Attributes
     ----------
@@ -141,13 +130,7 @@ class VoiceVerifier(BaseEstimator):
     speaker_norm_, dtw_norm_ : tuple of (float, float)
         Mean and scale of the held-out impostor speaker and DTW evidence (z-normalisation).
     speaker_model_ : Pipeline
-        The speaker space: StandardScaler then the ``speaker_space`` model.
-    templates_ : ndarray of shape (n_templates, n_dimensions) or None
-        Enrolled clips in the learned space (None for the logistic space).
-    template_members_ : ndarray of shape (n_templates,)
-        The member of each template, sorted.
-    template_starts_ : ndarray of shape (n_members,)
-        Index of each member's first template.
+        The speaker model: StandardScaler then LogisticRegression.
     sequence_mean_, sequence_scale_ : ndarray of shape (n_coefficients,)
         Per-coefficient scaling of MFCC frames before the DTW.
     take_sequences_ : list of ndarray
@@ -190,10 +173,6 @@ class VoiceVerifier(BaseEstimator):
         self,
         target_fmr: float = 0.01,
         phrase_weight: float = 1.25,
-        speaker_space: str = "logistic",
-        speaker_score: str = "logit",
-        pca_variance: float = 0.95,
-        cohort_size: int | None = 0,
         phrase_reference_weight: float = 0.5,
         use_augmented: bool = False,
         augmented_training: bool = False,
@@ -202,10 +181,6 @@ class VoiceVerifier(BaseEstimator):
     ) -> None:
         self.target_fmr = target_fmr
         self.phrase_weight = phrase_weight
-        self.speaker_space = speaker_space
-        self.speaker_score = speaker_score
-        self.pca_variance = pca_variance
-        self.cohort_size = cohort_size
         self.phrase_reference_weight = phrase_reference_weight
         self.use_augmented = use_augmented
         self.augmented_training = augmented_training
@@ -266,7 +241,7 @@ class VoiceVerifier(BaseEstimator):
         original: np.ndarray,
     ) -> VoiceVerifier:
         """Speaker model on the original rows (plus the augmented copies with
-        ``augmented_training``); templates and DTW takes from the original rows (every row with
+        ``augmented_training``); DTW takes from the original rows (every row with
         ``use_augmented``)."""
         learn = original | self.augmented_training | self.use_augmented
         self.speaker_model_ = self._fit_speaker_model(X[learn], y[learn])
@@ -274,17 +249,13 @@ class VoiceVerifier(BaseEstimator):
             X, y, phrases = X[original], y[original], phrases[original]
             sequences = [s for s, keep in zip(sequences, original, strict=True) if keep]
         order = np.argsort(y, kind="stable")
-        self.template_members_ = y[order]
-        members, self.template_starts_ = np.unique(self.template_members_, return_index=True)
-        self.members_ = [str(m) for m in members]
-        # Enrolled clips in the learned space, for the cosine speaker evidence.
-        self.templates_ = None if self.speaker_space == "logistic" else self._embed(X[order])
+        self.members_ = [str(m) for m in np.unique(y)]
         frames = np.vstack(sequences)
         # Per-coefficient scaling keeps c0 (loudness) from dominating the frame distances.
         self.sequence_mean_ = frames.mean(axis=0)
         self.sequence_scale_ = np.maximum(frames.std(axis=0), EPSILON)
         # Plain lists and arrays (no tuple keys) so that skops can persist them; sorted by
-        # member like the templates.
+        # member like the speaker model's columns.
         self.take_sequences_ = [self._scale_sequence(sequences[i]) for i in order]
         self.take_members_ = y[order]
         self.take_phrases_ = phrases[order]
@@ -293,29 +264,12 @@ class VoiceVerifier(BaseEstimator):
         return self
 
     def _fit_speaker_model(self, X: np.ndarray, y: np.ndarray) -> Any:
+        from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        if self.speaker_space == "logistic":
-            from sklearn.linear_model import LogisticRegression
-
-            model = LogisticRegression(C=1.0, max_iter=2000)
-        elif self.speaker_space == "lda":
-            from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
-            model = LinearDiscriminantAnalysis(n_components=len(np.unique(y)) - 1)
-        elif self.speaker_space == "pca":
-            from sklearn.decomposition import PCA
-
-            model = PCA(n_components=self.pca_variance, whiten=True, random_state=self.random_state)
-        else:
-            raise ValueError(
-                f"speaker_space must be 'logistic', 'pca' or 'lda', not {self.speaker_space!r}"
-            )
+        model = LogisticRegression(C=1.0, max_iter=2000)
         return make_pipeline(StandardScaler(), model).fit(X, y)
-
-    def _embed(self, X: np.ndarray) -> np.ndarray:
-        return unit_rows(self.speaker_model_.transform(X))
 
     def _scale_sequence(self, sequence: np.ndarray) -> np.ndarray:
         return (np.asarray(sequence, dtype=np.float64) - self.sequence_mean_) / self.sequence_scale_
@@ -323,19 +277,10 @@ class VoiceVerifier(BaseEstimator):
     # ---- raw scores (before z-normalisation)
 
     def _speaker_scores(self, X: np.ndarray) -> np.ndarray:
-        """Speaker similarity per member, shape (n_rows, n_members): best-template cosine, or
-        the logistic regression's decision values (columns in sorted member order)."""
-        if self.speaker_space == "logistic":
-            if self.speaker_score not in ("logit", "log_odds"):
-                raise ValueError(
-                    f"speaker_score must be 'logit' or 'log_odds', not {self.speaker_score!r}"
-                )
-            if self.speaker_score == "log_odds":
-                return _log_odds(self.speaker_model_.predict_proba(X))
-            decision = self.speaker_model_.decision_function(X)
-            return np.column_stack([-decision, decision]) if decision.ndim == 1 else decision
-        assert self.templates_ is not None, "fitted without a speaker model"
-        return max_per_member(self._embed(X) @ self.templates_.T, self.template_starts_)
+        """Speaker similarity per member, shape (n_rows, n_members): the logistic regression's
+        decision values (columns in sorted member order)."""
+        decision = self.speaker_model_.decision_function(X)
+        return np.column_stack([-decision, decision]) if decision.ndim == 1 else decision
 
     def _evidence(self, X: np.ndarray, sequences: Sequence[np.ndarray]) -> _VoiceEvidence:
         """Every row against every member (arrays of shape (n_rows, n_members))."""
@@ -356,13 +301,7 @@ class VoiceVerifier(BaseEstimator):
                 )
         phrase = -(costs - self.phrase_reference_weight * references)
         # The combined score keeps the raw cost: the speaker's own voice is evidence there.
-        costs_only = -costs
-        if self.cohort_size != 0 and len(self.members_) > 1:
-            speaker = cohort_normalise(speaker, self.cohort_size)
-            evidence = cohort_normalise(costs_only, self.cohort_size)
-        else:
-            evidence = costs_only
-        return _VoiceEvidence(speaker=speaker, dtw=evidence, phrase=phrase, matched=matched)
+        return _VoiceEvidence(speaker=speaker, dtw=-costs, phrase=phrase, matched=matched)
 
     def _take_blocks(self) -> list[tuple[int, int]]:
         bounds = [*self.take_starts_.tolist(), len(self.take_members_)]
@@ -540,7 +479,7 @@ class ClaimScores:
     combined: np.ndarray
     """Combined score compared with ``threshold_``."""
     speaker: np.ndarray
-    """Speaker evidence (cohort-normalised when the model uses a cohort)."""
+    """Speaker evidence: the logistic regression's decision value."""
     phrase: np.ndarray
     """Phrase evidence against the claimed member's takes (the phrase check)."""
     matched: np.ndarray
@@ -556,9 +495,9 @@ class _VoiceEvidence:
     """Scores of rows against every member, arrays of shape (n_rows, n_members)."""
 
     speaker: np.ndarray
-    """Speaker similarity (cohort-normalised unless cohort_size is 0)."""
+    """Speaker similarity: the logistic regression's decision values."""
     dtw: np.ndarray
-    """Minus the best DTW cost (cohort-normalised unless cohort_size is 0): speaker and phrase."""
+    """Minus the best DTW cost: speaker and phrase."""
     phrase: np.ndarray
     """Minus the best DTW cost relative to the reference: the phrase check compares it with
     phrase_threshold_."""
@@ -632,9 +571,3 @@ class _HeldOutVoiceScores:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: np.asarray(values) for name, values in self.columns.items()}
-
-
-def _log_odds(probabilities: np.ndarray) -> np.ndarray:
-    """log(p / (1 - p)) per column, clipped away from 0 and 1."""
-    clipped = np.clip(probabilities, 1e-15, 1.0 - 1e-15)
-    return np.log(clipped) - np.log1p(-clipped)

@@ -483,20 +483,6 @@ def test_voice_augmented_copies_train_the_speaker_space_only(voices: dict) -> No
     assert len(plain.take_sequences_) == len(y)
 
 
-def test_voice_log_odds_speaker_score(voices: dict) -> None:
-    X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
-    model = VoiceVerifier(target_fmr=0.05, speaker_score="log_odds").fit(
-        X, y, phrases, sequences, groups
-    )
-    rng = np.random.default_rng(9)
-    genuine = model.verify(*voice_clip(voices["ann"], "yes", rng), "ann")
-    impostor = model.verify(*voice_clip(voices["bob"], "yes", rng), "ann")
-    assert genuine.accepted and not impostor.accepted
-    assert impostor.speaker_score < 0 < genuine.speaker_score
-    with pytest.raises(ValueError, match="speaker_score"):
-        VoiceVerifier(speaker_score="raw").fit(X, y, phrases, sequences, groups)
-
-
 # --------------------------------------------------------------------------------------------
 # Fusion and persistence
 
