@@ -1,7 +1,8 @@
 """Voice verification designs compared on FSDD, with development and test digits kept apart.
 
     .venv/bin/python -m benchmarks.voice_designs [--digits dev|test|all] [--designs NAME ...]
-        [--dtw-weights W ...]
+        [--dtw-weights W ...] [--splits N]
+    .venv/bin/python -m benchmarks.voice_designs --calibrated [KEY=VALUE,... ...] [--splits N]
 
 The protocol is benchmarks.accuracy's voice protocol (4 members and 2 strangers over all 15
 splits; members enrol with takes 0-4 of two digits; probes are takes 5-49 of those digits from
@@ -19,6 +20,14 @@ average spectrum, a GMM-UBM (16 diagonal components on MFCC + delta frames of th
 members, MAP-adapted means, average frame log-likelihood ratio) and a frame-level MLP (stacked
 +-2 frames, mean log posterior). None of them reaches the product's combined score on the
 development digits (docs/BENCHMARKS.md).
+
+``--calibrated`` reports what the product decides instead of EERs: the product's model (its
+defaults, then each variant of VoiceVerifier parameters given, e.g. ``phrase_weight=2``) at the
+thresholds it calibrates itself on the enrolment takes, no oracle threshold. Pooled over the
+splits with Wilson intervals: FNMR of the members' later takes (and how many of them the phrase
+check refused), FMR of other members' and strangers' later takes claiming each member, and the
+acceptance of each member's own 50 takes of the split's third digit, which nobody enrolled
+(overall, and by the phrase check alone). Tune on ``dev`` only.
 """
 
 from __future__ import annotations
@@ -29,12 +38,14 @@ import functools
 import itertools
 import os
 import platform
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from engine.core.metrics import equal_error_rate
+from engine.core.metrics import equal_error_rate, format_rate, rate
 from engine.core.settings import VoiceSettings
 from engine.models.voice import VoiceVerifier
 from engine.voices.audio import load_recording
@@ -85,9 +96,8 @@ def _sequence(clip: Clip) -> np.ndarray:
 # ---- the product's model
 
 
-def _verifier(clips: list[Clip], phrase_weight: float | None = None) -> VoiceVerifier:
-    model = VoiceVerifier() if phrase_weight is None else VoiceVerifier(phrase_weight=phrase_weight)
-    return model.fit(
+def _verifier(clips: list[Clip], **params: Any) -> VoiceVerifier:
+    return VoiceVerifier(**params).fit(
         np.array([_vector(c) for c in clips]),
         [c[0] for c in clips],
         [str(c[1]) for c in clips],
@@ -96,9 +106,9 @@ def _verifier(clips: list[Clip], phrase_weight: float | None = None) -> VoiceVer
     )
 
 
-def _product(part: str, phrase_weight: float | None = None) -> Design:
+def _product(part: str, **params: Any) -> Design:
     def design(enrol: list[Clip], probes: list[Clip], members: list[str]) -> np.ndarray:
-        scores = _verifier(enrol, phrase_weight).score_claims(
+        scores = _verifier(enrol, **params).score_claims(
             np.array([_vector(c) for c in probes]), [_sequence(c) for c in probes]
         )
         return {"combined": scores.combined, "speaker": scores.speaker, "dtw": scores.phrase}[part]
@@ -216,19 +226,20 @@ DESIGNS: dict[str, Design] = {
 # ---- protocol
 
 
-def splits(pool: range, seed: int = 0) -> list[tuple[list[str], list[str], list[int]]]:
-    """(members, strangers, digits) of the 15 splits: every pair of speakers plays strangers."""
+def splits(pool: range, seed: int = 0) -> list[tuple[list[str], list[str], list[int], int]]:
+    """(members, strangers, digits, wrong digit) of the 15 splits: every pair of speakers plays
+    strangers; members enrol the two digits, and the third digit drawn is nobody's phrase."""
     speakers = sorted({c[0] for c in SAMPLES})
     result = []
     for index, strangers in enumerate(itertools.combinations(speakers, 2)):
-        digits = np.random.default_rng([seed, index]).permutation(np.array(pool))[:2]
+        drawn = np.random.default_rng([seed, index]).permutation(np.array(pool))[:3]
         members = [s for s in speakers if s not in strangers]
-        result.append((members, list(strangers), sorted(int(d) for d in digits)))
+        result.append((members, list(strangers), sorted(int(d) for d in drawn[:2]), int(drawn[2])))
     return result
 
 
 def split_eers(
-    design: Design, members: list[str], strangers: list[str], digits: list[int]
+    design: Design, members: list[str], strangers: list[str], digits: list[int], wrong: int
 ) -> tuple[float, float]:
     enrol = [(s, d, t) for s in members for d in digits for t in range(5)]
     probes = [(s, d, t) for s in members + strangers for d in digits for t in range(5, 50)]
@@ -246,6 +257,62 @@ def split_eers(
     )
 
 
+def calibrated_decisions(
+    params: dict[str, Any], members: list[str], strangers: list[str], digits: list[int], wrong: int
+) -> Counter[str]:
+    """The product's decisions at the thresholds it calibrates itself (no oracle): attempts and
+    acceptances of members' later takes (genuine), other members' and strangers' later takes
+    claiming each member, and each member's own takes of the ``wrong`` digit (nobody's phrase)."""
+    enrol = [(s, d, t) for s in members for d in digits for t in range(5)]
+    probes = [(s, d, t) for s in members + strangers for d in digits for t in range(5, 50)]
+    probes += [(s, wrong, t) for s in members for t in range(50)]
+    model = _verifier(enrol, **params)
+    scores = model.score_claims(
+        np.array([_vector(c) for c in probes]), [_sequence(c) for c in probes]
+    )
+    speaker = np.array([c[0] for c in probes])
+    said_wrong = np.array([c[1] == wrong for c in probes])
+    counts: Counter[str] = Counter()
+    for column, member in enumerate(model.members_):
+        campaigns = {
+            "genuine": (speaker == member) & ~said_wrong,
+            "member": np.isin(speaker, members) & (speaker != member) & ~said_wrong,
+            "stranger": np.isin(speaker, strangers),
+            "wrong phrase": (speaker == member) & said_wrong,
+        }
+        for campaign, rows in campaigns.items():
+            counts[campaign] += int(rows.sum())
+            counts[f"{campaign} accepted"] += int(scores.accepted[rows, column].sum())
+            counts[f"{campaign} phrase ok"] += int(scores.phrase_ok[rows, column].sum())
+    return counts
+
+
+def report_calibrated(name: str, counts: Counter[str]) -> str:
+    """One design's pooled decisions: FNMR (and the phrase check's share), FMR against members
+    and strangers, wrong-phrase acceptance (overall and by the phrase check alone)."""
+    fnmr = rate(counts["genuine"] - counts["genuine accepted"], counts["genuine"])
+    phrase_refused = counts["genuine"] - counts["genuine phrase ok"]
+    figures = [
+        f"FNMR {format_rate(fnmr)}, phrase check refused {phrase_refused}",
+        f"FMR members {format_rate(rate(counts['member accepted'], counts['member']))}",
+        f"FMR strangers {format_rate(rate(counts['stranger accepted'], counts['stranger']))}",
+        "wrong phrase accepted "
+        + format_rate(rate(counts["wrong phrase accepted"], counts["wrong phrase"]))
+        + f", passed the phrase check {counts['wrong phrase phrase ok']}",
+    ]
+    return f"{name}\n  " + "\n  ".join(figures)
+
+
+def _parameter(text: str) -> tuple[str, Any]:
+    key, _, value = text.partition("=")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, {"None": None, "True": True, "False": False}.get(value, value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--digits", choices=sorted(POOLS), default="dev")
@@ -257,15 +324,30 @@ def main() -> None:
         default=[],
         help="also the product's model with these DTW weights instead of its default",
     )
+    parser.add_argument(
+        "--calibrated",
+        nargs="*",
+        metavar="KEY=VALUE,...",
+        help="report the product's decisions at its own thresholds instead of EERs: its "
+        "defaults, then each given variant (VoiceVerifier parameters)",
+    )
+    parser.add_argument("--splits", type=int, default=15, help="the first N of the 15 splits")
     parser.add_argument("--dataset", type=Path, default=DATASET)
     arguments = parser.parse_args()
     SAMPLES.update(load_clips(arguments.dataset))
     load = os.getloadavg()[0]
-    print(f"# benchmarks.voice_designs, digits {arguments.digits}, 15 splits")
+    chosen = splits(POOLS[arguments.digits])[: arguments.splits]
+    print(f"# benchmarks.voice_designs, digits {arguments.digits}, {len(chosen)} splits")
     print(
         f"# {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}, {platform.machine()}, "
         f"{os.cpu_count()} cores, load average {load:.1f}"
     )
+    if arguments.calibrated is not None:
+        for variant in ["", *arguments.calibrated]:
+            params = dict(_parameter(p) for p in variant.split(",") if p)
+            counts = sum((calibrated_decisions(params, *split) for split in chosen), Counter())
+            print(report_calibrated(variant or "product defaults", counts), flush=True)
+        return
     print(f"{'design':<26} EER vs members  EER vs strangers  (mean over splits; max)")
     designs = {name: DESIGNS[name] for name in arguments.designs}
     designs |= {
@@ -273,9 +355,7 @@ def main() -> None:
         for w in arguments.dtw_weights
     }
     for name, design in designs.items():
-        figures = np.array(
-            [split_eers(design, *split) for split in splits(POOLS[arguments.digits])]
-        )
+        figures = np.array([split_eers(design, *split) for split in chosen])
         mean, worst = figures.mean(axis=0), figures.max(axis=0)
         print(
             f"{name:<26} {mean[0]:7.2%} ({worst[0]:6.2%})  {mean[1]:7.2%} ({worst[1]:6.2%})",

@@ -15,7 +15,7 @@ from engine.models._calibration import (
     population_threshold,
     source_folds,
 )
-from engine.models.dtw import dtw_cost
+from engine.models.dtw import dtw_cost, dtw_costs
 from engine.models.face import UNKNOWN, FaceIdentifier
 from engine.models.voice import VoiceVerifier
 
@@ -435,6 +435,58 @@ def test_voice_rejects_a_phrase_the_member_did_not_enrol(
     assert voice_model.evaluation_["n_wrong_phrase"] > 0
 
 
+def test_voice_phrase_evidence_is_relative_to_the_member_s_other_phrase(
+    voice_model: VoiceVerifier, voices: dict[str, np.ndarray]
+) -> None:
+    rng = np.random.default_rng(12)
+    vector, sequence = voice_clip(voices["ann"], "yes", rng)
+    costs = dtw_costs([voice_model._scale_sequence(sequence)], voice_model.take_sequences_)[0]
+    ann = voice_model.take_members_ == "ann"
+    said = voice_model.take_phrases_
+    own, other = costs[ann & (said == "yes")].min(), costs[ann & (said == "approve")].min()
+    match = voice_model.verify(vector, sequence, "ann")
+    assert match.phrase == "yes"
+    assert match.phrase_score == pytest.approx(-(own - voice_model.phrase_reference_weight * other))
+    assert match.phrase_ok and voice_model.phrase_reference_weight > 0
+
+
+def test_voice_phrase_reference_falls_back_to_other_members_then_to_none(voices: dict) -> None:
+    one_phrase_each = {"ann": ("yes",), "bob": ("go",), "cyd": ("go",), "eve": ("yes",)}
+    X, y, phrases, sequences, groups = voice_table(voices, one_phrase_each, takes=5, seed=4)
+    model = VoiceVerifier(target_fmr=0.05).fit(X, y, phrases, sequences, groups)
+    vector, sequence = voice_clip(voices["ann"], "yes", np.random.default_rng(13))
+    costs = dtw_costs([model._scale_sequence(sequence)], model.take_sequences_)[0]
+    own = costs[model.take_members_ == "ann"].min()
+    reference = costs[model.take_phrases_ == "go"].min()
+    match = model.verify(vector, sequence, "ann")
+    assert match.phrase_score == pytest.approx(-(own - model.phrase_reference_weight * reference))
+    assert match.accepted
+    everyone_yes = {name: ("yes",) for name in one_phrase_each}
+    X, y, phrases, sequences, groups = voice_table(voices, everyone_yes, takes=5, seed=4)
+    single = VoiceVerifier(target_fmr=0.05).fit(X, y, phrases, sequences, groups)
+    costs = dtw_costs([single._scale_sequence(sequence)], single.take_sequences_)[0]
+    alone = single.verify(vector, sequence, "ann")
+    assert alone.phrase_score == pytest.approx(-costs[single.take_members_ == "ann"].min())
+
+
+def test_voice_threshold_follows_the_normal_tail_of_the_impostors(
+    voices: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.models import voice
+
+    calls = []
+
+    def tail(impostor: np.ndarray, target: float) -> float:
+        calls.append((len(impostor), target))
+        return 1.5 + len(calls)
+
+    monkeypatch.setattr(voice, "gaussian_tail_threshold", tail)
+    X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
+    model = VoiceVerifier(target_fmr=0.05).fit(X, y, phrases, sequences, groups)
+    # The first call sets the threshold; the others cross-fit the FMR estimate.
+    assert model.threshold_ == 2.5 and calls[0][1] == 0.05 and len(calls) > 1
+
+
 def test_voice_evaluation_is_held_out(voice_model: VoiceVerifier) -> None:
     evaluation = voice_model.evaluation_
     assert evaluation["n_train"] == 40
@@ -479,20 +531,6 @@ def test_voice_augmented_copies_train_the_speaker_space_only(voices: dict) -> No
     plain = VoiceVerifier(target_fmr=0.05).fit(*arguments, augmented=augmented)
     assert plain.speaker_model_[0].n_samples_seen_ == len(y)
     assert len(plain.take_sequences_) == len(y)
-
-
-def test_voice_log_odds_speaker_score(voices: dict) -> None:
-    X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
-    model = VoiceVerifier(target_fmr=0.05, speaker_score="log_odds").fit(
-        X, y, phrases, sequences, groups
-    )
-    rng = np.random.default_rng(9)
-    genuine = model.verify(*voice_clip(voices["ann"], "yes", rng), "ann")
-    impostor = model.verify(*voice_clip(voices["bob"], "yes", rng), "ann")
-    assert genuine.accepted and not impostor.accepted
-    assert impostor.speaker_score < 0 < genuine.speaker_score
-    with pytest.raises(ValueError, match="speaker_score"):
-        VoiceVerifier(speaker_score="raw").fit(X, y, phrases, sequences, groups)
 
 
 # --------------------------------------------------------------------------------------------
