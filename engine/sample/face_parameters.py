@@ -1,6 +1,6 @@
 """Who is in a sample face photo and how it was taken: one frozen identity per person (proportions,
-colours, hair, glasses, facial hair, a warp of the features) drawn from a population, and per photo a capture (expression, light, pose,
-scale, background, blur and sensor noise).
+colours, hair, glasses, facial hair, a warp of the features) drawn from a population, and per
+photo a capture (expression, light, pose, scale, background, blur and sensor noise).
 
 Lengths are in "face units" (1 = half the width of the head, y pointing down, origin at the
 centre of the face); engine.sample.face_rendering turns an identity and a capture into pixels.

@@ -106,7 +106,8 @@ class SampleReport:
     face_backend: str
     """Face backend set in the workspace's mmauth.toml."""
     enrolment_retakes: int
-    """Enrolment photos taken again because a face detector (LBP cascade or dlib) missed the face."""
+    """Enrolment photos taken again because a face detector (LBP cascade or dlib) missed the
+    face in the first capture."""
     lookalikes: dict[str, str]
     """Strangers drawn to resemble a member (face and voice), stranger -> member."""
 
