@@ -45,11 +45,11 @@ def main() -> None:
 
     timers = {
         "face rendering": _Timed(face_rendering.render_face),
-        "enrolment face check": _Timed(face_rendering.cascade_finds_face),
+        "enrolment face check": _Timed(face_rendering.detectors_find_face),
         "voice synthesis": _Timed(sample_voices.synthesise),
     }
     face_rendering.render_face = timers["face rendering"]
-    face_rendering.cascade_finds_face = timers["enrolment face check"]
+    face_rendering.detectors_find_face = timers["enrolment face check"]
     sample_voices.synthesise = timers["voice synthesis"]
     times = []
     for run in range(args.runs):

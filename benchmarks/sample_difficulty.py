@@ -1,6 +1,7 @@
 """How hard is the sample for recognition? Model-free scores on the product's own features.
 
     .venv/bin/python -m benchmarks.sample_difficulty [--seeds 0 1] [--members 8] [--strangers 8]
+        [--backends classic dlib]
 
 For each seed, writes a sample workspace and turns every photo and recording into the product's
 feature vectors (engine.faces.extract.face_vector with the classic and the dlib backend,
@@ -11,6 +12,12 @@ gets one score per member: the best cosine similarity to that member's enrolment
 rank-1 identification rate of member probes, the same AUC for the look-alike strangers alone,
 and the failures to acquire. A trained model should do at least as well; an AUC of 1.0 would mean
 the sample teaches nothing.
+
+For the dlib backend it also prints where the scores lie against the product's default face
+threshold (the 1%-FPIR point of the impostor tail measured on real faces,
+engine.models._calibration.DLIB_IMPOSTOR_TAIL): quantiles of genuine, impostor and look-alike
+scores, the share at or above the threshold, and the cosines between different members'
+enrolment photos (real different people rarely reach the threshold; issue 13, item 9).
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from engine.core.errors import MmauthError
+from engine.core.metrics import rate
 from engine.core.settings import FaceSettings, Settings
 from engine.core.workspace import Workspace, member_folders
 from engine.faces.extract import face_vector
+from engine.models._calibration import DLIB_IMPOSTOR_TAIL, population_threshold
 from engine.sample.workspace import SampleReport, write_sample_workspace
 from engine.voices.extract import voice_sample
 
@@ -47,7 +56,19 @@ def _vectors(folder: Path, vector: Callable[[Path], np.ndarray]) -> tuple[dict, 
     return vectors, failures
 
 
-def _scores(enrol: dict, probes: dict, report: SampleReport, standardise: bool) -> str:
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+DEFAULT_FACE_THRESHOLD = population_threshold(0.01, DLIB_IMPOSTOR_TAIL)
+
+
+@dataclasses.dataclass
+class _Scores:
+    summary: str
+    genuine: list[float]
+    impostor: list[float]
+    lookalike: list[float]
+
+
+def _scores(enrol: dict, probes: dict, report: SampleReport, standardise: bool) -> _Scores:
     stacked = np.vstack(list(enrol.values()))
     mean, scale = stacked.mean(axis=0), stacked.std(axis=0) + 1e-9
 
@@ -81,7 +102,30 @@ def _scores(enrol: dict, probes: dict, report: SampleReport, standardise: bool) 
     text = f"AUC {auc(impostor):.3f}, rank-1 {correct}/{trials}"
     if lookalike:
         text += f", AUC against look-alikes only {auc(lookalike):.3f}"
-    return text
+    return _Scores(text, genuine, impostor, lookalike)
+
+
+def _distribution(name: str, scores: list[float] | np.ndarray) -> str:
+    """Quantiles of ``scores`` and the share at or above the default dlib face threshold."""
+    values = np.asarray(scores)
+    quantiles = " ".join(f"{q:.3f}" for q in np.quantile(values, QUANTILES))
+    above = int((values >= DEFAULT_FACE_THRESHOLD).sum())
+    return f"    {name:28} q5-q95 {quantiles}; >= threshold {rate(above, len(values))}"
+
+
+def _dlib_distributions(enrol: dict, scores: _Scores) -> None:
+    """Where the dlib scores lie against the default threshold (module docstring)."""
+    units = {m: rows / np.linalg.norm(rows, axis=1, keepdims=True) for m, rows in enrol.items()}
+    members = sorted(units)
+    between = np.concatenate(
+        [(units[a] @ units[b].T).ravel() for i, a in enumerate(members) for b in members[i + 1 :]]
+    )
+    print(f"    default threshold {DEFAULT_FACE_THRESHOLD:.4f}")
+    print(_distribution("genuine probe, best", scores.genuine))
+    print(_distribution("impostor probe, best", scores.impostor))
+    if scores.lookalike:
+        print(_distribution("look-alike probe, best", scores.lookalike))
+    print(_distribution("members' enrolment, pairs", between))
 
 
 def _face(path: Path, settings: Settings) -> np.ndarray:
@@ -97,6 +141,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--strangers", type=int, default=8)
+    parser.add_argument("--backends", nargs="+", default=["classic", "dlib"])
     args = parser.parse_args()
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as folder:
@@ -108,20 +153,23 @@ def main() -> None:
                 f"seed {seed}: {args.members} members, {args.strangers} strangers "
                 f"(look-alikes {report.lookalikes})"
             )
-            for backend in ("classic", "dlib"):
+            for backend in args.backends:
                 face = functools.partial(
                     _face, settings=dataclasses.replace(Settings(), face=FaceSettings(backend))
                 )
                 enrol, enrol_fta = _vectors(space.faces_dir, face)
                 probes, probe_fta = _vectors(space.probe_faces_dir, face)
+                scores = _scores(enrol, probes, report, False)
                 print(
-                    f"  face {backend:8} {_scores(enrol, probes, report, False)}; "
+                    f"  face {backend:8} {scores.summary}; "
                     f"FTA enrolment {enrol_fta}, probes {probe_fta}"
                 )
+                if backend == "dlib":
+                    _dlib_distributions(enrol, scores)
             enrol, enrol_fta = _vectors(space.voices_dir, _voice)
             probes, probe_fta = _vectors(space.probe_voices_dir, _voice)
             print(
-                f"  voice          {_scores(enrol, probes, report, True)}; "
+                f"  voice          {_scores(enrol, probes, report, True).summary}; "
                 f"FTA enrolment {enrol_fta}, probes {probe_fta}"
             )
 

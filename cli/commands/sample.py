@@ -205,6 +205,8 @@ def _describe(name: str, headline: dict[str, Any]) -> str:
 
 
 def _number(value: Any) -> str:
+    if isinstance(value, dict):
+        return _rate(value)
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from engine.core.errors import InputError
+from engine.core.metrics import rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings, load_settings
 from engine.core.workspace import Workspace, is_empty_workspace, member_folders
@@ -234,15 +235,29 @@ _MODEL_FIGURES = ("accuracy", "f1_score", "log_loss", "eer", "fmr", "fnmr", "n_t
 
 
 def _training_headline(report: Any, workspace: Workspace) -> dict[str, Any]:
-    models = {
-        row["model"]: {key: row.get(key) for key in _MODEL_FIGURES if _present(row.get(key))}
-        for row in report.summary
-    }
+    models = {}
+    for row in report.summary:
+        counted = _counted_error_rates(report.manifest["models"][row["model"]]["metrics"])
+        models[row["model"]] = {
+            key: counted.get(key, row.get(key)) for key in _MODEL_FIGURES if _present(row.get(key))
+        }
     return {
         "models": models,
         "product_verdict": report.product_verdict,
         "output": workspace.relative(workspace.models_dir) + "/",
     }
+
+
+def _counted_error_rates(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """FMR and FNMR as counts over trials with their Wilson intervals: on a sample's few members
+    a held-out rate rests on a dozen trials, and a bare proportion reads like a broken model."""
+    rates = {}
+    if metrics.get("n_impostor") and _present(metrics.get("false_matches")):
+        rates["fmr"] = _rate(rate(metrics["false_matches"], metrics["n_impostor"]))
+    if metrics.get("n_genuine") and _present(metrics.get("fnmr")):
+        misses = round(metrics["fnmr"] * metrics["n_genuine"])
+        rates["fnmr"] = _rate(rate(misses, metrics["n_genuine"]))
+    return rates
 
 
 def _simulation_headline(report: Any, workspace: Workspace) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Who is in a sample face photo and how it was taken: one frozen identity per person (proportions,
-colours, hair, glasses) drawn from a population, and per photo a capture (expression, light, pose,
-scale, background, blur and sensor noise).
+colours, hair, glasses, facial hair, a warp of the features) drawn from a population, and per
+photo a capture (expression, light, pose, scale, background, blur and sensor noise).
 
 Lengths are in "face units" (1 = half the width of the head, y pointing down, origin at the
 centre of the face); engine.sample.face_rendering turns an identity and a capture into pixels.
@@ -18,6 +18,8 @@ IMAGE_SHAPE = (320, 384)
 tight face crop."""
 EXPRESSIONS = ("neutral", "smiling", "surprised")
 HAIR_STYLES = ("short", "long", "fringe", "receding")
+FACIAL_HAIR = ("none", "stubble", "moustache", "beard")
+_FACIAL_HAIR_SHARES = (0.6, 0.15, 0.1, 0.15)
 
 Colour = tuple[float, float, float]
 
@@ -106,6 +108,12 @@ class FaceIdentity:
     """Wears glasses in every photo."""
     shirt: Colour
     """Colour of the clothes at the bottom of the frame."""
+    facial_hair: str
+    """One of FACIAL_HAIR."""
+    warp: tuple[tuple[float, float, float, float, float], ...]
+    """Smooth displacement of the inner features, as bumps (u, v, radius, shift u, shift v) in
+    face units: what no single proportion says about a face's shape (bent brows, an uneven
+    mouth line, a nose off the straight), fixed to the person like their bones."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,24 +150,33 @@ class FaceCapture:
     """Seed of the background texture and sensor noise of this photo."""
 
 
+WARP_BUMPS = 8
+"""Bumps of FaceIdentity.warp (each with its mirror image)."""
+WARP_SHIFT = 0.07
+"""Largest shift of a warp bump, in face units: larger shifts made dlib's detector miss more
+hard probes (docs/BENCHMARKS.md, section "Sample workspace and demo")."""
 _SHAPE_RANGES = {
-    "head_width": (0.9, 1.1),
-    "head_height": (1.22, 1.36),
-    "jaw": (0.05, 0.35),
-    "eye_spacing": (0.39, 0.46),
-    "eye_height": (-0.08, 0.02),
-    "eye_size": (0.17, 0.21),
-    "brow_height": (0.15, 0.22),
-    "brow_thickness": (0.065, 0.11),
-    "brow_tilt": (-0.12, 0.12),
-    "nose_length": (0.36, 0.46),
-    "nose_width": (0.12, 0.18),
-    "mouth_height": (0.68, 0.78),
-    "mouth_width": (0.24, 0.34),
-    "lip_thickness": (0.06, 0.09),
-    "hairline": (-0.78, -0.6),
+    "head_width": (0.8, 1.2),
+    "head_height": (1.2, 1.42),
+    "jaw": (0.0, 0.45),
+    "eye_spacing": (0.35, 0.5),
+    "eye_height": (-0.14, 0.06),
+    "eye_size": (0.14, 0.24),
+    "brow_height": (0.11, 0.26),
+    "brow_thickness": (0.05, 0.13),
+    "brow_tilt": (-0.3, 0.3),
+    "nose_length": (0.28, 0.54),
+    "nose_width": (0.1, 0.21),
+    "mouth_height": (0.62, 0.86),
+    "mouth_width": (0.2, 0.4),
+    "lip_thickness": (0.045, 0.11),
+    "hairline": (-0.85, -0.55),
 }
-"""Population range of each proportion of FaceIdentity, in face units."""
+"""Population range of each proportion of FaceIdentity, in face units. Wide on purpose: dlib's
+embedding, trained to ignore light, expression and accessories, put narrower drawn populations
+at real same-person similarities between different people (issue 13, item 9)."""
+_MIN_GAPS = (0.26, 0.18)
+"""Smallest vertical gaps eyes-to-nose tip and nose tip-to-mouth, in face units."""
 
 
 def random_identity(rng: np.random.Generator) -> FaceIdentity:
@@ -171,7 +188,9 @@ def random_identity(rng: np.random.Generator) -> FaceIdentity:
     skin = (1 - weight) * _SKIN_TONES[low] + weight * _SKIN_TONES[high]
     skin = np.clip(skin * rng.uniform(0.95, 1.05, 3), 0, 1)
     hair = _HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))] * rng.uniform(0.85, 1.15)
-    shape = {name: float(rng.uniform(*bounds)) for name, bounds in _SHAPE_RANGES.items()}
+    shape = _proportioned(
+        {name: float(rng.uniform(*bounds)) for name, bounds in _SHAPE_RANGES.items()}
+    )
     return FaceIdentity(
         skin=as_colour(skin),
         iris=as_colour(_IRIS_COLOURS[rng.integers(len(_IRIS_COLOURS))]),
@@ -182,22 +201,36 @@ def random_identity(rng: np.random.Generator) -> FaceIdentity:
         hair_style=str(HAIR_STYLES[rng.integers(len(HAIR_STYLES))]),
         glasses=bool(rng.random() < 0.2),
         shirt=as_colour(0.6 * rng.uniform(0.1, 0.7) + 0.4 * rng.uniform(0.05, 0.8, 3)),
+        facial_hair=str(rng.choice(FACIAL_HAIR, p=_FACIAL_HAIR_SHARES)),
+        warp=tuple(
+            (
+                float(rng.uniform(-0.7, 0.7)),
+                float(rng.uniform(-0.8, 0.9)),
+                float(rng.uniform(0.15, 0.4)),
+                float(rng.uniform(-WARP_SHIFT, WARP_SHIFT)),
+                float(rng.uniform(-WARP_SHIFT, WARP_SHIFT)),
+            )
+            for _ in range(WARP_BUMPS)
+        ),
         **shape,
     )
 
 
 def resembling_identity(
-    identity: FaceIdentity, rng: np.random.Generator, spread: float = 0.2
+    identity: FaceIdentity, rng: np.random.Generator, spread: float = 0.35
 ) -> FaceIdentity:
     """Another person who looks like ``identity`` (a sibling, a look-alike impostor): the same
-    hair style and glasses, colours within a few percent, each proportion moved by about
-    ``spread`` of its population range."""
-    shape: dict[str, Any] = {
-        name: float(
-            np.clip(getattr(identity, name) + rng.normal(0, spread * (high - low)), low, high)
-        )
-        for name, (low, high) in _SHAPE_RANGES.items()
-    }
+    hair style, glasses, facial hair and warp, colours within a few percent, each proportion
+    moved by about ``spread`` of its population range (chosen so that look-alikes score around
+    the default face threshold: docs/BENCHMARKS.md, section "Sample workspace and demo")."""
+    shape: dict[str, Any] = _proportioned(
+        {
+            name: float(
+                np.clip(getattr(identity, name) + rng.normal(0, spread * (high - low)), low, high)
+            )
+            for name, (low, high) in _SHAPE_RANGES.items()
+        }
+    )
 
     def near(colour: Colour, amount: float) -> Colour:
         return as_colour(np.clip(np.array(colour) * rng.uniform(1 - amount, 1 + amount, 3), 0, 1))
@@ -210,6 +243,15 @@ def resembling_identity(
         shirt=as_colour(rng.uniform(0.1, 0.7, 3)),
         **shape,
     )
+
+
+def _proportioned(shape: dict[str, float]) -> dict[str, float]:
+    """``shape`` with the nose below the eyes and the mouth below the nose by at least
+    _MIN_GAPS: proportions drawn independently over wide ranges can otherwise collide."""
+    eyes_to_nose, nose_to_mouth = _MIN_GAPS
+    nose = max(shape["nose_length"], shape["eye_height"] + eyes_to_nose)
+    mouth = max(shape["mouth_height"], nose + nose_to_mouth)
+    return {**shape, "nose_length": nose, "mouth_height": mouth}
 
 
 def random_capture(

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from engine.core.errors import AcquisitionError
 from engine.faces import detect as face_detect
 from engine.sample.face_parameters import (
     IMAGE_SHAPE,
@@ -70,51 +71,56 @@ def render_face(
     cheeks = _gauss(u, v, -0.5, 0.3, 0.18) + _gauss(u, v, 0.5, 0.3, 0.18)
     skin_layer = skin_layer * (1 - 0.08 * cheeks[..., None] * np.array([0, 0.6, 0.6], np.float32))
     canvas.paint(head, skin_layer)
-    face_u = u - capture.yaw  # inner features turn with the head
+    # Inner features turn with the head, and sit where this person's warp puts them.
+    face_u, face_v = _warped(u - capture.yaw, v, face)
 
     # Eye sockets, nose side shadows and the shadow under the nose and lower lip.
     light_x = capture.light[0]
     shadows = np.zeros_like(u)
     for side in (-1, 1):
         shadows += 0.38 * _gauss(
-            face_u, v, side * face.eye_spacing, face.eye_height - 0.03, 0.2, 0.12
+            face_u, face_v, side * face.eye_spacing, face.eye_height - 0.03, 0.2, 0.12
         )
         nose_side = _gauss(
             face_u,
-            v,
+            face_v,
             side * face.nose_width * 0.7,
             (face.eye_height + face.nose_length) / 2,
             0.06,
             0.25,
         )
         shadows += (0.12 + 0.25 * max(0.0, -side * light_x * 2)) * nose_side
-    shadows += 0.25 * _gauss(face_u, v, 0, face.nose_length + 0.08, 0.12, 0.035)
-    shadows += 0.2 * _gauss(face_u, v, 0, face.mouth_height + face.lip_thickness * 2.4, 0.16, 0.045)
+    shadows += 0.25 * _gauss(face_u, face_v, 0, face.nose_length + 0.08, 0.12, 0.035)
+    shadows += 0.2 * _gauss(
+        face_u, face_v, 0, face.mouth_height + face.lip_thickness * 2.4, 0.16, 0.045
+    )
     canvas.shade(1 - head * np.clip(shadows, 0, 0.7))
-    highlights = 0.12 * _gauss(face_u, v, light_x * 0.05, face.nose_length * 0.85, 0.05, 0.05)
-    highlights += 0.06 * _gauss(face_u, v, 0, face.eye_height - 0.55, 0.35, 0.18)
+    highlights = 0.12 * _gauss(face_u, face_v, light_x * 0.05, face.nose_length * 0.85, 0.05, 0.05)
+    highlights += 0.06 * _gauss(face_u, face_v, 0, face.eye_height - 0.55, 0.35, 0.18)
     # The nose bridge between the eyes catches the light.
     highlights += 0.1 * _gauss(
-        face_u, v, 0, (face.eye_height + face.nose_length) / 2 - 0.05, 0.05, 0.2
+        face_u, face_v, 0, (face.eye_height + face.nose_length) / 2 - 0.05, 0.05, 0.2
     )
     canvas.shade(1 + head * highlights)
 
     # Small parts are drawn in their own windows of the head box (most of the rendering cost).
     tip = face.nose_length
-    _draw_nose(*_local(canvas, face_u, v, (-0.4, 0.4), (tip - 0.25, tip + 0.2)), face, edge)
+    _draw_nose(*_local(canvas, face_u, face_v, (-0.4, 0.4), (tip - 0.25, tip + 0.2)), face, edge)
     for side in (-1, 1):
         eye_u = (side * face.eye_spacing - 0.4, side * face.eye_spacing + 0.4)
         eye_v = (face.eye_height - face.brow_height - 0.25, face.eye_height + 0.2)
-        window = _local(canvas, face_u, v, eye_u, eye_v)
+        window = _local(canvas, face_u, face_v, eye_u, eye_v)
         _draw_eye(*window, face, expr, side, edge)
         _draw_brow(*window, face, expr, side, edge, rng)
+    if face.facial_hair != "none":
+        _draw_facial_hair(canvas, face_u, face_v, head, face, edge, rng)
     mouth_v = (face.mouth_height - 0.3, face.mouth_height + 0.35)
-    _draw_mouth(*_local(canvas, face_u, v, (-0.6, 0.6), mouth_v), face, expr, edge)
+    _draw_mouth(*_local(canvas, face_u, face_v, (-0.6, 0.6), mouth_v), face, expr, edge)
     _draw_hair(canvas, u, v, face, edge, rng)
     if face.glasses:
         glasses_u = (-face.eye_spacing - 0.45, face.eye_spacing + 0.45)
         glasses_v = (face.eye_height - 0.35, face.eye_height + 0.35)
-        _draw_glasses(*_local(canvas, face_u, v, glasses_u, glasses_v), face, edge)
+        _draw_glasses(*_local(canvas, face_u, face_v, glasses_u, glasses_v), face, edge)
 
     # Auto-exposure, as a camera metering on the face does: dark skin is not left in the shadows.
     face_luma = float((canvas.image.mean(axis=2) * head).sum() / max(head.sum(), 1.0))
@@ -124,6 +130,17 @@ def render_face(
         image = ndimage.gaussian_filter(image, sigma=(capture.blur_sigma, capture.blur_sigma, 0))
     image += rng.standard_normal(image.shape, dtype=np.float32) * np.float32(capture.noise_sigma)
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def detectors_find_face(pixels: np.ndarray) -> bool:
+    """Whether both backends' detectors find the face by themselves (no fallback): the sample's
+    enrolment kiosk retakes a photo otherwise, so either backend can enrol every member."""
+    if not cascade_finds_face(pixels):
+        return False
+    try:
+        return face_detect.detect_face_dlib(pixels).method == "dlib"
+    except AcquisitionError:
+        return False
 
 
 def cascade_finds_face(pixels: np.ndarray) -> bool:
@@ -206,6 +223,21 @@ def _face_coordinates(
     u = (cos * dx + sin * dy) / capture.scale
     v = (-sin * dx + cos * dy) / capture.scale
     return u, v
+
+
+def _warped(u: np.ndarray, v: np.ndarray, face: FaceIdentity) -> tuple[np.ndarray, np.ndarray]:
+    """Face coordinates moved by the identity's smooth warp (FaceIdentity.warp): each bump
+    shifts the features around it, bending eyes, brows, nose and mouth as bone structure does.
+    Every bump has its mirror image, so the face stays symmetric: a lopsided face is harder for
+    detectors to find, and dlib's embedding is taken mirror-averaged anyway."""
+    du = np.zeros_like(u)
+    dv = np.zeros_like(v)
+    for bump_u, bump_v, radius, shift_u, shift_v in face.warp:
+        for side in (-1, 1):
+            weight = _gauss(u, v, side * bump_u, bump_v, radius)
+            du += side * shift_u * weight
+            dv += shift_v * weight
+    return u + du, v + dv
 
 
 def _background(
@@ -381,6 +413,31 @@ def _draw_hair(canvas: _Canvas, u, v, face: FaceIdentity, edge: float, rng) -> N
         )
         mask = np.maximum(mask, sides * _ramp(v - 1.3, edge * 4))
     canvas.paint(0.97 * mask, _textured(face.hair, u, v, rng, strength=0.18))
+
+
+def _draw_facial_hair(canvas: _Canvas, u, v, head, face: FaceIdentity, edge: float, rng) -> None:
+    """Stubble, a moustache or a full beard in the hair's colour, under the mouth's lips."""
+    colour = np.minimum(np.array(face.hair) * 0.8, np.array(face.skin) * 0.5)
+    upper_lip = face.mouth_height - face.lip_thickness
+    moustache = _ramp(
+        np.maximum(
+            np.abs(v - (upper_lip - 0.06)) - 0.05 - 0.03 * (1 - (u / face.mouth_width) ** 2),
+            np.abs(u) - face.mouth_width * 1.15,
+        ),
+        edge * 2,
+    )
+    if face.facial_hair == "moustache":
+        mask, opacity = moustache, 0.9
+    else:
+        jaw_line = np.abs(u) - face.head_width * 0.55
+        below_cheeks = _ramp(face.nose_length + 0.12 - v, edge * 6)
+        lower_face = np.maximum(below_cheeks * head, moustache)
+        mask = lower_face * _ramp(
+            jaw_line - 0.4 * np.clip(v - face.mouth_height, 0, None), edge * 8
+        )
+        mask = np.maximum(mask, moustache) * head
+        opacity = 0.35 if face.facial_hair == "stubble" else 0.9
+    canvas.paint(opacity * mask, _textured(as_colour(colour), u, v, rng, strength=0.3))
 
 
 def _draw_glasses(canvas: _Canvas, u, v, face: FaceIdentity, edge: float) -> None:

@@ -55,11 +55,6 @@ FACE_BACKEND = "dlib"
 workspace says which one it was made for). Both backends find the faces (see
 benchmarks/sample_faces.py), but with four members only dlib's pretrained embedding separates
 them at a 1% FMR threshold: the classic model rejected 23 of 24 genuine attempts in the demo."""
-FACE_THRESHOLD_RULE = "gaussian_tail"
-"""The sample's mmauth.toml calibrates the face threshold on its members: its drawn faces sit
-closer together in the dlib embedding than real people's, so the operating point measured on
-real faces would let every stranger through (docs/BENCHMARKS.md, the demo after issue 13's
-defaults)."""
 JOBS = 2
 """Worker processes the sample's mmauth.toml sets: the dlib embedding is the demo's slowest step
 and this machine class has two cores."""
@@ -111,7 +106,8 @@ class SampleReport:
     face_backend: str
     """Face backend set in the workspace's mmauth.toml."""
     enrolment_retakes: int
-    """Enrolment photos taken again because the LBP cascade found no face in the first capture."""
+    """Enrolment photos taken again because a face detector (LBP cascade or dlib) missed the
+    face in the first capture."""
     lookalikes: dict[str, str]
     """Strangers drawn to resemble a member (face and voice), stranger -> member."""
 
@@ -171,7 +167,6 @@ def write_sample_workspace(
                     "seed": seed,
                     "jobs": JOBS,
                     "face": {"backend": FACE_BACKEND},
-                    "models": {"face_threshold_rule": FACE_THRESHOLD_RULE},
                 }
             )
         )
@@ -387,7 +382,7 @@ def _first_face(seed: int, index: int) -> face_parameters.FaceIdentity:
 def _enrolled_face(
     rng: np.random.Generator, identities: np.random.Generator
 ) -> tuple[face_parameters.FaceIdentity, dict[str, np.ndarray], int]:
-    """A face and its three enrolment photos, each one the LBP cascade finds a face in.
+    """A face and its three enrolment photos, each one both detectors find a face in.
 
     As an enrolment kiosk does, a photo without a detectable face is taken again under new
     conditions; a face that fails every retake is replaced by the next one ``identities``
@@ -408,7 +403,7 @@ def _enrolled_face(
                     tint=session.tint,
                 )
                 pixels = face_rendering.render_face(identity, capture)
-                if face_rendering.cascade_finds_face(pixels):
+                if face_rendering.detectors_find_face(pixels):
                     photos[expression] = pixels
                     break
                 retakes += 1
