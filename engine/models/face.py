@@ -40,17 +40,20 @@ from engine.models._estimator import Estimator, check_fitted, checked_rows
 FaceBackendName = Literal["classic", "dlib"]
 ScoreNormalisation = Literal["none", "cohort"]
 LDA_MIN_MEMBERS = 8
-PRUNED_SEARCH_MIN_PHOTOS = 3000
-"""``identify`` scores photo cones first (``_nearest_template``) from this many enrolment photos
-on; below it, scoring every template at once is as fast (docs/BENCHMARKS.md, "Identification
-against large galleries")."""
-BOUND_MARGIN = 1e-4
-"""Added to every cone bound so that float32 rounding (a 128-term dot product of unit vectors
-errs by less than 1e-5) never prunes the photo holding the best template."""
 """The classic face space is learned with LDA from this many members on, else it is plain PCA:
 LDA has (members - 1) dimensions, too few with a handful of members to keep strangers apart
 (docs/BENCHMARKS.md, sections "Results before this change" and "Faces: designs compared on a
 development protocol")."""
+PRUNED_SEARCH_MIN_PHOTOS = 3000
+"""``identify`` scores photo cones first (``_nearest_template``) from this many enrolment photos
+on; below it, scoring every template at once is as fast (docs/BENCHMARKS.md, "Identification
+against large galleries")."""
+PRUNED_SEARCH_MIN_TEMPLATES_PER_PHOTO = 2
+"""Nor does pruning pay with fewer templates per photo on average (augmentation off): scoring
+the photos' directions then reads nearly as many bytes as scoring every template."""
+BOUND_MARGIN = 1e-4
+"""Added to every cone bound so that float32 rounding (a 128-term dot product of unit vectors
+errs by less than 1e-5) never prunes the photo holding the best template."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -537,6 +540,8 @@ class FaceIdentifier(Estimator):
             len(self.part_bounds_) == 2
             and not self.normalised_
             and len(self.photo_starts_) >= PRUNED_SEARCH_MIN_PHOTOS
+            and len(self.templates_)
+            >= PRUNED_SEARCH_MIN_TEMPLATES_PER_PHOTO * len(self.photo_starts_)
         )
 
     def _nearest_template(self, probe: np.ndarray) -> tuple[int, float]:
