@@ -145,3 +145,15 @@ def test_scores_no_cone_bounds_scores_every_template(
         assert len(model.part_bounds_) == len(classic_feature_spaces(CLASSIC_DIMENSIONS)) + 1 > 2
     probes = np.vstack([centres, rng.normal(0, 1.0, (10, dimensions))])
     assert_identifies_as_exhaustive(model, probes + rng.normal(0, 0.3, probes.shape))
+
+
+def test_photos_without_augmented_copies_score_every_template(always_pruned: None) -> None:
+    # One template per photo: the photos' directions are as many bytes as the templates.
+    rng = np.random.default_rng(6)
+    X, y, groups, centres = gallery("yale-like", rng, [f"m{i}" for i in range(4)], copies=0)
+    model = FaceIdentifier(backend="dlib").fit(X, y, groups)
+    assert not model._prunable()
+    # 12 photos of one template and one of 14: 26 templates in 13 photos, 2 per photo.
+    model.enrol("late", X[0] + rng.normal(0, 0.01, (14, DIMENSIONS)), ["a"] * 14)
+    assert model._prunable()
+    assert_identifies_as_exhaustive(model, centres + rng.normal(0, 0.0163, centres.shape))
