@@ -51,6 +51,7 @@ against large galleries")."""
 PRUNED_SEARCH_MIN_TEMPLATES_PER_PHOTO = 2
 """Nor does pruning pay with fewer templates per photo on average (augmentation off): scoring
 the photos' directions then reads nearly as many bytes as scoring every template."""
+_CONE_BLOCK_ROWS = 65536
 BOUND_MARGIN = 1e-4
 """Added to every cone bound so that float32 rounding (a 128-term dot product of unit vectors
 errs by less than 1e-5) never prunes the photo holding the best template."""
@@ -582,7 +583,14 @@ def _photo_cones(
     """Per photo (templates from ``starts``), the unit mean direction of its templates and the
     cosine and sine of the widest angle between it and one of them (``photo_cones_``)."""
     directions = unit_rows(np.add.reduceat(templates, starts, axis=0)).astype(np.float32)
-    norms = np.maximum(np.linalg.norm(templates, axis=1), np.finfo(np.float32).tiny)
-    cosines = np.einsum("ij,ij->i", templates, directions[photo_of]) / norms
+    norms = np.sqrt(
+        np.maximum(np.einsum("ij,ij->i", templates, templates), np.finfo(np.float32).tiny)
+    )
+    # Block by block: each template's photo direction copied at once would double the
+    # gallery's memory while indexing.
+    step = _CONE_BLOCK_ROWS
+    blocks = [slice(start, start + step) for start in range(0, len(templates), step)]
+    dots = [np.einsum("ij,ij->i", templates[b], directions[photo_of[b]]) for b in blocks]
+    cosines = np.concatenate(dots) / norms
     cos = np.clip(np.minimum.reduceat(cosines, starts).astype(np.float64), -1.0, 1.0)
     return directions, np.column_stack([cos, np.sqrt(1.0 - cos**2)])
