@@ -49,9 +49,10 @@ PRUNED_SEARCH_MIN_PHOTOS = 3000
 on; below it, scoring every template at once is as fast (docs/BENCHMARKS.md, "Identification
 against large galleries")."""
 PRUNED_SEARCH_MIN_TEMPLATES_PER_PHOTO = 2
-"""Nor does pruning pay with fewer templates per photo on average (augmentation off): scoring
-the photos' directions then reads nearly as many bytes as scoring every template."""
+"""Pruning also needs this many templates per photo on average: with fewer (augmentation off)
+scoring the photos' directions reads nearly as many bytes as scoring every template."""
 _CONE_BLOCK_ROWS = 65536
+"""Templates per block when measuring the photo cones (``_photo_cones``)."""
 BOUND_MARGIN = 1e-4
 """Added to every cone bound so that float32 rounding (a 128-term dot product of unit vectors
 errs by less than 1e-5) never prunes the photo holding the best template."""
