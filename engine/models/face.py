@@ -557,17 +557,16 @@ class FaceIdentifier(Estimator):
         score already found cannot hold the best template."""
         similarity = np.clip(self.photo_directions_ @ probe, -1.0, 1.0).astype(np.float64)
         cos, sin = self.photo_cones_[:, 0], self.photo_cones_[:, 1]
-        inside = similarity >= cos
-        bound = np.where(inside, 1.0, similarity * cos + np.sqrt(1.0 - similarity**2) * sin)
+        reach = similarity * cos + np.sqrt(1.0 - similarity**2) * sin
+        bound = np.where(similarity >= cos, 1.0, reach)  # 1 when the probe is inside the cone
         ends = np.append(self.photo_starts_[1:], len(self.templates_))
         nearest = int(np.argmax(similarity))
         floor = float(np.max(self.templates_[self.photo_starts_[nearest] : ends[nearest]] @ probe))
         candidates = np.flatnonzero(bound + BOUND_MARGIN >= floor)
         lengths = ends[candidates] - self.photo_starts_[candidates]
         if lengths.sum() * 4 > len(self.templates_):
-            # Gathering scattered rows costs as much as reading every template from about a
-            # quarter of the gallery on (docs/BENCHMARKS.md, "Identification against large
-            # galleries").
+            # From about a quarter of the gallery on, gathering scattered rows costs as much as
+            # reading every template (docs/BENCHMARKS.md, "Identification against large galleries").
             scores = self.templates_ @ probe
             best = int(np.argmax(scores))
             return best, float(scores[best])
@@ -585,16 +584,13 @@ def _photo_cones(
     cosine and sine of the widest angle between it and one of them (``photo_cones_``)."""
     from scipy import sparse
 
-    # A sparse photo-by-template sum: np.add.reduceat over thousands of short row blocks was
-    # most of the cost of a dlib enrolment into a large gallery.
+    # A sparse sum: np.add.reduceat over many short row blocks dominated a dlib enrolment.
     membership = sparse.csr_matrix(
         (np.ones(len(templates), dtype=np.float32), (photo_of, np.arange(len(templates)))),
         shape=(len(starts), len(templates)),
     )
     directions = unit_rows(np.asarray(membership @ templates)).astype(np.float32)
-    norms = np.sqrt(
-        np.maximum(np.einsum("ij,ij->i", templates, templates), np.finfo(np.float32).tiny)
-    )
+    norms = np.sqrt(np.einsum("ij,ij->i", templates, templates)).clip(min=1e-30)
     # Block by block: each template's photo direction copied at once would double the
     # gallery's memory while indexing.
     step = _CONE_BLOCK_ROWS
