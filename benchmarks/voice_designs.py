@@ -25,14 +25,17 @@ development digits (docs/BENCHMARKS.md).
 defaults, then each variant of VoiceVerifier parameters given, e.g. ``phrase_weight=2``) at the
 thresholds it calibrates itself on the enrolment takes, no oracle threshold. Pooled over the
 splits with Wilson intervals: FNMR of the members' later takes (and how many of them the phrase
-check refused), FMR of other members' and strangers' later takes claiming each member, and the
-acceptance of each member's own 50 takes of the split's third digit, which nobody enrolled
-(overall, and by the phrase check alone). Tune on ``dev`` only.
+check refused; per speaker), FMR of other members' and strangers' later takes claiming each
+member, and the acceptance of each member's own 50 takes of the split's third digit, which
+nobody enrolled (overall, and by the phrase check alone). A design that only moves along the
+FNMR-FMR trade-off shows as such in the last figure: the FNMR once every split's threshold is
+shifted by the same margin to a pooled stranger FMR of 0.5% and 1%. Tune on ``dev`` only.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import functools
 import itertools
@@ -257,12 +260,34 @@ def split_eers(
     )
 
 
+@dataclasses.dataclass
+class Decisions:
+    """The product's decisions pooled over splits: counts per campaign, and each genuine and
+    stranger attempt's margin over the threshold (-inf when the phrase check refused it)."""
+
+    counts: Counter[str] = dataclasses.field(default_factory=Counter)
+    genuine_by_speaker: Counter[str] = dataclasses.field(default_factory=Counter)
+    refused_by_speaker: Counter[str] = dataclasses.field(default_factory=Counter)
+    margins: dict[str, list[np.ndarray]] = dataclasses.field(
+        default_factory=lambda: {"genuine": [], "stranger": []}
+    )
+
+    def __iadd__(self, other: Decisions) -> Decisions:
+        self.counts += other.counts
+        self.genuine_by_speaker += other.genuine_by_speaker
+        self.refused_by_speaker += other.refused_by_speaker
+        for campaign, arrays in other.margins.items():
+            self.margins[campaign] += arrays
+        return self
+
+
 def calibrated_decisions(
     params: dict[str, Any], members: list[str], strangers: list[str], digits: list[int], wrong: int
-) -> Counter[str]:
+) -> Decisions:
     """The product's decisions at the thresholds it calibrates itself (no oracle): attempts and
-    acceptances of members' later takes (genuine), other members' and strangers' later takes
-    claiming each member, and each member's own takes of the ``wrong`` digit (nobody's phrase)."""
+    acceptances of members' later takes (genuine, also per speaker), other members' and
+    strangers' later takes claiming each member, and each member's own takes of the ``wrong``
+    digit (nobody's phrase)."""
     enrol = [(s, d, t) for s in members for d in digits for t in range(5)]
     probes = [(s, d, t) for s in members + strangers for d in digits for t in range(5, 50)]
     probes += [(s, wrong, t) for s in members for t in range(50)]
@@ -272,7 +297,8 @@ def calibrated_decisions(
     )
     speaker = np.array([c[0] for c in probes])
     said_wrong = np.array([c[1] == wrong for c in probes])
-    counts: Counter[str] = Counter()
+    decisions = Decisions()
+    counts = decisions.counts
     for column, member in enumerate(model.members_):
         campaigns = {
             "genuine": (speaker == member) & ~said_wrong,
@@ -284,21 +310,47 @@ def calibrated_decisions(
             counts[campaign] += int(rows.sum())
             counts[f"{campaign} accepted"] += int(scores.accepted[rows, column].sum())
             counts[f"{campaign} phrase ok"] += int(scores.phrase_ok[rows, column].sum())
-    return counts
+        genuine = campaigns["genuine"]
+        decisions.genuine_by_speaker[member] += int(genuine.sum())
+        decisions.refused_by_speaker[member] += int(np.sum(~scores.accepted[genuine, column]))
+        margin = np.where(
+            scores.phrase_ok[:, column], scores.combined[:, column] - model.threshold_, -np.inf
+        )
+        for campaign in decisions.margins:
+            decisions.margins[campaign].append(margin[campaigns[campaign]])
+    return decisions
 
 
-def report_calibrated(name: str, counts: Counter[str]) -> str:
-    """One design's pooled decisions: FNMR (and the phrase check's share), FMR against members
-    and strangers, wrong-phrase acceptance (overall and by the phrase check alone)."""
+def fnmr_at_stranger_fmr(decisions: Decisions, fmr: float) -> float:
+    """FNMR once every split's threshold is shifted by the same margin so that the pooled
+    stranger FMR is ``fmr``: compares designs at equal FMR, whatever their calibration."""
+    genuine = np.concatenate(decisions.margins["genuine"])
+    strangers = np.sort(np.concatenate(decisions.margins["stranger"]))[::-1]
+    shift = strangers[int(fmr * len(strangers))]
+    return float(np.mean(genuine <= shift))
+
+
+def report_calibrated(name: str, decisions: Decisions) -> str:
+    """One design's pooled decisions: FNMR (and the phrase check's share, and per speaker), FMR
+    against members and strangers, wrong-phrase acceptance (overall and by the phrase check
+    alone), and the FNMR at stranger FMRs of 0.5% and 1% (thresholds shifted alike)."""
+    counts = decisions.counts
     fnmr = rate(counts["genuine"] - counts["genuine accepted"], counts["genuine"])
     phrase_refused = counts["genuine"] - counts["genuine phrase ok"]
+    per_speaker = ", ".join(
+        f"{speaker} {decisions.refused_by_speaker[speaker] / attempts:.1%}"
+        for speaker, attempts in sorted(decisions.genuine_by_speaker.items())
+    )
     figures = [
         f"FNMR {format_rate(fnmr)}, phrase check refused {phrase_refused}",
+        f"FNMR per speaker: {per_speaker}",
         f"FMR members {format_rate(rate(counts['member accepted'], counts['member']))}",
         f"FMR strangers {format_rate(rate(counts['stranger accepted'], counts['stranger']))}",
         "wrong phrase accepted "
         + format_rate(rate(counts["wrong phrase accepted"], counts["wrong phrase"]))
         + f", passed the phrase check {counts['wrong phrase phrase ok']}",
+        "FNMR at stranger FMR 0.5% / 1%: "
+        + " / ".join(f"{fnmr_at_stranger_fmr(decisions, f):.1%}" for f in (0.005, 0.01)),
     ]
     return f"{name}\n  " + "\n  ".join(figures)
 
@@ -345,8 +397,10 @@ def main() -> None:
     if arguments.calibrated is not None:
         for variant in ["", *arguments.calibrated]:
             params = dict(_parameter(p) for p in variant.split(",") if p)
-            counts = sum((calibrated_decisions(params, *split) for split in chosen), Counter())
-            print(report_calibrated(variant or "product defaults", counts), flush=True)
+            decisions = Decisions()
+            for split in chosen:
+                decisions += calibrated_decisions(params, *split)
+            print(report_calibrated(variant or "product defaults", decisions), flush=True)
         return
     print(f"{'design':<26} EER vs members  EER vs strangers  (mean over splits; max)")
     designs = {name: DESIGNS[name] for name in arguments.designs}
