@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -139,7 +140,9 @@ def photo_benchmark(yale: Path, subjects: Iterable[int], bound: float, seed: int
         )
 
 
-def voice_benchmark(fsdd: Path, digits: Iterable[int], settings: Settings, seed: int) -> None:
+def voice_benchmark(
+    fsdd: Path, digits: Iterable[int], settings: Settings, seed: int, scores: Path | None = None
+) -> None:
     from engine.voices.audio import load_recording
 
     recordings = {}
@@ -174,8 +177,9 @@ def voice_benchmark(fsdd: Path, digits: Iterable[int], settings: Settings, seed:
         f"max similarity {similarities.max():.4f}, 99.9th percentile "
         f"{np.quantile(similarities, 0.999):.4f}; {per_pair_ms:.1f} ms per pair",
     )
+    saved = {"bona fide": similarities.tolist()}
     for name, alter in recording_attacks(np.random.default_rng(seed)).items():
-        copies = []
+        copies = saved[name] = []
         for key in keys[::5]:
             recording = recordings[key]
             altered = alter(recording.samples.astype(np.float64), recording.sample_rate)
@@ -187,6 +191,8 @@ def voice_benchmark(fsdd: Path, digits: Iterable[int], settings: Settings, seed:
             len(copies),
             f"min similarity {min(copies):.4f}",
         )
+    if scores is not None:
+        scores.write_text(json.dumps(saved))
 
 
 Alteration = Callable[[np.ndarray, int], np.ndarray]
@@ -283,6 +289,9 @@ def main() -> None:
         "--sample-seeds", type=int, nargs="*", default=[], help="sample workspaces to check"
     )
     parser.add_argument(
+        "--save-scores", type=Path, help="write the recordings' similarities to this JSON file"
+    )
+    parser.add_argument(
         "--only", choices=["photos", "recordings"], help="run one modality's benchmark"
     )
     arguments = parser.parse_args()
@@ -297,7 +306,7 @@ def main() -> None:
         )
     if arguments.only != "photos":
         fsdd = arguments.datasets / "fsdd" / "recordings"
-        voice_benchmark(fsdd, digits, settings, arguments.seed)
+        voice_benchmark(fsdd, digits, settings, arguments.seed, arguments.save_scores)
     if arguments.sample_seeds:
         sample_bounds(arguments.sample_seeds, settings)
 

@@ -113,7 +113,7 @@ def test_copy_similarity_is_one_for_identical_and_survives_shift_and_gain() -> N
     assert copy_similarity(other, spectrogram) < SETTINGS.auth.replay_audio_similarity
 
 
-@pytest.mark.parametrize("factor", [0.95, 1.05, 1.07])
+@pytest.mark.parametrize("factor", [0.97, 1.03, 1.05])
 def test_a_copy_played_faster_or_slower_is_still_a_copy(factor: float) -> None:
     clip = syllables(3)
     similarity = copy_similarity(_spectrogram(_played_at(clip, factor)), _spectrogram(clip))
