@@ -10,8 +10,9 @@ similarity is the best correlation over time scales, time shifts and frequency s
 
 1. coarse: the probe's spectrogram summed into wide bands is stretched in time by each factor
    of a grid (``_MAX_SCALE`` either way) and correlated with the enrolment take's at every time
-   shift at once (sliding products and running sums);
-2. fine: around the best (time scale, shift) pair, a finer time scale and a fractional shift, the full-resolution spectrograms are correlated at every frequency shift at once.
+   shift at once (FFT cross-correlation and running sums);
+2. fine: around the best (time scale, shift) pair, finer time scales and fractional shifts,
+   the full-resolution spectrograms are correlated at every frequency shift at once (FFT).
 
 Each band's mean over the aligned frames is removed before correlating, so a gain change (a
 constant in dB) and the speaker's average timbre cancel out.
