@@ -103,7 +103,8 @@ def test_the_authentication_path_imports_only_what_it_uses(workspace, tmp_path: 
     code = f"""
 import numpy as np
 from pathlib import Path
-from engine.auth.replay import log_mel_envelope, photo_fingerprint
+from engine.auth.replay import photo_fingerprint
+from engine.auth.replay_recordings import closest_copy, log_frequency_spectrogram
 from engine.core.settings import load_settings
 from engine.core.workspace import Workspace
 from engine.faces.extract import image_face_vector, read_probe_photo
@@ -121,7 +122,8 @@ match = bundle.face.identify(image_face_vector(image, settings))
 photo_fingerprint(image.pixels)
 recording = load_probe_recording({str(clip)!r}, settings)
 sample = recording_sample(recording, settings, {str(clip)!r})
-log_mel_envelope(recording.samples, recording.sample_rate)
+spectrogram = log_frequency_spectrogram(recording.samples, recording.sample_rate)
+closest_copy(spectrogram, [spectrogram])
 dtw_costs([sample.mfcc_sequence], [sample.mfcc_sequence])
 bundle.voice.verify(np.zeros(20), np.zeros((30, 13)), "ana")  # the stand-in model's shapes
 recommend_for_member(Workspace(root), bundle, "ana")

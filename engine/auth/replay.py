@@ -7,11 +7,13 @@ workspace) can present it as is, or re-encoded. Three checks catch that:
 - photos: registered back onto an enrolment photo (rotation, scale, mirror image, crop, gain),
   a copy differs from it by no more than ``settings.auth.replay_photo_residual`` grey levels in
   any block, where a new take of the same person differs somewhere (engine.auth.replay_photos);
-- recordings: the best correlation of the two log-mel spectrograms over time shifts (an audio
-  fingerprint similarity) at or above ``settings.auth.replay_audio_similarity`` survives
-  re-encoding, resampling, gain changes and leading/trailing silence.
+- recordings: the best correlation of two fine log-frequency spectrograms over time shifts, time
+  scales and frequency shifts (engine.auth.replay_recordings) at or above
+  ``settings.auth.replay_audio_similarity`` survives re-encoding, resampling, noise, gain,
+  leading/trailing silence and playback-rate or tempo changes of a few percent, where a new take
+  of the same word by the same speaker, whose harmonics fall elsewhere, stays below.
 
-The default bounds were measured on the shared datasets (docs/AUTHENTICATION.md).
+The default bounds were chosen on the shared datasets (docs/BENCHMARKS.md, "Replay defence").
 
 Limits, stated plainly: this is not liveness detection (ISO/IEC 30107 presentation attack
 detection). It catches replays of the enrolment files themselves. It does not catch a new photo
@@ -42,14 +44,6 @@ if TYPE_CHECKING:
 
 FACE = "face"
 VOICE = "voice"
-N_MELS = 40
-_HOP_S = 0.010
-_MIN_OVERLAP = 0.8
-"""Alignments must overlap by at least this fraction of the shorter clip."""
-_AMIN = 1e-10
-"""librosa.power_to_db's floor of power before the logarithm."""
-_FLOOR_DB = 60.0
-"""The fingerprint keeps this many decibels below the clip's peak."""
 
 
 # Photos ---------------------------------------------------------------------------------------
@@ -72,70 +66,8 @@ def image_fingerprint(path: Path, settings: Settings) -> bytes:
 # Recordings -----------------------------------------------------------------------------------
 
 
-def log_mel_envelope(y: np.ndarray, sr: int) -> np.ndarray:
-    """Log-mel spectrogram in dB below the clip's peak (floored at -60 dB), frames x N_MELS,
-    float32: the audio fingerprint of a clip (librosa's centred, Hann-windowed STFT and Slaney
-    mel filterbank, computed by engine.voices.features without importing librosa)."""
-    from engine.voices.features import mel_basis, stft_magnitude
-
-    hop = max(1, int(round(_HOP_S * sr)))
-    n_fft = 4 * hop
-    magnitude = stft_magnitude(
-        np.asarray(y, dtype=np.float32), n_fft=n_fft, hop_length=hop, win_length=n_fft
-    )
-    mel = mel_basis(sr, n_fft, N_MELS) @ np.square(magnitude)
-    decibels = 10.0 * np.log10(np.maximum(mel, _AMIN))
-    decibels -= 10.0 * np.log10(max(_AMIN, float(mel.max())))
-    return np.maximum(decibels, decibels.max() - _FLOOR_DB).T.astype(np.float32)
-
-
-def envelope_similarity(first: np.ndarray, second: np.ndarray) -> float:
-    """Best correlation of two log-mel envelopes over time shifts (1.0 = identical).
-
-    Each band's mean over the overlapping frames is removed before correlating, so what is
-    compared is how the spectrum moves in time, not the speaker's average timbre (two takes of
-    one phrase by one speaker share that, and correlate at about 0.96 at most on FSDD). Shifts
-    keep at least 80% of the shorter clip overlapped; a gain change is a constant in dB, which
-    the mean removal cancels. Every shift is computed at once from a sliding-window product and
-    running sums.
-    """
-    a = np.asarray(first, dtype=np.float64)
-    b = np.asarray(second, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or not len(a) or not len(b):
-        return 0.0
-    if len(a) > len(b):
-        a, b = b, a
-    shorter, longer, bands = len(a), len(b), a.shape[1]
-    min_overlap = max(1, int(np.ceil(_MIN_OVERLAP * shorter)))
-    shifts = np.arange(min_overlap - shorter, longer - min_overlap + 1)
-    padding = np.zeros((shorter - 1, bands))
-    windows = np.lib.stride_tricks.sliding_window_view(
-        np.concatenate([padding, b, padding]), shorter, axis=0
-    )
-    products = np.einsum("kbi,ib->kb", windows, a)[shifts + shorter - 1]
-    start = np.maximum(0, -shifts)
-    end = np.minimum(shorter, longer - shifts)
-    length = (end - start)[:, None]
-
-    def window_sums(values: np.ndarray, first_row: np.ndarray, last_row: np.ndarray):
-        running = np.vstack([np.zeros((1, bands)), np.cumsum(values, axis=0)])
-        squares = np.vstack([np.zeros((1, bands)), np.cumsum(values * values, axis=0)])
-        return running[last_row] - running[first_row], squares[last_row] - squares[first_row]
-
-    sum_a, squares_a = window_sums(a, start, end)
-    sum_b, squares_b = window_sums(b, start + shifts, end + shifts)
-    covariance = (products - sum_a * sum_b / length).sum(axis=1)
-    variance_a = np.clip((squares_a - sum_a**2 / length).sum(axis=1), 0.0, None)
-    variance_b = np.clip((squares_b - sum_b**2 / length).sum(axis=1), 0.0, None)
-    denominator = np.sqrt(variance_a * variance_b)
-    usable = denominator > 0
-    if not usable.any():
-        return 0.0
-    return float(max(0.0, (covariance[usable] / denominator[usable]).max()))
-
-
 def audio_fingerprint(path: Path, settings: Settings) -> bytes:
-    """The log-mel envelope of a recording's speech as float16 bytes (N_MELS values per frame);
+    """The log-frequency spectrogram of a recording's speech (engine.auth.replay_recordings);
     raises InputError (AcquisitionError for silence) like the voice pipeline's loader."""
     from engine.voices.audio import load_recording
 
@@ -144,13 +76,11 @@ def audio_fingerprint(path: Path, settings: Settings) -> bytes:
 
 def recording_fingerprint(recording: Recording) -> bytes:
     """``audio_fingerprint`` of an already loaded recording."""
+    from engine.auth.replay_recordings import encode_spectrogram, log_frequency_spectrogram
+
     with single_threaded_blas():
-        envelope = log_mel_envelope(recording.samples, recording.sample_rate)
-    return envelope.astype(np.float16).tobytes()
-
-
-def decode_envelope(fingerprint: bytes) -> np.ndarray:
-    return np.frombuffer(fingerprint, dtype=np.float16).reshape(-1, N_MELS)
+        spectrogram = log_frequency_spectrogram(recording.samples, recording.sample_rate)
+    return encode_spectrogram(spectrogram)
 
 
 # The guard ------------------------------------------------------------------------------------
@@ -191,7 +121,7 @@ class ReplayGuard:
         self.settings = settings
         self.store = store
         self._samples: dict[tuple[str, str], list[SampleRecord]] = {}
-        self._envelopes: dict[tuple[str, str], np.ndarray] = {}
+        self._spectrograms: dict[tuple[str, str], np.ndarray] = {}
         self._photos: dict[tuple[str, str], PhotoTemplate | None] = {}
 
     def sync(self) -> ReplayGuard:
@@ -242,13 +172,17 @@ class ReplayGuard:
             return previous
         return make_sample(self.workspace, self.settings, member, modality, path)
 
-    def _envelope(self, sample: SampleRecord) -> np.ndarray:
+    def _spectrogram(self, sample: SampleRecord) -> np.ndarray:
         """An enrolment recording's fingerprint, decoded once per guard."""
+        from engine.auth.replay_recordings import decode_spectrogram
+
         key = (sample.path, sample.sha256)
         assert sample.fingerprint is not None, "only fingerprinted recordings are compared"
-        if key not in self._envelopes:
-            self._envelopes[key] = decode_envelope(sample.fingerprint).astype(np.float64)
-        return self._envelopes[key]
+        if key not in self._spectrograms:
+            spectrogram = decode_spectrogram(sample.fingerprint)
+            assert spectrogram is not None, "sync fingerprints older formats again"
+            self._spectrograms[key] = spectrogram
+        return self._spectrograms[key]
 
     def _photo(self, sample: SampleRecord) -> PhotoTemplate | None:
         """An enrolment photo's registration template, built once per guard."""
@@ -318,10 +252,15 @@ class ReplayGuard:
             if residual <= self.settings.auth.replay_photo_residual:
                 return ReplayVerdict(True, FACE, closest, "near-identical", face_residual=residual)
         if voice_fingerprint is not None and voices:
-            probe_envelope = decode_envelope(voice_fingerprint())
-            similarity, closest = max(
-                (envelope_similarity(probe_envelope, self._envelope(s)), s.path) for s in voices
-            )
+            from engine.auth.replay_recordings import closest_copy, decode_spectrogram
+
+            probe_spectrogram = decode_spectrogram(voice_fingerprint())
+            assert probe_spectrogram is not None, "probes are fingerprinted in the current format"
+            with single_threaded_blas():
+                similarity, index = closest_copy(
+                    probe_spectrogram, [self._spectrogram(s) for s in voices]
+                )
+            closest = voices[index].path
             if similarity >= self.settings.auth.replay_audio_similarity:
                 return ReplayVerdict(
                     True,
@@ -335,12 +274,16 @@ class ReplayGuard:
 
 
 def _current_format(sample: SampleRecord) -> bool:
-    """False for a photo fingerprinted by an older mmauth (a pHash): it is computed again."""
+    """False for a file fingerprinted by an older mmauth (a photo's pHash, a recording's log-mel
+    envelope): sync computes it again, so an older workspace keeps working."""
     from engine.auth.replay_photos import decode_thumbnail
+    from engine.auth.replay_recordings import FORMAT
 
-    if sample.modality != FACE or sample.fingerprint is None:
+    if sample.fingerprint is None:
         return True
-    return decode_thumbnail(sample.fingerprint) is not None
+    if sample.modality == FACE:
+        return decode_thumbnail(sample.fingerprint) is not None
+    return sample.fingerprint.startswith(FORMAT)
 
 
 def make_sample(

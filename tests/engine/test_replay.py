@@ -8,19 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.auth.replay import (
-    ReplayGuard,
-    audio_fingerprint,
-    decode_envelope,
-    envelope_similarity,
-    photo_fingerprint,
-)
+from engine.auth.replay import ReplayGuard, audio_fingerprint, photo_fingerprint
 from engine.auth.replay_photos import (
     copy_residual,
     decode_thumbnail,
     photo_template,
     photo_thumbnail,
     probe_templates,
+)
+from engine.auth.replay_recordings import (
+    FORMAT,
+    N_BINS,
+    copy_similarity,
+    decode_spectrogram,
+    log_frequency_spectrogram,
 )
 from engine.auth.store import AuditStore
 from engine.core.errors import InputError
@@ -91,25 +92,54 @@ def test_photo_thumbnail_refuses_non_images() -> None:
         photo_thumbnail(np.zeros(5))
 
 
-def test_envelope_similarity_is_one_for_identical_and_survives_shift_and_gain() -> None:
-    from engine.auth.replay import log_mel_envelope
+def _spectrogram(samples: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    return log_frequency_spectrogram(samples, sr).astype(np.float64)
 
+
+def _played_at(samples: np.ndarray, factor: float) -> np.ndarray:
+    """The clip played ``factor`` times faster: time and pitch scale together."""
+    import soxr
+
+    return soxr.resample(samples, SAMPLE_RATE * factor, SAMPLE_RATE, quality="HQ")
+
+
+def test_copy_similarity_is_one_for_identical_and_survives_shift_and_gain() -> None:
     clip = syllables(1)
-    envelope = log_mel_envelope(clip, SAMPLE_RATE)
-    assert envelope_similarity(envelope, envelope) == pytest.approx(1.0)
+    spectrogram = _spectrogram(clip)
+    assert copy_similarity(spectrogram, spectrogram) == pytest.approx(1.0)
     shifted = np.concatenate([np.zeros(1600, dtype=np.float32), 0.5 * clip])
-    assert envelope_similarity(envelope, log_mel_envelope(shifted, SAMPLE_RATE)) > 0.97
-    other = log_mel_envelope(syllables(2), SAMPLE_RATE)
-    assert envelope_similarity(envelope, other) < SETTINGS.auth.replay_audio_similarity
+    assert copy_similarity(_spectrogram(shifted), spectrogram) > 0.99
+    other = _spectrogram(syllables(2))
+    assert copy_similarity(other, spectrogram) < SETTINGS.auth.replay_audio_similarity
+
+
+@pytest.mark.parametrize("factor", [0.97, 1.03, 1.05])
+def test_a_copy_played_faster_or_slower_is_still_a_copy(factor: float) -> None:
+    clip = syllables(3)
+    similarity = copy_similarity(_spectrogram(_played_at(clip, factor)), _spectrogram(clip))
+    assert similarity >= SETTINGS.auth.replay_audio_similarity
+
+
+def test_fsdd_copies_played_5_percent_faster_are_flagged_and_other_takes_are_not(
+    shared_fsdd: Path,
+) -> None:
+    from engine.voices.audio import load_recording
+
+    takes = [load_recording(shared_fsdd / f"3_theo_{take}.wav", SETTINGS.voice) for take in (0, 1)]
+    enrolled = _spectrogram(takes[0].samples, takes[0].sample_rate)
+    faster = _spectrogram(_played_at(takes[0].samples, 1.05))
+    bound = SETTINGS.auth.replay_audio_similarity
+    assert copy_similarity(faster, enrolled) >= bound
+    assert copy_similarity(_spectrogram(takes[1].samples), enrolled) < bound
 
 
 @pytest.mark.parametrize(
     "first, second",
-    [(np.zeros((0, 40)), np.zeros((5, 40))), (np.zeros((5, 40)), np.zeros((5, 20)))],
-    ids=["empty", "band-mismatch"],
+    [(np.zeros((0, N_BINS)), np.zeros((5, N_BINS))), (np.zeros((5, N_BINS)), np.zeros((5, 20)))],
+    ids=["empty", "bin-mismatch"],
 )
-def test_envelope_similarity_of_unusable_envelopes_is_zero(first, second) -> None:
-    assert envelope_similarity(first, second) == 0.0
+def test_copy_similarity_of_unusable_spectrograms_is_zero(first, second) -> None:
+    assert copy_similarity(first, second) == 0.0
 
 
 def test_audio_fingerprint_refuses_an_unreadable_file(tmp_path: Path) -> None:
@@ -180,7 +210,22 @@ def test_recording_replays(enrolled, tmp_path: Path) -> None:
 def test_fingerprint_of_stored_sample_round_trips(enrolled) -> None:
     _, guard = enrolled
     (sample,) = guard.samples("alice", "voice")
-    assert decode_envelope(sample.fingerprint).shape[1] == 40
+    assert sample.fingerprint.startswith(FORMAT)
+    assert decode_spectrogram(sample.fingerprint).shape[1] == N_BINS
+    assert decode_spectrogram(np.zeros((5, 40), dtype=np.float16).tobytes()) is None
+
+
+def test_sync_fingerprints_again_a_recording_stored_by_an_older_mmauth(enrolled) -> None:
+    import dataclasses
+
+    _, guard = enrolled
+    (sample,) = guard.samples("alice", "voice")
+    legacy = dataclasses.replace(
+        sample, fingerprint=np.full((30, 40), -20.0, dtype=np.float16).tobytes()
+    )
+    guard.store.put_samples([legacy], now=0.0)
+    (refreshed,) = guard.sync().samples("alice", "voice")
+    assert refreshed.fingerprint == sample.fingerprint
 
 
 def test_sync_follows_added_changed_and_removed_files(enrolled) -> None:
