@@ -149,9 +149,7 @@ def voice_data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.n
 
 def test_the_voice_model_scores_the_same_with_twins() -> None:
     X, members, phrases, sequences = voice_data(1)
-    model = VoiceVerifier(cv_splits=2).fit(
-        X, members, phrases, sequences, np.arange(len(X)) // 2
-    )
+    model = VoiceVerifier(cv_splits=2).fit(X, members, phrases, sequences, np.arange(len(X)) // 2)
     library, twin = reloaded(model, twins=False), reloaded(model, twins=True)
     assert type(twin.speaker_model_).__name__ == "PipelineTwin"
     expected, actual = library.score_claims(X, sequences), twin.score_claims(X, sequences)
