@@ -253,9 +253,14 @@ class _StretchedProbe:
         steps = int(np.ceil((_MAX_SCALE - 1.0) / _COARSE_SCALE_STEP))
         scales = 1.0 + _COARSE_SCALE_STEP * np.arange(-steps, steps + 1)
         lengths = np.floor((len(probe) - 1) * scales).astype(int) + 1
-        stretched = np.zeros((len(scales), lengths.max(), probe_bands.shape[1]))
-        for row, (scale, length) in enumerate(zip(scales, lengths, strict=True)):
-            stretched[row, :length] = _warp(probe_bands, float(scale), 0.0, int(length))[0]
+        frames = len(probe_bands)
+        # _warp's reading of frame j at j / scale, for every scale at once.
+        positions = np.clip(np.arange(lengths.max())[None, :] / scales[:, None], 0, frames - 1)
+        lower = np.minimum(np.floor(positions).astype(int), max(frames - 2, 0))
+        upper = np.minimum(lower + 1, frames - 1)
+        weight = (positions - lower)[..., None]
+        stretched = (1.0 - weight) * probe_bands[lower] + weight * probe_bands[upper]
+        stretched[np.arange(lengths.max())[None, :] >= lengths[:, None]] = 0.0
         size = _fft_size(int(lengths.max()), longest_take)
         return cls(
             scales,
@@ -274,7 +279,9 @@ class _StretchedProbe:
         inverse FFT, and the means by running sums."""
         frames = len(take.bands)
         longest = self.band_sums.shape[1] - 1
-        shifts = np.arange(1 - longest, frames)
+        needed = np.maximum(np.ceil(_MIN_OVERLAP * np.minimum(self.lengths, frames)), 1)
+        # Overlap of at least `needed` frames: shifts from needed - length to frames - needed.
+        shifts = np.arange(int((needed - self.lengths).min()), int((frames - needed).max()) + 1)
         spectrum = np.fft.rfft(take.bands, self.size, axis=0)
         products = np.fft.irfft(
             np.einsum("sfb,fb->sf", self.spectrum, spectrum), self.size, axis=1
@@ -298,8 +305,7 @@ class _StretchedProbe:
         denominator = np.sqrt(
             np.clip(variance_probe, 0.0, None) * np.clip(variance_take, 0.0, None)
         )
-        needed = np.ceil(_MIN_OVERLAP * np.minimum(self.lengths, frames))[:, None]
-        usable = (overlap >= np.maximum(needed, 1)) & (denominator > 0)
+        usable = (overlap >= needed[:, None]) & (denominator > 0)
         correlations = np.where(usable, covariance / np.maximum(denominator, _AMIN), -np.inf)
         best = np.unravel_index(int(np.argmax(correlations)), correlations.shape)
         return float(correlations[best]), float(self.scales[best[0]]), int(shifts[best[1]])
