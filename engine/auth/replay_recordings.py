@@ -17,6 +17,11 @@ similarity is the best correlation over time scales, time shifts and frequency s
 Each band's mean over the aligned frames is removed before correlating, so a gain change (a
 constant in dB) and the speaker's average timbre cancel out.
 
+An attempt compares one probe with several enrolment takes: what does not depend on the probe
+is prepared once per take (``enrolled_take``, kept by the replay guard), what does not depend
+on the take (the probe stretched by every time scale, its running sums and FFT) once per
+attempt, and the products are summed over bands or frames before the inverse FFT.
+
 The bound on the similarity and the figures behind it: docs/BENCHMARKS.md, "Replay defence".
 """
 
@@ -109,32 +114,18 @@ class EnrolledTake:
     once (``enrolled_take``) and kept by the replay guard between attempts."""
 
     spectrogram: np.ndarray
-    """Frames x bins as decoded (float16 from a fingerprint: half the memory, exact in float64)."""
+    """Frames x bins, kept as given: the guard gives float16, the fingerprint's own precision,
+    a quarter of float64's memory and exact in it."""
     bands: np.ndarray
     """The coarse search's wide bands (frames x bands, float64)."""
-    band_sums: np.ndarray
-    """Running sums of the bands over frames, a leading zero row (frames + 1 x bands)."""
-    square_sums: np.ndarray
-    """Running sums over frames of the bands' squares summed over bands (frames + 1)."""
-
-    @property
-    def comparable(self) -> bool:
-        return self.spectrogram.ndim == 2 and self.spectrogram.shape[1] > 2 * _MAX_BIN_SHIFT
 
 
 def enrolled_take(spectrogram: np.ndarray) -> EnrolledTake:
     """``spectrogram`` prepared for ``closest_copy``."""
     spectrogram = np.asarray(spectrogram)
     if spectrogram.ndim != 2 or spectrogram.shape[1] <= 2 * _MAX_BIN_SHIFT:
-        empty = np.zeros((0, 0))
-        return EnrolledTake(spectrogram, empty, empty, np.zeros(1))
-    bands = _bands(spectrogram.astype(np.float64))
-    return EnrolledTake(
-        spectrogram,
-        bands,
-        _running(bands),
-        _running((bands * bands).sum(axis=1)),
-    )
+        return EnrolledTake(spectrogram, np.zeros((0, 0)))
+    return EnrolledTake(spectrogram, _bands(spectrogram.astype(np.float64)))
 
 
 def copy_similarity(probe: np.ndarray, enrolled: np.ndarray) -> float:
@@ -296,8 +287,11 @@ class _StretchedProbe:
         squares_probe = self.square_sums[rows, last] - self.square_sums[rows, first]
         first = np.clip(start + shifts, 0, frames)
         last = np.clip(end + shifts, first, frames)
-        sum_take = take.band_sums[last] - take.band_sums[first]
-        squares_take = take.square_sums[last] - take.square_sums[first]
+        # Cheap next to the rest, and not worth the memory of keeping them with the take.
+        band_sums = _running(take.bands)
+        square_sums = _running((take.bands * take.bands).sum(axis=1))
+        sum_take = band_sums[last] - band_sums[first]
+        squares_take = square_sums[last] - square_sums[first]
         length = np.maximum(overlap, 1)
         covariance = products - np.einsum("sdb,sdb->sd", sum_probe, sum_take) / length
         variance_probe = squares_probe - np.einsum("sdb,sdb->sd", sum_probe, sum_probe) / length

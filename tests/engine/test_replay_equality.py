@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks import replay_reference
 from engine.auth.replay_recordings import (
     closest_copy,
     decode_spectrogram,
@@ -16,7 +17,6 @@ from engine.auth.replay_recordings import (
     log_frequency_spectrogram,
 )
 from engine.core.settings import Settings
-from tests.engine import replay_reference
 from tests.engine.replay_fixtures import SAMPLE_RATE, syllables
 
 SETTINGS = Settings()

@@ -1,6 +1,7 @@
 """The recordings' copy search as it was before it was made cheaper (commit e83a36e, kept as
-is): the oracle that tests/engine/test_replay_equality.py holds engine.auth.replay_recordings
-to. Not used by mmauth."""
+is): what ``benchmarks.replay --cost`` measures the current search against, and the oracle
+tests/engine/test_replay_equality.py holds engine.auth.replay_recordings to. Not used by
+mmauth."""
 
 from __future__ import annotations
 
