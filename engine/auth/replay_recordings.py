@@ -177,11 +177,11 @@ def _refined_similarity(probe: np.ndarray, take: np.ndarray, scale: float, shift
     best = 0.0
     for scale_step in _FINE_SCALE_STEPS:
         for shift_step in _FINE_SHIFT_STEPS:
-            warped, valid = _warp(probe, scale + scale_step, shift + shift_step, len(take))
+            warped, inside = _warp(probe, scale + scale_step, shift + shift_step, len(take))
             shorter = min(len(take), len(probe) * (scale + scale_step))
-            if valid.sum() >= max(2, _MIN_OVERLAP * shorter):
+            if len(warped) >= max(2, _MIN_OVERLAP * shorter):
                 similarity = _best_over_frequency_shifts(
-                    centre[valid], centre_spectrum[valid], warped[valid]
+                    centre[inside], centre_spectrum[inside], warped
                 )
                 best = max(best, similarity)
     return best
@@ -207,18 +207,26 @@ def _running(values: np.ndarray, axis: int = 0) -> np.ndarray:
 
 def _warp(
     spectrogram: np.ndarray, scale: float, shift: float, length: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frames ``i`` of ``length`` read from ``spectrogram`` at ``(i - shift) / scale``
-    (interpolated), and which of them fall inside it: a probe ``scale`` times longer than the
-    enrolment take, starting ``shift`` frames later, lands on the take's frames."""
-    frames = len(spectrogram)
+) -> tuple[np.ndarray, slice]:
+    """Those frames ``i`` of ``length`` that fall inside ``spectrogram`` when read at
+    ``(i - shift) / scale`` (consecutive: ``inside``), interpolated: a probe ``scale`` times
+    longer than the enrolment take, starting ``shift`` frames later, lands on the take's
+    frames."""
     positions = (np.arange(length) - shift) / scale
-    valid = (positions >= 0) & (positions <= frames - 1)
+    valid = np.flatnonzero((positions >= 0) & (positions <= len(spectrogram) - 1))
+    inside = slice(int(valid[0]), int(valid[-1]) + 1) if len(valid) else slice(0, 0)
+    return _interpolate(spectrogram, positions[inside]), inside
+
+
+def _interpolate(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``values`` (frames first) read at fractional frame ``positions`` of any shape, linearly;
+    positions outside its frames read its first or last frame."""
+    frames = len(values)
     positions = np.clip(positions, 0, frames - 1)
     lower = np.minimum(np.floor(positions).astype(int), max(frames - 2, 0))
     upper = np.minimum(lower + 1, frames - 1)
-    weight = (positions - lower)[:, None]
-    return (1.0 - weight) * spectrogram[lower] + weight * spectrogram[upper], valid
+    weight = (positions - lower)[..., None]
+    return (1.0 - weight) * values[lower] + weight * values[upper]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,13 +252,8 @@ class _StretchedProbe:
         steps = int(np.ceil((_MAX_SCALE - 1.0) / _COARSE_SCALE_STEP))
         scales = 1.0 + _COARSE_SCALE_STEP * np.arange(-steps, steps + 1)
         lengths = np.floor((len(probe) - 1) * scales).astype(int) + 1
-        frames = len(probe_bands)
-        # _warp's reading of frame j at j / scale, for every scale at once.
-        positions = np.clip(np.arange(lengths.max())[None, :] / scales[:, None], 0, frames - 1)
-        lower = np.minimum(np.floor(positions).astype(int), max(frames - 2, 0))
-        upper = np.minimum(lower + 1, frames - 1)
-        weight = (positions - lower)[..., None]
-        stretched = (1.0 - weight) * probe_bands[lower] + weight * probe_bands[upper]
+        # Frame j of each stretched probe read at j / scale, every scale at once.
+        stretched = _interpolate(probe_bands, np.arange(lengths.max())[None, :] / scales[:, None])
         stretched[np.arange(lengths.max())[None, :] >= lengths[:, None]] = 0.0
         size = _fft_size(int(lengths.max()), longest_take)
         return cls(
