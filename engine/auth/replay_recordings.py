@@ -173,7 +173,7 @@ def _refined_similarity(probe: np.ndarray, take: np.ndarray, scale: float, shift
     """The fine search around a coarse alignment: finer time scales, fractional frame shifts,
     every whole-bin frequency shift."""
     centre = take[:, _MAX_BIN_SHIFT : take.shape[1] - _MAX_BIN_SHIFT]
-    centre_spectrum = _bin_spectrum(centre)
+    centre_spectrum = np.fft.rfft(centre, take.shape[1], axis=1)
     best = 0.0
     for scale_step in _FINE_SCALE_STEPS:
         for shift_step in _FINE_SHIFT_STEPS:
@@ -185,12 +185,6 @@ def _refined_similarity(probe: np.ndarray, take: np.ndarray, scale: float, shift
                 )
                 best = max(best, similarity)
     return best
-
-
-def _bin_spectrum(spectrogram: np.ndarray) -> np.ndarray:
-    """FFT over bins, as long as the bin axis: a cross-correlation of the central bins with a
-    whole spectrogram wraps round only at lags beyond the margin, which are never read."""
-    return np.fft.rfft(spectrogram, N_BINS, axis=1)
 
 
 def _bands(spectrogram: np.ndarray) -> np.ndarray:
@@ -311,10 +305,11 @@ class _StretchedProbe:
 def _best_over_frequency_shifts(
     centre: np.ndarray, centre_spectrum: np.ndarray, probe: np.ndarray
 ) -> float:
-    """Best correlation of the enrolled spectrogram's central bins with the warped probe's bins
-    shifted by every whole bin up to the margin, over the aligned frames (both given with their
-    ``_bin_spectrum`` for the enrolled one), all shifts at once: each frame's FFT cross-correlation, summed over
-    frames before the inverse FFT."""
+    """Best correlation of the enrolled spectrogram's central bins (``centre``, and its FFT over
+    bins as long as the probe's bins) with the warped probe's bins shifted by every whole bin
+    up to the margin, over the aligned frames, all shifts at once: each frame's FFT
+    cross-correlation, summed over frames before the one inverse FFT. The FFT is as long as the
+    bin axis: the cross-correlation wraps round only at lags beyond the margin, never read."""
     means = centre.mean(axis=0)
     enrolled = centre - means
     width = enrolled.shape[1]
@@ -322,8 +317,8 @@ def _best_over_frequency_shifts(
     # The enrolled bins have zero mean over the frames once their means are removed (the FFT
     # of the means is the mean of the FFTs), so the probe's means drop out here.
     enrolled_spectrum = centre_spectrum - centre_spectrum.mean(axis=0)
-    cross = np.einsum("if,if->f", np.conj(enrolled_spectrum), _bin_spectrum(probe))
-    covariance = np.fft.irfft(cross, N_BINS)[:shifts]
+    cross = np.einsum("if,if->f", np.conj(enrolled_spectrum), np.fft.rfft(probe, axis=1))
+    covariance = np.fft.irfft(cross, probe.shape[1])[:shifts]
     probe_means = probe.mean(axis=0)
     spread = np.concatenate(
         [[0.0], np.cumsum((probe * probe).sum(axis=0) - len(probe) * probe_means**2)]

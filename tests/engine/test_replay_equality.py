@@ -84,3 +84,15 @@ def test_synthetic_clips_score_as_before() -> None:
     copies = [_fingerprinted(y) for y in _altered(syllables(1), SAMPLE_RATE)]
     fresh = [_fingerprinted(syllables(seed, seconds)) for seed, seconds in ((4, 1.0), (5, 1.4))]
     _assert_same_scores(copies + fresh, takes)
+
+
+@pytest.mark.parametrize("bins", [60, 400])
+def test_spectrograms_of_other_widths_score_as_before(bins: int) -> None:
+    rng = np.random.default_rng(bins)
+    takes = [rng.uniform(-40.0, 0.0, (frames, bins)) for frames in (50, 64)]
+    probes = [takes[0][5:] - 3.0, rng.uniform(-40.0, 0.0, (57, bins))]
+    for probe in probes:
+        expected = replay_reference.closest_copy(probe, takes)
+        similarity, index = closest_copy(probe, takes)
+        assert similarity == pytest.approx(expected[0], abs=TOLERANCE)
+        assert index == expected[1]
