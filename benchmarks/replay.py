@@ -2,6 +2,7 @@
 person (BPCER), and the catch rate of each kind of altered copy (1 - APCER), per ISO/IEC 30107-3.
 
     .venv/bin/python -m benchmarks.replay [--part dev|test|all] [--datasets ../shared/datasets]
+    .venv/bin/python -m benchmarks.replay --cost ROUNDS [--seed 0]
 
 Photos (Yale faces): every ordered pair of distinct photos of one subject (byte-identical files
 are left out: they are replays by definition) is a bona fide presentation; each photo altered
@@ -274,6 +275,81 @@ def sample_bounds(seeds: list[int], settings: Settings) -> None:
     )
 
 
+def attempt_cost(seed: int, settings: Settings, rounds: int) -> None:
+    """What the replay check of one attempt costs on the sample workspace: the probe's
+    fingerprint and its comparisons with the member's enrolment takes, by the current search
+    (takes prepared once, as ReplayGuard keeps them) and by the search it replaced
+    (benchmarks.replay_reference), timed alternately on the same probes."""
+    import statistics
+    import tempfile
+
+    from benchmarks import replay_reference
+    from engine.auth.replay import recording_fingerprint
+    from engine.auth.replay_recordings import closest_copy, enrolled_take
+    from engine.core.blas import single_threaded_blas
+    from engine.core.workspace import Workspace, member_folders
+    from engine.sample.workspace import write_sample_workspace
+    from engine.voices.audio import load_recording
+
+    with tempfile.TemporaryDirectory() as folder:
+        workspace = Workspace(root=Path(folder))
+        write_sample_workspace(workspace.root, seed=seed)
+        spectrograms = {
+            member: [_spectrogram(audio_fingerprint(p, settings)) for p in paths]
+            for member, paths in member_folders(workspace.voices_dir).items()
+        }
+        probes = [
+            (member, load_recording(probe, settings.voice))
+            for member, paths in member_folders(workspace.probe_voices_dir).items()
+            if member in spectrograms
+            for probe in paths
+        ]
+    started = time.perf_counter()
+    # As the guard keeps them: decoded from the float16 fingerprint, prepared once.
+    prepared = {
+        member: [enrolled_take(s.astype(np.float16)) for s in takes]
+        for member, takes in spectrograms.items()
+    }
+    count = sum(len(takes) for takes in prepared.values())
+    prepare_ms = (time.perf_counter() - started) / count * 1000
+    kept = sum(t.spectrogram.nbytes + t.bands.nbytes for takes in prepared.values() for t in takes)
+    frames = sum(len(t.spectrogram) for takes in prepared.values() for t in takes)
+    fingerprint, current, before = [], [], []
+    with single_threaded_blas():
+        for _ in range(rounds):
+            for member, recording in probes:
+                started = time.perf_counter()
+                probe = _spectrogram(recording_fingerprint(recording))
+                fingerprint.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                ours = closest_copy(probe, prepared[member])
+                current.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                theirs = replay_reference.closest_copy(probe, spectrograms[member])
+                before.append(time.perf_counter() - started)
+                assert abs(ours[0] - theirs[0]) < 1e-6, "the searches must agree"
+
+    def spread(seconds: list[float]) -> str:
+        return (
+            f"median {1000 * statistics.median(seconds):.1f} ms, "
+            f"p95 {1000 * float(np.quantile(seconds, 0.95)):.1f} ms"
+        )
+
+    takes = sorted(len(t) for t in prepared.values())
+    print(
+        f"Replay check cost (sample workspace seed {seed}: {len(probes)} probes x {rounds} "
+        f"rounds, {takes[0]}-{takes[-1]} enrolment takes per member)"
+    )
+    print(f"  probe fingerprint                  {spread(fingerprint)}")
+    print(f"  comparisons, current search        {spread(current)}")
+    print(f"  comparisons, previous search       {spread(before)}")
+    print(
+        f"  takes prepared once per guard      {prepare_ms:.2f} ms per take; kept "
+        f"{kept / count / 1024:.0f} KiB per take ({frames / count:.0f} frames on average), "
+        f"{kept / count * 1000 / 2**20:.0f} MiB per 1,000 takes"
+    )
+
+
 def _spectrogram(fingerprint: bytes) -> np.ndarray:
     spectrogram = decode_spectrogram(fingerprint)
     assert spectrogram is not None, "fingerprints are computed in the current format"
@@ -294,8 +370,18 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=["photos", "recordings"], help="run one modality's benchmark"
     )
+    parser.add_argument(
+        "--cost",
+        type=int,
+        metavar="ROUNDS",
+        help="only time one attempt's replay check on the sample workspace (--seed), "
+        "current against previous search, over this many rounds of its probes",
+    )
     arguments = parser.parse_args()
     settings = Settings()
+    if arguments.cost:
+        attempt_cost(arguments.seed, settings, arguments.cost)
+        return
     subjects, digits = PARTS[arguments.part]
     if arguments.only != "recordings":
         photo_benchmark(

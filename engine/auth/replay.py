@@ -40,6 +40,7 @@ from engine.core.workspace import Workspace, member_folders
 
 if TYPE_CHECKING:
     from engine.auth.replay_photos import PhotoTemplate
+    from engine.auth.replay_recordings import EnrolledTake
     from engine.voices.audio import Recording
 
 FACE = "face"
@@ -121,7 +122,7 @@ class ReplayGuard:
         self.settings = settings
         self.store = store
         self._samples: dict[tuple[str, str], list[SampleRecord]] = {}
-        self._spectrograms: dict[tuple[str, str], np.ndarray] = {}
+        self._takes: dict[tuple[str, str], EnrolledTake] = {}
         self._photos: dict[tuple[str, str], PhotoTemplate | None] = {}
 
     def sync(self) -> ReplayGuard:
@@ -151,6 +152,8 @@ class ReplayGuard:
         self._samples = {}
         for sample in self.store.samples():
             self._samples.setdefault((sample.member, sample.modality), []).append(sample)
+        current = {(s.path, s.sha256) for samples in self._samples.values() for s in samples}
+        self._takes = {key: take for key, take in self._takes.items() if key in current}
         return self
 
     def _sample(
@@ -172,17 +175,19 @@ class ReplayGuard:
             return previous
         return make_sample(self.workspace, self.settings, member, modality, path)
 
-    def _spectrogram(self, sample: SampleRecord) -> np.ndarray:
-        """An enrolment recording's fingerprint, decoded once per guard."""
-        from engine.auth.replay_recordings import decode_spectrogram
+    def _take(self, sample: SampleRecord) -> EnrolledTake:
+        """An enrolment recording's fingerprint, decoded and prepared for the copy search once
+        per guard (memory per take: docs/BENCHMARKS.md, "Replay defence")."""
+        from engine.auth.replay_recordings import decode_spectrogram, enrolled_take
 
         key = (sample.path, sample.sha256)
         assert sample.fingerprint is not None, "only fingerprinted recordings are compared"
-        if key not in self._spectrograms:
+        if key not in self._takes:
             spectrogram = decode_spectrogram(sample.fingerprint)
             assert spectrogram is not None, "sync fingerprints older formats again"
-            self._spectrograms[key] = spectrogram
-        return self._spectrograms[key]
+            # Stored as float16: back to its own precision, exactly, at a quarter of the memory.
+            self._takes[key] = enrolled_take(spectrogram.astype(np.float16))
+        return self._takes[key]
 
     def _photo(self, sample: SampleRecord) -> PhotoTemplate | None:
         """An enrolment photo's registration template, built once per guard."""
@@ -257,9 +262,7 @@ class ReplayGuard:
             probe_spectrogram = decode_spectrogram(voice_fingerprint())
             assert probe_spectrogram is not None, "probes are fingerprinted in the current format"
             with single_threaded_blas():
-                similarity, index = closest_copy(
-                    probe_spectrogram, [self._spectrogram(s) for s in voices]
-                )
+                similarity, index = closest_copy(probe_spectrogram, [self._take(s) for s in voices])
             closest = voices[index].path
             if similarity >= self.settings.auth.replay_audio_similarity:
                 return ReplayVerdict(

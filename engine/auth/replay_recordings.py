@@ -17,11 +17,17 @@ similarity is the best correlation over time scales, time shifts and frequency s
 Each band's mean over the aligned frames is removed before correlating, so a gain change (a
 constant in dB) and the speaker's average timbre cancel out.
 
+An attempt compares one probe with several enrolment takes: what does not depend on the probe
+is prepared once per take (``enrolled_take``, kept by the replay guard), what does not depend
+on the take (the probe stretched by every time scale, its running sums and FFT) once per
+attempt, and the products are summed over bands or frames before the inverse FFT.
+
 The bound on the similarity and the figures behind it: docs/BENCHMARKS.md, "Replay defence".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 
@@ -102,6 +108,26 @@ def decode_spectrogram(fingerprint: bytes) -> np.ndarray | None:
     return values.reshape(-1, N_BINS).astype(np.float64)
 
 
+@dataclasses.dataclass(frozen=True)
+class EnrolledTake:
+    """An enrolment take's spectrogram and what the search needs of it whatever the probe, built
+    once (``enrolled_take``) and kept by the replay guard between attempts."""
+
+    spectrogram: np.ndarray
+    """Frames x bins, kept as given: the guard gives float16, the fingerprint's own precision,
+    a quarter of float64's memory and exact in it."""
+    bands: np.ndarray
+    """The coarse search's wide bands (frames x bands, float64)."""
+
+
+def enrolled_take(spectrogram: np.ndarray) -> EnrolledTake:
+    """``spectrogram`` prepared for ``closest_copy``."""
+    spectrogram = np.asarray(spectrogram)
+    if spectrogram.ndim != 2 or spectrogram.shape[1] <= 2 * _MAX_BIN_SHIFT:
+        return EnrolledTake(spectrogram, np.zeros((0, 0)))
+    return EnrolledTake(spectrogram, _bands(spectrogram.astype(np.float64)))
+
+
 def copy_similarity(probe: np.ndarray, enrolled: np.ndarray) -> float:
     """Best correlation (1.0 = identical) of two log-frequency spectrograms over time scales,
     time shifts and frequency shifts within ``_MAX_SCALE`` (module docstring); 0.0 when they
@@ -109,20 +135,25 @@ def copy_similarity(probe: np.ndarray, enrolled: np.ndarray) -> float:
     return closest_copy(probe, [enrolled])[0]
 
 
-def closest_copy(probe: np.ndarray, takes: Sequence[np.ndarray]) -> tuple[float, int]:
-    """The highest ``copy_similarity`` of ``probe`` to any of ``takes``, and that take's index
-    (0.0 and -1 when none can be compared). Only the ``REFINED_TAKES`` takes the coarse search
-    ranks first get the fine search, which costs the most: a copy's own take leads the coarse
-    ranking, and the other takes' scores only matter when they are high."""
+def closest_copy(
+    probe: np.ndarray, takes: Sequence[EnrolledTake | np.ndarray]
+) -> tuple[float, int]:
+    """The highest ``copy_similarity`` of ``probe`` to any of ``takes`` (spectrograms, or
+    prepared by ``enrolled_take``), and that take's index (0.0 and -1 when none can be
+    compared). Only the ``REFINED_TAKES`` takes the coarse search ranks first get the fine
+    search, which costs the most: a copy's own take leads the coarse ranking, and the other
+    takes' scores only matter when they are high."""
     probe = np.asarray(probe, dtype=np.float64)
-    coarse = []
-    for index, take in enumerate(takes):
-        take = np.asarray(take, dtype=np.float64)
-        if _comparable(probe, take):
-            coarse.append((_coarse_alignment(probe, take), index, take))
+    prepared = [t if isinstance(t, EnrolledTake) else enrolled_take(t) for t in takes]
+    usable = [index for index, take in enumerate(prepared) if _comparable(probe, take.spectrogram)]
+    if not usable:
+        return 0.0, -1
+    stretched = _StretchedProbe.of(probe, max(len(prepared[i].bands) for i in usable))
+    coarse = [(stretched.alignment(prepared[index]), index) for index in usable]
     coarse.sort(key=lambda entry: entry[0][0], reverse=True)
     best, closest = 0.0, -1
-    for (_, scale, shift), index, take in coarse[:REFINED_TAKES]:
+    for (_, scale, shift), index in coarse[:REFINED_TAKES]:
+        take = prepared[index].spectrogram.astype(np.float64)
         similarity = _refined_similarity(probe, take, scale, shift)
         if similarity > best or closest < 0:
             best, closest = similarity, index
@@ -142,13 +173,17 @@ def _refined_similarity(probe: np.ndarray, take: np.ndarray, scale: float, shift
     """The fine search around a coarse alignment: finer time scales, fractional frame shifts,
     every whole-bin frequency shift."""
     centre = take[:, _MAX_BIN_SHIFT : take.shape[1] - _MAX_BIN_SHIFT]
+    centre_spectrum = np.fft.rfft(centre, take.shape[1], axis=1)
     best = 0.0
     for scale_step in _FINE_SCALE_STEPS:
         for shift_step in _FINE_SHIFT_STEPS:
-            warped, valid = _warp(probe, scale + scale_step, shift + shift_step, len(take))
+            warped, inside = _warp(probe, scale + scale_step, shift + shift_step, len(take))
             shorter = min(len(take), len(probe) * (scale + scale_step))
-            if valid.sum() >= max(2, _MIN_OVERLAP * shorter):
-                best = max(best, _best_over_frequency_shifts(centre, warped, valid))
+            if len(warped) >= max(2, _MIN_OVERLAP * shorter):
+                similarity = _best_over_frequency_shifts(
+                    centre[inside], centre_spectrum[inside], warped
+                )
+                best = max(best, similarity)
     return best
 
 
@@ -157,84 +192,137 @@ def _bands(spectrogram: np.ndarray) -> np.ndarray:
     return spectrogram[:, :usable].reshape(len(spectrogram), -1, _COARSE_BAND).mean(axis=2)
 
 
+def _running(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Running sums along ``axis`` with a leading zero: the sum over [first, last) is
+    ``result[last] - result[first]`` along it."""
+    zeros = np.zeros_like(np.take(values, [0], axis=axis))
+    return np.concatenate([zeros, np.cumsum(values, axis=axis)], axis=axis)
+
+
 def _warp(
     spectrogram: np.ndarray, scale: float, shift: float, length: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frames ``i`` of ``length`` read from ``spectrogram`` at ``(i - shift) / scale``
-    (interpolated), and which of them fall inside it: a probe ``scale`` times longer than the
-    enrolment take, starting ``shift`` frames later, lands on the take's frames."""
-    frames = len(spectrogram)
+) -> tuple[np.ndarray, slice]:
+    """Those frames ``i`` of ``length`` that fall inside ``spectrogram`` when read at
+    ``(i - shift) / scale`` (consecutive: ``inside``), interpolated: a probe ``scale`` times
+    longer than the enrolment take, starting ``shift`` frames later, lands on the take's
+    frames."""
     positions = (np.arange(length) - shift) / scale
-    valid = (positions >= 0) & (positions <= frames - 1)
+    valid = np.flatnonzero((positions >= 0) & (positions <= len(spectrogram) - 1))
+    inside = slice(int(valid[0]), int(valid[-1]) + 1) if len(valid) else slice(0, 0)
+    return _interpolate(spectrogram, positions[inside]), inside
+
+
+def _interpolate(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``values`` (frames first) read at fractional frame ``positions`` of any shape, linearly;
+    positions outside its frames read its first or last frame."""
+    frames = len(values)
     positions = np.clip(positions, 0, frames - 1)
     lower = np.minimum(np.floor(positions).astype(int), max(frames - 2, 0))
     upper = np.minimum(lower + 1, frames - 1)
-    weight = (positions - lower)[:, None]
-    return (1.0 - weight) * spectrogram[lower] + weight * spectrogram[upper], valid
+    weight = (positions - lower)[..., None]
+    return (1.0 - weight) * values[lower] + weight * values[upper]
 
 
-def _coarse_alignment(probe: np.ndarray, take: np.ndarray) -> tuple[float, float, int]:
-    """(correlation, time scale, frame shift) of the best alignment on wide bands: the probe
-    stretched by every time scale of the grid (symmetric around 1, so that an unaltered copy is
-    aligned exactly) and shifted by every whole frame that keeps ``_MIN_OVERLAP`` of the shorter
-    overlapped (shift ``d``: stretched probe frame ``j`` on take frame ``j + d``). All of them at
-    once: one FFT cross-correlation for the products and running sums for the means."""
-    probe_bands, take_bands = _bands(probe), _bands(take)
-    steps = int(np.ceil((_MAX_SCALE - 1.0) / _COARSE_SCALE_STEP))
-    scales = 1.0 + _COARSE_SCALE_STEP * np.arange(-steps, steps + 1)
-    lengths = np.floor((len(probe) - 1) * scales).astype(int) + 1
-    stretched = np.zeros((len(scales), lengths.max(), probe_bands.shape[1]))
-    for row, (scale, length) in enumerate(zip(scales, lengths, strict=True)):
-        stretched[row, :length] = _warp(probe_bands, float(scale), 0.0, int(length))[0]
-    frames = len(take_bands)
-    shifts = np.arange(1 - lengths.max(), frames)
-    products = _cross_correlation(stretched, take_bands[None], axis=1)[:, shifts]
-    start = np.maximum(0, -shifts)[None, :].repeat(len(scales), axis=0)
-    end = np.minimum(lengths[:, None], frames - shifts[None, :])
-    overlap = end - start
-    rows = np.arange(len(scales))[:, None]
-    sum_probe, squares_probe = _running_sums(stretched, rows, start, end)
-    sum_take, squares_take = _running_sums(take_bands[None], 0, start + shifts, end + shifts)
-    length = np.maximum(overlap, 1)[..., None]
-    covariance = (products - sum_probe * sum_take / length).sum(axis=2)
-    variance_probe = np.clip((squares_probe - sum_probe**2 / length).sum(axis=2), 0.0, None)
-    variance_take = np.clip((squares_take - sum_take**2 / length).sum(axis=2), 0.0, None)
-    denominator = np.sqrt(variance_probe * variance_take)
-    needed = np.ceil(_MIN_OVERLAP * np.minimum(lengths, frames))[:, None]
-    usable = (overlap >= np.maximum(needed, 1)) & (denominator > 0)
-    correlations = np.where(usable, covariance / np.maximum(denominator, _AMIN), -np.inf)
-    best = np.unravel_index(int(np.argmax(correlations)), correlations.shape)
-    return float(correlations[best]), float(scales[best[0]]), int(shifts[best[1]])
+@dataclasses.dataclass(frozen=True)
+class _StretchedProbe:
+    """The probe's wide bands stretched by every time scale of the coarse grid (symmetric
+    around 1, so that an unaltered copy is aligned exactly), with their running sums and FFT:
+    computed once per attempt, whatever the number of enrolment takes."""
+
+    scales: np.ndarray
+    lengths: np.ndarray
+    """Frames of each stretched probe; rows are zero beyond."""
+    band_sums: np.ndarray
+    """Running sums over frames per scale and band (scales x frames + 1 x bands)."""
+    square_sums: np.ndarray
+    """Running sums over frames of the squares summed over bands (scales x frames + 1)."""
+    spectrum: np.ndarray
+    """FFT over frames (scales x size // 2 + 1 x bands), long enough for any take's length."""
+    size: int
+
+    @classmethod
+    def of(cls, probe: np.ndarray, longest_take: int) -> _StretchedProbe:
+        probe_bands = _bands(probe)
+        steps = int(np.ceil((_MAX_SCALE - 1.0) / _COARSE_SCALE_STEP))
+        scales = 1.0 + _COARSE_SCALE_STEP * np.arange(-steps, steps + 1)
+        lengths = np.floor((len(probe) - 1) * scales).astype(int) + 1
+        # Frame j of each stretched probe read at j / scale, every scale at once.
+        stretched = _interpolate(probe_bands, np.arange(lengths.max())[None, :] / scales[:, None])
+        stretched[np.arange(lengths.max())[None, :] >= lengths[:, None]] = 0.0
+        size = _fft_size(int(lengths.max()), longest_take)
+        return cls(
+            scales,
+            lengths,
+            _running(stretched, axis=1),
+            _running((stretched * stretched).sum(axis=2), axis=1),
+            np.conj(np.fft.rfft(stretched, size, axis=1)),
+            size,
+        )
+
+    def alignment(self, take: EnrolledTake) -> tuple[float, float, int]:
+        """(correlation, time scale, frame shift) of the best alignment with ``take``'s wide
+        bands at every time scale and every whole-frame shift that keeps ``_MIN_OVERLAP`` of
+        the shorter overlapped (shift ``d``: stretched probe frame ``j`` on take frame
+        ``j + d``): the products by one FFT cross-correlation, summed over bands before the
+        inverse FFT, and the means by running sums."""
+        frames = len(take.bands)
+        longest = self.band_sums.shape[1] - 1
+        needed = np.maximum(np.ceil(_MIN_OVERLAP * np.minimum(self.lengths, frames)), 1)
+        # Overlap of at least `needed` frames: shifts from needed - length to frames - needed.
+        shifts = np.arange(int((needed - self.lengths).min()), int((frames - needed).max()) + 1)
+        spectrum = np.fft.rfft(take.bands, self.size, axis=0)
+        products = np.fft.irfft(
+            np.einsum("sfb,fb->sf", self.spectrum, spectrum), self.size, axis=1
+        )[:, shifts]
+        start = np.maximum(0, -shifts)[None, :]
+        end = np.minimum(self.lengths[:, None], frames - shifts[None, :])
+        overlap = end - start
+        rows = np.arange(len(self.scales))[:, None]
+        first = np.clip(start, 0, longest)
+        last = np.clip(end, first, longest)
+        sum_probe = self.band_sums[rows, last] - self.band_sums[rows, first]
+        squares_probe = self.square_sums[rows, last] - self.square_sums[rows, first]
+        first = np.clip(start + shifts, 0, frames)
+        last = np.clip(end + shifts, first, frames)
+        # Cheap next to the rest, and not worth the memory of keeping them with the take.
+        band_sums = _running(take.bands)
+        square_sums = _running((take.bands * take.bands).sum(axis=1))
+        sum_take = band_sums[last] - band_sums[first]
+        squares_take = square_sums[last] - square_sums[first]
+        length = np.maximum(overlap, 1)
+        covariance = products - np.einsum("sdb,sdb->sd", sum_probe, sum_take) / length
+        variance_probe = squares_probe - np.einsum("sdb,sdb->sd", sum_probe, sum_probe) / length
+        variance_take = squares_take - np.einsum("sdb,sdb->sd", sum_take, sum_take) / length
+        denominator = np.sqrt(
+            np.clip(variance_probe, 0.0, None) * np.clip(variance_take, 0.0, None)
+        )
+        usable = (overlap >= needed[:, None]) & (denominator > 0)
+        correlations = np.where(usable, covariance / np.maximum(denominator, _AMIN), -np.inf)
+        best = np.unravel_index(int(np.argmax(correlations)), correlations.shape)
+        return float(correlations[best]), float(self.scales[best[0]]), int(shifts[best[1]])
 
 
-def _running_sums(
-    values: np.ndarray, rows: np.ndarray | int, first: np.ndarray, last: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per band, the sums of ``values[rows]`` and of their squares over frames [first, last);
-    ``values`` is (rows, frames, bands), ``first`` and ``last`` any broadcastable indices."""
-    zeros = np.zeros((values.shape[0], 1, values.shape[2]))
-    running = np.concatenate([zeros, np.cumsum(values, axis=1)], axis=1)
-    squares = np.concatenate([zeros, np.cumsum(values * values, axis=1)], axis=1)
-    first = np.clip(first, 0, values.shape[1])
-    last = np.clip(last, first, values.shape[1])
-    return (
-        running[rows, last] - running[rows, first],
-        squares[rows, last] - squares[rows, first],
-    )
-
-
-def _best_over_frequency_shifts(centre: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> float:
-    """Best correlation of the enrolled spectrogram's central bins with the warped probe's bins
-    shifted by every whole bin up to the margin, over the valid frames, all shifts at once."""
-    enrolled = centre[valid]
-    probe = warped[valid]
-    enrolled = enrolled - enrolled.mean(axis=0)
+def _best_over_frequency_shifts(
+    centre: np.ndarray, centre_spectrum: np.ndarray, probe: np.ndarray
+) -> float:
+    """Best correlation of the enrolled spectrogram's central bins (``centre``, and its FFT over
+    bins as long as the probe's bins) with the warped probe's bins shifted by every whole bin
+    up to the margin, over the aligned frames, all shifts at once: each frame's FFT
+    cross-correlation, summed over frames before the one inverse FFT. The FFT is as long as the
+    bin axis: the cross-correlation wraps round only at lags beyond the margin, never read."""
+    means = centre.mean(axis=0)
+    enrolled = centre - means
     width = enrolled.shape[1]
     shifts = probe.shape[1] - width + 1
-    # The enrolled bins have zero mean over the frames, so the probe's means drop out here.
-    covariance = _cross_correlation(enrolled, probe, axis=1).sum(axis=0)[:shifts]
-    means = probe.mean(axis=0)
-    spread = np.concatenate([[0.0], np.cumsum((probe * probe).sum(axis=0) - len(probe) * means**2)])
+    # The enrolled bins have zero mean over the frames once their means are removed (the FFT
+    # of the means is the mean of the FFTs), so the probe's means drop out here.
+    enrolled_spectrum = centre_spectrum - centre_spectrum.mean(axis=0)
+    cross = np.einsum("if,if->f", np.conj(enrolled_spectrum), np.fft.rfft(probe, axis=1))
+    covariance = np.fft.irfft(cross, probe.shape[1])[:shifts]
+    probe_means = probe.mean(axis=0)
+    spread = np.concatenate(
+        [[0.0], np.cumsum((probe * probe).sum(axis=0) - len(probe) * probe_means**2)]
+    )
     variance = np.clip(spread[width:] - spread[:-width], 0.0, None)
     denominator = np.sqrt((enrolled * enrolled).sum() * variance)
     usable = denominator > 0
@@ -243,9 +331,6 @@ def _best_over_frequency_shifts(centre: np.ndarray, warped: np.ndarray, valid: n
     return float(max(0.0, (covariance[usable] / denominator[usable]).max()))
 
 
-def _cross_correlation(first: np.ndarray, second: np.ndarray, axis: int) -> np.ndarray:
-    """``sum_i first[i] * second[i + d]`` along ``axis`` for every lag ``d`` (negative lags at
-    the end, numpy-index style), by FFT: one product per lag would cost far more per attempt."""
-    size = 1 << int(first.shape[axis] + second.shape[axis] - 1).bit_length()
-    spectrum = np.conj(np.fft.rfft(first, size, axis=axis)) * np.fft.rfft(second, size, axis=axis)
-    return np.fft.irfft(spectrum, size, axis=axis)
+def _fft_size(first: int, second: int) -> int:
+    """A power of two at least ``first + second - 1``: no cross-correlation lag wraps round."""
+    return 1 << int(first + second - 1).bit_length()
