@@ -23,6 +23,7 @@ edited (filtered, retouched, brightened until it clips) copy, or synthetic speec
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 
 FACE = "face"
 VOICE = "voice"
+MAX_PREPARED_TAKES = 2000
+"""Enrolment recordings a guard keeps prepared for the copy search, the most recently compared
+ones (about 0.2 GiB: docs/BENCHMARKS.md, "Replay defence"); others are prepared again."""
 
 
 # Photos ---------------------------------------------------------------------------------------
@@ -122,7 +126,9 @@ class ReplayGuard:
         self.settings = settings
         self.store = store
         self._samples: dict[tuple[str, str], list[SampleRecord]] = {}
-        self._takes: dict[tuple[str, str], EnrolledTake] = {}
+        self._takes: collections.OrderedDict[tuple[str, str], EnrolledTake] = (
+            collections.OrderedDict()
+        )
         self._photos: dict[tuple[str, str], PhotoTemplate | None] = {}
 
     def sync(self) -> ReplayGuard:
@@ -153,7 +159,9 @@ class ReplayGuard:
         for sample in self.store.samples():
             self._samples.setdefault((sample.member, sample.modality), []).append(sample)
         current = {(s.path, s.sha256) for samples in self._samples.values() for s in samples}
-        self._takes = {key: take for key, take in self._takes.items() if key in current}
+        self._takes = collections.OrderedDict(
+            (key, take) for key, take in self._takes.items() if key in current
+        )
         return self
 
     def _sample(
@@ -182,12 +190,17 @@ class ReplayGuard:
 
         key = (sample.path, sample.sha256)
         assert sample.fingerprint is not None, "only fingerprinted recordings are compared"
-        if key not in self._takes:
-            spectrogram = decode_spectrogram(sample.fingerprint)
-            assert spectrogram is not None, "sync fingerprints older formats again"
-            # Stored as float16: back to its own precision, exactly, at a quarter of the memory.
-            self._takes[key] = enrolled_take(spectrogram.astype(np.float16))
-        return self._takes[key]
+        if key in self._takes:
+            self._takes.move_to_end(key)
+            return self._takes[key]
+        spectrogram = decode_spectrogram(sample.fingerprint)
+        assert spectrogram is not None, "sync fingerprints older formats again"
+        # Stored as float16: back to its own precision, exactly, at a quarter of the memory.
+        take = self._takes[key] = enrolled_take(spectrogram.astype(np.float16))
+        # A long-running process meets many members: keep the recently compared takes only.
+        while len(self._takes) > MAX_PREPARED_TAKES:
+            self._takes.popitem(last=False)
+        return take
 
     def _photo(self, sample: SampleRecord) -> PhotoTemplate | None:
         """An enrolment photo's registration template, built once per guard."""

@@ -207,6 +207,24 @@ def test_recording_replays(enrolled, tmp_path: Path) -> None:
     assert verdict.voice_similarity < SETTINGS.auth.replay_audio_similarity
 
 
+def test_guard_keeps_only_the_recently_compared_takes_prepared(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running process must not hold every member's prepared takes; a take prepared
+    again gives the same verdict."""
+    from engine.auth import replay
+
+    monkeypatch.setattr(replay, "MAX_PREPARED_TAKES", 2)
+    for take in range(3):
+        write_audio(workspace.voices_dir / "alice" / f"hello_{take}.wav", syllables(10 + take))
+    guard = ReplayGuard(workspace, SETTINGS, AuditStore(workspace.database)).sync()
+    copy = write_audio(tmp_path / "copy.wav", 0.5 * syllables(12))
+    first = _check(guard, "alice", voice=copy)
+    assert first.suspected and len(guard._takes) == 2
+    again = _check(guard, "alice", voice=copy)
+    assert again.voice_similarity == first.voice_similarity and len(guard._takes) == 2
+
+
 def test_fingerprint_of_stored_sample_round_trips(enrolled) -> None:
     _, guard = enrolled
     (sample,) = guard.samples("alice", "voice")
