@@ -21,6 +21,7 @@ written to the audit log, is DENIED.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -60,7 +61,7 @@ from engine.auth.words import (
 )
 from engine.core.errors import InputError, MmauthError, ModelIntegrityError
 from engine.core.fileio import file_sha256
-from engine.core.settings import Settings
+from engine.core.settings import AuthSettings, Settings
 from engine.core.workspace import Workspace
 from engine.models.names import ModelName
 from engine.models.signing import UntrustedModelsError
@@ -68,7 +69,7 @@ from engine.models.signing import UntrustedModelsError
 if TYPE_CHECKING:
     import numpy as np
 
-    from engine.auth.replay import ReplayGuard
+    from engine.auth.replay import ReplayGuard, ReplayVerdict
     from engine.models.persistence import ModelBundle
 
 BIOMETRIC_MODELS = (ModelName.FACE, ModelName.VOICE)
@@ -414,25 +415,11 @@ class Authenticator:
                 ),
             )
         auth = self.settings.auth
-        details = []
-        if verdict.face_residual is not None:
-            details.append(
-                f"photo differs from the nearest enrolment photo by {verdict.face_residual:.1f} "
-                f"grey levels (replay at <= {auth.replay_photo_residual:g})"
-            )
-        if verdict.voice_similarity is not None:
-            details.append(
-                f"recording similarity {verdict.voice_similarity:.3f} "
-                f"(replay at >= {auth.replay_audio_similarity})"
-            )
-        if not recording_usable:
-            # An unusable recording is the voice step's to report, with its own reason.
-            details.append("recording not compared (the voice step says why)")
         outcome = step_outcome(
             Step.REPLAY,
             StepStatus.PASSED,
             started,
-            "; ".join(details) or "no enrolment files to compare with",
+            replay_details(verdict, auth, recording_usable=recording_usable),
             verdict.voice_similarity,
             auth.replay_audio_similarity if verdict.voice_similarity is not None else None,
         )
@@ -539,3 +526,24 @@ def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min"
+
+
+def replay_details(verdict: ReplayVerdict, auth: AuthSettings, *, recording_usable: bool) -> str:
+    """What a passed replay check compared, for the step's message."""
+    details = []
+    if verdict.face_residual is not None and math.isinf(verdict.face_residual):
+        details.append("photo does not register onto any enrolment photo (not a copy)")
+    elif verdict.face_residual is not None:
+        details.append(
+            f"photo differs from the nearest enrolment photo by {verdict.face_residual:.1f} "
+            f"grey levels (replay at <= {auth.replay_photo_residual:g})"
+        )
+    if verdict.voice_similarity is not None:
+        details.append(
+            f"recording similarity {verdict.voice_similarity:.3f} "
+            f"(replay at >= {auth.replay_audio_similarity})"
+        )
+    if not recording_usable:
+        # An unusable recording is the voice step's to report, with its own reason.
+        details.append("recording not compared (the voice step says why)")
+    return "; ".join(details) or "no enrolment files to compare with"

@@ -3,6 +3,7 @@ samples are not."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -286,3 +287,21 @@ def test_member_whose_enrolment_files_have_no_fingerprint_is_checked_by_hash_onl
     verdict = _check(guard, "carol", face=photo, voice=fresh)
     assert not verdict.suspected
     assert verdict.face_residual is None and verdict.voice_similarity is None
+
+
+def test_replay_step_says_a_photo_that_registers_nowhere_is_not_a_copy() -> None:
+    """No registration gives an infinite residual, which is not a figure to show a person."""
+    from engine.auth.flow import replay_details
+    from engine.auth.replay import ReplayVerdict
+
+    shown = replay_details(
+        ReplayVerdict(suspected=False, face_residual=math.inf, voice_similarity=0.81),
+        SETTINGS.auth,
+        recording_usable=True,
+    )
+    assert "inf" not in shown and "does not register onto any enrolment photo" in shown
+    assert "recording similarity 0.810" in shown
+    measured = replay_details(
+        ReplayVerdict(suspected=False, face_residual=12.5), SETTINGS.auth, recording_usable=False
+    )
+    assert "by 12.5 grey levels" in measured and "recording not compared" in measured
