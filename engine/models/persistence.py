@@ -322,17 +322,8 @@ def _load_verified(
     hashes: Mapping[str, Any],
     for_inference: bool,
 ) -> Any:
-    import hashlib
-
-    path = workspace.models_dir / str(entry.get("file", ""))
-    where = workspace.relative(path)
-    if path.parent != workspace.models_dir or not path.is_file():
-        raise ModelIntegrityError(
-            f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
-        )
+    where, data, actual = _listed_file(workspace, name, entry)
     _refuse_other_code(name, entry, where)
-    data = path.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
     expected = entry.get("sha256")
     if actual != expected:
         swapped = [other for other, digest in hashes.items() if digest == actual and other != name]
@@ -361,19 +352,10 @@ def _load_verified_state(
     workspace: Workspace, name: str, state: Mapping[str, Any], for_inference: bool
 ) -> Any:
     """The model from its state file, after checking the file's bytes against the manifest."""
-    import hashlib
-
     from engine.models import state_file
     from engine.models._twins import TWINS
 
-    path = workspace.models_dir / str(state.get("file", ""))
-    where = workspace.relative(path)
-    if path.parent != workspace.models_dir or not path.is_file():
-        raise ModelIntegrityError(
-            f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
-        )
-    data = path.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
+    where, data, actual = _listed_file(workspace, name, state)
     if actual != state.get("sha256"):
         raise ModelIntegrityError(
             f"{where} does not match the manifest (SHA-256 {actual[:12]}…, expected "
@@ -386,6 +368,23 @@ def _load_verified_state(
         where,
         lambda: state_file.loads(data, allowed_types(), source=where, twins=twins),
     )
+
+
+def _listed_file(
+    workspace: Workspace, name: str, listed: Mapping[str, Any]
+) -> tuple[str, bytes, str]:
+    """A file the manifest lists for the ``name`` model (``listed["file"]``, inside models/):
+    where it is (workspace-relative), its bytes and their SHA-256, read once."""
+    import hashlib
+
+    path = workspace.models_dir / str(listed.get("file", ""))
+    where = workspace.relative(path)
+    if path.parent != workspace.models_dir or not path.is_file():
+        raise ModelIntegrityError(
+            f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
+        )
+    data = path.read_bytes()
+    return where, data, hashlib.sha256(data).hexdigest()
 
 
 def _checked_model(key: tuple[str, str, bool], where: str, build: Callable[[], Any]) -> Any:
