@@ -1,6 +1,6 @@
 """Does the face threshold keep its promise on held-out people? (issue 13, item 6)
 
-    .venv/bin/python -m benchmarks.face_threshold [--part dev|test]
+    .venv/bin/python -m benchmarks.face_threshold [--part dev|test] [--condition full|lowres]
         [--enrol-expressions normal happy surprised] [--members 4] [--threshold T ...]
 
 The face factor of ``benchmarks.end_to_end`` alone, over every gallery instead of random
@@ -12,6 +12,7 @@ threshold: FNIR counts the rest), and every photo of a subject outside the galle
 attempt (FPIR counts those whose best score reaches the threshold). Features come from the
 product's ``extract_face_features`` with default settings; scores and the threshold from the
 product's ``FaceIdentifier`` with its defaults (``--threshold`` adds fixed thresholds to compare).
+``--condition lowres`` shows the photos at 92x112 greyscale, as ``benchmarks.end_to_end`` does.
 
 Also printed: each held-out subject's FPIR when the population tail
 (``engine.models._calibration.population_threshold``) is refitted without that subject, the
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.end_to_end import ENROL_EXPRESSIONS, PARTS
+from benchmarks.end_to_end import ENROL_EXPRESSIONS, PARTS, lowres_photos
 from benchmarks.shared_workspace import DATASETS, file_sha256
 from engine.core.metrics import Rate, rate
 
@@ -60,9 +61,10 @@ class Scores:
 
 
 def score_part(
-    yale: Path, subjects: Sequence[int], enrol: Sequence[str], cache: Path, scratch: Path
+    photos: Path, subjects: Sequence[int], enrol: Sequence[str], cache: Path, scratch: Path
 ) -> Scores:
-    """Extract the part's photos through the product and score them with its face model."""
+    """Extract the part's photos (Yale's file names, in ``photos``) through the product and
+    score them with its face model."""
     from engine.core.feature_tables import feature_matrix, read_feature_table
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
@@ -72,11 +74,14 @@ def score_part(
     workspace = Workspace(scratch)
     workspace.processed_dir.mkdir(parents=True)
     workspace.cache_dir.symlink_to(cache, target_is_directory=True)
+    digest_of: dict[tuple[str, str], str] = {}
     for subject in subjects:
-        for photo in sorted(yale.glob(f"subject{subject:02d}.*")):
-            condition = photo.name.split(".")[1]
+        for photo in sorted(photos.glob(f"subject{subject:02d}.*")):
+            name, condition = photo.name.split(".")[:2]
+            digest_of[(name, condition)] = file_sha256(photo)
             folder = workspace.faces_dir if condition in enrol else workspace.probe_faces_dir
-            link = folder / photo.name.split(".")[0] / f"{condition}.gif"
+            suffix = ".png" if photo.suffix == ".png" else ".gif"  # Yale's files have none
+            link = folder / name / f"{condition}{suffix}"
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(photo)
     settings = load_settings(scratch)
@@ -97,9 +102,7 @@ def score_part(
     probes = table[table["augmentation"] == "original"]
     owners = probes["member"].astype(str).to_numpy()
     conditions = np.array([Path(str(s)).stem for s in probes["source"]])
-    digests = np.array(
-        [file_sha256(yale / f"{o}.{c}") for o, c in zip(owners, conditions, strict=True)]
-    )
+    digests = np.array([digest_of[(o, c)] for o, c in zip(owners, conditions, strict=True)])
     enrolled = {
         (o, d) for o, d, r in zip(owners, digests, probes["role"], strict=True) if r == "enrol"
     }
@@ -211,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=sorted(PARTS), default="dev")
     parser.add_argument("--enrol-expressions", nargs="+", default=list(ENROL_EXPRESSIONS))
+    parser.add_argument("--condition", choices=("full", "lowres"), default="full")
     parser.add_argument("--members", type=int, default=4, help="Subjects per gallery.")
     parser.add_argument("--threshold", type=float, nargs="*", default=[])
     parser.add_argument(
@@ -223,16 +227,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     arguments = parser.parse_args(argv)
     arguments.cache.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    photos = arguments.datasets / "yalefaces"
+    if arguments.condition == "lowres":
+        photos = lowres_photos(photos, arguments.cache.parent / "lowres-photos")
     with tempfile.TemporaryDirectory() as scratch:
         scores = score_part(
-            arguments.datasets / "yalefaces",
+            photos,
             PARTS[arguments.part][0],
             arguments.enrol_expressions,
             arguments.cache,
             Path(scratch) / "workspace",
         )
     print(
-        f"part {arguments.part}, enrolment {' '.join(arguments.enrol_expressions)}, "
+        f"part {arguments.part} ({arguments.condition}), enrolment {' '.join(arguments.enrol_expressions)}, "
         f"galleries of {arguments.members}; default threshold {scores.threshold:.4f}"
     )
     report(scores, [scores.threshold, *arguments.threshold], arguments.members)
