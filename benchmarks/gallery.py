@@ -115,8 +115,14 @@ def measure(
         **_ms("exhaustive", times["exhaustive"], probes // 2),
         **_ms("identify", times["identify"], probes // 2),
         "templates_mib": round(identifier.templates_.nbytes / 2**20, 1),
+        # None below the pruned search's gallery size: nothing is built then.
         "photo_cones_mib": round(
-            (identifier.photo_directions_.nbytes + identifier.photo_cones_.nbytes) / 2**20, 1
+            sum(
+                0 if part is None else part.nbytes
+                for part in (identifier.photo_directions_, identifier.photo_cones_)
+            )
+            / 2**20,
+            1,
         ),
         "process_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }

@@ -36,6 +36,7 @@ from engine.models._calibration import (
     validated_rows_and_labels,
 )
 from engine.models._estimator import Estimator, check_fitted, checked_rows
+from engine.models._face_search import nearest_template, photo_cones
 
 FaceBackendName = Literal["classic", "dlib"]
 ScoreNormalisation = Literal["none", "cohort"]
@@ -45,17 +46,12 @@ LDA has (members - 1) dimensions, too few with a handful of members to keep stra
 (docs/BENCHMARKS.md, sections "Results before this change" and "Faces: designs compared on a
 development protocol")."""
 PRUNED_SEARCH_MIN_PHOTOS = 3000
-"""``identify`` scores photo cones first (``_nearest_template``) from this many enrolment photos
-on; below it, scoring every template at once is as fast (docs/BENCHMARKS.md, "Identification
-against large galleries")."""
+"""``identify`` scores photo cones first (engine.models._face_search) from this many enrolment
+photos on; below it, scoring every template at once is as fast (docs/BENCHMARKS.md,
+"Identification against large galleries"), so smaller galleries do not build the cones."""
 PRUNED_SEARCH_MIN_TEMPLATES_PER_PHOTO = 2
 """Pruning also needs this many templates per photo on average: with fewer (augmentation off)
 scoring the photos' directions reads nearly as many bytes as scoring every template."""
-_CONE_BLOCK_ROWS = 65536
-"""Templates per block when measuring the photo cones (``_photo_cones``)."""
-BOUND_MARGIN = 1e-4
-"""Added to every cone bound so that float32 rounding (a 128-term dot product of unit vectors
-errs by less than 1e-5) never prunes the photo holding the best template."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,11 +134,13 @@ class FaceIdentifier(Estimator):
         numbered in template order: templates are sorted by member, then photo.
     photo_starts_ : ndarray of shape (n_photos,)
         Index of each enrolment photo's first template.
-    photo_directions_ : ndarray of shape (n_photos, n_dimensions), float32
-        Unit mean direction of each photo's templates.
-    photo_cones_ : ndarray of shape (n_photos, 2)
+    photo_directions_ : ndarray of shape (n_photos, n_dimensions), float32, or None
+        Unit mean direction of each photo's templates; None while the gallery is too small for
+        the pruned search (``PRUNED_SEARCH_MIN_PHOTOS``), which is the only use of the cones.
+    photo_cones_ : ndarray of shape (n_photos, 2) or None
         Cosine and sine of the widest angle between a photo's direction and its templates: a
-        cone holding every template of the photo, which bounds their cosines to a probe.
+        cone holding every template of the photo, which bounds their cosines to a probe; None
+        with ``photo_directions_``.
     part_bounds_ : ndarray of shape (n_parts + 1,)
         Column bounds of the embedding's parts in ``templates_`` (one part for dlib).
     embedding_ : list of (columns, Pipeline) or None
@@ -253,7 +251,7 @@ class FaceIdentifier(Estimator):
     ) -> FaceIdentifier:
         """Store the templates sorted by member then enrolment photo (``photos``: an integer
         per row, shared by a photo's augmented copies), in single precision, with the cone of
-        each photo's templates."""
+        each photo's templates when the gallery is large enough to search by them."""
         order = np.lexsort((photos, owners))
         self.templates_ = np.asarray(templates, dtype=np.float32)[order]
         self.template_members_ = owners[order]
@@ -266,9 +264,10 @@ class FaceIdentifier(Estimator):
         )
         self.photo_starts_ = np.flatnonzero(first)
         self.template_photos_ = np.cumsum(first) - 1
-        self.photo_directions_, self.photo_cones_ = _photo_cones(
-            self.templates_, self.photo_starts_, self.template_photos_
-        )
+        cones: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+        if self._prunable():
+            cones = photo_cones(self.templates_, self.photo_starts_, self.template_photos_)
+        self.photo_directions_, self.photo_cones_ = cones
         return self
 
     def _fit_embedding(
@@ -516,12 +515,18 @@ class FaceIdentifier(Estimator):
 
         The best member and score are those of ``decision_function``; a large gallery with one
         part and no normalisation (dlib) finds them by pruning enrolment photos whose cone
-        cannot hold the best template (``_nearest_template``)."""
+        cannot hold the best template (engine.models._face_search.nearest_template)."""
         check_fitted(self, "templates_")
         X = checked_rows(self, np.asarray(vector, dtype=np.float64).reshape(1, -1))
         with single_threaded_blas():
-            if self._prunable():
-                template, score = self._nearest_template(self._embed(X)[0].astype(np.float32))
+            cones = self._search_cones()
+            if cones is not None:
+                template, score = nearest_template(
+                    self.templates_,
+                    self.photo_starts_,
+                    *cones,
+                    self._embed(X)[0].astype(np.float32),
+                )
                 best = int(np.searchsorted(self.template_starts_, template, side="right")) - 1
             else:
                 scores = self._scores(X)[0]
@@ -535,6 +540,15 @@ class FaceIdentifier(Estimator):
             best_member=self.members_[best],
         )
 
+    def _search_cones(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The photos' directions and cones when ``identify`` prunes by them, else None. A
+        model saved under another gallery-size rule may lack them; scoring every template
+        gives the same answer."""
+        directions, cones = self.photo_directions_, self.photo_cones_
+        if not self._prunable() or directions is None or cones is None:
+            return None
+        return directions, cones
+
     def _prunable(self) -> bool:
         """Whether a member's score is one template's cosine (one part, no cohort), so that
         photo cones bound it, and the gallery is large enough for pruning to pay."""
@@ -545,57 +559,3 @@ class FaceIdentifier(Estimator):
             and len(self.templates_)
             >= PRUNED_SEARCH_MIN_TEMPLATES_PER_PHOTO * len(self.photo_starts_)
         )
-
-    def _nearest_template(self, probe: np.ndarray) -> tuple[int, float]:
-        """The template with the highest cosine to the unit ``probe`` (the first one on ties,
-        as ``decision_function``'s argmax) and that cosine, scoring only the photos whose cone
-        bound can reach the score of the photo whose direction is nearest the probe.
-
-        Why exact: a unit template within angle theta of the photo's direction has a cosine to
-        the probe of at most cos(max(0, alpha - theta)), alpha the probe's angle to the
-        direction (tighter than direction . probe + radius). A photo whose bound is under a
-        score already found cannot hold the best template."""
-        similarity = np.clip(self.photo_directions_ @ probe, -1.0, 1.0).astype(np.float64)
-        cos, sin = self.photo_cones_[:, 0], self.photo_cones_[:, 1]
-        reach = similarity * cos + np.sqrt(1.0 - similarity**2) * sin
-        bound = np.where(similarity >= cos, 1.0, reach)  # 1 when the probe is inside the cone
-        ends = np.append(self.photo_starts_[1:], len(self.templates_))
-        nearest = int(np.argmax(similarity))
-        floor = float(np.max(self.templates_[self.photo_starts_[nearest] : ends[nearest]] @ probe))
-        candidates = np.flatnonzero(bound + BOUND_MARGIN >= floor)
-        lengths = ends[candidates] - self.photo_starts_[candidates]
-        if lengths.sum() * 4 > len(self.templates_):
-            # From about a quarter of the gallery on, gathering scattered rows costs as much as
-            # reading every template (docs/BENCHMARKS.md, "Identification against large galleries").
-            scores = self.templates_ @ probe
-            best = int(np.argmax(scores))
-            return best, float(scores[best])
-        rows = np.repeat(self.photo_starts_[candidates] - np.cumsum(lengths) + lengths, lengths)
-        rows += np.arange(len(rows))
-        scores = self.templates_[rows] @ probe
-        best = int(np.argmax(scores))
-        return int(rows[best]), float(scores[best])
-
-
-def _photo_cones(
-    templates: np.ndarray, starts: np.ndarray, photo_of: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per photo (templates from ``starts``), the unit mean direction of its templates and the
-    cosine and sine of the widest angle between it and one of them (``photo_cones_``)."""
-    from scipy import sparse
-
-    # A sparse sum: np.add.reduceat over many short row blocks dominated a dlib enrolment.
-    membership = sparse.csr_matrix(
-        (np.ones(len(templates), dtype=np.float32), (photo_of, np.arange(len(templates)))),
-        shape=(len(starts), len(templates)),
-    )
-    directions = unit_rows(np.asarray(membership @ templates)).astype(np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", templates, templates)).clip(min=1e-30)
-    # Block by block: each template's photo direction copied at once would double the
-    # gallery's memory while indexing.
-    step = _CONE_BLOCK_ROWS
-    blocks = [slice(start, start + step) for start in range(0, len(templates), step)]
-    dots = [np.einsum("ij,ij->i", templates[b], directions[photo_of[b]]) for b in blocks]
-    cosines = np.concatenate(dots) / norms
-    cos = np.clip(np.minimum.reduceat(cosines, starts).astype(np.float64), -1.0, 1.0)
-    return directions, np.column_stack([cos, np.sqrt(1.0 - cos**2)])

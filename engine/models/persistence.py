@@ -53,7 +53,11 @@ EXPECTED_CLASSES = {
 # The modules a model class depends on besides its own: its code hash covers them too, and no
 # other module, so that editing one estimator leaves the others' model files loadable.
 SHARED_CODE_MODULES = {
-    "engine.models.face.FaceIdentifier": ("engine.models._calibration", "engine.models._estimator"),
+    "engine.models.face.FaceIdentifier": (
+        "engine.models._calibration",
+        "engine.models._face_search",
+        "engine.models._estimator",
+    ),
     "engine.models.voice.VoiceVerifier": (
         "engine.models._calibration",
         "engine.models.dtw",

@@ -157,3 +157,35 @@ def test_photos_without_augmented_copies_score_every_template(always_pruned: Non
     model.enrol("late", X[0] + rng.normal(0, 0.01, (14, DIMENSIONS)), ["a"] * 14)
     assert model._prunable()
     assert_identifies_as_exhaustive(model, centres + rng.normal(0, 0.0163, centres.shape))
+
+
+def test_small_galleries_build_no_cones_until_enrolment_makes_them_large(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The cones serve only the pruned search; below its gallery size they are not built.
+    rng = np.random.default_rng(7)
+    X, y, groups, centres = gallery("yale-like", rng, [f"m{i}" for i in range(4)])
+    monkeypatch.setattr(face, "PRUNED_SEARCH_MIN_PHOTOS", 14)
+    model = FaceIdentifier(backend="dlib").fit(X, y, groups)
+    assert model.photo_directions_ is None and model.photo_cones_ is None
+    own = {"engine.models.face.FaceIdentifier"}
+    loaded = state_file.loads(state_file.dumps(model, own), own, source="face")
+    assert loaded.photo_cones_ is None
+    model.enrol("late", X[:10] + rng.normal(0, 0.01, (10, DIMENSIONS)), ["a"] * 5 + ["b"] * 5)
+    cones = model._search_cones()
+    assert cones is not None
+    assert cones[0].shape == (14, DIMENSIONS) and cones[1].shape == (14, 2)
+    model.remove("late")
+    assert model.photo_cones_ is None
+    assert_identifies_as_exhaustive(model, centres + rng.normal(0, 0.0163, centres.shape))
+
+
+def test_a_large_gallery_without_cones_scores_every_template(always_pruned: None) -> None:
+    # A model saved when its gallery was under the size rule (no cones) and loaded under
+    # another rule still answers exactly.
+    rng = np.random.default_rng(8)
+    X, y, groups, centres = gallery("yale-like", rng, [f"m{i}" for i in range(4)])
+    model = FaceIdentifier(backend="dlib").fit(X, y, groups)
+    model.photo_directions_ = model.photo_cones_ = None
+    assert model._prunable()
+    assert_identifies_as_exhaustive(model, centres + rng.normal(0, 0.0163, centres.shape))
