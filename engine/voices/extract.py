@@ -44,7 +44,7 @@ from engine.core.workspace import Workspace
 from engine.voices.audio import Recording, load_recording, phrase_from_filename
 from engine.voices.augment import ORIGINAL, augment, augmentation_rng
 from engine.voices.embedding import EMBEDDING_SIZE, WEIGHTS_SHA256, speaker_embedding
-from engine.voices.features import FrameConfig, frame_config, frame_features
+from engine.voices.features import FrameConfig, frame_config, mfcc, stft_magnitude
 
 BACKEND = "ge2e-speaker-embedding"
 """Name of the feature set in reports: the pretrained speaker embedding of
@@ -81,10 +81,15 @@ class ClipFeatures:
 
 def clip_features(y: np.ndarray, config: FrameConfig) -> ClipFeatures:
     """The speaker embedding and the MFCC sequence of a cleaned clip."""
-    frames = frame_features(y, config)
+    magnitude = stft_magnitude(
+        y, n_fft=config.n_fft, hop_length=config.hop_length, win_length=config.win_length
+    )
+    cepstra = mfcc(
+        S=magnitude, sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels, n_mfcc=config.n_mfcc
+    )
     return ClipFeatures(
         vector=speaker_embedding(y, config.sr),
-        mfcc_sequence=np.ascontiguousarray(frames.mfcc.T, dtype=np.float32),
+        mfcc_sequence=np.ascontiguousarray(cepstra.T, dtype=np.float32),
     )
 
 
