@@ -12,8 +12,10 @@ mean over splits), computed in memory from clips cleaned once by the product's l
 a split are drawn from a pool: ``dev`` = 0-4, where designs are compared, ``test`` = 5-9, kept
 for measuring the design chosen, ``all`` = 0-9 as benchmarks.accuracy draws them.
 
-Designs: the product's VoiceVerifier (its combined score; its speaker evidence alone; its DTW
-evidence alone; with ``--dtw-weights``, other weights of its DTW evidence than the default) and classical alternatives for the speaker
+Designs: the product's VoiceVerifier on its clip vector, the pretrained speaker embedding
+(its combined score; its speaker evidence alone; its DTW evidence alone; with
+``--dtw-weights``, other weights of its DTW evidence than the default) and classical
+alternatives for the speaker
 evidence that are not in the product: logistic regression on MFCC mean and standard deviation
 (the issue's baseline), the same on the product's clip statistics plus a 0-4 kHz long-term
 average spectrum, a GMM-UBM (16 diagonal components on MFCC + delta frames of the enrolled
@@ -52,6 +54,7 @@ from engine.core.metrics import equal_error_rate, format_rate, rate
 from engine.core.settings import VoiceSettings
 from engine.models.voice import VoiceVerifier
 from engine.voices.audio import load_recording
+from engine.voices.embedding import speaker_embedding
 from engine.voices.features import (
     FrameFeatures,
     frame_config,
@@ -89,6 +92,13 @@ def _frames(clip: Clip) -> FrameFeatures:
 
 @functools.cache
 def _vector(clip: Clip) -> np.ndarray:
+    """The product's clip vector: the speaker embedding."""
+    return speaker_embedding(SAMPLES[clip], CONFIG.sr)
+
+
+@functools.cache
+def _statistics(clip: Clip) -> np.ndarray:
+    """The clip statistics of engine.voices.features.summarise (the alternatives' features)."""
     return summarise(_frames(clip))
 
 
@@ -152,7 +162,7 @@ def _with_spectrum(clip: Clip) -> np.ndarray:
     level = 10 * np.log10(np.square(magnitude[: CONFIG.n_fft // 4 + 1]) + 1e-10)
     loudest = level.max(axis=0)
     level = level[:, loudest >= loudest.max() - 30]
-    return np.concatenate([_vector(clip), level.mean(axis=1), level.std(axis=1)])
+    return np.concatenate([_statistics(clip), level.mean(axis=1), level.std(axis=1)])
 
 
 def _frame_rows(clip: Clip, context: int = 0) -> np.ndarray:

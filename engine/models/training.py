@@ -204,6 +204,7 @@ def train_voice(
     """VoiceVerifier fitted on the enrolment rows of data/audio_features.csv and their MFCC
     sequences."""
     from engine.models.voice import VoiceVerifier
+    from engine.voices.embedding import EMBEDDING_SIZE
     from engine.voices.extract import mfcc_sequences_for
 
     table = _enrolment_rows(
@@ -216,8 +217,15 @@ def train_voice(
         why="for the voice model (each member is left out in turn to measure strangers, and "
         "the speaker model needs two voices among the rest)",
     )
+    embeddings = feature_matrix(table, "audio_feature_")
+    if embeddings.shape[1] != EMBEDDING_SIZE:
+        # Tables written before the speaker embedding hold clip statistics instead.
+        raise MissingStageError(
+            f"{workspace.relative(workspace.audio_features)} was written by an older version of "
+            "mmauth (no speaker embeddings): run mmauth features again"
+        )
     model = VoiceVerifier(target_fmr=settings.models.target_fmr, random_state=settings.seed).fit(
-        feature_matrix(table, "audio_feature_"),
+        embeddings,
         table["member"].astype(str).to_numpy(),
         phrases=table["phrase"].astype(str).to_numpy(),
         sequences=mfcc_sequences_for(workspace, table, "enrolment"),

@@ -63,9 +63,12 @@ class VoiceVerifier(Estimator):
     """Text-dependent speaker verification: is this the claimed member's voice, saying one of
     the member's enrolled approval phrases?
 
-    Speaker evidence: the decision values of a logistic regression over the members on the
-    standardised clip statistics (the claimed member's column), trained on the original clips
-    (and their augmented copies with ``augmented_training``). DTW evidence: minus the
+    Speaker evidence: the cosine of the clip's pretrained speaker embedding
+    (engine.voices.embedding, the rows of ``X``) with the closest of the claimed member's
+    enrolled takes. The encoder learnt from thousands of speakers and sessions what a speaker
+    model fitted on one enrolment session cannot; it replaced a logistic regression over the
+    members on clip statistics (docs/BENCHMARKS.md, section "Voice factor"), and enrolling a
+    member changes no other member's templates. DTW evidence: minus the
     length-normalised DTW cost of the probe's MFCC sequence against the member's enrolled takes
     (best take); same speaker and same phrase give the lowest cost. Both are z-normalised with held-out impostor scores and added,
     ``phrase_weight`` weighing the DTW term. Accepted when the combined score reaches
@@ -86,12 +89,7 @@ class VoiceVerifier(Estimator):
     against members and strangers (docs/BENCHMARKS.md, section "Voice designs on development
     digits"); the phrase reference weight and the normal-tail rule of the combined threshold
     were chosen on the decisions at the calibrated thresholds on those digits (section "Voice
-    factor"). Training the speaker model on augmented copies helped on held-out copies but not
-    on the benchmark's probes, so ``augmented_training`` is off (docs/BENCHMARKS.md, section
-    "Results after the threshold and voice work"). Log posterior odds or LDA cosines as the
-    speaker evidence and cohort normalisation moved along the FNMR-FMR trade-off without
-    improving it (section "Voice factor"), as whitened-PCA cosines had not (section "Results
-    after the threshold and voice work"); they were removed.
+    factor"). The closest take scored better than the mean of the member's takes there.
 
     Parameters
     ----------
@@ -102,11 +100,7 @@ class VoiceVerifier(Estimator):
     phrase_reference_weight : float, default=0.5
         Weight of the cost to the member's other phrase in the phrase evidence (0: raw cost).
     use_augmented : bool, default=False
-        Enrol augmented copies as DTW takes and train the speaker model on them too (see
-        ``fit``).
-    augmented_training : bool, default=False
-        Train the speaker model on the augmented copies as well (they are never DTW takes nor
-        calibration attempts unless ``use_augmented``).
+        Enrol augmented copies as DTW and speaker templates too (see ``fit``).
     cv_splits : int, default=3
         Folds of the grouped cross-validation producing held-out scores.
     random_state : int, default=0
@@ -127,8 +121,8 @@ class VoiceVerifier(Estimator):
         impostor scores, protocol).
     speaker_norm_, dtw_norm_ : tuple of (float, float)
         Mean and scale of the held-out impostor speaker and DTW evidence (z-normalisation).
-    speaker_model_ : Pipeline
-        The speaker model: StandardScaler then LogisticRegression.
+    speaker_templates_ : ndarray of shape (n_takes, n_features)
+        The enrolled takes' unit-norm speaker embeddings, in ``take_members_`` order.
     sequence_mean_, sequence_scale_ : ndarray of shape (n_coefficients,)
         Per-coefficient scaling of MFCC frames before the DTW.
     take_sequences_ : list of ndarray
@@ -172,7 +166,6 @@ class VoiceVerifier(Estimator):
         phrase_weight: float = 1.25,
         phrase_reference_weight: float = 0.5,
         use_augmented: bool = False,
-        augmented_training: bool = False,
         cv_splits: int = 3,
         random_state: int = 0,
     ) -> None:
@@ -180,7 +173,6 @@ class VoiceVerifier(Estimator):
         self.phrase_weight = phrase_weight
         self.phrase_reference_weight = phrase_reference_weight
         self.use_augmented = use_augmented
-        self.augmented_training = augmented_training
         self.cv_splits = cv_splits
         self.random_state = random_state
 
@@ -204,10 +196,7 @@ class VoiceVerifier(Estimator):
         pitch-shifted voice is another voice; babble noise mixes in other members' enrolment
         takes). With ``use_augmented=False`` (the default) they are not templates: as
         templates they made the held-out EER against strangers worse on enrolment-only
-        cross-validation of FSDD (docs/BENCHMARKS.md, section "Results before this change");
-        with ``augmented_training`` they train the
-        speaker space (meant to make it ignore channel and tempo changes; off by default, see
-        the class docstring).
+        cross-validation of FSDD (docs/BENCHMARKS.md, section "Results before this change").
         """
         rows, labels = validated_rows_and_labels(self, X, y, dtype=np.float64, ensure_min_samples=2)
         labels = labels.astype(str)
@@ -215,7 +204,7 @@ class VoiceVerifier(Estimator):
         row_groups = check_groups(groups, len(labels))
         sequences = _check_sequences(sequences, len(labels))
         original = original_rows(augmented, len(labels))
-        if not (self.use_augmented or self.augmented_training):
+        if not self.use_augmented:
             rows, labels = rows[original], labels[original]
             phrase_labels, row_groups = phrase_labels[original], row_groups[original]
             sequences = [s for s, keep in zip(sequences, original, strict=True) if keep]
@@ -237,11 +226,8 @@ class VoiceVerifier(Estimator):
         sequences: list[np.ndarray],
         original: np.ndarray,
     ) -> VoiceVerifier:
-        """Speaker model on the original rows (plus the augmented copies with
-        ``augmented_training``); DTW takes from the original rows (every row with
+        """Speaker and DTW templates from the original rows (every row with
         ``use_augmented``)."""
-        learn = original | self.augmented_training | self.use_augmented
-        self.speaker_model_ = self._fit_speaker_model(X[learn], y[learn])
         if not self.use_augmented:
             X, y, phrases = X[original], y[original], phrases[original]
             sequences = [s for s, keep in zip(sequences, original, strict=True) if keep]
@@ -257,16 +243,9 @@ class VoiceVerifier(Estimator):
         self.take_members_ = y[order]
         self.take_phrases_ = phrases[order]
         self.take_starts_ = np.unique(self.take_members_, return_index=True)[1]
+        self.speaker_templates_ = _unit_rows(X[order])
         self.member_phrases_ = {m: sorted({str(p) for p in phrases[y == m]}) for m in self.members_}
         return self
-
-    def _fit_speaker_model(self, X: np.ndarray, y: np.ndarray) -> Any:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        model = LogisticRegression(C=1.0, max_iter=2000)
-        return make_pipeline(StandardScaler(), model).fit(X, y)
 
     def _scale_sequence(self, sequence: np.ndarray) -> np.ndarray:
         return (np.asarray(sequence, dtype=np.float64) - self.sequence_mean_) / self.sequence_scale_
@@ -274,10 +253,12 @@ class VoiceVerifier(Estimator):
     # ---- raw scores (before z-normalisation)
 
     def _speaker_scores(self, X: np.ndarray) -> np.ndarray:
-        """Speaker similarity per member, shape (n_rows, n_members): the logistic regression's
-        decision values (columns in sorted member order)."""
-        decision = self.speaker_model_.decision_function(X)
-        return np.column_stack([-decision, decision]) if decision.ndim == 1 else decision
+        """Speaker similarity per member, shape (n_rows, n_members): the cosine with the
+        member's closest enrolled take (columns in sorted member order)."""
+        cosines = _unit_rows(X) @ self.speaker_templates_.T
+        return np.column_stack(
+            [cosines[:, start:stop].max(axis=1) for start, stop in self._take_blocks()]
+        )
 
     def _evidence(self, X: np.ndarray, sequences: Sequence[np.ndarray]) -> _VoiceEvidence:
         """Every row against every member (arrays of shape (n_rows, n_members))."""
@@ -478,7 +459,7 @@ class ClaimScores:
     combined: np.ndarray
     """Combined score compared with ``threshold_``."""
     speaker: np.ndarray
-    """Speaker evidence: the logistic regression's decision value."""
+    """Speaker evidence: the embedding's cosine with the closest enrolled take."""
     phrase: np.ndarray
     """Phrase evidence against the claimed member's takes (the phrase check)."""
     matched: np.ndarray
@@ -494,7 +475,7 @@ class _VoiceEvidence:
     """Scores of rows against every member, arrays of shape (n_rows, n_members)."""
 
     speaker: np.ndarray
-    """Speaker similarity: the logistic regression's decision values."""
+    """Speaker similarity: the embedding's cosine with the closest enrolled take."""
     dtw: np.ndarray
     """Minus the best DTW cost: speaker and phrase."""
     phrase: np.ndarray
@@ -511,6 +492,11 @@ def _reference_cost(take_costs: np.ndarray, own: np.ndarray, other_phrase: np.nd
         if np.any(candidates):
             return float(np.min(take_costs[candidates]))
     return 0.0
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.maximum(norms, EPSILON)
 
 
 def _check_sequences(sequences: Sequence[np.ndarray], n_rows: int) -> list[np.ndarray]:

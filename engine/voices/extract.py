@@ -43,16 +43,12 @@ from engine.core.settings import Settings, VoiceAugmentSettings, VoiceSettings
 from engine.core.workspace import Workspace
 from engine.voices.audio import Recording, load_recording, phrase_from_filename
 from engine.voices.augment import ORIGINAL, augment, augmentation_rng
-from engine.voices.features import (
-    FrameConfig,
-    feature_names,
-    frame_config,
-    frame_features,
-    summarise as summarise_frames,
-)
+from engine.voices.embedding import EMBEDDING_SIZE, WEIGHTS_SHA256, speaker_embedding
+from engine.voices.features import FrameConfig, frame_config, mfcc, stft_magnitude
 
-BACKEND = "shared-stft"
-"""Name of the feature set in reports (MFCC + deltas + spectral shape + F0 from one STFT)."""
+BACKEND = "ge2e-speaker-embedding"
+"""Name of the feature set in reports: the pretrained speaker embedding of
+engine.voices.embedding (the MFCC sequences for the phrase check are stored beside it)."""
 BABBLE_POOL_SIZE = 8
 """Enrolment clips babble noise is drawn from (the same few for every file, see babble_pool)."""
 
@@ -62,7 +58,7 @@ class VoiceSample:
     """One probe recording, ready for the voice model."""
 
     vector: np.ndarray
-    """Clip-level feature vector, the same layout as audio_feature_0..N."""
+    """The clip's speaker embedding, the same layout as audio_feature_0..N."""
     mfcc_sequence: np.ndarray
     """(frames, n_mfcc) float32 MFCC, 10 ms apart, for the phrase check (DTW)."""
     duration_s: float
@@ -78,17 +74,22 @@ class ClipFeatures:
     """Features of one (possibly augmented) clip."""
 
     vector: np.ndarray
-    """Clip-level vector (summarise of the frame features)."""
+    """The clip's speaker embedding (engine.voices.embedding)."""
     mfcc_sequence: np.ndarray
     """(frames, n_mfcc) float32."""
 
 
 def clip_features(y: np.ndarray, config: FrameConfig) -> ClipFeatures:
-    """The clip-level vector and the MFCC sequence of a cleaned clip."""
-    frames = frame_features(y, config)
+    """The speaker embedding and the MFCC sequence of a cleaned clip."""
+    magnitude = stft_magnitude(
+        y, n_fft=config.n_fft, hop_length=config.hop_length, win_length=config.win_length
+    )
+    cepstra = mfcc(
+        S=magnitude, sr=config.sr, n_fft=config.n_fft, n_mels=config.n_mels, n_mfcc=config.n_mfcc
+    )
     return ClipFeatures(
-        vector=summarise_frames(frames),
-        mfcc_sequence=np.ascontiguousarray(frames.mfcc.T, dtype=np.float32),
+        vector=speaker_embedding(y, config.sr),
+        mfcc_sequence=np.ascontiguousarray(cepstra.T, dtype=np.float32),
     )
 
 
@@ -121,9 +122,9 @@ def recording_sample(recording: Recording, settings: Settings, path: str | Path)
     )
 
 
-def voice_feature_names(settings: Settings) -> list[str]:
-    """What audio_feature_0..N hold, in order (e.g. ``mfcc_3_mean``, ``f0_p90``)."""
-    return feature_names(frame_config(settings.voice.sample_rate, settings.voice.n_mfcc))
+def voice_feature_names() -> list[str]:
+    """What audio_feature_0..N hold, in order: the speaker embedding's components."""
+    return [f"speaker_embedding_{i}" for i in range(EMBEDDING_SIZE)]
 
 
 def extract_voice_features(
@@ -186,8 +187,13 @@ def extract_voice_features(
 
 
 def recording_params(settings: Settings) -> dict[str, Any]:
-    """JSON parameters of process_recording without augmentation (the cache key's settings)."""
-    return {"voice": dataclasses.asdict(settings.voice), "augment": None}
+    """JSON parameters of process_recording without augmentation (the cache key's settings,
+    with the speaker encoder's weights: other weights, other embeddings)."""
+    return {
+        "voice": dataclasses.asdict(settings.voice),
+        "augment": None,
+        "speaker_encoder": WEIGHTS_SHA256,
+    }
 
 
 def babble_pool(enrolment: Sequence[BatchItem]) -> list[dict[str, str]]:
@@ -378,5 +384,5 @@ def _report_document(
             "voice_augment": dataclasses.asdict(settings.voice_augment),
             "seed": settings.seed,
         },
-        "feature_names": voice_feature_names(settings),
+        "feature_names": voice_feature_names(),
     }

@@ -9,6 +9,7 @@ import pandas as pd
 
 from engine.core.batch import BatchItem, ItemOutput, ItemResult
 from engine.core.workspace import Workspace
+from engine.voices.embedding import EMBEDDING_SIZE
 
 MEMBERS = ("ana", "bo", "cy", "dee")
 PHRASES = ("approve", "confirm")
@@ -50,14 +51,19 @@ def write_image_features(
 
 
 def write_audio_features(
-    workspace: Workspace, members=MEMBERS[:3], takes: int = 3, seed: int = 0
+    workspace: Workspace,
+    members=MEMBERS[:3],
+    takes: int = 3,
+    seed: int = 0,
+    dimensions: int = EMBEDDING_SIZE,
 ) -> None:
-    """Clustered voice vectors and MFCC sequences whose shape depends on the phrase and whose
-    level depends on the speaker, written like engine.voices.extract writes them."""
+    """Clustered voice vectors (speaker embeddings of ``dimensions``) and MFCC sequences whose
+    shape depends on the phrase and whose level depends on the speaker, written like
+    engine.voices.extract writes them."""
     from engine.voices.extract import write_mfcc_sequences
 
     rng = np.random.default_rng(seed)
-    speakers = {member: rng.normal(size=12) * 3 for member in members}
+    speakers = {member: rng.normal(size=dimensions) * 3 for member in members}
     rows, results = [], []
     for member in members:
         for phrase_index, phrase in enumerate(PHRASES):
@@ -66,7 +72,7 @@ def write_audio_features(
                 records, vectors, sequences = [], [], []
                 for augmentation in ("original", "noise"):
                     records.append({"phrase": phrase, "augmentation": augmentation})
-                    vectors.append(speakers[member] + rng.normal(scale=0.5, size=12))
+                    vectors.append(speakers[member] + rng.normal(scale=0.5, size=dimensions))
                     frames = np.linspace(0, np.pi * (phrase_index + 1), 24)
                     shape = np.sin(frames)[:, None] * np.arange(1, 6)
                     level = speakers[member][:5]

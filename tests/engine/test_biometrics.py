@@ -508,7 +508,7 @@ def test_voice_model_refuses_bad_input(voice_model: VoiceVerifier, voices: dict)
         VoiceVerifier().fit(X, y, phrases, sequences, groups)
 
 
-def test_voice_augmented_copies_train_the_speaker_space_only(voices: dict) -> None:
+def test_voice_augmented_copies_are_no_templates_by_default(voices: dict) -> None:
     X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
     rng = np.random.default_rng(5)
     copies = X + rng.normal(0, 0.3, X.shape)
@@ -521,16 +521,14 @@ def test_voice_augmented_copies_train_the_speaker_space_only(voices: dict) -> No
         np.concatenate([groups, groups]),
     )
     augmented = np.repeat([False, True], len(y))
-    model = VoiceVerifier(target_fmr=0.05, augmented_training=True).fit(
+    plain = VoiceVerifier(target_fmr=0.05).fit(*arguments, augmented=augmented)
+    assert len(plain.speaker_templates_) == len(plain.take_sequences_) == len(y)
+    # Copies are never calibration attempts.
+    assert plain.evaluation_["n_genuine"] == 40 and plain.evaluation_["n_impostor"] == 40 * 6
+    enrolled = VoiceVerifier(target_fmr=0.05, use_augmented=True).fit(
         *arguments, augmented=augmented
     )
-    assert model.speaker_model_[0].n_samples_seen_ == 2 * len(y)
-    # Copies are neither DTW takes nor calibration attempts.
-    assert len(model.take_sequences_) == len(y)
-    assert model.evaluation_["n_genuine"] == 40 and model.evaluation_["n_impostor"] == 40 * 6
-    plain = VoiceVerifier(target_fmr=0.05).fit(*arguments, augmented=augmented)
-    assert plain.speaker_model_[0].n_samples_seen_ == len(y)
-    assert len(plain.take_sequences_) == len(y)
+    assert len(enrolled.speaker_templates_) == len(enrolled.take_sequences_) == 2 * len(y)
 
 
 # --------------------------------------------------------------------------------------------

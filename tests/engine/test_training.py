@@ -188,6 +188,14 @@ def test_training_the_voice_model_records_the_mfcc_archive(customers: Workspace)
     assert bundle.voice.threshold_ == pytest.approx(row["threshold"])
 
 
+def test_a_voice_table_without_speaker_embeddings_asks_for_new_features(
+    customers: Workspace,
+) -> None:
+    write_audio_features(customers, dimensions=12)
+    with pytest.raises(MissingStageError, match="older version.*run mmauth features again"):
+        train_models(customers, Settings(), which=("voice",))
+
+
 def test_a_feature_table_with_one_member_is_refused(customers: Workspace) -> None:
     write_image_features(customers, members=("ana",))
     with pytest.raises(MissingStageError, match="enrolment rows for 1 member.*at least 2"):

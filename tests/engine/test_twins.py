@@ -151,7 +151,6 @@ def test_the_voice_model_scores_the_same_with_twins() -> None:
     X, members, phrases, sequences = voice_data(1)
     model = VoiceVerifier(cv_splits=2).fit(X, members, phrases, sequences, np.arange(len(X)) // 2)
     library, twin = reloaded(model, twins=False), reloaded(model, twins=True)
-    assert type(twin.speaker_model_).__name__ == "PipelineTwin"
     expected, actual = library.score_claims(X, sequences), twin.score_claims(X, sequences)
     for field in ("combined", "speaker", "phrase"):
         np.testing.assert_allclose(getattr(actual, field), getattr(expected, field), rtol=1e-12)

@@ -23,6 +23,7 @@ from engine.voices.augment import (
     room_impulse_response,
     time_stretch,
 )
+from engine.voices.embedding import EMBEDDING_SIZE
 from engine.voices.extract import (
     clip_features,
     extract_voice_features,
@@ -53,7 +54,8 @@ def test_features_are_finite_deterministic_and_named(clip: np.ndarray) -> None:
     first, second = clip_features(clip, CONFIG), clip_features(clip, CONFIG)
     assert np.isfinite(first.vector).all()
     np.testing.assert_array_equal(first.vector, second.vector)
-    assert len(first.vector) == len(af.feature_names(CONFIG)) == 151
+    assert len(first.vector) == EMBEDDING_SIZE
+    assert np.linalg.norm(first.vector) == pytest.approx(1.0, abs=1e-5)
     assert first.mfcc_sequence.shape == (1 + len(clip) // CONFIG.hop_length, 20)
     assert first.mfcc_sequence.dtype == np.float32
 
@@ -105,10 +107,10 @@ def test_f0_is_unvoiced_in_noise() -> None:
     assert np.isnan(f0).mean() > 0.8
 
 
-def test_features_at_8_khz_have_their_own_layout() -> None:
+def test_features_at_8_khz_are_embedded_at_the_encoders_rate() -> None:
     config = af.frame_config(8_000)
     vector = clip_features(speech_like(1.0, 8_000), config).vector
-    assert len(vector) == len(af.feature_names(config)) and np.isfinite(vector).all()
+    assert len(vector) == EMBEDDING_SIZE and np.isfinite(vector).all()
 
 
 def test_augmentation_is_deterministic_per_file_and_names_what_it_did(clip: np.ndarray) -> None:
@@ -192,7 +194,7 @@ def test_extraction_writes_table_sequences_and_report(workspace: Workspace) -> N
     assert list(table.columns[:4]) == ["member", "phrase", "augmentation", "augmentation_detail"]
     assert {"source", "role", "duration_s"} <= set(table.columns)
     features = [c for c in table.columns if c.startswith("audio_feature_")]
-    assert len(features) == len(voice_feature_names(settings))
+    assert len(features) == len(voice_feature_names()) == EMBEDDING_SIZE
     assert report.files == 11 and report.rows == 8 * 3 + 2 == len(table)
     assert np.isfinite(table[features].to_numpy()).all()
     probes = table[table.role == "probe"]
@@ -206,7 +208,7 @@ def test_extraction_writes_table_sequences_and_report(workspace: Workspace) -> N
     document = json.loads((workspace.data_dir / "audio_features_report.json").read_text())
     assert document["fta"] == 1 and document["rows"] == len(table)
     assert document["failures"][0]["kind"] == "fta" and document["fta_rate"]["trials"] == 11
-    assert document["feature_names"][0] == "mfcc_0_mean"
+    assert document["feature_names"][0] == "speaker_embedding_0"
 
     sequences = load_mfcc_sequences(workspace)
     assert set(sequences) == set(zip(table.source, table.augmentation, strict=True))
