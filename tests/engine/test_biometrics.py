@@ -458,7 +458,9 @@ def test_voice_phrase_evidence_is_relative_to_the_member_s_reversed_takes(
 
 
 def test_voice_phrase_reference_needs_no_other_phrase(voices: dict) -> None:
-    everyone_yes = {name: ("yes",) for name in ("ann", "bob", "cyd", "eve")}
+    everyone_yes: dict[str, tuple[str, ...]] = {
+        name: ("yes",) for name in ("ann", "bob", "cyd", "eve")
+    }
     X, y, phrases, sequences, groups = voice_table(voices, everyone_yes, takes=5, seed=4)
     model = VoiceVerifier(target_fmr=0.05).fit(X, y, phrases, sequences, groups)
     vector, sequence = voice_clip(voices["ann"], "yes", np.random.default_rng(13))
