@@ -52,7 +52,7 @@ class VoiceMatch:
     """Similarity of the voice to the claimed member's enrolled voice."""
     phrase_score: float
     """Phrase evidence of the closest enrolled phrase: minus its DTW cost, relative to the cost
-    of the member's other phrase (see ``VoiceVerifier``)."""
+    of the member's takes played backwards (see ``VoiceVerifier``)."""
     phrase: str | None
     """The closest of the claimed member's enrolled phrases (None when the member has none)."""
     phrase_ok: bool
@@ -76,12 +76,14 @@ class VoiceVerifier(Estimator):
     separate decision).
 
     The phrase evidence is speaker-normalised: minus the DTW cost to the closest take of the
-    claimed member, plus ``phrase_reference_weight`` times the cost to the closest take of the
-    member's other phrase (the reference). A later recording session moves a member's takes of
-    every word away from the enrolment session alike, so the raw cost drifts for the right
-    phrase while the gap to the other phrase stays; a word the member never enrolled is about
-    as far from both. A member who enrolled one phrase is referred to the other members' takes
-    of other phrases; with a single phrase in the whole model there is no reference (raw cost).
+    claimed member, plus ``phrase_reference_weight`` times the cost to the closest of the
+    member's takes played backwards (the reference). A reversed take has the member's voice,
+    recording session and spectrum but no word, so the reference measures how far the probe is
+    from "this voice saying nothing the member enrolled": a later session moves the cost to
+    the right phrase and to the reference alike, while a word the member never enrolled is
+    about as far from both. Every member has a reference, whatever phrases they enrolled. The
+    member's other phrase as the reference separated wrong phrases less (docs/BENCHMARKS.md,
+    section "Voice factor").
 
     The defaults come from enrolment-only cross-validation of FSDD benchmark workspaces. The
     DTW weight was chosen on FSDD's development digits (0-4; ``python -m
@@ -98,7 +100,8 @@ class VoiceVerifier(Estimator):
     phrase_weight : float, default=1.25
         Weight of the z-normalised DTW evidence in the combined score.
     phrase_reference_weight : float, default=0.5
-        Weight of the cost to the member's other phrase in the phrase evidence (0: raw cost).
+        Weight of the cost to the member's reversed takes in the phrase evidence (0: raw
+        cost).
     use_augmented : bool, default=False
         Enrol augmented copies as DTW and speaker templates too (see ``fit``).
     cv_splits : int, default=3
@@ -264,19 +267,20 @@ class VoiceVerifier(Estimator):
         """Every row against every member (arrays of shape (n_rows, n_members))."""
         speaker = self._speaker_scores(X)
         costs = np.empty((len(sequences), len(self.members_)))
-        references = np.zeros(costs.shape)
+        references = np.empty(costs.shape)
         matched = np.empty(costs.shape, dtype=object)
-        all_costs = dtw_costs([self._scale_sequence(s) for s in sequences], self.take_sequences_)
+        n_takes = len(self.take_sequences_)
+        # The enrolled takes, then the same takes played backwards (the references).
+        all_costs = dtw_costs(
+            [self._scale_sequence(s) for s in sequences],
+            [*self.take_sequences_, *(take[::-1] for take in self.take_sequences_)],
+        )
         for column, (start, stop) in enumerate(self._take_blocks()):
-            own = np.zeros(len(self.take_members_), dtype=bool)
-            own[start:stop] = True
-            for row, take_costs in enumerate(all_costs):
-                best = start + int(np.argmin(take_costs[start:stop]))
-                costs[row, column] = take_costs[best]
-                matched[row, column] = str(self.take_phrases_[best])
-                references[row, column] = _reference_cost(
-                    take_costs, own, self.take_phrases_ != matched[row, column]
-                )
+            take_costs = all_costs[:, start:stop]
+            best = np.argmin(take_costs, axis=1)
+            costs[:, column] = take_costs[np.arange(len(sequences)), best]
+            matched[:, column] = [str(phrase) for phrase in self.take_phrases_[start + best]]
+            references[:, column] = all_costs[:, n_takes + start : n_takes + stop].min(axis=1)
         phrase = -(costs - self.phrase_reference_weight * references)
         # The combined score keeps the raw cost: the speaker's own voice is evidence there.
         return _VoiceEvidence(speaker=speaker, dtw=-costs, phrase=phrase, matched=matched)
@@ -483,15 +487,6 @@ class _VoiceEvidence:
     phrase_threshold_."""
     matched: np.ndarray
     """The enrolled phrase of the best take."""
-
-
-def _reference_cost(take_costs: np.ndarray, own: np.ndarray, other_phrase: np.ndarray) -> float:
-    """The cost to the closest take of another phrase: the member's own when they enrolled
-    another phrase, else any member's; 0 (no reference) when every take says one phrase."""
-    for candidates in (own & other_phrase, other_phrase):
-        if np.any(candidates):
-            return float(np.min(take_costs[candidates]))
-    return 0.0
 
 
 def _unit_rows(rows: np.ndarray) -> np.ndarray:

@@ -435,38 +435,41 @@ def test_voice_rejects_a_phrase_the_member_did_not_enrol(
     assert voice_model.evaluation_["n_wrong_phrase"] > 0
 
 
-def test_voice_phrase_evidence_is_relative_to_the_member_s_other_phrase(
+def _reversed_take_costs(model: VoiceVerifier, sequence: np.ndarray) -> np.ndarray:
+    reversed_takes = [take[::-1] for take in model.take_sequences_]
+    return dtw_costs([model._scale_sequence(sequence)], reversed_takes)[0]
+
+
+def test_voice_phrase_evidence_is_relative_to_the_member_s_reversed_takes(
     voice_model: VoiceVerifier, voices: dict[str, np.ndarray]
 ) -> None:
     rng = np.random.default_rng(12)
     vector, sequence = voice_clip(voices["ann"], "yes", rng)
     costs = dtw_costs([voice_model._scale_sequence(sequence)], voice_model.take_sequences_)[0]
     ann = voice_model.take_members_ == "ann"
-    said = voice_model.take_phrases_
-    own, other = costs[ann & (said == "yes")].min(), costs[ann & (said == "approve")].min()
+    own = costs[ann & (voice_model.take_phrases_ == "yes")].min()
+    reference = _reversed_take_costs(voice_model, sequence)[ann].min()
     match = voice_model.verify(vector, sequence, "ann")
     assert match.phrase == "yes"
-    assert match.phrase_score == pytest.approx(-(own - voice_model.phrase_reference_weight * other))
+    assert match.phrase_score == pytest.approx(
+        -(own - voice_model.phrase_reference_weight * reference)
+    )
     assert match.phrase_ok and voice_model.phrase_reference_weight > 0
 
 
-def test_voice_phrase_reference_falls_back_to_other_members_then_to_none(voices: dict) -> None:
-    one_phrase_each = {"ann": ("yes",), "bob": ("go",), "cyd": ("go",), "eve": ("yes",)}
-    X, y, phrases, sequences, groups = voice_table(voices, one_phrase_each, takes=5, seed=4)
+def test_voice_phrase_reference_needs_no_other_phrase(voices: dict) -> None:
+    everyone_yes: dict[str, tuple[str, ...]] = {
+        name: ("yes",) for name in ("ann", "bob", "cyd", "eve")
+    }
+    X, y, phrases, sequences, groups = voice_table(voices, everyone_yes, takes=5, seed=4)
     model = VoiceVerifier(target_fmr=0.05).fit(X, y, phrases, sequences, groups)
     vector, sequence = voice_clip(voices["ann"], "yes", np.random.default_rng(13))
-    costs = dtw_costs([model._scale_sequence(sequence)], model.take_sequences_)[0]
-    own = costs[model.take_members_ == "ann"].min()
-    reference = costs[model.take_phrases_ == "go"].min()
+    ann = model.take_members_ == "ann"
+    own = dtw_costs([model._scale_sequence(sequence)], model.take_sequences_)[0][ann].min()
+    reference = _reversed_take_costs(model, sequence)[ann].min()
     match = model.verify(vector, sequence, "ann")
     assert match.phrase_score == pytest.approx(-(own - model.phrase_reference_weight * reference))
-    assert match.accepted
-    everyone_yes = {name: ("yes",) for name in one_phrase_each}
-    X, y, phrases, sequences, groups = voice_table(voices, everyone_yes, takes=5, seed=4)
-    single = VoiceVerifier(target_fmr=0.05).fit(X, y, phrases, sequences, groups)
-    costs = dtw_costs([single._scale_sequence(sequence)], single.take_sequences_)[0]
-    alone = single.verify(vector, sequence, "ann")
-    assert alone.phrase_score == pytest.approx(-costs[single.take_members_ == "ann"].min())
+    assert reference > own and match.accepted
 
 
 def test_voice_threshold_follows_the_normal_tail_of_the_impostors(
