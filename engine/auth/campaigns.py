@@ -11,8 +11,11 @@ Pairings are deterministic; every probe is used at least once where it fits:
 - ``cross_member``: member A's face probe with member B's voice probe (B != A).
 - ``wrong_phrase``: a member's face probe with the same member's voice saying a phrase they did
   not enrol. Real probes when data/raw/probes/voices/<member>/ has such phrases; otherwise
-  synthesised from the member's genuine voice probes played backwards (same voice and spectral
-  statistics, different sequence of sounds), and the report says so.
+  synthesised from the member's genuine voice probes cut into quarters and put back in another
+  order (same voice, session and sounds in a different sequence), and the report says so. Not
+  played backwards: the phrase check measures a clip against the member's takes played
+  backwards (engine.models.voice), so a reversed probe would be an easier wrong phrase than a
+  real one.
 - ``replay``: a member's own enrolment files presented again: the photo as is, the photo
   re-encoded as JPEG, the recording as is, the recording 6 dB quieter (ISO/IEC 30107-3: the
   block rate is 1 - APCER for these attack instruments).
@@ -89,7 +92,7 @@ def plan_attempts(
     voice_probes: dict[str, list[Path]],
     scratch: Path,
 ) -> tuple[list[Attempt], list[str]]:
-    """Every campaign's attempts; synthetic files (reversed clips, re-encoded replays, bad
+    """Every campaign's attempts; synthetic files (scrambled clips, re-encoded replays, bad
     files) are written under ``scratch``. Returns the attempts and notes on how they were made."""
     from engine.voices.audio import phrase_from_filename
 
@@ -150,15 +153,16 @@ def plan_attempts(
     elif genuine_voices:
         notes.append(
             "wrong_phrase: no probe says a phrase its member did not enrol, so the member's "
-            "genuine voice probes were played backwards (same voice, different phrase)"
+            "genuine voice probes were cut into quarters and reordered (same voice, different "
+            "sequence of sounds)"
         )
         for member, clips in sorted(genuine_voices.items()):
             faces = member_faces.get(member, [])
             for index, clip in enumerate(clips):
                 if faces:
-                    reversed_clip = _reversed_recording(clip, scratch / "reversed" / member)
+                    scrambled = _scrambled_recording(clip, scratch / "scrambled" / member)
                     attempts.append(
-                        Attempt("wrong_phrase", faces[index % len(faces)], reversed_clip, None)
+                        Attempt("wrong_phrase", faces[index % len(faces)], scrambled, None)
                     )
     attempts += _replay_attempts(workspace, members, member_faces, genuine_voices, scratch)
     if all_member_faces and all_genuine_voices:
@@ -230,13 +234,30 @@ def _quieter_recording(path: Path, folder: Path) -> Path | None:
     return target
 
 
-def _reversed_recording(path: Path, folder: Path) -> Path:
+# Every quarter moves, so no stretch of the original order survives.
+_SCRAMBLED_ORDER = (2, 0, 3, 1)
+_SPLICE_FADE_S = 0.005
+
+
+def _scrambled_recording(path: Path, folder: Path) -> Path:
+    """The recording cut into quarters, put back in ``_SCRAMBLED_ORDER``; each quarter fades in
+    and out over ``_SPLICE_FADE_S`` so that the splices add no clicks."""
     import soundfile
 
     samples, sample_rate = soundfile.read(path, always_2d=True)
+    quarters = np.array_split(samples, len(_SCRAMBLED_ORDER))
+    fade = max(1, int(_SPLICE_FADE_S * sample_rate))
+    pieces = []
+    for index in _SCRAMBLED_ORDER:
+        piece = quarters[index].copy()
+        ramp = np.linspace(0.0, 1.0, min(fade, len(piece) // 2))[:, None]
+        if len(ramp):
+            piece[: len(ramp)] *= ramp
+            piece[len(piece) - len(ramp) :] *= ramp[::-1]
+        pieces.append(piece)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"reversed_{path.stem}.wav"
-    soundfile.write(target, samples[::-1], sample_rate)
+    target = folder / f"scrambled_{path.stem}.wav"
+    soundfile.write(target, np.concatenate(pieces), sample_rate)
     return target
 
 

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.auth.campaigns import cycle_pairs
+from engine.auth.campaigns import _scrambled_recording, cycle_pairs
 from engine.auth.simulate import ProbeFeatures, load_report, report_dict, run_simulation
 from engine.auth.store import AuditStore
 from engine.auth.words import Origin
@@ -171,7 +171,23 @@ def test_wrong_phrase_is_synthesised_when_no_probe_has_one(simulated: Workspace)
     report = run_simulation(simulated, SETTINGS)
     wrong = next(c for c in report.campaigns if c.name == "wrong_phrase")
     assert wrong.attempts == 3 and wrong.denied_by_reason == {"phrase_mismatch": 3}
-    assert any("played backwards" in note for note in report.notes)
+    assert any("cut into quarters and reordered" in note for note in report.notes)
+
+
+def test_a_synthetic_wrong_phrase_reorders_the_quarters_of_the_probe(tmp_path: Path) -> None:
+    import soundfile
+
+    rate = 16000
+    samples = np.sin(np.linspace(0, 40 * np.pi, rate)) * np.linspace(0.1, 0.9, rate)
+    source = tmp_path / "yes_1.wav"
+    soundfile.write(source, samples, rate, subtype="FLOAT")
+    scrambled, _ = soundfile.read(_scrambled_recording(source, tmp_path / "out"))
+    quarter = rate // 4
+    assert len(scrambled) == len(samples)
+    # The third quarter comes first; away from the short fades it is unchanged.
+    inner = slice(200, quarter - 200)
+    np.testing.assert_allclose(scrambled[inner], samples[2 * quarter :][inner], atol=1e-4)  # 16-bit
+    assert not np.allclose(scrambled, samples[::-1], atol=1e-3)
 
 
 def test_a_two_face_probe_is_denied_multiple_faces_as_a_live_attempt_is(
