@@ -383,7 +383,7 @@ class Authenticator:
     def _replay(
         self, files: InputStepResult, member: str, media: ProbeMedia
     ) -> tuple[StepOutcome, ReplayStepResult]:
-        from engine.auth.replay import photo_fingerprint, recording_fingerprint
+        from engine.auth.replay import photo_fingerprint
 
         started = time.perf_counter()
         recording_usable = _decodes(media.recording)
@@ -393,9 +393,7 @@ class Authenticator:
                 face_sha256=files.face_sha256,
                 voice_sha256=files.voice_sha256,
                 face_fingerprint=lambda: photo_fingerprint(media.image().pixels),
-                voice_fingerprint=(
-                    (lambda: recording_fingerprint(media.recording())) if recording_usable else None
-                ),
+                voice_recording=media.recording if recording_usable else None,
             )
         except InputError as error:
             # Only the photo can fail here (the recording was set aside above).

@@ -74,15 +74,10 @@ def image_fingerprint(path: Path, settings: Settings) -> bytes:
 def audio_fingerprint(path: Path, settings: Settings) -> bytes:
     """The log-frequency spectrogram of a recording's speech (engine.auth.replay_recordings);
     raises InputError (AcquisitionError for silence) like the voice pipeline's loader."""
+    from engine.auth.replay_recordings import encode_spectrogram, log_frequency_spectrogram
     from engine.voices.audio import load_recording
 
-    return recording_fingerprint(load_recording(path, settings.voice))
-
-
-def recording_fingerprint(recording: Recording) -> bytes:
-    """``audio_fingerprint`` of an already loaded recording."""
-    from engine.auth.replay_recordings import encode_spectrogram, log_frequency_spectrogram
-
+    recording = load_recording(path, settings.voice)
     with single_threaded_blas():
         spectrogram = log_frequency_spectrogram(recording.samples, recording.sample_rate)
     return encode_spectrogram(spectrogram)
@@ -225,6 +220,8 @@ class ReplayGuard:
         voice_sha256: str | None = None,
     ) -> ReplayVerdict:
         """Compare the presented files with ``member``'s enrolment files, cheapest test first."""
+        from engine.voices.audio import load_recording
+
         settings = self.settings
         return self.check_decoded(
             member,
@@ -233,9 +230,9 @@ class ReplayGuard:
             face_fingerprint=None
             if face_path is None
             else lambda: image_fingerprint(face_path, settings),
-            voice_fingerprint=None
+            voice_recording=None
             if voice_path is None
-            else lambda: audio_fingerprint(voice_path, settings),
+            else lambda: load_recording(voice_path, settings.voice),
         )
 
     def check_decoded(
@@ -245,10 +242,12 @@ class ReplayGuard:
         face_sha256: str | None = None,
         voice_sha256: str | None = None,
         face_fingerprint: Callable[[], bytes] | None = None,
-        voice_fingerprint: Callable[[], bytes] | None = None,
+        voice_recording: Callable[[], Recording] | None = None,
     ) -> ReplayVerdict:
-        """``check`` with the probes' fingerprints computed on demand by the caller (from files
-        it has already decoded): only the tests that need them call them."""
+        """``check`` with the photo's fingerprint and the recording given on demand by the
+        caller (from files it has already decoded): only the tests that need them call them.
+        The recording itself, not its fingerprint: the copy search plays it back at the rate
+        its closest alignment shows (engine.auth.replay_recordings)."""
         faces = self.samples(member, FACE)
         voices = self.samples(member, VOICE)
         for modality, sha, samples in ((FACE, face_sha256, faces), (VOICE, voice_sha256, voices)):
@@ -269,13 +268,14 @@ class ReplayGuard:
             residual, closest = min((copy_residual(t, probe), path) for t, path in templates)
             if residual <= self.settings.auth.replay_photo_residual:
                 return ReplayVerdict(True, FACE, closest, "near-identical", face_residual=residual)
-        if voice_fingerprint is not None and voices:
-            from engine.auth.replay_recordings import closest_copy, decode_spectrogram
+        if voice_recording is not None and voices:
+            from engine.auth.replay_recordings import recording_copy
 
-            probe_spectrogram = decode_spectrogram(voice_fingerprint())
-            assert probe_spectrogram is not None, "probes are fingerprinted in the current format"
+            recording = voice_recording()
             with single_threaded_blas():
-                similarity, index = closest_copy(probe_spectrogram, [self._take(s) for s in voices])
+                similarity, index = recording_copy(
+                    recording.samples, recording.sample_rate, [self._take(s) for s in voices]
+                )
             closest = voices[index].path
             if similarity >= self.settings.auth.replay_audio_similarity:
                 return ReplayVerdict(

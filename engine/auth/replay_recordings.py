@@ -17,6 +17,14 @@ similarity is the best correlation over time scales, time shifts and frequency s
 Each band's mean over the aligned frames is removed before correlating, so a gain change (a
 constant in dB) and the speaker's average timbre cancel out.
 
+A playback-rate change is only nearly a time scale and a frequency shift of the spectrogram: the
+analysis window, fixed in seconds, covers more or less of the played clip, and frames moving in
+pitch blur when read between frames. So ``recording_copy``, given the probe's samples, plays the
+probe back at the rate its closest alignment's frequency shift shows (sub-bin, by a parabola
+through the correlations around the best shift) and searches that take once more, keeping the
+higher similarity: a copy played faster or slower comes back to its take's own spectrogram, a
+new take has no rate to undo.
+
 An attempt compares one probe with several enrolment takes: what does not depend on the probe
 is prepared once per take (``enrolled_take``, kept by the replay guard), what does not depend
 on the take (the probe stretched by every time scale, its running sums and FFT) once per
@@ -61,6 +69,8 @@ _FINE_SHIFT_STEPS = (-0.5, 0.0, 0.5)
 """Frames added to the coarse search's whole-frame shift."""
 REFINED_TAKES = 2
 """Enrolment takes, best first by the coarse search, that get the fine search."""
+_MIN_RATE_SHIFT = 0.5
+"""Frequency shift (bins) under which ``recording_copy`` sees no playback-rate change to undo."""
 
 
 def log_frequency_spectrogram(y: np.ndarray, sr: int) -> np.ndarray:
@@ -143,21 +153,61 @@ def closest_copy(
     compared). Only the ``REFINED_TAKES`` takes the coarse search ranks first get the fine
     search, which costs the most: a copy's own take leads the coarse ranking, and the other
     takes' scores only matter when they are high."""
-    probe = np.asarray(probe, dtype=np.float64)
-    prepared = [t if isinstance(t, EnrolledTake) else enrolled_take(t) for t in takes]
+    match = _closest(np.asarray(probe, dtype=np.float64), _prepared(takes))
+    return match.similarity, match.index
+
+
+def recording_copy(
+    samples: np.ndarray, sr: int, takes: Sequence[EnrolledTake | np.ndarray]
+) -> tuple[float, int]:
+    """``closest_copy`` of a recording's spectrogram, searched once more against the closest
+    take after playing the recording back at the rate its best alignment's frequency shift
+    shows (module docstring): the higher similarity and that take's index. The probe's
+    spectrogram is read at the fingerprint's float16 precision, as the enrolment takes are."""
+    prepared = _prepared(takes)
+    match = _closest(_fingerprint_precision(samples, sr), prepared)
+    if match.index < 0 or abs(match.bin_shift) < _MIN_RATE_SHIFT:
+        return match.similarity, match.index
+    import soxr
+
+    rate = 2.0 ** (match.bin_shift / BINS_PER_OCTAVE)
+    # Read at sr, played at sr * rate: every frequency divided by the rate the probe shows.
+    played = soxr.resample(np.asarray(samples, dtype=np.float64), sr, sr * rate, quality="HQ")
+    again = _closest(_fingerprint_precision(played, sr), [prepared[match.index]])
+    return max(match.similarity, again.similarity), match.index
+
+
+def _fingerprint_precision(samples: np.ndarray, sr: int) -> np.ndarray:
+    return log_frequency_spectrogram(samples, sr).astype(np.float16).astype(np.float64)
+
+
+def _prepared(takes: Sequence[EnrolledTake | np.ndarray]) -> list[EnrolledTake]:
+    return [t if isinstance(t, EnrolledTake) else enrolled_take(t) for t in takes]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Match:
+    similarity: float
+    index: int
+    """The closest take's index, -1 when none can be compared."""
+    bin_shift: float
+    """How many bins (fractional) the probe sits above that take at the best alignment."""
+
+
+def _closest(probe: np.ndarray, prepared: Sequence[EnrolledTake]) -> _Match:
     usable = [index for index, take in enumerate(prepared) if _comparable(probe, take.spectrogram)]
     if not usable:
-        return 0.0, -1
+        return _Match(0.0, -1, 0.0)
     stretched = _StretchedProbe.of(probe, max(len(prepared[i].bands) for i in usable))
     coarse = [(stretched.alignment(prepared[index]), index) for index in usable]
     coarse.sort(key=lambda entry: entry[0][0], reverse=True)
-    best, closest = 0.0, -1
+    best = _Match(0.0, -1, 0.0)
     for (_, scale, shift), index in coarse[:REFINED_TAKES]:
         take = prepared[index].spectrogram.astype(np.float64)
-        similarity = _refined_similarity(probe, take, scale, shift)
-        if similarity > best or closest < 0:
-            best, closest = similarity, index
-    return best, closest
+        similarity, bin_shift = _refined_similarity(probe, take, scale, shift)
+        if similarity > best.similarity or best.index < 0:
+            best = _Match(similarity, index, bin_shift)
+    return best
 
 
 def _comparable(probe: np.ndarray, take: np.ndarray) -> bool:
@@ -169,21 +219,21 @@ def _comparable(probe: np.ndarray, take: np.ndarray) -> bool:
     )
 
 
-def _refined_similarity(probe: np.ndarray, take: np.ndarray, scale: float, shift: int) -> float:
+def _refined_similarity(
+    probe: np.ndarray, take: np.ndarray, scale: float, shift: int
+) -> tuple[float, float]:
     """The fine search around a coarse alignment: finer time scales, fractional frame shifts,
-    every whole-bin frequency shift."""
+    every whole-bin frequency shift; the best correlation and its frequency shift."""
     centre = take[:, _MAX_BIN_SHIFT : take.shape[1] - _MAX_BIN_SHIFT]
     centre_spectrum = np.fft.rfft(centre, take.shape[1], axis=1)
-    best = 0.0
+    best = (0.0, 0.0)
     for scale_step in _FINE_SCALE_STEPS:
         for shift_step in _FINE_SHIFT_STEPS:
             warped, inside = _warp(probe, scale + scale_step, shift + shift_step, len(take))
             shorter = min(len(take), len(probe) * (scale + scale_step))
             if len(warped) >= max(2, _MIN_OVERLAP * shorter):
-                similarity = _best_over_frequency_shifts(
-                    centre[inside], centre_spectrum[inside], warped
-                )
-                best = max(best, similarity)
+                found = _best_over_frequency_shifts(centre[inside], centre_spectrum[inside], warped)
+                best = max(best, found, key=lambda entry: entry[0])
     return best
 
 
@@ -304,12 +354,14 @@ class _StretchedProbe:
 
 def _best_over_frequency_shifts(
     centre: np.ndarray, centre_spectrum: np.ndarray, probe: np.ndarray
-) -> float:
+) -> tuple[float, float]:
     """Best correlation of the enrolled spectrogram's central bins (``centre``, and its FFT over
     bins as long as the probe's bins) with the warped probe's bins shifted by every whole bin
     up to the margin, over the aligned frames, all shifts at once: each frame's FFT
     cross-correlation, summed over frames before the one inverse FFT. The FFT is as long as the
-    bin axis: the cross-correlation wraps round only at lags beyond the margin, never read."""
+    bin axis: the cross-correlation wraps round only at lags beyond the margin, never read.
+    Also returns the shift of the probe above the take (in bins, refined between bins by a
+    parabola through the correlations at the best shift and its neighbours)."""
     means = centre.mean(axis=0)
     enrolled = centre - means
     width = enrolled.shape[1]
@@ -327,8 +379,22 @@ def _best_over_frequency_shifts(
     denominator = np.sqrt((enrolled * enrolled).sum() * variance)
     usable = denominator > 0
     if not usable.any():
+        return 0.0, 0.0
+    correlations = np.where(usable, covariance / np.where(usable, denominator, 1.0), -np.inf)
+    best = int(np.argmax(correlations))
+    return float(max(0.0, correlations[best])), best + _peak_offset(correlations, best) - (
+        (shifts - 1) // 2
+    )
+
+
+def _peak_offset(values: np.ndarray, peak: int) -> float:
+    """Where between its neighbours the parabola through ``values[peak - 1 : peak + 2]`` peaks
+    (-0.5 to 0.5), 0.0 at an edge."""
+    if peak == 0 or peak == len(values) - 1 or not np.isfinite(values[peak - 1 : peak + 2]).all():
         return 0.0
-    return float(max(0.0, (covariance[usable] / denominator[usable]).max()))
+    left, middle, right = values[peak - 1 : peak + 2]
+    curvature = left - 2.0 * middle + right
+    return float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0
 
 
 def _fft_size(first: int, second: int) -> int:

@@ -20,9 +20,13 @@ from engine.auth.replay_photos import (
 from engine.auth.replay_recordings import (
     FORMAT,
     N_BINS,
+    closest_copy,
     copy_similarity,
     decode_spectrogram,
+    encode_spectrogram,
+    enrolled_take,
     log_frequency_spectrogram,
+    recording_copy,
 )
 from engine.auth.store import AuditStore
 from engine.core.errors import InputError
@@ -121,17 +125,63 @@ def test_a_copy_played_faster_or_slower_is_still_a_copy(factor: float) -> None:
     assert similarity >= SETTINGS.auth.replay_audio_similarity
 
 
-def test_fsdd_copies_played_5_percent_faster_are_flagged_and_other_takes_are_not(
-    shared_fsdd: Path,
+def _stored(samples: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """An enrolment take as the replay guard keeps it: through the float16 fingerprint."""
+    spectrogram = decode_spectrogram(encode_spectrogram(log_frequency_spectrogram(samples, sr)))
+    assert spectrogram is not None
+    return spectrogram.astype(np.float16)
+
+
+@pytest.mark.parametrize("factor", [0.95, 0.97, 1.03, 1.05])
+def test_recording_copy_played_faster_or_slower_comes_back_to_its_take(factor: float) -> None:
+    clip = syllables(3)
+    takes = [_stored(syllables(seed)) for seed in (1, 2, 3)]
+    similarity, index = recording_copy(_played_at(clip, factor), SAMPLE_RATE, takes)
+    assert index == 2 and similarity > 0.99
+    fresh, _ = recording_copy(syllables(4), SAMPLE_RATE, takes)
+    assert fresh < SETTINGS.auth.replay_audio_similarity
+
+
+def test_recording_copy_scores_an_unaltered_recording_as_the_spectrogram_search() -> None:
+    """No playback rate to undo: the one search decides, on the fingerprint's precision."""
+    clip, take = syllables(5), _stored(syllables(5))
+    probe = _stored(clip).astype(np.float64)
+    assert recording_copy(clip, SAMPLE_RATE, [take]) == closest_copy(probe, [take])
+
+
+@pytest.mark.parametrize("factor", [0.95, 1.05])
+def test_fsdd_take_played_5_percent_faster_or_slower_is_caught(
+    shared_fsdd: Path, factor: float
 ) -> None:
+    """A take whose copies the spectrogram search alone scores under the bound: played back at
+    the rate its alignment shows, the copy is its take again."""
     from engine.voices.audio import load_recording
 
-    takes = [load_recording(shared_fsdd / f"3_theo_{take}.wav", SETTINGS.voice) for take in (0, 1)]
-    enrolled = _spectrogram(takes[0].samples, takes[0].sample_rate)
-    faster = _spectrogram(_played_at(takes[0].samples, 1.05))
+    take = load_recording(shared_fsdd / "3_theo_5.wav", SETTINGS.voice)
+    copy = _played_at(take.samples, factor)
+    stored = enrolled_take(_stored(take.samples))
     bound = SETTINGS.auth.replay_audio_similarity
-    assert copy_similarity(faster, enrolled) >= bound
-    assert copy_similarity(_spectrogram(takes[1].samples), enrolled) < bound
+    assert closest_copy(_stored(copy).astype(np.float64), [stored])[0] < bound
+    assert recording_copy(copy, SAMPLE_RATE, [stored])[0] >= bound
+
+
+@pytest.mark.parametrize(
+    "first, second", [("4_george_18", "4_george_19"), ("2_nicolas_2", "2_nicolas_3")]
+)
+def test_fsdd_closest_distinct_takes_are_not_copies(
+    shared_fsdd: Path, first: str, second: str
+) -> None:
+    """The two most similar distinct takes of one speaker and digit in the development part
+    (docs/BENCHMARKS.md, "Replay defence"), either way round."""
+    from engine.voices.audio import load_recording
+
+    takes = [
+        load_recording(shared_fsdd / f"{name}.wav", SETTINGS.voice) for name in (first, second)
+    ]
+    bound = SETTINGS.auth.replay_audio_similarity
+    for probe, take in (takes, takes[::-1]):
+        similarity, _ = recording_copy(probe.samples, SAMPLE_RATE, [_stored(take.samples)])
+        assert similarity < bound
 
 
 @pytest.mark.parametrize(
@@ -199,8 +249,9 @@ def test_recording_replays(enrolled, tmp_path: Path) -> None:
     _, guard = enrolled
     quieter = write_audio(tmp_path / "quieter.wav", 0.3 * syllables(10))
     resampled = write_audio(tmp_path / "resampled.flac", syllables(10)[::2], SAMPLE_RATE // 2)
+    faster = write_audio(tmp_path / "faster.wav", _played_at(syllables(10), 1.05))
     fresh = write_audio(tmp_path / "fresh.wav", syllables(11))
-    for copy in (quieter, resampled):
+    for copy in (quieter, resampled, faster):
         verdict = _check(guard, "alice", voice=copy)
         assert verdict.suspected and verdict.modality == "voice", copy.name
     verdict = _check(guard, "alice", voice=fresh)
