@@ -1,13 +1,13 @@
 """How hard is the sample for recognition? Model-free scores on the product's own features.
 
     .venv/bin/python -m benchmarks.sample_difficulty [--seeds 0 1] [--members 8] [--strangers 8]
-        [--backends classic dlib]
+        [--backends classic dlib]  (--backends alone: voices only)
 
 For each seed, writes a sample workspace and turns every photo and recording into the product's
 feature vectors (engine.faces.extract.face_vector with the classic and the dlib backend,
 engine.voices.extract.voice_sample), without augmentation and without any trained model. Each probe
 gets one score per member: the best cosine similarity to that member's enrolment vectors
-(voices: features standardised on the enrolment set first). Prints the ROC AUC of genuine
+(voices: the speaker embeddings, as the voice model compares them). Prints the ROC AUC of genuine
 (probe of that member) against impostor scores (other members' and strangers' probes), the
 rank-1 identification rate of member probes, the same AUC for the look-alike strangers alone,
 and the failures to acquire. A trained model should do at least as well; an AUC of 1.0 would mean
@@ -18,6 +18,7 @@ threshold (the 1%-FPIR point of the impostor tail measured on real faces,
 engine.models._calibration.DLIB_IMPOSTOR_TAIL): quantiles of genuine, impostor and look-alike
 scores, the share at or above the threshold, and the cosines between different members'
 enrolment photos (real different people rarely reach the threshold; issue 13, item 9).
+For voices it prints the quantiles of the genuine, impostor and look-alike scores.
 """
 
 from __future__ import annotations
@@ -68,12 +69,8 @@ class _Scores:
     lookalike: list[float]
 
 
-def _scores(enrol: dict, probes: dict, report: SampleReport, standardise: bool) -> _Scores:
-    stacked = np.vstack(list(enrol.values()))
-    mean, scale = stacked.mean(axis=0), stacked.std(axis=0) + 1e-9
-
+def _scores(enrol: dict, probes: dict, report: SampleReport) -> _Scores:
     def unit(rows: np.ndarray) -> np.ndarray:
-        rows = (rows - mean) / scale if standardise else rows
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
     templates = {member: unit(rows) for member, rows in enrol.items()}
@@ -105,10 +102,14 @@ def _scores(enrol: dict, probes: dict, report: SampleReport, standardise: bool) 
     return _Scores(text, genuine, impostor, lookalike)
 
 
+def _quantiles(scores: list[float] | np.ndarray) -> str:
+    return " ".join(f"{q:.3f}" for q in np.quantile(np.asarray(scores), QUANTILES))
+
+
 def _distribution(name: str, scores: list[float] | np.ndarray) -> str:
     """Quantiles of ``scores`` and the share at or above the default dlib face threshold."""
     values = np.asarray(scores)
-    quantiles = " ".join(f"{q:.3f}" for q in np.quantile(values, QUANTILES))
+    quantiles = _quantiles(values)
     above = int((values >= DEFAULT_FACE_THRESHOLD).sum())
     return f"    {name:28} q5-q95 {quantiles}; >= threshold {rate(above, len(values))}"
 
@@ -141,7 +142,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--strangers", type=int, default=8)
-    parser.add_argument("--backends", nargs="+", default=["classic", "dlib"])
+    parser.add_argument("--backends", nargs="*", default=["classic", "dlib"])
     args = parser.parse_args()
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as folder:
@@ -159,7 +160,7 @@ def main() -> None:
                 )
                 enrol, enrol_fta = _vectors(space.faces_dir, face)
                 probes, probe_fta = _vectors(space.probe_faces_dir, face)
-                scores = _scores(enrol, probes, report, False)
+                scores = _scores(enrol, probes, report)
                 print(
                     f"  face {backend:8} {scores.summary}; "
                     f"FTA enrolment {enrol_fta}, probes {probe_fta}"
@@ -168,10 +169,14 @@ def main() -> None:
                     _dlib_distributions(enrol, scores)
             enrol, enrol_fta = _vectors(space.voices_dir, _voice)
             probes, probe_fta = _vectors(space.probe_voices_dir, _voice)
+            scores = _scores(enrol, probes, report)
             print(
-                f"  voice          {_scores(enrol, probes, report, True).summary}; "
-                f"FTA enrolment {enrol_fta}, probes {probe_fta}"
+                f"  voice          {scores.summary}; FTA enrolment {enrol_fta}, probes {probe_fta}"
             )
+            print(f"    genuine probe, best q5-q95 {_quantiles(scores.genuine)}")
+            print(f"    impostor probe, best       {_quantiles(scores.impostor)}")
+            if scores.lookalike:
+                print(f"    look-alike probe, best     {_quantiles(scores.lookalike)}")
 
 
 if __name__ == "__main__":

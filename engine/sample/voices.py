@@ -2,8 +2,12 @@
 
 The source is a glottal pulse train (Rosenberg pulses, differentiated for lip radiation) at the
 speaker's pitch with cycle-to-cycle jitter and shimmer, plus aspiration noise. The filter is a
-cascade of formant resonances applied frame by frame in the short-time Fourier domain, with
-formant frequencies scaled by the speaker's vocal-tract length. Each phrase is a sequence of
+cascade of five formant resonances applied frame by frame in the short-time Fourier domain, with
+formant frequencies scaled by the speaker's vocal-tract length, coloured by the speaker's source
+tilt and nasality, and moved per phone by the speaker's own articulation habits (accent): a
+pretrained speaker encoder tells real people apart by such timbre, so different speakers must
+differ in it while one speaker keeps it across takes (docs/BENCHMARKS.md, "Sample workspace and
+demo"). Each phrase is a sequence of
 phone-like segments (vowels, nasals, liquids, fricatives, plosive closures and bursts) whose
 formant targets, voicing and frication give it its syllables; every take varies in speed, pitch,
 loudness, timing and background noise.
@@ -26,7 +30,9 @@ MAX_DURATION_S = 2.5
 _FRAME = 512
 _HOP = 128
 _NEUTRAL_TRACT_CM = 17.5
-_BANDWIDTHS = np.array([80.0, 100.0, 140.0, 220.0])
+_ACCENT_SPREAD = 0.06
+"""Standard deviation of a speaker's relative formant offsets per phone."""
+_BANDWIDTHS = np.array([80.0, 100.0, 140.0, 220.0, 300.0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +141,17 @@ class Voice:
     """Speaking rate relative to the phrase definitions (higher = faster)."""
     intonation: float
     """Range of pitch movement across the phrase, relative to the mean pitch."""
+    tilt_db: float
+    """Spectral slope of the source above 1 kHz in dB per octave, relative to the usual
+    (negative = a softer, darker voice; positive = a pressed, brighter one)."""
+    high_formants: tuple[float, float]
+    """F4 and F5 for a neutral tract in Hz: set by the larynx tube and the piriform sinuses,
+    which differ between people more than between one person's vowels."""
+    nasality: float
+    """Low-frequency nasal murmur mixed into every voiced sound (a nasal-sounding voice)."""
+    accent_seed: int
+    """Seed of the speaker's own formant targets per phone (dialect and articulation habits),
+    the same in every take."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +184,7 @@ def random_voice(rng: np.random.Generator) -> Voice:
     return Voice(
         pitch_hz=float(rng.uniform(170, 245) if female else rng.uniform(88, 150)),
         tract_cm=float(rng.uniform(13.8, 16.0) if female else rng.uniform(16.2, 18.8)),
-        formant_offsets=tuple(float(x) for x in rng.normal(0, 0.07, 4)),
+        formant_offsets=tuple(float(x) for x in rng.normal(0, 0.09, 4)),
         bandwidth_scale=float(rng.uniform(0.8, 1.5)),
         open_quotient=float(rng.uniform(0.45, 0.75)),
         breathiness=float(rng.uniform(0.01, 0.12)),
@@ -175,21 +192,33 @@ def random_voice(rng: np.random.Generator) -> Voice:
         shimmer=float(rng.uniform(0.02, 0.08)),
         rate=float(rng.uniform(0.88, 1.15)),
         intonation=float(rng.uniform(0.06, 0.2)),
+        tilt_db=float(rng.uniform(-6.0, 3.0)),
+        high_formants=(float(rng.uniform(3200, 3900)), float(rng.uniform(4200, 5000))),
+        nasality=float(rng.uniform(0.0, 1.0)),
+        accent_seed=int(rng.integers(2**31)),
     )
 
 
 def resembling_voice(voice: Voice, rng: np.random.Generator) -> Voice:
-    """Another speaker who sounds like ``voice``: pitch within about 6%, vocal tract within
-    about 0.5 cm, similar source and rate."""
+    """Another speaker who sounds like ``voice``: pitch 2-7% apart, vocal tract 0.3-0.8 cm
+    apart, similar source, timbre and rate, but their own articulation habits."""
     return dataclasses.replace(
         voice,
-        pitch_hz=float(voice.pitch_hz * rng.uniform(0.94, 1.06)),
-        tract_cm=float(voice.tract_cm + rng.uniform(-0.5, 0.5)),
-        formant_offsets=tuple(float(x + rng.normal(0, 0.02)) for x in voice.formant_offsets),
+        pitch_hz=float(voice.pitch_hz * (1 + _either_way(rng, 0.02, 0.07))),
+        tract_cm=float(voice.tract_cm + _either_way(rng, 0.3, 0.8)),
+        formant_offsets=tuple(float(x + rng.normal(0, 0.04)) for x in voice.formant_offsets),
         bandwidth_scale=float(voice.bandwidth_scale * rng.uniform(0.9, 1.1)),
         breathiness=float(voice.breathiness * rng.uniform(0.7, 1.3)),
         rate=float(voice.rate * rng.uniform(0.95, 1.05)),
+        tilt_db=float(voice.tilt_db + rng.uniform(-1.5, 1.5)),
+        nasality=float(np.clip(voice.nasality + rng.uniform(-0.2, 0.2), 0.0, 1.0)),
+        accent_seed=int(rng.integers(2**31)),
     )
+
+
+def _either_way(rng: np.random.Generator, low: float, high: float) -> float:
+    """A difference of ``low`` to ``high``, up or down: a look-alike is never a clone."""
+    return float(rng.choice((-1.0, 1.0)) * rng.uniform(low, high))
 
 
 def random_take(rng: np.random.Generator, *, difficulty: float = 0.0) -> Take:
@@ -197,7 +226,7 @@ def random_take(rng: np.random.Generator, *, difficulty: float = 0.0) -> Take:
     return Take(
         stretch=float(rng.uniform(0.9, 1.1) * (1 + 0.08 * difficulty * rng.uniform(-1, 1))),
         pitch_factor=float(rng.normal(1.0, 0.02 + 0.03 * difficulty)),
-        formant_factor=float(rng.normal(1.0, 0.008 + 0.008 * difficulty)),
+        formant_factor=float(rng.normal(1.0, 0.005 + 0.007 * difficulty)),
         lead_s=float(rng.uniform(0.1, 0.3)),
         tail_s=float(rng.uniform(0.1, 0.3)),
         peak=float(rng.uniform(0.35, 0.8)),
@@ -240,13 +269,15 @@ class _Tracks:
     """Per-frame synthesis parameters, sampled every _HOP samples."""
 
     formants: np.ndarray
-    """(frames, 4) formant frequencies in Hz."""
+    """(frames, 5) formant frequencies in Hz."""
     voicing: np.ndarray
     frication: np.ndarray
     noise_centre: np.ndarray
     noise_width: np.ndarray
     pitch: np.ndarray
     """Fundamental frequency per frame in Hz."""
+    tract_scale: float
+    """Factor of this take's vocal tract on a neutral tract's frequencies."""
 
 
 def _tracks(
@@ -266,11 +297,15 @@ def _tracks(
 
     scale = _NEUTRAL_TRACT_CM / voice.tract_cm * take.formant_factor
     offsets = 1 + np.array(voice.formant_offsets)
-    targets = np.array([[*p.formants, 3500.0] for p in phones]) * scale * offsets
+    targets = np.array([[*p.formants, *voice.high_formants] for p in phones]) * scale
+    targets[:, :4] *= offsets
+    targets[:, :3] *= np.array([_accent(voice.accent_seed, p.symbol) for p in phones])
     # Articulation is never the same twice: each vowel's targets move a little per take.
-    targets[:, :3] *= rng.normal(1, 0.03, (len(phones), 3))
+    targets[:, :3] *= rng.normal(1, 0.02, (len(phones), 3))
     # Co-articulation: formants glide between segment midpoints.
-    formants = np.stack([np.interp(frames, middles, targets[:, k]) for k in range(4)], axis=1)
+    formants = np.stack(
+        [np.interp(frames, middles, targets[:, k]) for k in range(len(_BANDWIDTHS))], axis=1
+    )
 
     smooth = 0.012 * SAMPLE_RATE / _HOP  # about 12 ms of onset and offset
 
@@ -289,7 +324,12 @@ def _tracks(
     intonation = voice.intonation * rng.uniform(0.7, 1.3)
     contour = 1 + intonation * (0.5 - position) + intonation * 1.2 * stress
     pitch = voice.pitch_hz * take.pitch_factor * contour
-    return _Tracks(formants, voicing, frication, centre, width, pitch)
+    return _Tracks(formants, voicing, frication, centre, width, pitch, scale)
+
+
+def _accent(accent_seed: int, symbol: str) -> np.ndarray:
+    """The speaker's habitual F1-F3 factors for one phone, the same wherever it occurs."""
+    return np.random.default_rng([accent_seed, *symbol.encode()]).normal(1.0, _ACCENT_SPREAD, 3)
 
 
 def _glottal_source(
@@ -339,11 +379,9 @@ def _filter(voiced: np.ndarray, noise: np.ndarray, tracks: _Tracks, voice: Voice
     frequencies = np.fft.rfftfreq(_FRAME, 1 / SAMPLE_RATE)[:, None]
     bandwidths = _BANDWIDTHS * voice.bandwidth_scale
     envelope = np.ones((len(frequencies), count))
-    for k in range(4):
-        centre = tracks.formants[index, k][None, :]
-        envelope *= centre**2 / np.sqrt(
-            (centre**2 - frequencies**2) ** 2 + (bandwidths[k] * frequencies) ** 2
-        )
+    for k, bandwidth in enumerate(bandwidths):
+        envelope = envelope * _resonance(frequencies, tracks.formants[index, k][None, :], bandwidth)
+    envelope = envelope * _timbre(frequencies, voice, tracks.tract_scale)
     log_frequency = np.log(np.maximum(frequencies, 50.0))
     band = np.exp(
         -0.5
@@ -357,6 +395,17 @@ def _filter(voiced: np.ndarray, noise: np.ndarray, tracks: _Tracks, voice: Voice
     spectrum = voiced_spectrum * envelope + noise_spectrum * frication
     _, speech = signal.istft(spectrum, nperseg=_FRAME, noverlap=_FRAME - _HOP, boundary=True)
     return speech[: len(voiced)].astype(np.float32)
+
+
+def _resonance(frequencies: np.ndarray, centre: np.ndarray | float, bandwidth: float) -> np.ndarray:
+    """Gain of a second-order resonance at ``frequencies``, 1 at 0 Hz."""
+    return centre**2 / np.sqrt((centre**2 - frequencies**2) ** 2 + (bandwidth * frequencies) ** 2)
+
+
+def _timbre(frequencies: np.ndarray, voice: Voice, tract_scale: float) -> np.ndarray:
+    """The speaker's fixed colouring of every voiced sound: source tilt and nasal murmur."""
+    tilt = (np.maximum(frequencies, 1000.0) / 1000.0) ** (voice.tilt_db / 6.02)
+    return tilt * (1 + voice.nasality * _resonance(frequencies, 260.0 * tract_scale, 100.0))
 
 
 def _background(rng: np.random.Generator, length: int, take: Take) -> np.ndarray:
