@@ -1,12 +1,15 @@
 """A pretrained speaker embedding (d-vector) of a cleaned clip, in numpy.
 
-The encoder is Resemblyzer's GE2E speaker encoder (Apache-2.0; weights/NOTICE.md), trained on
+The encoder is Resemblyzer's GE2E speaker encoder (Apache-2.0, by Corentin Jemine), trained on
 thousands of speakers and recording sessions, which FSDD's six speakers cannot teach a model:
 a 3-layer LSTM (hidden 256) over 40-band mel power frames (25 ms windows, 10 ms hop, 16 kHz),
-the last layer's final hidden state through a linear layer, ReLU and L2 normalisation. Its
-weights ship as package data, converted once from the wheel's checkpoint by
-benchmarks.convert_ge2e, and are checked against their SHA-256 when loaded. Neither torch nor
-librosa is imported: the STFT and the mel filterbank are those of engine.voices.features.
+the last layer's final hidden state through a linear layer, ReLU and L2 normalisation. The
+weights are read from the checkpoint inside the installed Resemblyzer 0.1.4 distribution
+(installed without its dependencies: ``pip install --no-deps Resemblyzer==0.1.4``, as the README
+says; its package, which needs torch, is never imported), checked against the checkpoint's
+SHA-256 and parsed by engine.voices.checkpoint, which runs none of the file's code. Nothing is
+downloaded at run time. Neither torch nor librosa is imported: the STFT and the mel filterbank
+are those of engine.voices.features.
 
 A one-word clip is shorter than the 1.6 s partial utterances the encoder was trained on; the
 clip is repeated up to that length, which separated FSDD's speakers across sessions far better
@@ -17,14 +20,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import math
 from pathlib import Path
 
 import numpy as np
 
 from engine.core.errors import InputError
-from engine.voices.features import stft_magnitude
+from engine.voices.checkpoint import read_legacy_checkpoint
+from engine.voices.features import mel_basis, stft_magnitude
 
 ENCODER_SAMPLE_RATE = 16_000
 ENCODER_FFT = 400
@@ -37,10 +40,12 @@ PARTIAL_S = 1.6
 """Length of the encoder's training utterances: shorter clips are repeated up to it."""
 ENCODER_LEVEL_DBFS = -30.0
 """Resemblyzer raises quieter clips to this RMS level (never lowers louder ones)."""
-WEIGHTS_FILE = Path(__file__).resolve().parent / "weights" / "ge2e_encoder.npz"
-WEIGHTS_SHA256 = "009a589367ec12f749c70702c1ceec29848b57f8bcb756fbe8a06c8c666453d8"
-"""Of the file benchmarks.convert_ge2e wrote; checked at load so that a damaged or swapped file
-is refused instead of giving quietly wrong embeddings."""
+CHECKPOINT_DISTRIBUTION = "Resemblyzer"
+CHECKPOINT_FILE = "resemblyzer/pretrained.pt"
+CHECKPOINT_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+"""Of Resemblyzer 0.1.4's checkpoint; checked at load so that a damaged or swapped file is
+refused instead of giving quietly wrong embeddings. Also part of the voice features' cache key."""
+INSTALL_HINT = f"pip install --no-deps {CHECKPOINT_DISTRIBUTION}==0.1.4"
 
 
 def encoder_weight_names() -> list[str]:
@@ -53,17 +58,36 @@ def encoder_weight_names() -> list[str]:
     return [*names, "linear.weight", "linear.bias"]
 
 
+def checkpoint_path() -> Path:
+    """Where the installed Resemblyzer distribution keeps its checkpoint (found from the
+    distribution's metadata, so its package, which imports torch, is never imported)."""
+    from importlib import metadata
+
+    try:
+        distribution = metadata.distribution(CHECKPOINT_DISTRIBUTION)
+    except metadata.PackageNotFoundError as error:
+        raise InputError(
+            f"the speaker encoder's weights are not installed: run `{INSTALL_HINT}`"
+        ) from error
+    return Path(str(distribution.locate_file(CHECKPOINT_FILE)))
+
+
 @functools.cache
 def encoder_weights() -> dict[str, np.ndarray]:
     """The encoder's weights and mel filterbank, read once per process."""
+    path = checkpoint_path()
     try:
-        data = WEIGHTS_FILE.read_bytes()
+        data = path.read_bytes()
     except OSError as error:
-        raise InputError(f"the speaker encoder's weights are missing: {error}") from error
-    if hashlib.sha256(data).hexdigest() != WEIGHTS_SHA256:
-        raise InputError(f"{WEIGHTS_FILE} is damaged (SHA-256 mismatch): reinstall mmauth")
-    with np.load(io.BytesIO(data)) as archive:
-        return {name: archive[name] for name in archive.files}
+        raise InputError(
+            f"the speaker encoder's weights are missing ({error}): run `{INSTALL_HINT}`"
+        ) from error
+    if hashlib.sha256(data).hexdigest() != CHECKPOINT_SHA256:
+        raise InputError(f"{path} is damaged (SHA-256 mismatch): run `{INSTALL_HINT}` again")
+    state = read_legacy_checkpoint(data)["model_state"]
+    weights = {name: np.ascontiguousarray(state[name]) for name in encoder_weight_names()}
+    weights["mel_basis"] = mel_basis(ENCODER_SAMPLE_RATE, ENCODER_FFT, ENCODER_MELS)
+    return weights
 
 
 def encoder_frames(y: np.ndarray) -> np.ndarray:

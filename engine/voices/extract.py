@@ -43,7 +43,7 @@ from engine.core.settings import Settings, VoiceAugmentSettings, VoiceSettings
 from engine.core.workspace import Workspace
 from engine.voices.audio import Recording, load_recording, phrase_from_filename
 from engine.voices.augment import ORIGINAL, augment, augmentation_rng
-from engine.voices.embedding import EMBEDDING_SIZE, WEIGHTS_SHA256, speaker_embedding
+from engine.voices.embedding import CHECKPOINT_SHA256, EMBEDDING_SIZE, speaker_embedding
 from engine.voices.features import FrameConfig, frame_config, mfcc, stft_magnitude
 
 BACKEND = "ge2e-speaker-embedding"
@@ -192,7 +192,7 @@ def recording_params(settings: Settings) -> dict[str, Any]:
     return {
         "voice": dataclasses.asdict(settings.voice),
         "augment": None,
-        "speaker_encoder": WEIGHTS_SHA256,
+        "speaker_encoder": CHECKPOINT_SHA256,
     }
 
 

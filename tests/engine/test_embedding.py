@@ -1,5 +1,5 @@
-"""The numpy GE2E speaker encoder against PyTorch's, its weights' integrity, the converter's
-restricted unpickler, and the embedding's speaker separation on real recordings."""
+"""The numpy GE2E speaker encoder against PyTorch's, its weights' integrity, the checkpoint
+reader's restricted unpickler, and the embedding's speaker separation on real recordings."""
 
 import io
 import pickle
@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.convert_ge2e import read_legacy_checkpoint
 from engine.core.errors import InputError
 from engine.core.settings import VoiceSettings
 from engine.voices import embedding
 from engine.voices.audio import load_recording
+from engine.voices.checkpoint import read_legacy_checkpoint
 from tests.engine.audio_signals import speech_like
 
 REFERENCE = Path(__file__).with_name("ge2e_reference.npy")
@@ -43,7 +43,7 @@ def test_a_clip_at_another_rate_is_resampled_for_the_encoder() -> None:
 
 def test_damaged_weights_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     embedding.encoder_weights.cache_clear()
-    monkeypatch.setattr(embedding, "WEIGHTS_SHA256", "0" * 64)
+    monkeypatch.setattr(embedding, "CHECKPOINT_SHA256", "0" * 64)
     try:
         with pytest.raises(InputError, match="damaged"):
             embedding.encoder_weights()
@@ -51,7 +51,19 @@ def test_damaged_weights_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         embedding.encoder_weights.cache_clear()
 
 
-def test_the_converter_refuses_a_checkpoint_that_would_run_code() -> None:
+def test_missing_weights_name_the_command_that_installs_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    embedding.encoder_weights.cache_clear()
+    monkeypatch.setattr(embedding, "CHECKPOINT_DISTRIBUTION", "no-such-distribution")
+    try:
+        with pytest.raises(InputError, match="not installed: run `pip install --no-deps"):
+            embedding.encoder_weights()
+    finally:
+        embedding.encoder_weights.cache_clear()
+
+
+def test_the_checkpoint_reader_refuses_a_checkpoint_that_would_run_code() -> None:
     class Payload:
         def __reduce__(self) -> tuple[object, tuple[str]]:
             return (print, ("ran",))

@@ -1,40 +1,21 @@
-"""Convert Resemblyzer's pretrained GE2E speaker encoder to the numpy weights mmauth ships.
+"""Torch's legacy checkpoint format read without torch, and without running the file's code.
 
-    pip download --no-deps resemblyzer==0.1.4 -d /tmp/rzw && unzip /tmp/rzw/*.whl -d /tmp/rzw
-    .venv/bin/python -m benchmarks.convert_ge2e /tmp/rzw/resemblyzer/pretrained.pt
-
-Run once by a maintainer, never at run time: writes engine/voices/weights/ge2e_encoder.npz
-(float32 LSTM and linear weights, plus the 16 kHz mel filterbank of the encoder's front end)
-and prints its SHA-256 for engine.voices.embedding.WEIGHTS_SHA256.
-
-The checkpoint is read without torch. It is torch's legacy serialisation: consecutive pickles
-(magic number, protocol version, system info, the object, the storage keys), then each storage
-as a little-endian int64 element count and its raw bytes. The object's tensors are persistent-id
-references to those storages. A restricted unpickler maps only the few globals a state dict
-needs to numpy builders and refuses everything else, so the file runs no code.
+Resemblyzer ships its GE2E speaker encoder (engine.voices.embedding) as such a checkpoint:
+consecutive pickles (magic number, protocol version, system info, the object, the storage
+keys), then each storage as a little-endian int64 element count and its raw bytes. The object's
+tensors are persistent-id references to those storages. A restricted unpickler maps only the few
+globals a state dict needs to numpy builders and refuses everything else.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import hashlib
 import io
 import pickle
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from engine.voices.embedding import (
-    ENCODER_FFT,
-    ENCODER_MELS,
-    ENCODER_SAMPLE_RATE,
-    WEIGHTS_FILE,
-    encoder_weight_names,
-)
-from engine.voices.features import mel_basis
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 STORAGE_TYPES = {"FloatStorage": np.dtype("<f4")}
@@ -87,10 +68,10 @@ def read_legacy_checkpoint(data: bytes) -> dict[str, Any]:
         return _StateDictUnpickler(stream).load()
 
     if load() != LEGACY_MAGIC:
-        raise ValueError("not a legacy torch checkpoint")
+        raise pickle.UnpicklingError("not a legacy torch checkpoint")
     load()  # protocol version
     if not load().get("little_endian", False):
-        raise ValueError("big-endian checkpoint")
+        raise pickle.UnpicklingError("big-endian checkpoint")
     checkpoint = load()
     storages: dict[str, np.ndarray] = {}
     for key in load():
@@ -108,27 +89,3 @@ def read_legacy_checkpoint(data: bytes) -> dict[str, Any]:
         return value
 
     return {k: build(v) for k, v in checkpoint.items()}
-
-
-def convert(checkpoint_path: Path, output: Path) -> str:
-    """Write the encoder's weights and mel filterbank to ``output``; return its SHA-256."""
-    state = read_legacy_checkpoint(checkpoint_path.read_bytes())["model_state"]
-    arrays = {name: state[name].astype(np.float32) for name in encoder_weight_names()}
-    arrays["mel_basis"] = mel_basis(ENCODER_SAMPLE_RATE, ENCODER_FFT, ENCODER_MELS)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(buffer.getvalue())
-    return hashlib.sha256(buffer.getvalue()).hexdigest()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoint", type=Path, help="resemblyzer/pretrained.pt")
-    parser.add_argument("--output", type=Path, default=WEIGHTS_FILE)
-    arguments = parser.parse_args()
-    print(f"{arguments.output}: sha256 {convert(arguments.checkpoint, arguments.output)}")
-
-
-if __name__ == "__main__":
-    main()
