@@ -263,24 +263,39 @@ class VoiceVerifier(Estimator):
             [cosines[:, start:stop].max(axis=1) for start, stop in self._take_blocks()]
         )
 
-    def _evidence(self, X: np.ndarray, sequences: Sequence[np.ndarray]) -> _VoiceEvidence:
-        """Every row against every member (arrays of shape (n_rows, n_members))."""
+    def _evidence(
+        self,
+        X: np.ndarray,
+        sequences: Sequence[np.ndarray],
+        columns: Sequence[int] | None = None,
+    ) -> _VoiceEvidence:
+        """Rows against members (arrays of shape (n_rows, n_members)). ``columns``: the only
+        members whose DTW evidence is needed (the others' entries are NaN): the DTW against
+        every take and its reversal is most of an attempt's voice cost, and a login needs one
+        member's."""
         speaker = self._speaker_scores(X)
-        costs = np.empty((len(sequences), len(self.members_)))
-        references = np.empty(costs.shape)
-        matched = np.empty(costs.shape, dtype=object)
-        n_takes = len(self.take_sequences_)
-        # The enrolled takes, then the same takes played backwards (the references).
+        blocks = self._take_blocks()
+        chosen = range(len(blocks)) if columns is None else sorted(set(columns))
+        takes = [self.take_sequences_[i] for c in chosen for i in range(*blocks[c])]
+        costs = np.full((len(sequences), len(self.members_)), np.nan)
+        references = np.full(costs.shape, np.nan)
+        matched = np.full(costs.shape, None, dtype=object)
+        # The chosen members' takes, then the same takes played backwards (the references).
         all_costs = dtw_costs(
             [self._scale_sequence(s) for s in sequences],
-            [*self.take_sequences_, *(take[::-1] for take in self.take_sequences_)],
+            [*takes, *(take[::-1] for take in takes)],
         )
-        for column, (start, stop) in enumerate(self._take_blocks()):
-            take_costs = all_costs[:, start:stop]
+        offset = 0
+        for column in chosen:
+            start, stop = blocks[column]
+            width = stop - start
+            take_costs = all_costs[:, offset : offset + width]
             best = np.argmin(take_costs, axis=1)
             costs[:, column] = take_costs[np.arange(len(sequences)), best]
             matched[:, column] = [str(phrase) for phrase in self.take_phrases_[start + best]]
-            references[:, column] = all_costs[:, n_takes + start : n_takes + stop].min(axis=1)
+            reversed_costs = all_costs[:, len(takes) + offset : len(takes) + offset + width]
+            references[:, column] = reversed_costs.min(axis=1)
+            offset += width
         phrase = -(costs - self.phrase_reference_weight * references)
         # The combined score keeps the raw cost: the speaker's own voice is evidence there.
         return _VoiceEvidence(speaker=speaker, dtw=-costs, phrase=phrase, matched=matched)
@@ -399,13 +414,20 @@ class VoiceVerifier(Estimator):
 
     # ---- verification
 
-    def score_claims(self, X: ArrayLike, sequences: Sequence[np.ndarray]) -> ClaimScores:
+    def score_claims(
+        self,
+        X: ArrayLike,
+        sequences: Sequence[np.ndarray],
+        columns: Sequence[int] | None = None,
+    ) -> ClaimScores:
         """Every row against every member's claim at once (the DTW runs once per row and
-        enrolled take), arrays of shape (n_rows, n_members) in ``members_`` order."""
+        enrolled take), arrays of shape (n_rows, n_members) in ``members_`` order; with
+        ``columns``, only those members' claims are scored (the others are NaN, never
+        accepted)."""
         check_fitted(self, "threshold_")
         X = checked_rows(self, X)
         with single_threaded_blas():
-            evidence = self._evidence(X, _check_sequences(sequences, len(X)))
+            evidence = self._evidence(X, _check_sequences(sequences, len(X)), columns)
         combined = self._combine(evidence.speaker, evidence.dtw)
         phrase_ok = evidence.phrase >= self.phrase_threshold_
         return ClaimScores(
@@ -426,9 +448,9 @@ class VoiceVerifier(Estimator):
         unknown = sorted(set(map(str, claims)) - set(self.members_))
         if unknown:
             raise EnrolmentError(f"not enrolled in the voice model: {', '.join(unknown)}")
-        scores = self.score_claims(X, sequences)
-        rows = np.arange(len(scores.combined))
         columns = np.searchsorted(self.members_, np.asarray(claims, dtype=str))
+        scores = self.score_claims(X, sequences, columns.tolist())
+        rows = np.arange(len(scores.combined))
         return (
             scores.combined[rows, columns],
             scores.speaker[rows, columns],

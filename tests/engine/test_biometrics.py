@@ -457,6 +457,26 @@ def test_voice_phrase_evidence_is_relative_to_the_member_s_reversed_takes(
     assert match.phrase_ok and voice_model.phrase_reference_weight > 0
 
 
+def test_voice_claims_scored_alone_equal_the_same_claims_among_every_member(
+    voice_model: VoiceVerifier, voices: dict[str, np.ndarray]
+) -> None:
+    rng = np.random.default_rng(14)
+    clips = [voice_clip(voices[name], "yes", rng) for name in ("ann", "bob", "ann")]
+    X = np.array([vector for vector, _ in clips])
+    sequences = [sequence for _, sequence in clips]
+    claims = ["ann", "bob", "cyd"]
+    every = voice_model.score_claims(X, sequences)
+    columns = np.searchsorted(voice_model.members_, claims)
+    combined, speaker, phrase, matched = voice_model.decision_scores(X, sequences, claims)
+    rows = np.arange(len(claims))
+    np.testing.assert_array_equal(combined, every.combined[rows, columns])
+    np.testing.assert_array_equal(phrase, every.phrase[rows, columns])
+    np.testing.assert_array_equal(speaker, every.speaker[rows, columns])
+    assert matched == list(every.matched[rows, columns])
+    alone = voice_model.score_claims(X, sequences, [int(columns[2])])
+    assert np.isnan(alone.combined[:, columns[0]]).all() and not alone.accepted[:, columns[0]].any()
+
+
 def test_voice_phrase_reference_needs_no_other_phrase(voices: dict) -> None:
     everyone_yes: dict[str, tuple[str, ...]] = {
         name: ("yes",) for name in ("ann", "bob", "cyd", "eve")
