@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.voice_designs [--digits dev|test|all] [--designs NAME ...]
         [--dtw-weights W ...] [--splits N]
     .venv/bin/python -m benchmarks.voice_designs --calibrated [KEY=VALUE,... ...] [--splits N]
+    .venv/bin/python -m benchmarks.voice_designs --impostor-tail [--digits dev|test] [--splits N]
 
 The protocol is benchmarks.accuracy's voice protocol (4 members and 2 strangers over all 15
 splits; members enrol with takes 0-4 of two digits; probes are takes 5-49 of those digits from
@@ -32,6 +33,10 @@ member, and the acceptance of each member's own 50 takes of the split's third di
 nobody enrolled (overall, and by the phrase check alone). A design that only moves along the
 FNMR-FMR trade-off shows as such in the last figure: the FNMR once every split's threshold is
 shifted by the same margin to a pooled stranger FMR of 0.5% and 1%. Tune on ``dev`` only.
+
+``--impostor-tail`` fits the population tail of the product's combined score over the pooled
+impostor attempts (other members and strangers): ``VOICE_IMPOSTOR_TAIL`` comes from
+``--impostor-tail --digits dev``.
 """
 
 from __future__ import annotations
@@ -281,6 +286,9 @@ class Decisions:
     margins: dict[str, list[np.ndarray]] = dataclasses.field(
         default_factory=lambda: {"genuine": [], "stranger": []}
     )
+    impostor_scores: list[np.ndarray] = dataclasses.field(default_factory=list)
+    """Combined scores of other members' and strangers' attempts, -inf when the phrase check
+    refused them (the population tail's data)."""
 
     def __iadd__(self, other: Decisions) -> Decisions:
         self.counts += other.counts
@@ -288,6 +296,7 @@ class Decisions:
         self.refused_by_speaker += other.refused_by_speaker
         for campaign, arrays in other.margins.items():
             self.margins[campaign] += arrays
+        self.impostor_scores += other.impostor_scores
         return self
 
 
@@ -328,7 +337,42 @@ def calibrated_decisions(
         )
         for campaign in decisions.margins:
             decisions.margins[campaign].append(margin[campaigns[campaign]])
+        impostor = campaigns["member"] | campaigns["stranger"]
+        decisions.impostor_scores.append(
+            np.where(scores.phrase_ok[impostor, column], scores.combined[impostor, column], -np.inf)
+        )
     return decisions
+
+
+TAIL_P0 = 0.03
+"""The population tail starts at this share of the impostor attempts (most of the others are
+refused by the phrase check)."""
+
+
+def impostor_tail(decisions: Decisions) -> tuple[float, float, float]:
+    """(p0, t0, beta) of ``engine.models._calibration.VOICE_IMPOSTOR_TAIL``: t0 the score
+    reached by the top ``TAIL_P0`` of the pooled impostor attempts, beta the mean excess of
+    those over t0 (the exponential tail's maximum-likelihood scale)."""
+    scores = np.sort(np.concatenate(decisions.impostor_scores))[::-1]
+    top = int(TAIL_P0 * len(scores))
+    t0 = float(scores[top])
+    return top / len(scores), t0, float(np.mean(scores[:top] - t0))
+
+
+def report_tail(decisions: Decisions) -> str:
+    """The fitted tail, and its thresholds beside the empirical points at a few targets."""
+    p0, t0, beta = impostor_tail(decisions)
+    scores = np.sort(np.concatenate(decisions.impostor_scores))[::-1]
+    lines = [
+        f"impostor tail (p0, t0, beta) = ({p0:.3f}, {t0:.4f}, {beta:.4f}), {len(scores)} attempts"
+    ]
+    for target in (0.01, 0.005, 0.002):
+        fitted = t0 + beta * np.log(p0 / target)
+        lines.append(
+            f"  target {target:.1%}: tail threshold {fitted:.3f}, empirical "
+            f"{scores[int(target * len(scores))]:.3f}"
+        )
+    return "\n".join(lines)
 
 
 def fnmr_at_stranger_fmr(decisions: Decisions, fmr: float) -> float:
@@ -393,6 +437,12 @@ def main() -> None:
         help="report the product's decisions at its own thresholds instead of EERs: its "
         "defaults, then each given variant (VoiceVerifier parameters)",
     )
+    parser.add_argument(
+        "--impostor-tail",
+        action="store_true",
+        help="fit the population tail of the product's combined score (VOICE_IMPOSTOR_TAIL) on "
+        "the impostor attempts at its defaults",
+    )
     parser.add_argument("--splits", type=int, default=15, help="the first N of the 15 splits")
     parser.add_argument("--dataset", type=Path, default=DATASET)
     arguments = parser.parse_args()
@@ -404,6 +454,12 @@ def main() -> None:
         f"# {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}, {platform.machine()}, "
         f"{os.cpu_count()} cores, load average {load:.1f}"
     )
+    if arguments.impostor_tail:
+        decisions = Decisions()
+        for split in chosen:
+            decisions += calibrated_decisions({}, *split)
+        print(report_tail(decisions))
+        return
     if arguments.calibrated is not None:
         for variant in ["", *arguments.calibrated]:
             params = dict(_parameter(p) for p in variant.split(",") if p)

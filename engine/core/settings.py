@@ -27,6 +27,7 @@ _ENV_NOT_SETTINGS = {"MMAUTH_WORKSPACE", "MMAUTH_REQUIRE_SHARED"}
 FaceBackend = Literal["classic", "dlib"]
 Executor = Literal["loky", "dask"]
 FaceThresholdRule = Literal["auto", "population", "gaussian_tail", "empirical"]
+VoiceThresholdRule = Literal["auto", "population", "gaussian_tail"]
 MergeShape = Literal["auto", "assignment", "profile"]
 
 
@@ -146,6 +147,11 @@ class ModelSettings:
     (``population``) for targets of 0.5% and above, and calibrates on the enrolled members
     otherwise; ``gaussian_tail`` and ``empirical`` always calibrate on the enrolled members, for
     faces unlike real photos (the sample's drawn faces)."""
+    voice_threshold_rule: VoiceThresholdRule = "auto"
+    """How the voice threshold is set (engine.models.voice.VoiceVerifier's ``threshold_rule``):
+    ``auto`` takes the operating point of the normalised voice score measured over many member
+    sets (``population``) for targets of 0.5% and above; ``gaussian_tail`` calibrates on the
+    enrolled members' impostor scores alone."""
     cv_splits: int = 5
     cv_repeats: int = 3
 

@@ -190,6 +190,13 @@ DLIB_IMPOSTOR_TAIL = (0.1, 0.8958, 0.0235)
 mirror-averaged dlib embeddings, P(score >= t) = p0 exp(-(t - t0) / beta) for t >= t0, fitted on
 Yale's development subjects 1-7 (docs/BENCHMARKS.md, section "End-to-end decision")."""
 
+VOICE_IMPOSTOR_TAIL = (0.03, 1.8351, 1.1981)
+"""(p0, t0, beta): the upper tail of the voice model's combined score (speaker and DTW evidence,
+each z-normalised against the workspace's own held-out impostors) over impostor attempts that
+pass the phrase check, P(accepted at t) = p0 exp(-(t - t0) / beta) for t >= t0, fitted on FSDD's
+development digits 0-4 (``python -m benchmarks.voice_designs --impostor-tail``;
+docs/BENCHMARKS.md, section "Voice threshold from a population")."""
+
 POPULATION_MIN_FMR = 0.005
 """The strictest target the population tail serves: it was measured down to about 1%, and at
 0.5% it already extrapolates (threshold 0.966); stricter targets are calibrated per workspace."""

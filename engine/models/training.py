@@ -224,7 +224,11 @@ def train_voice(
             f"{workspace.relative(workspace.audio_features)} was written by an older version of "
             "mmauth (no speaker embeddings): run mmauth features again"
         )
-    model = VoiceVerifier(target_fmr=settings.models.target_fmr, random_state=settings.seed).fit(
+    model = VoiceVerifier(
+        target_fmr=settings.models.target_fmr,
+        threshold_rule=settings.models.voice_threshold_rule,
+        random_state=settings.seed,
+    ).fit(
         embeddings,
         table["member"].astype(str).to_numpy(),
         phrases=table["phrase"].astype(str).to_numpy(),

@@ -23,6 +23,8 @@ from engine.core.metrics import threshold_at_fmr
 from engine.core.progress import ProgressCallback, no_progress
 from engine.models._calibration import (
     EPSILON,
+    POPULATION_MIN_FMR,
+    VOICE_IMPOSTOR_TAIL,
     check_groups,
     check_labels,
     cross_fitted_false_matches,
@@ -30,6 +32,7 @@ from engine.models._calibration import (
     held_out_fits,
     mean_and_scale,
     original_rows,
+    population_threshold,
     report_calibrated,
     validated_rows_and_labels,
     verification_evaluation,
@@ -104,6 +107,17 @@ class VoiceVerifier(Estimator):
         cost).
     use_augmented : bool, default=False
         Enrol augmented copies as DTW and speaker templates too (see ``fit``).
+    threshold_rule : {"auto", "population", "gaussian_tail"}, default="auto"
+        How ``threshold_`` is set. "population" takes the operating point at ``target_fmr`` of
+        the combined score's impostor tail measured over many member sets
+        (``engine.models._calibration.VOICE_IMPOSTOR_TAIL``): the score is already
+        z-normalised against the workspace's own impostors, so only the tail rule is shared.
+        "gaussian_tail" fits the tail on the workspace's held-out impostors alone: with four
+        members, one close pair moved it for everyone, and the calibrated threshold swung from
+        1.9 to 5.7 between development workspaces (half of some members' takes refused, 3% of
+        strangers accepted in others; docs/BENCHMARKS.md, section "Voice threshold from a
+        population"). "auto" is "population" for targets of 0.5% and above, where the tail was
+        measured, and "gaussian_tail" for stricter ones.
     cv_splits : int, default=3
         Folds of the grouped cross-validation producing held-out scores.
     random_state : int, default=0
@@ -114,8 +128,7 @@ class VoiceVerifier(Estimator):
     members_ : list of str
         Enrolled members, sorted; the columns of ``score_claims``.
     threshold_ : float
-        The combined score must reach it: the stricter of the empirical and the normal fit's
-        ``target_fmr`` points of the held-out impostors that pass the phrase check.
+        The combined score must reach it (see ``threshold_rule``).
     phrase_threshold_ : float
         The phrase check: the phrase evidence of the closest enrolled phrase must reach it.
     evaluation_ : dict
@@ -169,6 +182,7 @@ class VoiceVerifier(Estimator):
         phrase_weight: float = 1.25,
         phrase_reference_weight: float = 0.5,
         use_augmented: bool = False,
+        threshold_rule: str = "auto",
         cv_splits: int = 3,
         random_state: int = 0,
     ) -> None:
@@ -176,6 +190,7 @@ class VoiceVerifier(Estimator):
         self.phrase_weight = phrase_weight
         self.phrase_reference_weight = phrase_reference_weight
         self.use_augmented = use_augmented
+        self.threshold_rule = threshold_rule
         self.cv_splits = cv_splits
         self.random_state = random_state
 
@@ -389,14 +404,13 @@ class VoiceVerifier(Estimator):
         # those that get past it, which keeps the overall FMR at or under the target.
         candidates = impostor & phrase_ok
         calibration = candidates if np.any(candidates) else impostor
-        # The enrolment takes give a few hundred impostor scores of one recording session: the
-        # empirical 1% point is about the third-highest and let strangers' later takes through
-        # more often than the target; the normal fit's tail is the stricter of the two
-        # (docs/BENCHMARKS.md, section "Voice factor").
-        self.threshold_ = gaussian_tail_threshold(combined[calibration], self.target_fmr)
+        self.threshold_ = self._threshold(combined[calibration])
         accepted = (combined >= self.threshold_) & phrase_ok
         false_matches = cross_fitted_false_matches(
-            combined[calibration], owners[calibration], self.target_fmr, gaussian_tail_threshold
+            combined[calibration],
+            owners[calibration],
+            self.target_fmr,
+            lambda impostor, _target: self._threshold(impostor),
         )
         self.evaluation_ = verification_evaluation(combined, accepted, genuine, kind)
         self.evaluation_.update(
@@ -410,6 +424,24 @@ class VoiceVerifier(Estimator):
                 float(np.mean(phrase_ok[~enrolled])) if np.any(~enrolled) else math.nan
             ),
             n_wrong_phrase=int(np.sum(~enrolled)),
+        )
+
+    def _threshold(self, impostor: np.ndarray) -> float:
+        rule = self.threshold_rule
+        if rule == "auto":
+            # Stricter targets would extrapolate the population tail far past its measured
+            # scores, so they are calibrated on the workspace's impostors instead.
+            rule = "population" if self.target_fmr >= POPULATION_MIN_FMR else "gaussian_tail"
+        if rule == "population":
+            return population_threshold(self.target_fmr, VOICE_IMPOSTOR_TAIL)
+        if rule == "gaussian_tail":
+            # A few hundred impostor scores of one recording session: the empirical 1% point is
+            # about the third-highest and let strangers' later takes through more often than the
+            # target; the normal fit's tail is the stricter of the two (docs/BENCHMARKS.md,
+            # section "Voice factor").
+            return gaussian_tail_threshold(impostor, self.target_fmr)
+        raise ValueError(
+            f"threshold_rule must be 'auto', 'population' or 'gaussian_tail', not {rule!r}"
         )
 
     # ---- verification

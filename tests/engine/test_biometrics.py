@@ -11,6 +11,7 @@ from engine.core.errors import EnrolmentError, InputError
 from engine.core.metrics import threshold_at_fmr
 from engine.models._calibration import (
     DLIB_IMPOSTOR_TAIL,
+    VOICE_IMPOSTOR_TAIL,
     gaussian_tail_threshold,
     population_threshold,
     source_folds,
@@ -409,7 +410,7 @@ def voice_table(
 @pytest.fixture
 def voice_model(voices: dict[str, np.ndarray]) -> VoiceVerifier:
     X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
-    return VoiceVerifier(target_fmr=0.05).fit(X, y, phrases, sequences, groups)
+    return VoiceVerifier().fit(X, y, phrases, sequences, groups)
 
 
 def test_voice_accepts_the_member_and_rejects_others(
@@ -505,9 +506,36 @@ def test_voice_threshold_follows_the_normal_tail_of_the_impostors(
 
     monkeypatch.setattr(voice, "gaussian_tail_threshold", tail)
     X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
-    model = VoiceVerifier(target_fmr=0.05).fit(X, y, phrases, sequences, groups)
+    model = VoiceVerifier(target_fmr=0.05, threshold_rule="gaussian_tail").fit(
+        X, y, phrases, sequences, groups
+    )
     # The first call sets the threshold; the others cross-fit the FMR estimate.
     assert model.threshold_ == 2.5 and calls[0][1] == 0.05 and len(calls) > 1
+
+
+def test_voice_threshold_is_the_population_operating_point(voices: dict) -> None:
+    X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
+    model = VoiceVerifier(target_fmr=0.02).fit(X, y, phrases, sequences, groups)
+    assert model.threshold_ == population_threshold(0.02, VOICE_IMPOSTOR_TAIL)
+    assert population_threshold(0.01, VOICE_IMPOSTOR_TAIL) > model.threshold_
+    # Whoever enrolled, the operating point is the same; the workspace's own tail moves with
+    # its members.
+    others = voice_table(voices, {"bob": ("yes",), "eve": ("yes",)}, takes=5, seed=8)
+    assert VoiceVerifier(target_fmr=0.02).fit(*others).threshold_ == model.threshold_
+    tail = VoiceVerifier(target_fmr=0.02, threshold_rule="gaussian_tail")
+    assert tail.fit(*others).threshold_ != model.threshold_
+    # Its FMR estimate counts the held-out impostors at that threshold (those the phrase check
+    # lets through).
+    evaluation = model.evaluation_
+    assert evaluation["false_matches"] <= np.sum(evaluation["impostor"] >= model.threshold_)
+    assert evaluation["fmr"] == evaluation["false_matches"] / evaluation["n_impostor"]
+    # Past the measured tail the automatic rule calibrates on the enrolled members.
+    arguments = (X, y, phrases, sequences, groups)
+    strict = VoiceVerifier(target_fmr=0.001).fit(*arguments)
+    own_tail = VoiceVerifier(target_fmr=0.001, threshold_rule="gaussian_tail").fit(*arguments)
+    assert strict.threshold_ == own_tail.threshold_
+    with pytest.raises(ValueError, match="threshold_rule"):
+        VoiceVerifier(threshold_rule="empirical").fit(X, y, phrases, sequences, groups)
 
 
 def test_voice_evaluation_is_held_out(voice_model: VoiceVerifier) -> None:
