@@ -12,6 +12,7 @@ from engine.core.errors import CancelledError, InputError, MissingStageError
 from engine.core.progress import Progress
 from engine.core.settings import Settings, load_settings
 from engine.core.workspace import Workspace
+from engine.models._calibration import VOICE_IMPOSTOR_TAIL, population_threshold
 from engine.models.persistence import load_model_bundle
 from engine.models.training import SUMMARY_COLUMNS, train_models
 from tests.engine.model_fixtures import (
@@ -186,6 +187,21 @@ def test_training_the_voice_model_records_the_mfcc_archive(customers: Workspace)
     assert 0 <= row["eer"] <= 0.5 and row["threshold"] is not None
     bundle = load_model_bundle(customers, require=("voice",))
     assert bundle.voice.threshold_ == pytest.approx(row["threshold"])
+
+
+def test_the_voice_threshold_rule_setting_reaches_the_verifier(customers: Workspace) -> None:
+    write_audio_features(customers)
+    train_models(customers, fast_settings(customers), which=("voice",))
+    default = load_model_bundle(customers, require=("voice",)).voice
+    assert default.threshold_rule == "auto"
+    assert default.threshold_ == population_threshold(0.01, VOICE_IMPOSTOR_TAIL)
+    settings = load_settings(
+        customers.root, {**FAST, "models.voice_threshold_rule": "gaussian_tail"}
+    )
+    train_models(customers, settings, which=("voice",))
+    own_tail = load_model_bundle(customers, require=("voice",)).voice
+    assert own_tail.threshold_rule == "gaussian_tail"
+    assert own_tail.threshold_ != default.threshold_
 
 
 def test_a_voice_table_without_speaker_embeddings_asks_for_new_features(
