@@ -74,6 +74,7 @@ def sample(
         print_json({"ok": True, "sample": report.to_dict()})
         return
     show_sample(report)
+    note_previous_records(report)
 
 
 def demo(
@@ -106,6 +107,15 @@ def demo(
         print_json({"ok": True, "demo": result.to_dict()})
         return
     show_demo(result)
+    if result.sample is not None:
+        note_previous_records(result.sample)
+
+
+def note_previous_records(report: SampleReport) -> None:
+    """Say so when the records of a deleted workspace at this path were retired."""
+    note = report.previous_records_note()
+    if note is not None:
+        error_console.print(f"Note: {shown(note)}", highlight=False)
 
 
 def show_sample(report: SampleReport) -> None:

@@ -10,12 +10,15 @@ The folder is ``$MMAUTH_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/mmauth``, else
 - ``workspaces/<id>/``: one folder per workspace, ``id`` derived from the workspace's resolved
   path, holding the last models manifest signed for it and the audit log's chain head and
   lockouts (engine.auth.chain). A workspace that moves is a new workspace to this installation.
+- ``workspaces/retired/<id>-<UTC time>/``: the records of a workspace that was deleted, moved
+  there when a new sample workspace is written into its emptied folder (``retire_records``).
 
 Nothing here is read at import time.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -101,16 +104,47 @@ def key_id(key: bytes) -> str:
     return hmac.new(key, b"mmauth key id", hashlib.sha256).hexdigest()[:16]
 
 
-def workspace_state_dir(workspace_root: Path) -> Path:
-    """This installation's folder for one workspace (created on demand, mode 0700)."""
+_PATH_NOTE = "workspace.txt"
+
+
+def _state_dir_of(workspace_root: Path) -> tuple[Path, str]:
     resolved = str(Path(workspace_root).resolve())
     folder = config_dir() / "workspaces" / hashlib.sha256(resolved.encode()).hexdigest()[:24]
+    return folder, resolved
+
+
+def workspace_state_dir(workspace_root: Path) -> Path:
+    """This installation's folder for one workspace (created on demand, mode 0700)."""
+    folder, resolved = _state_dir_of(workspace_root)
     for private in (config_dir(), folder.parent, folder):
         private.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path_note = folder / "workspace.txt"
+    path_note = folder / _PATH_NOTE
     if not path_note.exists():
         path_note.write_text(resolved + "\n", encoding="utf-8")
     return folder
+
+
+def retire_records(workspace_root: Path) -> Path | None:
+    """Move this installation's records of a workspace (its audit log's head and lockouts, its
+    trusted models) to ``workspaces/retired/``, and return where they went (None when there
+    were none).
+
+    For a new workspace written into the emptied folder of a deleted one: the records describe
+    the deleted workspace, so checked against the new one they would stop every login with
+    "audit log deleted". They are moved, not deleted: a workspace an attacker emptied keeps its
+    evidence, and the caller says where it is.
+    """
+    folder, _ = _state_dir_of(workspace_root)
+    if not folder.is_dir():
+        return None
+    records = [entry for entry in folder.iterdir() if entry.suffix == ".json"]
+    if not records:
+        return None
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    retired = folder.parent / "retired" / f"{folder.name}-{stamp}"
+    retired.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.replace(folder, retired)
+    return retired
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

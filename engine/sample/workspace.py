@@ -30,9 +30,10 @@ import numpy as np
 
 from engine.core.errors import InputError
 from engine.core.fileio import atomic_write_text, file_sha256
+from engine.core.installation import retire_records
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import dump_toml
-from engine.core.workspace import Workspace
+from engine.core.workspace import Workspace, is_empty_workspace
 from engine.sample import (
     customers as sample_customers,
     face_parameters,
@@ -110,10 +111,24 @@ class SampleReport:
     face in the first capture."""
     lookalikes: dict[str, str]
     """Strangers drawn to resemble a member (face and voice), stranger -> member."""
+    previous_records: Path | None = None
+    """Where this installation's records of a deleted workspace at the same path went (see
+    engine.core.installation.retire_records); None when there were none."""
+
+    def previous_records_note(self) -> str | None:
+        """What happened to the records of a deleted workspace at this path, for the user."""
+        if self.previous_records is None:
+            return None
+        return (
+            "this installation kept records (audit log head, trusted models) of an earlier "
+            f"workspace at {self.root}, since deleted; they were moved to {self.previous_records}, "
+            "and the new workspace's audit log starts afresh"
+        )
 
     def to_dict(self) -> dict[str, object]:
         values = dataclasses.asdict(self)
         values["root"] = str(self.root)
+        values["previous_records"] = self.previous_records and str(self.previous_records)
         return values
 
 
@@ -127,7 +142,9 @@ def write_sample_workspace(
 ) -> SampleReport:
     """Write the sample workspace into ``root``, replacing its data/raw and mmauth.toml.
 
-    The caller decides whether overwriting is allowed (see ``is_empty_workspace``).
+    The caller decides whether overwriting is allowed (see ``is_empty_workspace``). Into an
+    empty folder, the sample is a new workspace: this installation's records of an earlier one
+    at the same path are retired once the sample is in place (``SampleReport.previous_records``).
     """
     if not 1 <= members <= MAX_MEMBERS:
         raise InputError(f"members must be between 1 and {MAX_MEMBERS}, not {members}")
@@ -138,6 +155,7 @@ def write_sample_workspace(
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise InputError("the workspace path is a file, not a folder", path=str(root))
+    new_workspace = is_empty_workspace(root)
     try:
         root.mkdir(parents=True, exist_ok=True)
         recover_interrupted_run(root)
@@ -189,6 +207,7 @@ def write_sample_workspace(
         check_cancelled(cancel, STAGE)
         total_bytes = sum(path.stat().st_size for path in writer.written)
         _swap_into_place(staging, Workspace(root))
+        previous_records = retire_records(root) if new_workspace else None
     except OSError as error:
         raise InputError(
             f"cannot write the sample workspace: {error.strerror or error}", path=str(root)
@@ -217,6 +236,7 @@ def write_sample_workspace(
             for person in people
             if person.resembles is not None
         },
+        previous_records=previous_records,
     )
     progress(Progress(STAGE, writer.total, writer.total, f"wrote {report.files} files"))
     return report

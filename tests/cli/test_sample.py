@@ -54,6 +54,20 @@ def test_data_left_by_a_killed_sample_run_is_put_back_and_protected(tmp_path):
     assert not staging.exists()
 
 
+def test_sample_in_a_deleted_workspace_s_folder_says_where_its_records_went(tmp_path):
+    from engine.core.installation import workspace_state_dir, write_state
+
+    root = tmp_path / "workspace"
+    write_state(workspace_state_dir(root) / "audit.json", {"seq": 3, "hash": "ab"})
+    result = _sample(root)
+    assert result.exit_code == 0, result.output
+    note = " ".join(result.stderr.split())
+    assert "earlier workspace" in note and "audit log starts afresh" in note
+    assert "/retired/" in note
+    again = _sample(tmp_path / "other")
+    assert "earlier workspace" not in again.stderr
+
+
 def test_sample_refuses_a_non_empty_workspace_without_force(tmp_path):
     root = tmp_path / "workspace"
     assert _sample(root).exit_code == 0

@@ -4,18 +4,21 @@ logged."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from engine.auth.chain import entry_hash
+from engine.auth.chain import HEAD_FILE, entry_hash
 from engine.auth.operator import acknowledge_audit, unlock_member, verify_audit
 from engine.auth.store import AuditStore, open_store
 from engine.auth.words import AuditEvent, Decision, Reason, Step, StepStatus
 from engine.core.errors import MmauthError, UnknownMemberError
 from engine.core.workspace import Workspace
+from engine.sample.workspace import write_sample_workspace
 from tests.engine.test_auth import Clock, make, probe_folder
 
 ALICE = ("alice-1.png", "alice-hello.wav")
@@ -68,6 +71,39 @@ def test_deleted_log_stops_authentication(space: Workspace, probes: Path) -> Non
     assert_stopped(space, probes, "deleted")
     # Still stopped on the next start: the denial written to the new file changes nothing.
     assert_stopped(space, probes, "deleted or replaced")
+
+
+def test_a_sample_written_into_the_emptied_folder_retires_the_old_records(
+    space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.sample.workspace as sample_module
+
+    monkeypatch.setattr(sample_module, "CUSTOMERS", 40)
+    logged_twice(space, probes)
+    shutil.rmtree(space.root)
+    report = write_sample_workspace(space.root, members=1, strangers=0)
+    # The new workspace is not taken for the old one with its log deleted...
+    assert verify_audit(space).intact
+    # ...and the old workspace's evidence is kept, and named.
+    retired = report.previous_records
+    assert retired is not None and retired.parent.name == "retired"
+    assert json.loads((retired / HEAD_FILE).read_text())["seq"] == 2
+    assert str(retired) in (report.previous_records_note() or "")
+
+
+def test_a_sample_forced_over_a_workspace_keeps_its_records(
+    space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.sample.workspace as sample_module
+
+    monkeypatch.setattr(sample_module, "CUSTOMERS", 40)
+    logged_twice(space, probes)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{space.database}{suffix}").unlink(missing_ok=True)
+    # Not an empty folder: its log was deleted, and writing a sample over it changes nothing.
+    report = write_sample_workspace(space.root, members=1, strangers=0)
+    assert report.previous_records is None and report.previous_records_note() is None
+    assert not verify_audit(space).intact
 
 
 def test_truncated_log_stops_authentication(space: Workspace, probes: Path) -> None:

@@ -271,11 +271,17 @@ async def test_history_lists_every_member_and_stats_recount_when_shown(
 
 
 async def test_welcome_writes_the_sample_into_an_empty_folder(workspace: Workspace) -> None:
+    from engine.core.installation import workspace_state_dir, write_state
+
+    # Records of a deleted workspace that lived at this path: retired, and the user told.
+    write_state(workspace_state_dir(workspace.root) / "audit.json", {"seq": 3, "hash": "ab"})
     app = create_app(workspace.root)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: type(app.screen).__name__ == "WelcomeScreen")
         await pilot.click("#sample-only")
         await until(pilot, lambda: type(app.screen).__name__ == "StatsScreen", timeout=180)
         await until(pilot, lambda: "alice" in screen_text(app))
-        assert any(n.startswith("Sample: The workspace is ready") for n in notifications(app))
+        shown = notifications(app)
+        assert any(n.startswith("Sample: The workspace is ready") for n in shown)
+        assert any(n.startswith("Earlier workspace:") and "/retired/" in n for n in shown)
     assert workspace.settings_file.is_file()

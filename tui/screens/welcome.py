@@ -15,6 +15,7 @@ from engine.core.errors import InputError
 from engine.core.progress import Progress
 from tui.screens.base import EngineModal, RunScreen, run_and_report
 from tui.session import session_of
+from tui.text import shown
 from tui.widgets.stage_progress import RunEnding, StageProgress
 
 WELCOME = (
@@ -109,6 +110,12 @@ class WelcomeScreen(EngineModal[bool]):
         session_of(self).forget_models()
         if message.ending == RunEnding.DONE:
             self.notify("The workspace is ready: see Stats, Train and Simulate.", title="Sample")
+            # run_demo's result holds the sample it wrote (None for a prepared workspace);
+            # "Sample only" returns the sample's report itself.
+            sample = getattr(message.result, "sample", message.result)
+            note = sample.previous_records_note() if sample is not None else None
+            if note is not None:
+                self.notify(shown(note), title="Earlier workspace", timeout=20)
             self.dismiss(True)
             return
         close = self.query_one("#close", Button)
