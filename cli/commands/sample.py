@@ -200,6 +200,7 @@ def _describe(name: str, headline: dict[str, Any]) -> str:
         ]
         if headline["product_verdict"]:
             lines.append(headline["product_verdict"])
+        lines += [f"Note: {note}" for note in headline.get("notes", [])]
         return "\n".join(lines)
     if name == "simulate":
         return "\n".join(

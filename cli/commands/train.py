@@ -67,6 +67,7 @@ def train(
                     "summary": [_json_row(row) for row in result.summary],
                     "product_verdict": result.product_verdict,
                     "product_comparison": _comparison_json(result.product_comparison),
+                    "notes": list(result.notes),
                     "manifest": space.relative(space.manifest),
                     "seconds": round(result.seconds, 2),
                 }
@@ -91,6 +92,8 @@ def show_result(result: TrainingResult) -> None:
     if result.product_comparison is not None:
         show_comparison(result.product_comparison)
         console.print(f"[bold]Product model:[/] {shown(result.product_verdict)}", highlight=False)
+    for note in result.notes:
+        console.print(f"[yellow]Note: {shown(note)}[/]", highlight=False)
     console.print(f"[dim]Trained {', '.join(result.trained)} in {result.seconds:.1f} s.[/]")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 from engine.core.errors import InputError, MissingStageError
 from engine.core.feature_tables import feature_matrix, read_feature_table
 from engine.core.fileio import file_sha256
+from engine.core.metrics import format_rate, rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
@@ -66,6 +68,8 @@ class TrainingResult:
     """The product model's engine.models._product_comparison.ModelComparison (None when not trained now)."""
     seconds: float
     """Wall time of the run."""
+    notes: tuple[str, ...] = ()
+    """Warnings about the models trained now, in words (``calibration_note``)."""
 
 
 def train_models(
@@ -131,6 +135,11 @@ def train_models(
         product_verdict=product.comparison.verdict if product else "",
         product_comparison=product.comparison if product else None,
         seconds=time.perf_counter() - started,
+        notes=tuple(
+            str(t.record.metrics["calibration_note"])
+            for t in trained
+            if t.record.metrics.get("calibration_note")
+        ),
     )
 
 
@@ -191,7 +200,7 @@ def train_face(
         progress=progress,
         cancel=cancel,
     )
-    return _biometric_result(ModelName.FACE, model, inputs, backend)
+    return _biometric_result(ModelName.FACE, model, inputs, backend, settings)
 
 
 def train_voice(
@@ -238,7 +247,7 @@ def train_voice(
         progress=progress,
         cancel=cancel,
     )
-    return _biometric_result(ModelName.VOICE, model, inputs, "")
+    return _biometric_result(ModelName.VOICE, model, inputs, "", settings)
 
 
 def train_product(
@@ -331,7 +340,40 @@ def _enrolment_rows(
     return enrolment
 
 
-def _biometric_result(name: str, model: Any, inputs: dict[str, str], backend: str) -> TrainedModel:
+THRESHOLD_SECTIONS = {
+    ModelName.FACE: ("face_threshold_rule", "Face threshold on held-out people"),
+    ModelName.VOICE: ("voice_threshold_rule", "Voice threshold from a population"),
+}
+"""Per biometric model: the setting that chooses its threshold rule, and the docs/BENCHMARKS.md
+section that measures it."""
+
+
+def calibration_note(name: str, evaluation: Mapping[str, Any], target_fmr: float) -> str | None:
+    """A warning when the model's held-out false matches on the enrolment data are clearly above
+    ``target_fmr`` (the Wilson interval's lower bound above it), else None.
+
+    The default thresholds are operating points measured on other people; enrolled people more
+    alike than those pass more often, and only this workspace's own impostor scores show it.
+    """
+    matches, trials = evaluation.get("false_matches"), evaluation.get("n_impostor")
+    if not isinstance(matches, numbers.Integral) or not isinstance(trials, numbers.Integral):
+        return None
+    measured = rate(int(matches), int(trials))
+    if not trials or measured.low <= target_fmr:
+        return None
+    setting, section = THRESHOLD_SECTIONS[ModelName(name)]
+    return (
+        f"{name}: at its threshold, other enrolled people pass {format_rate(measured)} of the "
+        f"held-out impostor attempts on the enrolment data, above the {target_fmr:.1%} target: "
+        "these people are more alike than those the threshold was measured on "
+        f'(docs/BENCHMARKS.md, "{section}"). models.{setting} = "gaussian_tail" calibrates on '
+        "them instead, or a stricter models.target_fmr raises the threshold."
+    )
+
+
+def _biometric_result(
+    name: str, model: Any, inputs: dict[str, str], backend: str, settings: Settings
+) -> TrainedModel:
     evaluation = dict(model.evaluation_)
     confusion = None
     if evaluation.get("confusion") is not None and evaluation.get("labels") is not None:
@@ -341,6 +383,9 @@ def _biometric_result(name: str, model: Any, inputs: dict[str, str], backend: st
         )
     metrics = _scalar_metrics(evaluation)
     metrics.setdefault("threshold", float(model.threshold_))
+    note = calibration_note(name, evaluation, settings.models.target_fmr)
+    if note is not None:
+        metrics["calibration_note"] = note
     return TrainedModel(
         record=ModelRecord(name=name, model=model, metrics=metrics, inputs=inputs, backend=backend),
         confusion=confusion,

@@ -244,6 +244,7 @@ def _training_headline(report: Any, workspace: Workspace) -> dict[str, Any]:
     return {
         "models": models,
         "product_verdict": report.product_verdict,
+        "notes": list(report.notes),
         "output": workspace.relative(workspace.models_dir) + "/",
     }
 

@@ -1,6 +1,7 @@
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from cli.main import create_app
@@ -72,3 +73,29 @@ def test_a_face_backend_other_than_the_extracted_one_is_refused(workspace: Works
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
     assert "holds classic features, not dlib: run mmauth features --face-backend dlib" in message
+
+
+def test_train_prints_a_threshold_note_when_impostors_pass_too_often(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.models.training as training
+
+    seen = []
+
+    def note(name, evaluation, target_fmr):
+        seen.append((name, evaluation["n_impostor"], target_fmr))
+        return f"{name}: too many impostors pass"
+
+    monkeypatch.setattr(training, "calibration_note", note)
+    write_image_features(workspace)
+    workspace.settings_file.write_text(FAST_TOML, encoding="utf-8")
+    result = runner.invoke(
+        create_app(), ["train", "-w", str(workspace.root), "--only", "face"], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    assert "Note: face: too many impostors pass" in result.stdout
+    assert seen and seen[0][0] == "face" and seen[0][2] == 0.01
+    as_json = runner.invoke(
+        create_app(), ["train", "-w", str(workspace.root), "--only", "face", "--json"]
+    )
+    assert json.loads(as_json.stdout)["notes"] == ["face: too many impostors pass"]

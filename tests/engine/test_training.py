@@ -14,7 +14,7 @@ from engine.core.settings import Settings, load_settings
 from engine.core.workspace import Workspace
 from engine.models._calibration import VOICE_IMPOSTOR_TAIL, population_threshold
 from engine.models.persistence import load_model_bundle
-from engine.models.training import SUMMARY_COLUMNS, train_models
+from engine.models.training import SUMMARY_COLUMNS, calibration_note, train_models
 from tests.engine.model_fixtures import (
     MEMBERS,
     write_audio_features,
@@ -263,3 +263,17 @@ def test_feature_tables_keep_names_that_look_like_numbers(workspace: Workspace) 
     path.unlink()
     with pytest.raises(MissingStageError, match="run mmauth features first"):
         read_feature_table(workspace, path, "audio_feature_")
+
+
+def test_a_threshold_note_needs_clearly_more_false_matches_than_the_target() -> None:
+    note = calibration_note("voice", {"false_matches": 12, "n_impostor": 192}, 0.01)
+    assert note is not None and note.startswith("voice: ")
+    assert "6.2% [" in note and "(12/192)" in note and "above the 1.0% target" in note
+    assert 'models.voice_threshold_rule = "gaussian_tail"' in note
+    assert "Voice threshold from a population" in note
+    face = calibration_note("face", {"false_matches": 9, "n_impostor": 100}, 0.02)
+    assert face is not None and "models.face_threshold_rule" in face
+    # 4/192 is 2.1%, but its Wilson interval reaches down to 0.8%: not clearly above 1%.
+    assert calibration_note("voice", {"false_matches": 4, "n_impostor": 192}, 0.01) is None
+    assert calibration_note("voice", {"false_matches": 0, "n_impostor": 0}, 0.01) is None
+    assert calibration_note("voice", {"fmr": 0.5}, 0.01) is None

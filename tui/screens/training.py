@@ -26,6 +26,7 @@ from engine.models.names import MODEL_NAMES
 from tui.errors import engine_errors
 from tui.screens.base import RunScreen
 from tui.session import session_of
+from tui.text import shown
 from tui.widgets.screen_bar import ScreenBar
 from tui.widgets.stage_progress import StageProgress
 
@@ -172,6 +173,9 @@ class TrainingScreen(RunScreen):
         log.write_line(f"training {message.ending}")
         if message.result is not None:
             self.notify("Models trained and saved.", title="Training finished")
+            for note in message.result.notes:
+                log.write_line(f"note: {note}")
+                self.notify(shown(note), title="Threshold", severity="warning", timeout=20)
         # What is saved now, whether the run finished or not.
         self.load_summary()
 
