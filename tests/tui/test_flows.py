@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from textual.widgets import (
     Button,
     DataTable,
@@ -113,8 +114,12 @@ async def test_genuine_pair_is_granted_and_stranger_denied(
 
 
 async def test_training_one_model_fills_metrics_log_and_confusion(
-    trained_workspace: Workspace,
+    trained_workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import engine.models.training as training
+
+    # A workspace whose enrolled voices pass too often: the screen says so.
+    monkeypatch.setattr(training, "calibration_note", lambda name, *_: f"{name}: [too] alike")
     app = create_app(trained_workspace.root)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
@@ -130,6 +135,9 @@ async def test_training_one_model_fills_metrics_log_and_confusion(
         log = "\n".join(app.screen.query_one("#log", Log).lines)
         assert log.startswith("training voice")
         assert "[train.voice] voice model trained" in log
+        assert "note: voice: [too] alike" in log
+        # Markup in the note is shown as text, not read as markup.
+        assert "Threshold: voice: \\[too] alike" in notifications(app)
         assert app.screen.query_one("#stages").bars.keys() >= {"train.voice", "train.save"}
         eer = metrics.get_cell("voice", "eer")
         assert eer != "-" and 0.0 <= float(eer) <= 1.0
