@@ -57,6 +57,7 @@ import numpy as np
 
 from engine.core.metrics import equal_error_rate, format_rate, rate
 from engine.core.settings import VoiceSettings
+from engine.models._calibration import population_threshold
 from engine.models.voice import VoiceVerifier
 from engine.voices.audio import load_recording
 from engine.voices.embedding import speaker_embedding
@@ -349,11 +350,11 @@ TAIL_P0 = 0.03
 refused by the phrase check)."""
 
 
-def impostor_tail(decisions: Decisions) -> tuple[float, float, float]:
-    """(p0, t0, beta) of ``engine.models._calibration.VOICE_IMPOSTOR_TAIL``: t0 the score
-    reached by the top ``TAIL_P0`` of the pooled impostor attempts, beta the mean excess of
-    those over t0 (the exponential tail's maximum-likelihood scale)."""
-    scores = np.sort(np.concatenate(decisions.impostor_scores))[::-1]
+def impostor_tail(scores: np.ndarray) -> tuple[float, float, float]:
+    """(p0, t0, beta) of ``engine.models._calibration.VOICE_IMPOSTOR_TAIL`` from the pooled
+    impostor attempts' scores, highest first: t0 the score reached by the top ``TAIL_P0`` of
+    them, beta the mean excess of those over t0 (the exponential tail's maximum-likelihood
+    scale)."""
     top = int(TAIL_P0 * len(scores))
     t0 = float(scores[top])
     return top / len(scores), t0, float(np.mean(scores[:top] - t0))
@@ -361,16 +362,16 @@ def impostor_tail(decisions: Decisions) -> tuple[float, float, float]:
 
 def report_tail(decisions: Decisions) -> str:
     """The fitted tail, and its thresholds beside the empirical points at a few targets."""
-    p0, t0, beta = impostor_tail(decisions)
     scores = np.sort(np.concatenate(decisions.impostor_scores))[::-1]
+    tail = impostor_tail(scores)
     lines = [
-        f"impostor tail (p0, t0, beta) = ({p0:.3f}, {t0:.4f}, {beta:.4f}), {len(scores)} attempts"
+        f"impostor tail (p0, t0, beta) = ({tail[0]:.3f}, {tail[1]:.4f}, {tail[2]:.4f}), "
+        f"{len(scores)} attempts"
     ]
     for target in (0.01, 0.005, 0.002):
-        fitted = t0 + beta * np.log(p0 / target)
         lines.append(
-            f"  target {target:.1%}: tail threshold {fitted:.3f}, empirical "
-            f"{scores[int(target * len(scores))]:.3f}"
+            f"  target {target:.1%}: tail threshold {population_threshold(target, tail):.3f}, "
+            f"empirical {scores[int(target * len(scores))]:.3f}"
         )
     return "\n".join(lines)
 

@@ -137,8 +137,7 @@ def retire_records(workspace_root: Path) -> Path | None:
     folder, _ = _state_dir_of(workspace_root)
     if not folder.is_dir():
         return None
-    records = [entry for entry in folder.iterdir() if entry.suffix == ".json"]
-    if not records:
+    if not any(entry.suffix == ".json" for entry in folder.iterdir()):
         return None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     retired = folder.parent / "retired" / f"{folder.name}-{stamp}"

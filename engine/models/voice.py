@@ -30,10 +30,12 @@ from engine.models._calibration import (
     cross_fitted_false_matches,
     gaussian_tail_threshold,
     held_out_fits,
+    max_per_member,
     mean_and_scale,
     original_rows,
     population_threshold,
     report_calibrated,
+    unit_rows,
     validated_rows_and_labels,
     verification_evaluation,
 )
@@ -261,7 +263,7 @@ class VoiceVerifier(Estimator):
         self.take_members_ = y[order]
         self.take_phrases_ = phrases[order]
         self.take_starts_ = np.unique(self.take_members_, return_index=True)[1]
-        self.speaker_templates_ = _unit_rows(X[order])
+        self.speaker_templates_ = unit_rows(X[order])
         self.member_phrases_ = {m: sorted({str(p) for p in phrases[y == m]}) for m in self.members_}
         return self
 
@@ -273,10 +275,7 @@ class VoiceVerifier(Estimator):
     def _speaker_scores(self, X: np.ndarray) -> np.ndarray:
         """Speaker similarity per member, shape (n_rows, n_members): the cosine with the
         member's closest enrolled take (columns in sorted member order)."""
-        cosines = _unit_rows(X) @ self.speaker_templates_.T
-        return np.column_stack(
-            [cosines[:, start:stop].max(axis=1) for start, stop in self._take_blocks()]
-        )
+        return max_per_member(unit_rows(X) @ self.speaker_templates_.T, self.take_starts_)
 
     def _evidence(
         self,
@@ -541,11 +540,6 @@ class _VoiceEvidence:
     phrase_threshold_."""
     matched: np.ndarray
     """The enrolled phrase of the best take."""
-
-
-def _unit_rows(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.maximum(norms, EPSILON)
 
 
 def _check_sequences(sequences: Sequence[np.ndarray], n_rows: int) -> list[np.ndarray]:

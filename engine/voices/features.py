@@ -77,7 +77,6 @@ class FrameFeatures:
 
 
 SPECTRAL_NAMES = ("centroid", "bandwidth", "rolloff", "flatness", "rms", "zcr")
-F0_NAMES = ("f0_mean", "f0_std", "f0_p10", "f0_p90", "voiced_fraction")
 
 
 def frame_config(sr: int, n_mfcc: int = 20) -> FrameConfig:
@@ -377,11 +376,3 @@ def summarise(frames: FrameFeatures) -> np.ndarray:
         f0_stats = [0.0, 0.0, 0.0, 0.0]
     voiced_fraction = len(voiced) / max(1, len(frames.f0))
     return np.concatenate([means, stds, np.array(f0_stats + [voiced_fraction])])
-
-
-def feature_names(config: FrameConfig) -> list[str]:
-    """Names of the summarise() vector's entries, in order (audio_feature_0.. in the table)."""
-    rows = [f"{kind}_{i}" for kind in ("mfcc", "delta", "delta2") for i in range(config.n_mfcc)]
-    rows += list(SPECTRAL_NAMES)
-    rows += [f"contrast_{i}" for i in range(contrast_bands(config.sr) + 1)]
-    return [f"{row}_{stat}" for stat in ("mean", "std") for row in rows] + list(F0_NAMES)

@@ -83,8 +83,9 @@ class WelcomeScreen(EngineModal[bool]):
         workspace = session.workspace
 
         def prepare() -> Any:
+            # The result is the sample's report (None when the demo found a prepared workspace).
             if run_stages:
-                return run_demo(workspace, session.settings(), self.report_progress, cancel)
+                return run_demo(workspace, session.settings(), self.report_progress, cancel).sample
             if not is_empty_workspace(workspace.root):
                 raise InputError(
                     "the folder is not empty, and the sample would replace its data/raw and "
@@ -110,9 +111,7 @@ class WelcomeScreen(EngineModal[bool]):
         session_of(self).forget_models()
         if message.ending == RunEnding.DONE:
             self.notify("The workspace is ready: see Stats, Train and Simulate.", title="Sample")
-            # run_demo's result holds the sample it wrote (None for a prepared workspace);
-            # "Sample only" returns the sample's report itself.
-            sample = getattr(message.result, "sample", message.result)
+            sample = message.result
             note = sample.previous_records_note() if sample is not None else None
             if note is not None:
                 self.notify(shown(note), title="Earlier workspace", timeout=20)
