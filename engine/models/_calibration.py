@@ -215,6 +215,43 @@ def population_threshold(target_fmr: float, tail: tuple[float, float, float]) ->
     return float(t0 + beta * math.log(p0 / target_fmr))
 
 
+def threshold_by_rule(
+    rule: str,
+    impostor: ArrayLike,
+    target_fmr: float,
+    *,
+    allowed_rules: Sequence[str],
+    population_tail: tuple[float, float, float] | None,
+) -> float:
+    """The threshold at ``target_fmr`` that an estimator's ``threshold_rule`` names, one of its
+    ``allowed_rules``: "population" the operating point of ``population_tail`` (the scores'
+    impostor tail measured on other people, None when the scores have none), "gaussian_tail"
+    the normal tail of the held-out ``impostor`` scores, "empirical" their quantile, and "auto"
+    "population" where the tail was measured (``POPULATION_MIN_FMR`` and above) and
+    "gaussian_tail" otherwise. ValueError naming the allowed rules for any other rule.
+    """
+    if rule not in allowed_rules:
+        quoted = [repr(allowed) for allowed in allowed_rules]
+        raise ValueError(
+            f"threshold_rule must be {', '.join(quoted[:-1])} or {quoted[-1]}, not {rule!r}"
+        )
+    if rule == "auto":
+        # Stricter targets would extrapolate the population tail far past its measured scores
+        # (for faces, a 0.1% target gives a threshold above 1: every face refused), so they are
+        # calibrated on the workspace's own impostors instead.
+        measured = target_fmr >= POPULATION_MIN_FMR
+        rule = "population" if population_tail is not None and measured else "gaussian_tail"
+    if rule == "population":
+        if population_tail is None:
+            raise ValueError("threshold_rule 'population' has no population tail for these scores")
+        return population_threshold(target_fmr, population_tail)
+    if rule == "empirical":
+        return threshold_at_fmr(impostor, target_fmr)
+    if rule == "gaussian_tail":
+        return gaussian_tail_threshold(impostor, target_fmr)
+    raise ValueError(f"threshold_rule {rule!r} is allowed but threshold_by_rule does not know it")
+
+
 def cross_fitted_false_matches(
     impostor: np.ndarray,
     owners: np.ndarray,

@@ -17,21 +17,18 @@ from numpy.typing import ArrayLike
 
 from engine.core.blas import single_threaded_blas
 from engine.core.errors import EnrolmentError
-from engine.core.metrics import threshold_at_fmr
 from engine.core.progress import ProgressCallback, no_progress
 from engine.models._calibration import (
     DLIB_IMPOSTOR_TAIL,
-    POPULATION_MIN_FMR,
     UNKNOWN,
     check_groups,
     cohort_normalise,
-    gaussian_tail_threshold,
     held_out_fits,
     identification_evaluation,
     max_per_member,
     original_rows,
-    population_threshold,
     report_calibrated,
+    threshold_by_rule,
     unit_rows,
     validated_rows_and_labels,
 )
@@ -40,6 +37,8 @@ from engine.models._face_search import nearest_template, photo_cones
 
 FaceBackendName = Literal["classic", "dlib"]
 ScoreNormalisation = Literal["none", "cohort"]
+FACE_THRESHOLD_RULES = ("auto", "population", "gaussian_tail", "empirical")
+"""The values of ``FaceIdentifier``'s ``threshold_rule``."""
 LDA_MIN_MEMBERS = 8
 """The classic face space is learned with LDA from this many members on, else it is plain PCA:
 LDA has (members - 1) dimensions, too few with a handful of members to keep strangers apart
@@ -385,25 +384,17 @@ class FaceIdentifier(Estimator):
         )
 
     def _threshold(self, impostor: np.ndarray) -> float:
-        rule = self.threshold_rule
-        if rule == "auto":
-            pretrained = self.backend == "dlib" and self.score_normalisation == "none"
-            measured = self.target_fmr >= POPULATION_MIN_FMR
-            # Stricter targets would extrapolate the population tail past any cosine (a 0.1%
-            # target gives a threshold above 1: every face refused), so they are calibrated on
-            # the enrolled members instead.
-            rule = "population" if pretrained and measured else "gaussian_tail"
-        if rule == "population":
-            if self.backend != "dlib" or self.score_normalisation != "none":
-                raise ValueError("threshold_rule 'population' needs backend 'dlib', unnormalised")
-            return population_threshold(self.target_fmr, DLIB_IMPOSTOR_TAIL)
-        if rule == "empirical":
-            return threshold_at_fmr(impostor, self.target_fmr)
-        if rule == "gaussian_tail":
-            return gaussian_tail_threshold(impostor, self.target_fmr)
-        raise ValueError(
-            "threshold_rule must be 'auto', 'population', 'gaussian_tail' or 'empirical', "
-            f"not {self.threshold_rule!r}"
+        """The threshold ``threshold_rule`` sets on these stranger scores; the population tail
+        is dlib's, so it only describes unnormalised dlib scores."""
+        pretrained = self.backend == "dlib" and self.score_normalisation == "none"
+        if self.threshold_rule == "population" and not pretrained:
+            raise ValueError("threshold_rule 'population' needs backend 'dlib', unnormalised")
+        return threshold_by_rule(
+            self.threshold_rule,
+            impostor,
+            self.target_fmr,
+            allowed_rules=FACE_THRESHOLD_RULES,
+            population_tail=DLIB_IMPOSTOR_TAIL if pretrained else None,
         )
 
     def _sub_model(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> FaceIdentifier:

@@ -23,24 +23,25 @@ from engine.core.metrics import threshold_at_fmr
 from engine.core.progress import ProgressCallback, no_progress
 from engine.models._calibration import (
     EPSILON,
-    POPULATION_MIN_FMR,
     VOICE_IMPOSTOR_TAIL,
     check_groups,
     check_labels,
     cross_fitted_false_matches,
-    gaussian_tail_threshold,
     held_out_fits,
     max_per_member,
     mean_and_scale,
     original_rows,
-    population_threshold,
     report_calibrated,
+    threshold_by_rule,
     unit_rows,
     validated_rows_and_labels,
     verification_evaluation,
 )
 from engine.models._estimator import Estimator, check_fitted, checked_rows
 from engine.models.dtw import dtw_costs
+
+VOICE_THRESHOLD_RULES = ("auto", "population", "gaussian_tail")
+"""The values of ``VoiceVerifier``'s ``threshold_rule``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -426,21 +427,17 @@ class VoiceVerifier(Estimator):
         )
 
     def _threshold(self, impostor: np.ndarray) -> float:
-        rule = self.threshold_rule
-        if rule == "auto":
-            # Stricter targets would extrapolate the population tail far past its measured
-            # scores, so they are calibrated on the workspace's impostors instead.
-            rule = "population" if self.target_fmr >= POPULATION_MIN_FMR else "gaussian_tail"
-        if rule == "population":
-            return population_threshold(self.target_fmr, VOICE_IMPOSTOR_TAIL)
-        if rule == "gaussian_tail":
-            # A few hundred impostor scores of one recording session: the empirical 1% point is
-            # about the third-highest and let strangers' later takes through more often than the
-            # target; the normal fit's tail is the stricter of the two (docs/BENCHMARKS.md,
-            # section "Voice factor").
-            return gaussian_tail_threshold(impostor, self.target_fmr)
-        raise ValueError(
-            f"threshold_rule must be 'auto', 'population' or 'gaussian_tail', not {rule!r}"
+        """The threshold ``threshold_rule`` sets on these impostor scores (combined, past the
+        phrase check). The workspace's own tail is the normal fit's, never the empirical
+        quantile alone: a few hundred impostor scores of one recording session put the 1% point
+        at about the third-highest, which let strangers' later takes through more often than
+        the target (docs/BENCHMARKS.md, section "Voice factor")."""
+        return threshold_by_rule(
+            self.threshold_rule,
+            impostor,
+            self.target_fmr,
+            allowed_rules=VOICE_THRESHOLD_RULES,
+            population_tail=VOICE_IMPOSTOR_TAIL,
         )
 
     # ---- verification

@@ -11,14 +11,16 @@ from engine.core.errors import EnrolmentError, InputError
 from engine.core.metrics import threshold_at_fmr
 from engine.models._calibration import (
     DLIB_IMPOSTOR_TAIL,
+    POPULATION_MIN_FMR,
     VOICE_IMPOSTOR_TAIL,
     gaussian_tail_threshold,
     population_threshold,
     source_folds,
+    threshold_by_rule,
 )
 from engine.models.dtw import dtw_cost, dtw_costs
-from engine.models.face import UNKNOWN, FaceIdentifier
-from engine.models.voice import VoiceVerifier
+from engine.models.face import FACE_THRESHOLD_RULES, UNKNOWN, FaceIdentifier
+from engine.models.voice import VOICE_THRESHOLD_RULES, VoiceVerifier
 
 DIMENSIONS = 24
 
@@ -327,6 +329,43 @@ def test_gaussian_tail_threshold_is_never_below_the_empirical_one(n_scores: int)
     assert gaussian_tail_threshold(bimodal, 0.01) > 0.7 > threshold_at_fmr(bimodal, 0.01)
 
 
+def test_threshold_by_rule_resolves_auto_and_names_the_allowed_rules() -> None:
+    scores = np.random.default_rng(0).normal(0.5, 0.1, 200)
+
+    def threshold(rule: str, target: float, tail: tuple[float, float, float] | None) -> float:
+        return threshold_by_rule(
+            rule, scores, target, allowed_rules=FACE_THRESHOLD_RULES, population_tail=tail
+        )
+
+    measured, stricter = POPULATION_MIN_FMR, POPULATION_MIN_FMR / 10
+    population = population_threshold(measured, VOICE_IMPOSTOR_TAIL)
+    assert threshold("auto", measured, VOICE_IMPOSTOR_TAIL) == population
+    assert threshold("auto", stricter, VOICE_IMPOSTOR_TAIL) == gaussian_tail_threshold(
+        scores, stricter
+    )
+    assert threshold("auto", measured, None) == gaussian_tail_threshold(scores, measured)
+    assert threshold("empirical", measured, None) == threshold_at_fmr(scores, measured)
+    with pytest.raises(ValueError, match="no population tail"):
+        threshold("population", measured, None)
+    with pytest.raises(ValueError, match="must be 'auto', 'population' or 'gaussian_tail', not"):
+        threshold_by_rule(
+            "empirical",
+            scores,
+            measured,
+            allowed_rules=VOICE_THRESHOLD_RULES,
+            population_tail=VOICE_IMPOSTOR_TAIL,
+        )
+
+
+def test_the_threshold_rule_settings_offer_the_estimators_rules() -> None:
+    from typing import get_args
+
+    from engine.core.settings import FaceThresholdRule, VoiceThresholdRule
+
+    assert get_args(FaceThresholdRule) == FACE_THRESHOLD_RULES
+    assert get_args(VoiceThresholdRule) == VOICE_THRESHOLD_RULES
+
+
 def test_face_threshold_rules(face_data: dict) -> None:
     arguments = (face_data["X"], face_data["y"], face_data["groups"])
     tail = FaceIdentifier(backend="dlib", threshold_rule="gaussian_tail").fit(*arguments)
@@ -496,7 +535,7 @@ def test_voice_phrase_reference_needs_no_other_phrase(voices: dict) -> None:
 def test_voice_threshold_follows_the_normal_tail_of_the_impostors(
     voices: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.models import voice
+    from engine.models import _calibration
 
     calls = []
 
@@ -504,7 +543,7 @@ def test_voice_threshold_follows_the_normal_tail_of_the_impostors(
         calls.append((len(impostor), target))
         return 1.5 + len(calls)
 
-    monkeypatch.setattr(voice, "gaussian_tail_threshold", tail)
+    monkeypatch.setattr(_calibration, "gaussian_tail_threshold", tail)
     X, y, phrases, sequences, groups = voice_table(voices, MEMBER_PHRASES, takes=5, seed=4)
     model = VoiceVerifier(target_fmr=0.05, threshold_rule="gaussian_tail").fit(
         X, y, phrases, sequences, groups
