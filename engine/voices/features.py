@@ -37,7 +37,8 @@ period-doubling errors; chosen against pyin on FSDD clips (docs/BENCHMARKS.md, "
 features")."""
 VOICED_TOP_DB = 35.0
 """Frames this far below the loudest are not considered for F0."""
-_AMIN = 1e-10
+AMIN = 1e-10
+"""librosa's floor for powers (``amin``) and near-zero samples (``threshold``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,11 +97,13 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int, hop_length: int, win_length: in
     a periodic Hann window of ``win_length`` centred in ``n_fft``."""
     padded = np.pad(np.asarray(y, dtype=np.float32), n_fft // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
-    return np.abs(np.fft.rfft(frames * _padded_window(n_fft, win_length), axis=-1)).T
+    return np.abs(np.fft.rfft(frames * padded_window(n_fft, win_length), axis=-1)).T
 
 
 @functools.lru_cache(maxsize=16)
-def _padded_window(n_fft: int, win_length: int) -> np.ndarray:
+def padded_window(n_fft: int, win_length: int) -> np.ndarray:
+    """The read-only (n_fft,) analysis window of stft_magnitude: a periodic Hann window of
+    ``win_length`` centred in ``n_fft`` zeros."""
     window = np.zeros(n_fft, dtype=np.float32)
     offset = (n_fft - win_length) // 2
     window[offset : offset + win_length] = periodic_hann(win_length)
@@ -169,7 +172,7 @@ def mfcc(
     """MFCC (n_mfcc, T) from a magnitude spectrogram, as librosa.feature.mfcc computes them."""
     import scipy.fft
 
-    log_mel = _power_to_db(mel_basis(sr, n_fft, n_mels) @ np.square(S))
+    log_mel = power_to_db(mel_basis(sr, n_fft, n_mels) @ np.square(S))
     return scipy.fft.dct(log_mel, axis=-2, type=2, norm="ortho")[:n_mfcc]
 
 
@@ -188,7 +191,7 @@ def spectral_shape(*, S: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
     variance = np.square(freq) @ S / total - np.square(centroid)
     bandwidth = np.sqrt(np.maximum(variance, 0.0))
     rolloff = freq[np.argmax(cumulative >= ROLL_PERCENT * cumulative[-1], axis=-2)]
-    power = np.maximum(np.square(S), _AMIN)
+    power = np.maximum(np.square(S), AMIN)
     power_mean = power.mean(axis=-2, dtype=np.float64)
     flatness = np.exp(np.log(power).mean(axis=-2, dtype=np.float64)) / power_mean
     # librosa.feature.rms(S=...): Parseval with the DC and Nyquist bins counted once.
@@ -217,7 +220,7 @@ def spectral_contrast(*, S: np.ndarray, sr: int, n_fft: int, quantile: float = 0
             band = np.partition(band, (count - 1, len(band) - count), axis=-2)
             valleys[k] = band[:count].sum(axis=-2) / count
             peaks[k] = band[-count:].sum(axis=-2) / count
-    return _power_to_db(peaks) - _power_to_db(valleys)
+    return power_to_db(peaks) - power_to_db(valleys)
 
 
 @functools.lru_cache(maxsize=16)
@@ -241,16 +244,16 @@ def _contrast_band_slices(
     return tuple(slices)
 
 
-def _power_to_db(power: np.ndarray) -> np.ndarray:
+def power_to_db(power: np.ndarray) -> np.ndarray:
     """librosa.power_to_db with its defaults (ref 1, amin 1e-10, 80 dB floor below the max)."""
-    db = 10.0 * np.log10(np.maximum(power, _AMIN))
+    db = 10.0 * np.log10(np.maximum(power, AMIN))
     return np.maximum(db, db.max() - 80.0)
 
 
 def zero_crossing_rate(y: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:
     """Fraction of sign changes per centred frame (T,), as librosa.feature.zero_crossing_rate."""
     padded = np.pad(y, frame_length // 2, mode="edge")
-    signs = np.signbit(np.where(np.abs(padded) <= _AMIN, 0.0, padded))
+    signs = np.signbit(np.where(np.abs(padded) <= AMIN, 0.0, padded))
     crossings = np.concatenate(([0], np.cumsum(signs[1:] != signs[:-1])))
     starts = np.arange(0, len(padded) - frame_length + 1, hop_length)
     # A frame counts the crossings between its own samples: pairs start..start+L-1.
@@ -290,7 +293,7 @@ def delta(data: np.ndarray, *, width: int = 9, order: int = 1) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _window_autocorrelation(n_fft: int, win_length: int, n_bins: int, n_lags: int) -> np.ndarray:
-    spectrum = np.square(np.abs(np.fft.rfft(_padded_window(n_fft, win_length).astype(float))))
+    spectrum = np.square(np.abs(np.fft.rfft(padded_window(n_fft, win_length).astype(float))))
     autocorrelation = np.fft.irfft(spectrum[:n_bins], n=n_lags)
     return autocorrelation / autocorrelation[0]
 
@@ -322,7 +325,7 @@ def f0_autocorrelation(
     lag_low = max(2, int(lag_rate / fmax))
     lag_high = min(n_lags // 2 - 1, int(math.ceil(lag_rate / fmin)))
     lags = np.arange(lag_low - 1, lag_high + 2)
-    normalised = autocorrelation[lags] / np.maximum(energy, _AMIN) / window[lags, None]
+    normalised = autocorrelation[lags] / np.maximum(energy, AMIN) / window[lags, None]
     inner = normalised[1:-1]
     is_peak = (inner > normalised[:-2]) & (inner >= normalised[2:])
     peaks = np.where(is_peak, inner, -np.inf)
