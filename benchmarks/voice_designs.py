@@ -18,7 +18,8 @@ Designs: the product's VoiceVerifier on its clip vector, the pretrained speaker 
 ``--dtw-weights``, other weights of its DTW evidence than the default) and classical
 alternatives for the speaker
 evidence that are not in the product: logistic regression on MFCC mean and standard deviation
-(the issue's baseline), the same on the product's clip statistics plus a 0-4 kHz long-term
+(the issue's baseline), the same on the clip statistics (benchmarks.clip_statistics, the
+product's speaker features before the embedding) plus a 0-4 kHz long-term
 average spectrum, a GMM-UBM (16 diagonal components on MFCC + delta frames of the enrolled
 members, MAP-adapted means, average frame log-likelihood ratio) and a frame-level MLP (stacked
 +-2 frames, mean log posterior). None of them reaches the product's combined score on the
@@ -55,19 +56,14 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.clip_statistics import FrameFeatures, frame_features, summarise
 from engine.core.metrics import equal_error_rate, format_rate, rate
 from engine.core.settings import VoiceSettings
 from engine.models._calibration import population_threshold
 from engine.models.voice import VoiceVerifier
 from engine.voices.audio import load_recording
 from engine.voices.embedding import speaker_embedding
-from engine.voices.features import (
-    FrameFeatures,
-    frame_config,
-    frame_features,
-    stft_magnitude,
-    summarise,
-)
+from engine.voices.features import frame_config, stft_magnitude
 
 DATASET = Path(__file__).resolve().parent.parent.parent / "shared/datasets/fsdd/recordings"
 POOLS = {"dev": range(0, 5), "test": range(5, 10), "all": range(10)}
@@ -104,7 +100,7 @@ def _vector(clip: Clip) -> np.ndarray:
 
 @functools.cache
 def _statistics(clip: Clip) -> np.ndarray:
-    """The clip statistics of engine.voices.features.summarise (the alternatives' features)."""
+    """The clip statistics of benchmarks.clip_statistics (the alternatives' features)."""
     return summarise(_frames(clip))
 
 

@@ -5,8 +5,9 @@
 Every clip is loaded and cleaned the product's way (engine.voices.audio.load_recording: 16 kHz mono,
 trimmed, normalised; clips it refuses are skipped and counted). Then, per round, each clip goes
 through librosa.feature.mfcc (same 25 ms / 10 ms framing, 40 mels, 20 coefficients) and through
-all of the product's features (engine.voices.features: MFCC + deltas + spectral shape + contrast
-+ ZCR + F0 from one STFT), alternating which runs first, so both see the same machine load. The
+the clip statistics that were the product's features before the speaker embedding
+(benchmarks.clip_statistics: MFCC + deltas + spectral shape + contrast + ZCR + F0 from the
+product's one STFT), alternating which runs first, so both see the same machine load. The
 figures are medians over rounds; the ratio is measured within each round. Also timed: librosa's
 defaults (n_fft 2048), librosa.yin next to the spectrum-based F0, and the whole per-file path
 with and without augmentation.
@@ -24,18 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.clip_statistics import f0_autocorrelation, frame_features, summarise
 from engine.core.blas import single_threaded_blas
 from engine.core.errors import InputError
 from engine.core.settings import Settings
 from engine.voices.audio import load_recording
 from engine.voices.extract import process_recording, recording_params
-from engine.voices.features import (
-    f0_autocorrelation,
-    frame_config,
-    frame_features,
-    stft_magnitude,
-    summarise,
-)
+from engine.voices.features import frame_config, stft_magnitude
 
 DEFAULT_DATASET = Path(__file__).resolve().parent.parent.parent / "shared/datasets/fsdd/recordings"
 

@@ -1,5 +1,5 @@
-"""Recordings: safe loading and cleaning, augmentation, the frame features of one shared STFT, and
-the waveform / spectrogram views."""
+"""Recordings: safe loading and cleaning, augmentation, the STFT and MFCC, the speaker embedding,
+and the waveform / spectrogram views."""
 
 import lazy_loader
 
