@@ -24,6 +24,12 @@ from engine.core.metrics import format_rate, rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
+from engine.models.enrolment_check import (
+    Misfit,
+    enrolment_notes,
+    face_misfits,
+    voice_misfits,
+)
 from engine.models.names import MODEL_NAMES, ModelName
 from engine.models.persistence import ModelRecord, save_models
 
@@ -69,7 +75,9 @@ class TrainingResult:
     seconds: float
     """Wall time of the run."""
     notes: tuple[str, ...] = ()
-    """Warnings about the models trained now, in words (``calibration_note``)."""
+    """Warnings about the models trained now, in words: a threshold that does not fit the
+    enrolled people (``calibration_note``), enrolment files that fit another member or phrase
+    better than their own (engine.models.enrolment_check)."""
 
 
 def train_models(
@@ -135,11 +143,7 @@ def train_models(
         product_verdict=product.comparison.verdict if product else "",
         product_comparison=product.comparison if product else None,
         seconds=time.perf_counter() - started,
-        notes=tuple(
-            str(t.record.metrics["calibration_note"])
-            for t in trained
-            if t.record.metrics.get("calibration_note")
-        ),
+        notes=tuple(note for t in trained for note in t.notes),
     )
 
 
@@ -152,6 +156,8 @@ class TrainedModel:
     """(labels, held-out confusion matrix), when the model measured one."""
     comparison: Any = None
     """The product model's ModelComparison."""
+    notes: tuple[str, ...] = ()
+    """Warnings about this model, in words (see ``TrainingResult.notes``)."""
 
 
 def face_table_backend(workspace: Workspace) -> str | None:
@@ -200,7 +206,18 @@ def train_face(
         progress=progress,
         cancel=cancel,
     )
-    return _biometric_result(ModelName.FACE, model, inputs, backend, settings)
+    originals = (table["augmentation"] == "original").to_numpy()
+    # The check's margin was measured on dlib embeddings only (engine.models.enrolment_check).
+    misfits = (
+        face_misfits(
+            features[originals],
+            table["member"].astype(str).to_numpy()[originals],
+            table["source"].astype(str).to_numpy()[originals],
+        )
+        if backend == "dlib"
+        else []
+    )
+    return _biometric_result(ModelName.FACE, model, inputs, backend, settings, misfits)
 
 
 def train_voice(
@@ -233,21 +250,33 @@ def train_voice(
             f"{workspace.relative(workspace.audio_features)} was written by an older version of "
             "mmauth (no speaker embeddings): run mmauth features again"
         )
+    members = table["member"].astype(str).to_numpy()
+    phrases = table["phrase"].astype(str).to_numpy()
+    sequences = mfcc_sequences_for(workspace, table, "enrolment")
+    sources = table["source"].astype(str).to_numpy()
+    originals = (table["augmentation"] == "original").to_numpy()
     model = VoiceVerifier(
         target_fmr=settings.models.target_fmr,
         threshold_rule=settings.models.voice_threshold_rule,
         random_state=settings.seed,
     ).fit(
         embeddings,
-        table["member"].astype(str).to_numpy(),
-        phrases=table["phrase"].astype(str).to_numpy(),
-        sequences=mfcc_sequences_for(workspace, table, "enrolment"),
-        groups=table["source"].astype(str).to_numpy(),
-        augmented=(table["augmentation"] != "original").to_numpy(),
+        members,
+        phrases=phrases,
+        sequences=sequences,
+        groups=sources,
+        augmented=~originals,
         progress=progress,
         cancel=cancel,
     )
-    return _biometric_result(ModelName.VOICE, model, inputs, "", settings)
+    misfits = voice_misfits(
+        embeddings[originals],
+        members[originals],
+        phrases[originals],
+        [s for s, keep in zip(sequences, originals, strict=True) if keep],
+        sources[originals],
+    )
+    return _biometric_result(ModelName.VOICE, model, inputs, "", settings, misfits)
 
 
 def train_product(
@@ -372,8 +401,15 @@ def calibration_note(name: str, evaluation: Mapping[str, Any], target_fmr: float
 
 
 def _biometric_result(
-    name: str, model: Any, inputs: dict[str, str], backend: str, settings: Settings
+    name: str,
+    model: Any,
+    inputs: dict[str, str],
+    backend: str,
+    settings: Settings,
+    misfits: Sequence[Misfit],
 ) -> TrainedModel:
+    """The model's record with its scalar metrics, held-out confusion matrix and notes; the
+    number of misfit enrolment files is kept as ``enrolment_misfits``."""
     evaluation = dict(model.evaluation_)
     confusion = None
     if evaluation.get("confusion") is not None and evaluation.get("labels") is not None:
@@ -383,12 +419,14 @@ def _biometric_result(
         )
     metrics = _scalar_metrics(evaluation)
     metrics.setdefault("threshold", float(model.threshold_))
+    metrics["enrolment_misfits"] = len(misfits)
     note = calibration_note(name, evaluation, settings.models.target_fmr)
     if note is not None:
         metrics["calibration_note"] = note
     return TrainedModel(
         record=ModelRecord(name=name, model=model, metrics=metrics, inputs=inputs, backend=backend),
         confusion=confusion,
+        notes=(*([note] if note else []), *enrolment_notes(name, misfits)),
     )
 
 
