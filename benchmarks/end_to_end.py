@@ -185,6 +185,8 @@ def run_split(
             "simulate": round(simulation.seconds, 1),
         },
         "training": {row["model"]: _plain(row) for row in training.summary},
+        # What mmauth train tells the user about these (clean) enrolments.
+        "notes": list(training.notes),
         "campaigns": {
             c.name: {
                 "attempts": c.attempts,
@@ -306,6 +308,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"(seed {arguments.seed}), overrides {overrides}, {minutes:.1f} min"
     )
     print_table(pooled(results), heading)
+    notes = [note for r in results for note in r["notes"]]
+    misfiled = [note for note in notes if "enrolled as" in note]
+    print(
+        f"training notes: {len(notes)} over {len(results)} splits, of which {len(misfiled)} "
+        "name an enrolment file (every file here is filed correctly)"
+    )
+    for note in notes:
+        print(f"  {note}")
     if arguments.json:
         arguments.json.write_text(
             json.dumps({"heading": heading, "splits": results}, indent=1), encoding="utf-8"
