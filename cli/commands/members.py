@@ -74,6 +74,8 @@ def enroll(
         console.print(f"Linked to customer {shown(result.customer_id)} in members.csv")
     for update in result.model_updates:
         console.print(f"  model {shown(update)}")
+    for note in result.notes:
+        console.print(f"[yellow]Note: {shown(note)}[/]", highlight=False)
 
 
 def members(

@@ -62,6 +62,10 @@ class EnrolmentResult:
     model_updates: tuple[str, ...]
     """How each model took the new member in (templates added, retrained, or not yet trained)."""
     seconds: float
+    notes: tuple[str, ...] = ()
+    """Warnings from the model updates, in words: files that fit another member (or the
+    member's other phrase) better than their own (engine.models.enrolment_check), thresholds
+    that do not fit the enrolled people (engine.models.training.calibration_note)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +149,7 @@ def enrol_member(
     check_cancelled(cancel, STAGE)
     with copied_into_place(plan) as replaced:
         progress(Progress(STAGE, len(plan), total, f"copied {len(plan)} files"))
-        updates = _update_models_after_enrol(
+        updates, notes = _update_models_after_enrol(
             workspace, settings, name, face_paths, voice_paths, progress, cancel
         )
     progress(Progress(STAGE, len(plan) + 1, total, "models updated"))
@@ -161,6 +165,7 @@ def enrol_member(
         customer_id=customer_id,
         model_updates=tuple(updates),
         seconds=time.perf_counter() - started,
+        notes=tuple(notes),
     )
 
 
@@ -259,10 +264,21 @@ def _update_models_after_enrol(
     voice_paths: Sequence[Path],
     progress: ProgressCallback,
     cancel: threading.Event | None,
-) -> list[str]:
-    def add_templates(model: Any) -> Any:
+) -> tuple[list[str], list[str]]:
+    """The model updates in words, and the notes of the checks they ran (see
+    ``_update_models``)."""
+
+    def add_templates(model: Any) -> tuple[Any, list[str]]:
+        import numpy as np
+
+        from engine.models.enrolment_check import enrolment_notes
+
         vectors, groups, augmented = _augmented_face_vectors(workspace, settings, face_paths, name)
-        return model.enrol(name, vectors, groups, augmented)
+        originals = ~np.asarray(augmented)
+        misfits = _newcomer_face_misfits(
+            workspace, name, vectors[originals], np.asarray(groups)[originals]
+        )
+        return model.enrol(name, vectors, groups, augmented), enrolment_notes("face", misfits)
 
     return _update_models(
         workspace,
@@ -272,6 +288,40 @@ def _update_models_after_enrol(
         face_change=add_templates if face_paths else None,
         voice_changed=bool(voice_paths),
     )
+
+
+def _newcomer_face_misfits(
+    workspace: Workspace, name: str, vectors: Any, sources: Any
+) -> list[Any]:
+    """The enrolment check (engine.models.enrolment_check) of the member's new photos (original
+    rows' dlib vectors, filed at ``sources``) among the enrolled photos of the last mmauth
+    features: the dlib model takes the photos in without retraining, so training's check does
+    not run. Only misfits involving the member are kept: their photos closer to someone else,
+    or someone's photos now closer to them."""
+    import numpy as np
+
+    from engine.core.feature_tables import feature_matrix, read_feature_table
+    from engine.models.enrolment_check import face_misfits
+
+    enrolled_vectors, members, files = vectors[:0], np.array([], dtype=str), np.array([], dtype=str)
+    if workspace.image_features.is_file():
+        table = read_feature_table(workspace, workspace.image_features, "feature_")
+        table = table[
+            (table["role"] == "enrol")
+            & (table["augmentation"] == "original")
+            & ~table["source"].astype(str).isin(sources)
+        ]
+        if "backend" in table:  # a table of classic features compares nothing here
+            table = table[table["backend"].astype(str) == "dlib"]
+        enrolled_vectors = feature_matrix(table, "feature_")
+        members = table["member"].astype(str).to_numpy()
+        files = table["source"].astype(str).to_numpy()
+    found = face_misfits(
+        np.vstack([enrolled_vectors, vectors]),
+        [*members, *[name] * len(vectors)],
+        [*files, *sources],
+    )
+    return [m for m in found if name in (m.member, m.closer_to)]
 
 
 def _augmented_face_vectors(
@@ -302,15 +352,17 @@ def _update_models(
     progress: ProgressCallback,
     cancel: threading.Event | None,
     *,
-    face_change: Callable[[Any], Any] | None,
+    face_change: Callable[[Any], tuple[Any, list[str]]] | None,
     voice_changed: bool,
     removing: bool = False,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Bring the trained models up to date with the enrolment folders: the dlib face model
-    takes templates in place (``face_change``); otherwise the features are extracted again
-    (cached: only changed files are processed) and the model is retrained. The voice model has
-    no in-place enrolment, so it is always retrained. ``removing``: the member's folders are
-    already set aside, so the models still knowing them is expected, not refused."""
+    takes templates in place (``face_change``: the updated model and its notes); otherwise the
+    features are extracted again (cached: only changed files are processed) and the model is
+    retrained. The voice model has no in-place enrolment, so it is always retrained.
+    ``removing``: the member's folders are already set aside, so the models still knowing them
+    is expected, not refused. Returns the updates in words and the notes (training's, or
+    ``face_change``'s)."""
     import copy
 
     from engine.models.persistence import ModelRecord, load_model_bundle, save_models
@@ -318,8 +370,9 @@ def _update_models(
     try:
         bundle = load_model_bundle(workspace, require=(), check_members=not removing)
     except MissingStageError:
-        return ["no models trained yet: run mmauth train to include this member"]
+        return ["no models trained yet: run mmauth train to include this member"], []
     updates: list[str] = []
+    notes: list[str] = []
     retrain: list[str] = []
     for kind, changed in (
         (ModelName.FACE, face_change is not None),
@@ -335,7 +388,8 @@ def _update_models(
             and getattr(bundle.face, "backend", "") == "dlib"
         ):
             entry = bundle.manifest["models"][ModelName.FACE]
-            updated = face_change(copy.deepcopy(bundle.face))
+            updated, face_notes = face_change(copy.deepcopy(bundle.face))
+            notes += face_notes
             record = ModelRecord(
                 name=ModelName.FACE,
                 model=updated,
@@ -348,9 +402,9 @@ def _update_models(
         else:
             retrain.append(kind)
     if retrain:
-        _retrain(workspace, settings, tuple(retrain), progress, cancel)
+        notes += _retrain(workspace, settings, tuple(retrain), progress, cancel)
         updates += [f"{kind}: features extracted and model retrained" for kind in retrain]
-    return updates
+    return updates, notes
 
 
 def _retrain(
@@ -359,7 +413,8 @@ def _retrain(
     which: tuple[str, ...],
     progress: ProgressCallback,
     cancel: threading.Event | None,
-) -> None:
+) -> list[str]:
+    """Extract the features of ``which`` models again and retrain them; the training notes."""
     from engine.models.training import train_models
 
     if ModelName.FACE in which:
@@ -370,7 +425,9 @@ def _retrain(
         from engine.voices.extract import extract_voice_features
 
         extract_voice_features(workspace, settings, progress=progress, cancel=cancel)
-    train_models(workspace, settings, which=which, progress=progress, cancel=cancel)
+    return list(
+        train_models(workspace, settings, which=which, progress=progress, cancel=cancel).notes
+    )
 
 
 # Removal and listing --------------------------------------------------------------------------
@@ -408,12 +465,12 @@ def remove_member(
                 target = staged / str(index)
                 os.replace(folder, target)
                 moved.append((folder, target))
-        updates = _update_models(
+        updates, _ = _update_models(
             workspace,
             settings,
             progress,
             cancel,
-            face_change=lambda model: model.remove(name),
+            face_change=lambda model: (model.remove(name), []),
             voice_changed=True,
             removing=True,
         )

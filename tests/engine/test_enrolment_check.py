@@ -105,8 +105,9 @@ def test_notes_say_what_the_file_does_and_what_to_do() -> None:
 def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
     """Real people (Yale + FSDD) through the product's features and training: a clean
     enrolment gets no enrolment note; another member's photo and take, and a take of the other
-    phrase, filed under a member, are each named."""
+    phrase, filed under a member, are each named, by training and by mmauth enroll."""
     from benchmarks.shared_workspace import SPEAKERS, arrange
+    from engine.auth.enrol import enrol_member
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
     from engine.faces.extract import extract_face_features
@@ -132,6 +133,29 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
 
     clean = arrange(tmp_path / "clean", members=3, strangers=0, probe_takes=(5,), datasets=datasets)
     assert trained_notes(clean.root) == ({"face": 0, "voice": 0}, [])
+
+    # Enrolling adds dlib templates without retraining: the check runs there too. The
+    # newcomer's third photo is person01's.
+    newcomer = tmp_path / "newcomer"
+    newcomer.mkdir()
+    photos = {"subject04.normal": "a.gif", "subject04.happy": "b.gif", "subject01.sad": "c.gif"}
+    for photo, copy in photos.items():
+        shutil.copyfile(yale / photo, newcomer / copy)
+    takes = [recordings / f"1_{SPEAKERS[3]}_{take}.wav" for take in range(4)]
+    for index, take in enumerate(takes):
+        shutil.copyfile(take, newcomer / f"one_{index}.wav")
+    enrolled = enrol_member(
+        Workspace(clean.root),
+        load_settings(clean.root),
+        "newcomer",
+        faces=[newcomer / name for name in photos.values()],
+        voices=[newcomer / f"one_{index}.wav" for index in range(len(takes))],
+    )
+    face_notes = [n for n in enrolled.notes if n.startswith("face:")]
+    assert len(face_notes) == 1, enrolled.notes
+    assert face_notes[0].startswith(
+        "face: data/raw/faces/newcomer/c.gif, enrolled as newcomer, looks more like person01's"
+    )
 
     misfiled = arrange(
         tmp_path / "misfiled", members=3, strangers=0, probe_takes=(5,), datasets=datasets

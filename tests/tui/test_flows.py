@@ -137,7 +137,7 @@ async def test_training_one_model_fills_metrics_log_and_confusion(
         assert "[train.voice] voice model trained" in log
         assert "note: voice: [too] alike" in log
         # Markup in the note is shown as text, not read as markup.
-        assert "Threshold: voice: \\[too] alike" in notifications(app)
+        assert "Training note: voice: \\[too] alike" in notifications(app)
         assert app.screen.query_one("#stages").bars.keys() >= {"train.voice", "train.save"}
         eer = metrics.get_cell("voice", "eer")
         assert eer != "-" and 0.0 <= float(eer) <= 1.0

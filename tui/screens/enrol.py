@@ -16,6 +16,7 @@ from tui.errors import engine_errors
 from tui.screens.authenticate import is_audio
 from tui.screens.base import EngineModal
 from tui.session import session_of
+from tui.text import shown
 from tui.widgets.media_tree import MediaTree, first_folder
 from tui.widgets.path_row import labelled_input
 
@@ -158,4 +159,6 @@ class EnrolScreen(EngineModal[str | None]):
             button.focus()
             return
         self.notify(f"{name} is enrolled. Welcome!", title="Enrolled")
+        for note in result.notes:
+            self.notify(shown(note), title="Enrolment note", severity="warning", timeout=30)
         self.dismiss(name)

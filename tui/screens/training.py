@@ -175,7 +175,7 @@ class TrainingScreen(RunScreen):
             self.notify("Models trained and saved.", title="Training finished")
             for note in message.result.notes:
                 log.write_line(f"note: {note}")
-                self.notify(shown(note), title="Threshold", severity="warning", timeout=20)
+                self.notify(shown(note), title="Training note", severity="warning", timeout=20)
         # What is saved now, whether the run finished or not.
         self.load_summary()
 
