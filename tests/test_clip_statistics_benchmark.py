@@ -7,22 +7,16 @@ import pytest
 
 from benchmarks import clip_statistics as cs
 from engine.voices.features import frame_config, stft_magnitude
-from tests.engine.audio_signals import speech_like
+from tests.engine.audio_signals import broadband_speech, framing, speech_like
 
 SR = 16_000
 CONFIG = frame_config(SR)
-FRAMING = {
-    "n_fft": CONFIG.n_fft,
-    "hop_length": CONFIG.hop_length,
-    "win_length": CONFIG.win_length,
-}
+FRAMING = framing(CONFIG)
 
 
 @pytest.fixture(scope="module")
 def clip() -> np.ndarray:
-    # Broadband noise keeps every band above librosa's 80 dB floor, so the comparison is fair.
-    noise = 0.01 * np.random.default_rng(3).standard_normal(SR)
-    return (speech_like(1.0, SR, f0=140.0) + noise).astype(np.float32)
+    return broadband_speech(SR)
 
 
 def test_shared_stft_features_match_librosas_own_functions(clip: np.ndarray) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -23,6 +24,18 @@ def speech_like(
     syllables = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t) ** 2
     signal = voiced * syllables + 0.02 * rng.standard_normal(len(t))
     return (0.5 * signal / np.abs(signal).max()).astype(np.float32)
+
+
+def broadband_speech(sr: int = 16_000) -> np.ndarray:
+    """One second of ``speech_like`` over broadband noise: every band stays above librosa's 80 dB
+    floor, so comparisons with librosa's features are fair."""
+    noise = 0.01 * np.random.default_rng(3).standard_normal(sr)
+    return (speech_like(1.0, sr, f0=140.0) + noise).astype(np.float32)
+
+
+def framing(config: Any) -> dict[str, int]:
+    """The STFT framing of an engine.voices.features.FrameConfig, as librosa's keywords."""
+    return {"n_fft": config.n_fft, "hop_length": config.hop_length, "win_length": config.win_length}
 
 
 def with_silence(speech: np.ndarray, sr: int, before_s: float, after_s: float) -> np.ndarray:

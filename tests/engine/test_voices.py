@@ -32,22 +32,22 @@ from engine.voices.extract import (
     voice_sample,
 )
 from engine.voices.views import clip_view, pool_matrix, save_clip_png, waveform_envelope
-from tests.engine.audio_signals import speech_like, with_silence, write
+from tests.engine.audio_signals import (
+    broadband_speech,
+    framing,
+    speech_like,
+    with_silence,
+    write,
+)
 
 SR = 16_000
 CONFIG = af.frame_config(SR)
-FRAMING = {
-    "n_fft": CONFIG.n_fft,
-    "hop_length": CONFIG.hop_length,
-    "win_length": CONFIG.win_length,
-}
+FRAMING = framing(CONFIG)
 
 
 @pytest.fixture(scope="module")
 def clip() -> np.ndarray:
-    # Broadband noise keeps every band above librosa's 80 dB floor, so the comparison is fair.
-    noise = 0.01 * np.random.default_rng(3).standard_normal(SR)
-    return (speech_like(1.0, SR, f0=140.0) + noise).astype(np.float32)
+    return broadband_speech(SR)
 
 
 def test_features_are_finite_deterministic_and_named(clip: np.ndarray) -> None:
