@@ -198,6 +198,10 @@ async def test_unreadable_last_simulation_is_reported(small_workspace: Workspace
 async def test_enrol_form_adds_a_member(trained_workspace: Workspace, tmp_path: Path) -> None:
     copy = Workspace(root=Path(shutil.copytree(trained_workspace.root, tmp_path / "copy")))
     faces, voices = first_probes(copy, STRANGER)
+    # One of the photos is alice's: the screen says so after enrolling.
+    borrowed = tmp_path / "borrowed.png"
+    shutil.copyfile(sorted((copy.faces_dir / MEMBER).iterdir())[0], borrowed)
+    faces.append(borrowed)
     app = create_app(copy.root)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
@@ -209,11 +213,18 @@ async def test_enrol_form_adds_a_member(trained_workspace: Workspace, tmp_path: 
             add.value = str(path)
             add.focus()
             await pilot.press("enter")
-        assert "2 photos" in screen_text(app) and "2 clips" in screen_text(app)
+        assert "3 photos" in screen_text(app) and "2 clips" in screen_text(app)
         await pilot.click("#enrol")
         await settle(pilot, app, timeout=120)
         assert any(n == "Enrolled: mallory is enrolled. Welcome!" for n in notifications(app))
-    assert len(list((copy.faces_dir / "mallory").iterdir())) == 2
+        assert any(
+            n.startswith(
+                "Enrolment note: face: data/raw/faces/mallory/borrowed.png, enrolled as mallory, "
+                "looks more like alice's enrolment photos"
+            )
+            for n in notifications(app)
+        ), notifications(app)
+    assert len(list((copy.faces_dir / "mallory").iterdir())) == 3
 
 
 async def test_training_screen_loads_the_saved_confusion_matrices(
