@@ -187,6 +187,10 @@ def run_split(
         "training": {row["model"]: _plain(row) for row in training.summary},
         # What mmauth train tells the user about these (clean) enrolments.
         "notes": list(training.notes),
+        "enrolment_misfits": sum(
+            entry["metrics"].get("enrolment_misfits", 0)
+            for entry in training.manifest["models"].values()
+        ),
         "campaigns": {
             c.name: {
                 "attempts": c.attempts,
@@ -309,10 +313,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print_table(pooled(results), heading)
     notes = [note for r in results for note in r["notes"]]
-    misfiled = [note for note in notes if "enrolled as" in note]
+    misfits = sum(r["enrolment_misfits"] for r in results)
     print(
-        f"training notes: {len(notes)} over {len(results)} splits, of which {len(misfiled)} "
-        "name an enrolment file (every file here is filed correctly)"
+        f"training notes: {len(notes)} over {len(results)} splits; enrolment files named by the "
+        f"enrolment check: {misfits} (every file here is filed correctly)"
     )
     for note in notes:
         print(f"  {note}")

@@ -78,7 +78,7 @@ class Tally:
         self.samples += n_samples
         self.sets += 1
         self.sets_named += bool(found)
-        self.largest_gap = max(self.largest_gap, *all_gaps)
+        self.largest_gap = max([self.largest_gap, *all_gaps])
 
     def swap(self, what: str, found: Sequence[Any], source: str) -> None:
         counts = self.caught.setdefault(what, [0, 0])
@@ -157,18 +157,13 @@ def _voice_check(
         [str(d) for _, d, _ in filed],
         [c.mfcc_sequence for c in chosen],
         [_source(k) for k in filed],
-        **_margin(margin, ("speaker_margin", "phrase_margin")),
+        **({} if margin is None else {"speaker_margin": margin, "phrase_margin": margin}),
     )
 
 
 def _source(key: tuple[str, int, int]) -> str:
     speaker, digit, take = key
     return f"{speaker}/{digit}_{take}"
-
-
-def _margin(margin: float | None, names: Sequence[str] = ("margin",)) -> dict[str, float]:
-    """Keyword arguments overriding a check's margins (None: the product's)."""
-    return {} if margin is None else dict.fromkeys(names, margin)
 
 
 def report(name: str, tally: Tally) -> None:

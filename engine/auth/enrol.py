@@ -7,8 +7,10 @@ and where the files would land. Then it copies the files into ``data/raw/faces/<
 fails), updates the models, records the samples' hashes and fingerprints in the audit store,
 and links the member to a customer in members.csv when asked.
 
-Model updates: with the dlib face backend the new photos' embeddings (with their augmented
-copies, as training makes them) are added as templates without retraining; otherwise (classic
+Model updates: with the dlib face backend the face features are extracted again (cached: only
+the changed photos are processed, and a later ``mmauth train`` sees the same members) and the
+new photos' embeddings, with their augmented copies, are added as templates without
+retraining (a removed member's are dropped); otherwise (classic
 faces, and voices, whose model has no in-place enrolment) the features are extracted again
 (cached: only the new files are processed) and the model is retrained. Before any model was
 trained, enrolment only stores the files: ``mmauth train`` takes them in.
@@ -268,17 +270,13 @@ def _update_models_after_enrol(
     """The model updates in words, and the notes of the checks they ran (see
     ``_update_models``)."""
 
+    destinations = [
+        workspace.relative(workspace.faces_dir / name / destination_name(path))
+        for path in face_paths
+    ]
+
     def add_templates(model: Any) -> tuple[Any, list[str]]:
-        import numpy as np
-
-        from engine.models.enrolment_check import enrolment_notes
-
-        vectors, groups, augmented = _augmented_face_vectors(workspace, settings, face_paths, name)
-        originals = ~np.asarray(augmented)
-        misfits = _newcomer_face_misfits(
-            workspace, name, vectors[originals], np.asarray(groups)[originals]
-        )
-        return model.enrol(name, vectors, groups, augmented), enrolment_notes("face", misfits)
+        return _add_face_templates(workspace, model, name, destinations)
 
     return _update_models(
         workspace,
@@ -290,60 +288,48 @@ def _update_models_after_enrol(
     )
 
 
-def _newcomer_face_misfits(
-    workspace: Workspace, name: str, vectors: Any, sources: Any
-) -> list[Any]:
-    """The enrolment check (engine.models.enrolment_check) of the member's new photos (original
-    rows' dlib vectors, filed at ``sources``) among the enrolled photos of the last mmauth
-    features: the dlib model takes the photos in without retraining, so training's check does
-    not run. Only misfits involving the member are kept: their photos closer to someone else,
-    or someone's photos now closer to them."""
+def _add_face_templates(
+    workspace: Workspace, model: Any, name: str, destinations: Sequence[str]
+) -> tuple[Any, list[str]]:
+    """The dlib face model with the member's new photos (``destinations``, workspace-relative)
+    added as templates from the refreshed data/image_features.csv (their rows and augmented
+    copies, as training makes them), and the enrolment check's notes on the member's photos
+    (training's check does not run on this path): each of them against everyone's."""
     import numpy as np
 
     from engine.core.feature_tables import feature_matrix, read_feature_table
-    from engine.models.enrolment_check import face_misfits
-
-    enrolled_vectors, members, files = vectors[:0], np.array([], dtype=str), np.array([], dtype=str)
-    if workspace.image_features.is_file():
-        table = read_feature_table(workspace, workspace.image_features, "feature_")
-        table = table[
-            (table["role"] == "enrol")
-            & (table["augmentation"] == "original")
-            & ~table["source"].astype(str).isin(sources)
-        ]
-        if "backend" in table:  # a table of classic features compares nothing here
-            table = table[table["backend"].astype(str) == "dlib"]
-        enrolled_vectors = feature_matrix(table, "feature_")
-        members = table["member"].astype(str).to_numpy()
-        files = table["source"].astype(str).to_numpy()
-    found = face_misfits(
-        np.vstack([enrolled_vectors, vectors]),
-        [*members, *[name] * len(vectors)],
-        [*files, *sources],
-    )
-    return [m for m in found if name in (m.member, m.closer_to)]
-
-
-def _augmented_face_vectors(
-    workspace: Workspace, settings: Settings, face_paths: Sequence[Path], name: str
-) -> tuple[Any, list[str], list[bool]]:
-    """Template vectors of the new photos with their augmented copies, as training makes them;
-    each row's group is the photo's destination in the workspace, and its flag says whether it
-    is an augmented copy (never scored as an attempt in the held-out figures)."""
-    import numpy as np
-
     from engine.faces.augment import ORIGINAL
-    from engine.faces.extract import face_params, process_face_file
+    from engine.models.enrolment_check import enrolment_notes, face_misfits
 
-    params = face_params(settings, augment=True)
-    vectors, groups, augmented = [], [], []
-    for path in face_paths:
-        output = process_face_file(path, params)
-        vectors.append(output.features)
-        destination = workspace.faces_dir / name / destination_name(path)
-        groups += [workspace.relative(destination)] * len(output.features)
-        augmented += [record["augmentation"] != ORIGINAL for record in output.records]
-    return np.vstack(vectors), groups, augmented
+    where = workspace.relative(workspace.image_features)
+    table = read_feature_table(workspace, workspace.image_features, "feature_")
+    table = table[table["role"] == "enrol"]
+    features = feature_matrix(table, "feature_")
+    backends = set(table["backend"].astype(str)) if "backend" in table else set()
+    if backends - {"dlib"} or features.shape[1] != model.templates_.shape[1]:
+        raise EnrolmentError(
+            f"{where} holds {', '.join(sorted(backends)) or 'other'} face features, not the "
+            "dlib embeddings of the face model: set face.backend to match the model, or run "
+            "mmauth train to retrain it; nothing was enrolled"
+        )
+    sources = table["source"].astype(str).to_numpy()
+    new = np.isin(sources, destinations)
+    missing = sorted(set(destinations) - set(sources[new]))
+    if missing:
+        raise EnrolmentError(
+            f"{', '.join(missing)} got no face features (see {where}'s report); nothing was "
+            "enrolled"
+        )
+    augmented = (table["augmentation"] != ORIGINAL).to_numpy()
+    updated = model.enrol(name, features[new], sources[new], augmented[new])
+    original = ~augmented
+    misfits = face_misfits(
+        features[original],
+        table["member"].astype(str).to_numpy()[original],
+        sources[original],
+        rows=np.flatnonzero(new[original]).tolist(),
+    )
+    return updated, enrolment_notes("face", misfits)
 
 
 def _update_models(
@@ -357,8 +343,8 @@ def _update_models(
     removing: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Bring the trained models up to date with the enrolment folders: the dlib face model
-    takes templates in place (``face_change``: the updated model and its notes); otherwise the
-    features are extracted again (cached: only changed files are processed) and the model is
+    takes templates in place (``face_change``: the updated model and its notes, after the face
+    table is refreshed); otherwise the features are extracted again (cached: only changed files are processed) and the model is
     retrained. The voice model has no in-place enrolment, so it is always retrained.
     ``removing``: the member's folders are already set aside, so the models still knowing them
     is expected, not refused. Returns the updates in words and the notes (training's, or
@@ -387,6 +373,11 @@ def _update_models(
             and face_change is not None
             and getattr(bundle.face, "backend", "") == "dlib"
         ):
+            from engine.faces.extract import extract_face_features
+
+            # The face table is refreshed first (cached: only changed photos are processed), so
+            # that the templates come from it and a later mmauth train sees the same members.
+            extract_face_features(workspace, settings, progress=progress, cancel=cancel)
             entry = bundle.manifest["models"][ModelName.FACE]
             updated, face_notes = face_change(copy.deepcopy(bundle.face))
             notes += face_notes

@@ -26,14 +26,13 @@ from engine.models._calibration import EPSILON, unit_rows
 from engine.models.dtw import dtw_costs
 
 FACE_MARGIN = 0.02
-"""Cosine margin for dlib face embeddings: clean development enrolments stay 0.044 or more
-below it."""
+"""Cosine margin for dlib face embeddings."""
 SPEAKER_MARGIN = 0.2
-"""Cosine margin for speaker embeddings (takes of the same phrase). FSDD's six speakers saying
-sub-second digits are close together: clean development takes came within 0.15 of it."""
+"""Cosine margin for speaker embeddings (takes of the same phrase): FSDD's six speakers saying
+sub-second digits are close together, so it is the widest of the three."""
 PHRASE_MARGIN = 0.1
 """Margin on minus the DTW cost (scaled MFCC units) between a member's takes of one phrase and
-of another: clean development takes stay 0.05 or more below it."""
+of another."""
 MAX_NOTES = 5
 """Samples named per model; more are counted, not listed."""
 
@@ -57,6 +56,8 @@ class Misfit:
     """Mean similarity to the other samples of its own group."""
     other: float
     """Mean similarity to the samples of ``closer_to``."""
+    phrase: str = ""
+    """For "voice": the phrase whose takes were compared."""
 
     @property
     def gap(self) -> float:
@@ -71,36 +72,49 @@ def misfits(
     sources: Sequence[str],
     margin: float,
     member: str | None = None,
+    rows: Sequence[int] | None = None,
 ) -> list[Misfit]:
-    """Samples whose mean ``similarity`` (a square matrix, higher = more alike) to another
-    group's samples exceeds their mean similarity to their own group's other samples by more
-    than ``margin``. A sample alone in its group has nothing to compare with and is skipped.
-    ``member``: the member every sample belongs to, when the groups are phrases."""
-    labels = np.asarray(groups, dtype=str)
-    names = sorted(set(labels.tolist()))
-    found = []
-    for row, label in enumerate(labels):
-        own_rows = np.flatnonzero(labels == label)
-        own_rows = own_rows[own_rows != row]
-        if own_rows.size == 0 or len(names) < 2:
-            continue
-        own = float(np.mean(similarity[row, own_rows]))
-        others = {name: float(np.mean(similarity[row, labels == name])) for name in names}
-        del others[label]
-        closest = max(others, key=lambda name: others[name])
-        if others[closest] > own + margin:
-            found.append(
-                Misfit(
-                    kind,
-                    str(sources[row]),
-                    member or str(label),
-                    str(label),
-                    closest,
-                    own,
-                    others[closest],
-                )
-            )
-    return found
+    """Samples whose mean ``similarity`` (higher = more alike) to another group's samples
+    exceeds their mean similarity to their own group's other samples by more than ``margin``.
+
+    ``similarity`` holds the checked samples' rows against all n samples: shape (len(rows), n),
+    ``rows`` their indices among the n (default: all of them, a square matrix). A sample alone
+    in its group has nothing to compare with and is skipped. ``member``: the member every
+    sample belongs to, when the groups are phrases.
+    """
+    names, index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    checked = np.arange(len(index)) if rows is None else np.asarray(rows, dtype=int)
+    if len(names) < 2 or checked.size == 0:
+        return []
+    one_hot = np.zeros((len(index), len(names)))
+    one_hot[np.arange(len(index)), index] = 1.0
+    counts = one_hot.sum(axis=0)
+    # Mean similarity to every group at once; the own group's mean leaves the sample out.
+    sums = np.asarray(similarity, dtype=float) @ one_hot
+    at = np.arange(checked.size)
+    own_group = index[checked]
+    others_in_group = counts[own_group] - 1
+    own_sum = sums[at, own_group] - similarity[at, checked]
+    own = np.divide(
+        own_sum, others_in_group, out=np.full(checked.size, np.nan), where=others_in_group > 0
+    )
+    means = sums / counts
+    means[at, own_group] = -np.inf
+    closest = means.argmax(axis=1)
+    other = means[at, closest]
+    named = np.flatnonzero((others_in_group > 0) & (other > own + margin))
+    return [
+        Misfit(
+            kind,
+            str(sources[checked[i]]),
+            member or str(names[own_group[i]]),
+            str(names[own_group[i]]),
+            str(names[closest[i]]),
+            float(own[i]),
+            float(other[i]),
+        )
+        for i in named
+    ]
 
 
 def face_misfits(
@@ -108,11 +122,14 @@ def face_misfits(
     members: Sequence[str],
     sources: Sequence[str],
     margin: float = FACE_MARGIN,
+    rows: Sequence[int] | None = None,
 ) -> list[Misfit]:
     """Enrolment photos (one row per original photo, dlib embeddings) closer to another
-    member's photos than to their own member's (cosine)."""
+    member's photos than to their own member's (cosine); ``rows``: only these photos are
+    checked (against all), as when one member is enrolled into a large gallery."""
     unit = unit_rows(np.asarray(features, dtype=float))
-    return misfits("face", unit @ unit.T, members, sources, margin)
+    checked = unit if rows is None else unit[np.asarray(rows, dtype=int)]
+    return misfits("face", checked @ unit.T, members, sources, margin, rows=rows)
 
 
 def voice_misfits(
@@ -125,9 +142,9 @@ def voice_misfits(
     phrase_margin: float = PHRASE_MARGIN,
 ) -> list[Misfit]:
     """Enrolment takes (one row per original recording) whose voice is closer to another
-    member's takes of the same phrase (cosine of the speaker embeddings), or whose words are closer to the
-    member's takes of another phrase (minus the DTW cost of the MFCC sequences, scaled per
-    coefficient as the voice model scales them)."""
+    member's takes of the same phrase (cosine of the speaker embeddings), or whose words are
+    closer to the member's takes of another phrase (minus the DTW cost of the MFCC sequences,
+    scaled per coefficient as the voice model scales them)."""
     # Speaker embeddings of sub-second clips depend on the words: each take is compared with
     # the takes of the same phrase only, which separated swapped takes better.
     unit = unit_rows(np.asarray(embeddings, dtype=float))
@@ -135,13 +152,16 @@ def voice_misfits(
     found = []
     for phrase in sorted(set(phrase_labels.tolist())):
         rows = np.flatnonzero(phrase_labels == phrase).tolist()
-        found += misfits(
-            "voice",
-            unit[rows] @ unit[rows].T,
-            [str(members[i]) for i in rows],
-            [str(sources[i]) for i in rows],
-            speaker_margin,
-        )
+        found += [
+            dataclasses.replace(m, phrase=phrase)
+            for m in misfits(
+                "voice",
+                unit[rows] @ unit[rows].T,
+                [str(members[i]) for i in rows],
+                [str(sources[i]) for i in rows],
+                speaker_margin,
+            )
+        ]
     frames = np.vstack(sequences)
     mean, scale = frames.mean(axis=0), np.maximum(frames.std(axis=0), EPSILON)
     member_labels = np.asarray(members, dtype=str)
@@ -169,8 +189,9 @@ def describe(misfit: Misfit) -> str:
         )
     if m.kind == "voice":
         return (
-            f"{m.source}, enrolled as {m.member}, sounds more like {m.closer_to}'s enrolment "
-            f"takes (mean cosine {m.other:.3f}) than {m.member}'s other takes ({m.own:.3f})"
+            f"{m.source}, enrolled as {m.member}, sounds more like {m.closer_to}'s takes of "
+            f"{m.phrase} (mean cosine {m.other:.3f}) than {m.member}'s other takes of {m.phrase} "
+            f"({m.own:.3f})"
         )
     return (
         f"{m.source}, enrolled as {m.member} saying {m.group}, is closer to {m.member}'s takes "
@@ -182,20 +203,20 @@ def describe(misfit: Misfit) -> str:
 CONSEQUENCES = {
     "face": "a photo of another person teaches the model that face as the member's, turning "
     "the member away and letting that person in as them",
-    "voice": "another person's take teaches the model that voice as the member's; a take of "
-    "another phrase weakens the phrase check",
+    "voice": "another person's take teaches the model that voice as the member's",
+    "phrase": "a take of another phrase weakens the phrase check",
 }
-"""Per model: what a misfiled enrolment file does, for the notes."""
+"""Per kind of misfit: what the misfiled file does, for the notes."""
 
 
 def enrolment_notes(model: str, found: Sequence[Misfit]) -> list[str]:
     """One note per misfit (at most MAX_NOTES, then a count), each saying what the file does
     to the model and what to do."""
-    advice = (
-        f" ({CONSEQUENCES[model]}). Check the file; if it is misfiled, move it and run mmauth "
-        "features and mmauth train again."
-    )
-    notes = [f"{model}: {describe(m)}{advice}" for m in found[:MAX_NOTES]]
+    notes = [
+        f"{model}: {describe(m)} ({CONSEQUENCES[m.kind]}). Check the file; if it is misfiled, "
+        "move it and run mmauth features and mmauth train again."
+        for m in found[:MAX_NOTES]
+    ]
     if len(found) > MAX_NOTES:
         notes.append(
             f"{model}: {len(found) - MAX_NOTES} more enrolment file(s) fit another member or "

@@ -215,7 +215,7 @@ def train_face(
             table["source"].astype(str).to_numpy()[originals],
         )
         if backend == "dlib"
-        else []
+        else None
     )
     return _biometric_result(ModelName.FACE, model, inputs, backend, settings, misfits)
 
@@ -406,10 +406,11 @@ def _biometric_result(
     inputs: dict[str, str],
     backend: str,
     settings: Settings,
-    misfits: Sequence[Misfit],
+    misfits: Sequence[Misfit] | None,
 ) -> TrainedModel:
     """The model's record with its scalar metrics, held-out confusion matrix and notes; the
-    number of misfit enrolment files is kept as ``enrolment_misfits``."""
+    number of misfit enrolment files is kept as ``enrolment_misfits`` (absent when the check did
+    not run: it was measured on dlib faces only)."""
     evaluation = dict(model.evaluation_)
     confusion = None
     if evaluation.get("confusion") is not None and evaluation.get("labels") is not None:
@@ -419,14 +420,15 @@ def _biometric_result(
         )
     metrics = _scalar_metrics(evaluation)
     metrics.setdefault("threshold", float(model.threshold_))
-    metrics["enrolment_misfits"] = len(misfits)
+    if misfits is not None:
+        metrics["enrolment_misfits"] = len(misfits)
     note = calibration_note(name, evaluation, settings.models.target_fmr)
     if note is not None:
         metrics["calibration_note"] = note
     return TrainedModel(
         record=ModelRecord(name=name, model=model, metrics=metrics, inputs=inputs, backend=backend),
         confusion=confusion,
-        notes=(*([note] if note else []), *enrolment_notes(name, misfits)),
+        notes=(*([note] if note else []), *enrolment_notes(name, misfits or [])),
     )
 
 

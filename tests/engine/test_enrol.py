@@ -330,22 +330,54 @@ def test_remove_member(workspace: Workspace, inputs: Path, fake_pipelines: None)
         remove_member(workspace, SETTINGS, "..")
 
 
-def test_new_face_templates_carry_their_augmentation_flags(
-    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _face_table(workspace: Workspace, rows: list[tuple[str, str, str]], width: int = 4) -> None:
+    """data/image_features.csv with enrolment rows (member, source, augmentation); each
+    member's rows near a direction of their own."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows, columns=["member", "source", "augmentation"])
+    member_index = table["member"].astype("category").cat.codes.to_numpy()
+    noise = np.random.default_rng(0).normal(0, 0.01, (len(rows), width))
+    vectors = np.eye(width)[member_index] + noise
+    table["role"], table["backend"] = "enrol", "dlib"
+    table[[f"feature_{i}" for i in range(width)]] = vectors
+    workspace.image_features.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(workspace.image_features, index=False)
+
+
+class _Gallery(SimpleNamespace):
+    """Stands in for the dlib FaceIdentifier: records what enrol is given."""
+
+    def enrol(self, name: str, X: np.ndarray, groups: np.ndarray, augmented: np.ndarray) -> object:
+        self.enrolled = (name, X.shape, list(groups), list(augmented))
+        return self
+
+
+def test_new_face_templates_come_from_the_refreshed_table_with_their_flags(
+    workspace: Workspace,
 ) -> None:
-    """The face model learns which of a new member's rows are augmented copies, so that its
-    held-out figures never score a copy as an attempt."""
-    import engine.faces.extract
-    from engine.auth.enrol import _augmented_face_vectors
-    from engine.core.batch import ItemOutput
+    """The dlib model takes the member's new rows of data/image_features.csv (the table training
+    reads, so a later mmauth train keeps the member) with their augmented copies flagged, so
+    that its held-out figures never score a copy as an attempt."""
+    from engine.auth.enrol import _add_face_templates
 
-    def process_face_file(path: Path, params: dict) -> ItemOutput:
-        names = ["original", "flip", "rotate"]
-        return ItemOutput(records=[{"augmentation": n} for n in names], features=np.ones((3, 4)))
+    new = ["data/raw/faces/carol/a.png", "data/raw/faces/carol/b.png"]
+    rows = [("bob", "data/raw/faces/bob/x.png", "original")]
+    rows += [("carol", source, kind) for source in new for kind in ("original", "flip")]
+    _face_table(workspace, rows)
+    model, notes = _add_face_templates(
+        workspace, _Gallery(templates_=np.ones((2, 4))), "carol", new
+    )
+    assert model.enrolled == ("carol", (4, 4), [new[0], new[0], new[1], new[1]], [False, True] * 2)
+    assert notes == []
 
-    monkeypatch.setattr(engine.faces.extract, "process_face_file", process_face_file)
-    photos = [tmp_path / "a.png", tmp_path / "b.png"]
-    vectors, groups, augmented = _augmented_face_vectors(workspace, SETTINGS, photos, "carol")
-    assert vectors.shape == (6, 4)
-    assert augmented == [False, True, True, False, True, True]
-    assert groups[:3] == ["data/raw/faces/carol/a.png"] * 3
+    with pytest.raises(EnrolmentError, match="c.png got no face features"):
+        _add_face_templates(
+            workspace,
+            _Gallery(templates_=np.ones((2, 4))),
+            "carol",
+            [*new, "data/raw/faces/carol/c.png"],
+        )
+    # Features of another backend (another width) cannot be templates of the dlib model.
+    with pytest.raises(EnrolmentError, match="not the dlib embeddings"):
+        _add_face_templates(workspace, _Gallery(templates_=np.ones((2, 128))), "carol", new)

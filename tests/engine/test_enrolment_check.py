@@ -107,7 +107,7 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
     enrolment gets no enrolment note; another member's photo and take, and a take of the other
     phrase, filed under a member, are each named, by training and by mmauth enroll."""
     from benchmarks.shared_workspace import SPEAKERS, arrange
-    from engine.auth.enrol import enrol_member
+    from engine.auth.enrol import enrol_member, list_members
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
     from engine.faces.extract import extract_face_features
@@ -156,6 +156,10 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
     assert face_notes[0].startswith(
         "face: data/raw/faces/newcomer/c.gif, enrolled as newcomer, looks more like person01's"
     )
+    # The face table was refreshed with the templates: retraining keeps the newcomer.
+    train_models(Workspace(clean.root), load_settings(clean.root), which=("face",))
+    listed = {m.name: m for m in list_members(Workspace(clean.root))}
+    assert listed["newcomer"].in_face_model and listed["newcomer"].in_voice_model
 
     misfiled = arrange(
         tmp_path / "misfiled", members=3, strangers=0, probe_takes=(5,), datasets=datasets

@@ -22,6 +22,7 @@ from textual.widgets import (
     TabPane,
 )
 
+from engine.core.text import printable
 from engine.models.names import MODEL_NAMES
 from tui.errors import engine_errors
 from tui.screens.base import RunScreen
@@ -174,7 +175,7 @@ class TrainingScreen(RunScreen):
         if message.result is not None:
             self.notify("Models trained and saved.", title="Training finished")
             for note in message.result.notes:
-                log.write_line(f"note: {note}")
+                log.write_line(f"note: {printable(note)}")
                 self.notify(shown(note), title="Training note", severity="warning", timeout=20)
         # What is saved now, whether the run finished or not.
         self.load_summary()
