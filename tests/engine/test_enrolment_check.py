@@ -107,7 +107,7 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
     enrolment gets no enrolment note; another member's photo and take, and a take of the other
     phrase, filed under a member, are each named, by training and by mmauth enroll."""
     from benchmarks.shared_workspace import SPEAKERS, arrange
-    from engine.auth.enrol import enrol_member, list_members
+    from engine.auth.enrol import enrol_member, list_members, remove_member
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
     from engine.faces.extract import extract_face_features
@@ -160,6 +160,10 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
     train_models(Workspace(clean.root), load_settings(clean.root), which=("face",))
     listed = {m.name: m for m in list_members(Workspace(clean.root))}
     assert listed["newcomer"].in_face_model and listed["newcomer"].in_voice_model
+    # And removing refreshes it too: retraining does not bring the member back.
+    remove_member(Workspace(clean.root), load_settings(clean.root), "newcomer")
+    train_models(Workspace(clean.root), load_settings(clean.root), which=("face",))
+    assert "newcomer" not in {m.name for m in list_members(Workspace(clean.root))}
 
     misfiled = arrange(
         tmp_path / "misfiled", members=3, strangers=0, probe_takes=(5,), datasets=datasets
