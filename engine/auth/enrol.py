@@ -344,8 +344,9 @@ def _update_models(
 ) -> tuple[list[str], list[str]]:
     """Bring the trained models up to date with the enrolment folders: the dlib face model
     takes templates in place (``face_change``: the updated model and its notes, after the face
-    table is refreshed); otherwise the features are extracted again (cached: only changed files are processed) and the model is
-    retrained. The voice model has no in-place enrolment, so it is always retrained.
+    table is refreshed); otherwise the features are extracted again (cached: only changed
+    files are processed) and the model is retrained. The voice model has no in-place
+    enrolment, so it is always retrained.
     ``removing``: the member's folders are already set aside, so the models still knowing them
     is expected, not refused. Returns the updates in words and the notes (training's, or
     ``face_change``'s)."""

@@ -23,7 +23,7 @@ from engine.core.fileio import file_sha256
 from engine.core.metrics import format_rate, rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
-from engine.core.workspace import Workspace
+from engine.core.workspace import Workspace, member_folders
 from engine.models.enrolment_check import (
     Misfit,
     enrolment_notes,
@@ -217,7 +217,17 @@ def train_face(
         if backend == "dlib"
         else None
     )
-    return _biometric_result(ModelName.FACE, model, inputs, backend, settings, misfits)
+    from engine.faces.extract import face_report_path
+
+    stale = stale_table_note(
+        workspace,
+        ModelName.FACE,
+        table,
+        workspace.image_features,
+        workspace.faces_dir,
+        face_report_path(workspace),
+    )
+    return _biometric_result(ModelName.FACE, model, inputs, backend, settings, misfits, stale)
 
 
 def train_voice(
@@ -276,7 +286,17 @@ def train_voice(
         [s for s, keep in zip(sequences, originals, strict=True) if keep],
         sources[originals],
     )
-    return _biometric_result(ModelName.VOICE, model, inputs, "", settings, misfits)
+    from engine.voices.extract import audio_report_path
+
+    stale = stale_table_note(
+        workspace,
+        ModelName.VOICE,
+        table,
+        workspace.audio_features,
+        workspace.voices_dir,
+        audio_report_path(workspace),
+    )
+    return _biometric_result(ModelName.VOICE, model, inputs, "", settings, misfits, stale)
 
 
 def train_product(
@@ -369,6 +389,44 @@ def _enrolment_rows(
     return enrolment
 
 
+def stale_table_note(
+    workspace: Workspace, name: str, table: Any, table_path: Path, folder: Path, report: Path
+) -> str | None:
+    """A warning when the enrolment files under ``folder`` are not those the feature table
+    (``table``: its enrolment rows, read from ``table_path``) was made from: files added or
+    removed since ``mmauth features`` (files that run could not use, listed in its ``report``,
+    do not count); else None.
+
+    Training reads the table, not the folders: without the note, a photo added by hand is
+    silently left out, and a removed member's rows come back into the model.
+    """
+    import json
+
+    on_disk = {
+        workspace.relative(path) for files in member_folders(folder).values() for path in files
+    }
+    listed = set(table["source"].astype(str))
+    failed: set[str] = set()
+    try:
+        document = json.loads(report.read_text(encoding="utf-8"))
+        failed = {str(f.get("source")) for f in document.get("failures", [])}
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass  # no readable report: every file missing from the table counts as added
+    added, removed = sorted(on_disk - listed - failed), sorted(listed - on_disk)
+    if not added and not removed:
+        return None
+    changes = [
+        f"{len(files)} file(s) {what} since (e.g. {files[0]})"
+        for files, what in ((added, "added"), (removed, "removed"))
+        if files
+    ]
+    return (
+        f"{name}: {workspace.relative(folder)} changed after {workspace.relative(table_path)} "
+        f"was written: {'; '.join(changes)}. This model learnt from the table: run mmauth "
+        "features, then mmauth train, to learn from the files as they are."
+    )
+
+
 THRESHOLD_SECTIONS = {
     ModelName.FACE: ("face_threshold_rule", "Face threshold on held-out people"),
     ModelName.VOICE: ("voice_threshold_rule", "Voice threshold from a population"),
@@ -407,10 +465,12 @@ def _biometric_result(
     backend: str,
     settings: Settings,
     misfits: Sequence[Misfit] | None,
+    stale: str | None,
 ) -> TrainedModel:
-    """The model's record with its scalar metrics, held-out confusion matrix and notes; the
-    number of misfit enrolment files is kept as ``enrolment_misfits`` (absent when the check did
-    not run: it was measured on dlib faces only)."""
+    """The model's record with its scalar metrics, held-out confusion matrix and notes
+    (``stale``: ``stale_table_note``'s); the number of misfit enrolment files is kept as
+    ``enrolment_misfits`` (absent when the check did not run: it was measured on dlib faces
+    only)."""
     evaluation = dict(model.evaluation_)
     confusion = None
     if evaluation.get("confusion") is not None and evaluation.get("labels") is not None:
@@ -428,7 +488,9 @@ def _biometric_result(
     return TrainedModel(
         record=ModelRecord(name=name, model=model, metrics=metrics, inputs=inputs, backend=backend),
         confusion=confusion,
-        notes=(*([note] if note else []), *enrolment_notes(name, misfits or [])),
+        notes=tuple(
+            n for n in (stale, note, *enrolment_notes(name, misfits or [])) if n is not None
+        ),
     )
 
 

@@ -277,3 +277,31 @@ def test_a_threshold_note_needs_clearly_more_false_matches_than_the_target() -> 
     assert calibration_note("voice", {"false_matches": 4, "n_impostor": 192}, 0.01) is None
     assert calibration_note("voice", {"false_matches": 0, "n_impostor": 0}, 0.01) is None
     assert calibration_note("voice", {"fmr": 0.5}, 0.01) is None
+
+
+def test_enrolment_folders_changed_since_the_feature_table_are_named(workspace: Workspace) -> None:
+    """Training reads the table, not the folders: a file added or removed since mmauth features
+    is named (files the features run could not use, in its report, are not)."""
+    from engine.models.training import stale_table_note
+
+    for name in ("ana/a.png", "ana/b.png", "ben/c.png"):
+        (workspace.faces_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace.faces_dir / name).write_bytes(b"")
+    report = workspace.data_dir / "image_features_report.json"
+    report.write_text(json.dumps({"failures": [{"source": "data/raw/faces/ben/c.png"}]}))
+
+    def note(*listed: str) -> str | None:
+        table = pd.DataFrame({"source": [f"data/raw/faces/{name}" for name in listed]})
+        where = workspace.image_features
+        return stale_table_note(workspace, "face", table, where, workspace.faces_dir, report)
+
+    assert note("ana/a.png", "ana/b.png") is None
+    stale = note("ana/a.png", "ana/gone.png")
+    assert stale is not None
+    assert stale.startswith("face: data/raw/faces changed after data/image_features.csv")
+    assert "1 file(s) added since (e.g. data/raw/faces/ana/b.png)" in stale
+    assert "1 file(s) removed since (e.g. data/raw/faces/ana/gone.png)" in stale
+    assert "run mmauth features, then mmauth train" in stale
+    # Without a readable report, a file the table lacks counts as added.
+    report.write_text("{not json")
+    assert "2 file(s) added since" in str(note("ana/a.png"))
