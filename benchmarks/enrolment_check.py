@@ -178,11 +178,51 @@ def report(name: str, tally: Tally) -> None:
         print(f"{'':<6} misfiled ({what}) named: {rate(caught, trials)}")
 
 
+def time_gallery(photos: int, rng: np.random.Generator, repeats: int = 3) -> str:
+    """Median wall time and peak traced memory of the face check on a synthetic gallery of
+    ``photos`` 128-d embeddings, three per member: all photos (training) and one new member's
+    three photos against everyone (mmauth enroll)."""
+    import statistics
+    import time
+    import tracemalloc
+
+    from engine.models.enrolment_check import face_misfits
+
+    members = np.repeat([f"m{i}" for i in range(photos // 3)], 3)
+    centres = rng.normal(size=(len(members) // 3, 128))
+    features = np.repeat(centres, 3, axis=0) + rng.normal(0, 0.3, (len(members), 128))
+    sources = [f"{m}/{i}.png" for i, m in enumerate(members)]
+    figures = []
+    for what, rows in (("all", None), ("enrol", list(range(len(members) - 3, len(members))))):
+        seconds = []
+        for _ in range(repeats):
+            tracemalloc.start()
+            started = time.perf_counter()
+            face_misfits(features, members, sources, rows=rows)
+            seconds.append(time.perf_counter() - started)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        figures.append(f"{what} {statistics.median(seconds):.3f} s, peak {peak / 2**20:.0f} MiB")
+    return f"gallery of {len(members)} photos: " + "; ".join(figures)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=sorted(PARTS), default="dev")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--gallery",
+        type=int,
+        nargs="*",
+        metavar="PHOTOS",
+        help="time the face check on synthetic galleries of these sizes instead",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.gallery:
+        rng = np.random.default_rng(arguments.seed)
+        for photos in arguments.gallery:
+            print(time_gallery(photos, rng))
+        return
     from engine.models import enrolment_check as check
 
     subjects, digits = PARTS[arguments.part]

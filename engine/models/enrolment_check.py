@@ -33,6 +33,8 @@ sub-second digits are close together, so it is the widest of the three."""
 PHRASE_MARGIN = 0.1
 """Margin on minus the DTW cost (scaled MFCC units) between a member's takes of one phrase and
 of another."""
+BLOCK_ROWS = 512
+"""Photos checked per block of the similarity matrix."""
 MAX_NOTES = 5
 """Samples named per model; more are counted, not listed."""
 
@@ -86,11 +88,12 @@ def misfits(
     checked = np.arange(len(index)) if rows is None else np.asarray(rows, dtype=int)
     if len(names) < 2 or checked.size == 0:
         return []
-    one_hot = np.zeros((len(index), len(names)))
-    one_hot[np.arange(len(index)), index] = 1.0
-    counts = one_hot.sum(axis=0)
-    # Mean similarity to every group at once; the own group's mean leaves the sample out.
-    sums = np.asarray(similarity, dtype=float) @ one_hot
+    counts = np.bincount(index, minlength=len(names))
+    # Mean similarity to every group at once (columns sorted by group, summed per run); the
+    # own group's mean leaves the sample out.
+    order = np.argsort(index, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    sums = np.add.reduceat(np.asarray(similarity, dtype=float)[:, order], starts, axis=1)
     at = np.arange(checked.size)
     own_group = index[checked]
     others_in_group = counts[own_group] - 1
@@ -128,8 +131,15 @@ def face_misfits(
     member's photos than to their own member's (cosine); ``rows``: only these photos are
     checked (against all), as when one member is enrolled into a large gallery."""
     unit = unit_rows(np.asarray(features, dtype=float))
-    checked = unit if rows is None else unit[np.asarray(rows, dtype=int)]
-    return misfits("face", checked @ unit.T, members, sources, margin, rows=rows)
+    checked = np.arange(len(unit)) if rows is None else np.asarray(rows, dtype=int)
+    found = []
+    # A block of rows at a time keeps memory at BLOCK_ROWS x n similarities.
+    for start in range(0, checked.size, BLOCK_ROWS):
+        block = checked[start : start + BLOCK_ROWS]
+        found += misfits(
+            "face", unit[block] @ unit.T, members, sources, margin, rows=block.tolist()
+        )
+    return found
 
 
 def voice_misfits(
