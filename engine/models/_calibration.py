@@ -224,7 +224,7 @@ def threshold_by_rule(
     population_tail: tuple[float, float, float] | None,
 ) -> float:
     """The threshold at ``target_fmr`` that an estimator's ``threshold_rule`` names, one of its
-    ``allowed_rules``: "population" the operating point of ``population_tail`` (the scores'
+    ``allowed_rules`` (some of "auto", "population", "gaussian_tail", "empirical"): "population" the operating point of ``population_tail`` (the scores'
     impostor tail measured on other people, None when the scores have none), "gaussian_tail"
     the normal tail of the held-out ``impostor`` scores, "empirical" their quantile, and "auto"
     "population" where the tail was measured (``POPULATION_MIN_FMR`` and above) and
@@ -247,9 +247,7 @@ def threshold_by_rule(
         return population_threshold(target_fmr, population_tail)
     if rule == "empirical":
         return threshold_at_fmr(impostor, target_fmr)
-    if rule == "gaussian_tail":
-        return gaussian_tail_threshold(impostor, target_fmr)
-    raise ValueError(f"threshold_rule {rule!r} is allowed but threshold_by_rule does not know it")
+    return gaussian_tail_threshold(impostor, target_fmr)
 
 
 def cross_fitted_false_matches(

@@ -14,10 +14,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.core.errors import InputError
+from engine.models._calibration import EPSILON
 
 PAIRS_PER_BATCH = 256
 """Pairs swept together: enough to amortise numpy's per-call cost, few enough that the
 (frames x frames x pairs) distance array stays within tens of MiB."""
+
+
+def frame_scaling(sequences: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-coefficient mean and scale of every frame of ``sequences``, to scale sequences by
+    before the DTW: it keeps c0 (loudness) from dominating the frame distances. The scale is
+    floored at EPSILON, so that a constant coefficient does not divide by zero."""
+    frames = np.vstack(sequences)
+    return frames.mean(axis=0), np.maximum(frames.std(axis=0), EPSILON)
 
 
 def dtw_cost(query: np.ndarray, reference: np.ndarray) -> float:

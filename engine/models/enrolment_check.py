@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.models._calibration import EPSILON, unit_rows
-from engine.models.dtw import dtw_costs
+from engine.models._calibration import unit_rows
+from engine.models.dtw import dtw_costs, frame_scaling
 
 FACE_MARGIN = 0.02
 """Cosine margin for dlib face embeddings."""
@@ -172,8 +172,7 @@ def voice_misfits(
                 speaker_margin,
             )
         ]
-    frames = np.vstack(sequences)
-    mean, scale = frames.mean(axis=0), np.maximum(frames.std(axis=0), EPSILON)
+    mean, scale = frame_scaling(sequences)
     member_labels = np.asarray(members, dtype=str)
     for member in sorted(set(member_labels.tolist())):
         rows = np.flatnonzero(member_labels == member).tolist()

@@ -193,6 +193,9 @@ def train_face(
         )
     backend = backends[0] if backends else settings.face.backend
     features = feature_matrix(table, "feature_")
+    members = table["member"].astype(str).to_numpy()
+    sources = table["source"].astype(str).to_numpy()
+    originals = (table["augmentation"] == "original").to_numpy()
     model = FaceIdentifier(
         backend=backend,
         target_fmr=settings.models.target_fmr,
@@ -200,20 +203,15 @@ def train_face(
         random_state=settings.seed,
     ).fit(
         features,
-        table["member"].astype(str).to_numpy(),
-        groups=table["source"].astype(str).to_numpy(),
-        augmented=(table["augmentation"] != "original").to_numpy(),
+        members,
+        groups=sources,
+        augmented=~originals,
         progress=progress,
         cancel=cancel,
     )
-    originals = (table["augmentation"] == "original").to_numpy()
     # The check's margin was measured on dlib embeddings only (engine.models.enrolment_check).
     misfits = (
-        face_misfits(
-            features[originals],
-            table["member"].astype(str).to_numpy()[originals],
-            table["source"].astype(str).to_numpy()[originals],
-        )
+        face_misfits(features[originals], members[originals], sources[originals])
         if backend == "dlib"
         else None
     )
@@ -483,8 +481,6 @@ def _biometric_result(
     if misfits is not None:
         metrics["enrolment_misfits"] = len(misfits)
     note = calibration_note(name, evaluation, settings.models.target_fmr)
-    if note is not None:
-        metrics["calibration_note"] = note
     return TrainedModel(
         record=ModelRecord(name=name, model=model, metrics=metrics, inputs=inputs, backend=backend),
         confusion=confusion,

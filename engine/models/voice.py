@@ -22,7 +22,6 @@ from engine.core.errors import EnrolmentError, InputError
 from engine.core.metrics import threshold_at_fmr
 from engine.core.progress import ProgressCallback, no_progress
 from engine.models._calibration import (
-    EPSILON,
     VOICE_IMPOSTOR_TAIL,
     check_groups,
     check_labels,
@@ -38,7 +37,7 @@ from engine.models._calibration import (
     verification_evaluation,
 )
 from engine.models._estimator import Estimator, check_fitted, checked_rows
-from engine.models.dtw import dtw_costs
+from engine.models.dtw import dtw_costs, frame_scaling
 
 VOICE_THRESHOLD_RULES = ("auto", "population", "gaussian_tail")
 """The values of ``VoiceVerifier``'s ``threshold_rule``."""
@@ -254,10 +253,7 @@ class VoiceVerifier(Estimator):
             sequences = [s for s, keep in zip(sequences, original, strict=True) if keep]
         order = np.argsort(y, kind="stable")
         self.members_ = [str(m) for m in np.unique(y)]
-        frames = np.vstack(sequences)
-        # Per-coefficient scaling keeps c0 (loudness) from dominating the frame distances.
-        self.sequence_mean_ = frames.mean(axis=0)
-        self.sequence_scale_ = np.maximum(frames.std(axis=0), EPSILON)
+        self.sequence_mean_, self.sequence_scale_ = frame_scaling(sequences)
         # Plain lists and arrays (no tuple keys) so that skops can persist them; sorted by
         # member like the speaker model's columns.
         self.take_sequences_ = [self._scale_sequence(sequences[i]) for i in order]
