@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.auth.enrol_files import (
     copied_into_place,
@@ -43,6 +43,9 @@ from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
 from engine.customers.members import read_members, write_members
 from engine.models.names import ModelName
+
+if TYPE_CHECKING:
+    import numpy as np
 
 STAGE = "enrol"
 _CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -275,12 +278,13 @@ def _update_models_after_enrol(
         for path in face_paths
     ]
 
-    def add_templates(model: Any) -> tuple[Any, list[str]]:
-        return _add_face_templates(workspace, model, name, destinations)
+    def add_templates(model: Any, rows: _FaceRows) -> Any:
+        return _add_face_templates(rows, model, name, destinations)
 
     return _update_models(
         workspace,
         settings,
+        name,
         progress,
         cancel,
         face_change=add_templates if face_paths else None,
@@ -288,18 +292,35 @@ def _update_models_after_enrol(
     )
 
 
-def _add_face_templates(
-    workspace: Workspace, model: Any, name: str, destinations: Sequence[str]
-) -> tuple[Any, list[str]]:
-    """The dlib face model with the member's new photos (``destinations``, workspace-relative)
-    added as templates from the refreshed data/image_features.csv (their rows and augmented
-    copies, as training makes them), and the enrolment check's notes on the member's photos
-    (training's check does not run on this path): each of them against everyone's."""
-    import numpy as np
+@dataclasses.dataclass(frozen=True)
+class _FaceRows:
+    """The enrolment rows of data/image_features.csv (one per photo and augmented copy), as
+    the dlib face model takes them."""
 
+    features: np.ndarray
+    members: np.ndarray
+    sources: np.ndarray
+    augmented: np.ndarray
+
+    def check(self, member: str) -> tuple[int, list[str]]:
+        """The enrolment check over every original photo (training's, so that the model's
+        ``enrolment_misfits`` stays current), and the notes of the misfits that concern
+        ``member``: their photos, or another's photo that looks like them."""
+        from engine.models.enrolment_check import enrolment_notes, face_misfits
+
+        original = ~self.augmented
+        found = face_misfits(
+            self.features[original], self.members[original], self.sources[original]
+        )
+        concern = [m for m in found if member in (m.member, m.closer_to)]
+        return len(found), enrolment_notes("face", concern)
+
+
+def _dlib_face_rows(workspace: Workspace, model: Any) -> _FaceRows:
+    """The refreshed face table's enrolment rows; refused unless they are dlib embeddings of
+    the model's width."""
     from engine.core.feature_tables import feature_matrix, read_feature_table
     from engine.faces.augment import ORIGINAL
-    from engine.models.enrolment_check import enrolment_notes, face_misfits
 
     where = workspace.relative(workspace.image_features)
     table = read_feature_table(workspace, workspace.image_features, "feature_")
@@ -310,46 +331,51 @@ def _add_face_templates(
         raise EnrolmentError(
             f"{where} holds {', '.join(sorted(backends)) or 'other'} face features, not the "
             "dlib embeddings of the face model: set face.backend to match the model, or run "
-            "mmauth train to retrain it; nothing was enrolled"
+            "mmauth train to retrain it; nothing was changed"
         )
-    sources = table["source"].astype(str).to_numpy()
-    new = np.isin(sources, destinations)
-    missing = sorted(set(destinations) - set(sources[new]))
+    return _FaceRows(
+        features=features,
+        members=table["member"].astype(str).to_numpy(),
+        sources=table["source"].astype(str).to_numpy(),
+        augmented=(table["augmentation"] != ORIGINAL).to_numpy(),
+    )
+
+
+def _add_face_templates(rows: _FaceRows, model: Any, name: str, destinations: Sequence[str]) -> Any:
+    """The dlib face model with the member's new photos (``destinations``, workspace-relative)
+    added as templates: their rows of the face table and augmented copies, as training makes
+    them."""
+    import numpy as np
+
+    new = np.isin(rows.sources, destinations)
+    missing = sorted(set(destinations) - set(rows.sources[new]))
     if missing:
         raise EnrolmentError(
-            f"{', '.join(missing)} got no face features (see {where}'s report); nothing was "
-            "enrolled"
+            f"{', '.join(missing)} got no face features (see data/image_features.csv's "
+            "report); nothing was enrolled"
         )
-    augmented = (table["augmentation"] != ORIGINAL).to_numpy()
-    updated = model.enrol(name, features[new], sources[new], augmented[new])
-    original = ~augmented
-    misfits = face_misfits(
-        features[original],
-        table["member"].astype(str).to_numpy()[original],
-        sources[original],
-        rows=np.flatnonzero(new[original]).tolist(),
-    )
-    return updated, enrolment_notes("face", misfits)
+    return model.enrol(name, rows.features[new], rows.sources[new], rows.augmented[new])
 
 
 def _update_models(
     workspace: Workspace,
     settings: Settings,
+    member: str,
     progress: ProgressCallback,
     cancel: threading.Event | None,
     *,
-    face_change: Callable[[Any], tuple[Any, list[str]]] | None,
+    face_change: Callable[[Any, _FaceRows], Any] | None,
     voice_changed: bool,
     removing: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Bring the trained models up to date with the enrolment folders: the dlib face model
-    takes templates in place (``face_change``: the updated model and its notes, after the face
-    table is refreshed); otherwise the features are extracted again (cached: only changed
+    takes templates in place (``face_change``: the updated model, from the refreshed face
+    table's rows), then the enrolment check runs again over every photo; otherwise the features are extracted again (cached: only changed
     files are processed) and the model is retrained. The voice model has no in-place
     enrolment, so it is always retrained.
     ``removing``: the member's folders are already set aside, so the models still knowing them
-    is expected, not refused. Returns the updates in words and the notes (training's, or
-    ``face_change``'s)."""
+    is expected, not refused. Returns the updates in words and the notes (training's, or the
+    face check's on ``member``)."""
     import copy
 
     from engine.models.persistence import ModelRecord, load_model_bundle, save_models
@@ -380,12 +406,14 @@ def _update_models(
             # that the templates come from it and a later mmauth train sees the same members.
             extract_face_features(workspace, settings, progress=progress, cancel=cancel)
             entry = bundle.manifest["models"][ModelName.FACE]
-            updated, face_notes = face_change(copy.deepcopy(bundle.face))
+            rows = _dlib_face_rows(workspace, bundle.face)
+            updated = face_change(copy.deepcopy(bundle.face), rows)
+            misfit_count, face_notes = rows.check(member)
             notes += face_notes
             record = ModelRecord(
                 name=ModelName.FACE,
                 model=updated,
-                metrics=entry.get("metrics", {}),
+                metrics={**entry.get("metrics", {}), "enrolment_misfits": misfit_count},
                 inputs=entry.get("inputs", {}),
                 backend=entry.get("backend", "dlib"),
             )
@@ -460,9 +488,10 @@ def remove_member(
         updates, _ = _update_models(
             workspace,
             settings,
+            name,
             progress,
             cancel,
-            face_change=lambda model: (model.remove(name), []),
+            face_change=lambda model, _rows: model.remove(name),
             voice_changed=True,
             removing=True,
         )

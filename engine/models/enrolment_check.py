@@ -125,20 +125,15 @@ def face_misfits(
     members: Sequence[str],
     sources: Sequence[str],
     margin: float = FACE_MARGIN,
-    rows: Sequence[int] | None = None,
 ) -> list[Misfit]:
     """Enrolment photos (one row per original photo, dlib embeddings) closer to another
-    member's photos than to their own member's (cosine); ``rows``: only these photos are
-    checked (against all), as when one member is enrolled into a large gallery."""
+    member's photos than to their own member's (cosine)."""
     unit = unit_rows(np.asarray(features, dtype=float))
-    checked = np.arange(len(unit)) if rows is None else np.asarray(rows, dtype=int)
     found = []
     # A block of rows at a time keeps memory at BLOCK_ROWS x n similarities.
-    for start in range(0, checked.size, BLOCK_ROWS):
-        block = checked[start : start + BLOCK_ROWS]
-        found += misfits(
-            "face", unit[block] @ unit.T, members, sources, margin, rows=block.tolist()
-        )
+    for start in range(0, len(unit), BLOCK_ROWS):
+        block = list(range(start, min(start + BLOCK_ROWS, len(unit))))
+        found += misfits("face", unit[block] @ unit.T, members, sources, margin, rows=block)
     return found
 
 

@@ -359,25 +359,47 @@ def test_new_face_templates_come_from_the_refreshed_table_with_their_flags(
     """The dlib model takes the member's new rows of data/image_features.csv (the table training
     reads, so a later mmauth train keeps the member) with their augmented copies flagged, so
     that its held-out figures never score a copy as an attempt."""
-    from engine.auth.enrol import _add_face_templates
+    from engine.auth.enrol import _add_face_templates, _dlib_face_rows
 
     new = ["data/raw/faces/carol/a.png", "data/raw/faces/carol/b.png"]
     rows = [("bob", "data/raw/faces/bob/x.png", "original")]
     rows += [("carol", source, kind) for source in new for kind in ("original", "flip")]
     _face_table(workspace, rows)
-    model, notes = _add_face_templates(
-        workspace, _Gallery(templates_=np.ones((2, 4))), "carol", new
-    )
+    gallery = _Gallery(templates_=np.ones((2, 4)))
+    table = _dlib_face_rows(workspace, gallery)
+    model = _add_face_templates(table, gallery, "carol", new)
     assert model.enrolled == ("carol", (4, 4), [new[0], new[0], new[1], new[1]], [False, True] * 2)
-    assert notes == []
+    assert table.check("carol") == (0, [])
 
     with pytest.raises(EnrolmentError, match="c.png got no face features"):
-        _add_face_templates(
-            workspace,
-            _Gallery(templates_=np.ones((2, 4))),
-            "carol",
-            [*new, "data/raw/faces/carol/c.png"],
-        )
+        _add_face_templates(table, gallery, "carol", [*new, "data/raw/faces/carol/c.png"])
     # Features of another backend (another width) cannot be templates of the dlib model.
     with pytest.raises(EnrolmentError, match="not the dlib embeddings"):
-        _add_face_templates(workspace, _Gallery(templates_=np.ones((2, 128))), "carol", new)
+        _dlib_face_rows(workspace, _Gallery(templates_=np.ones((2, 128))))
+
+
+def test_the_face_check_names_what_concerns_the_member_and_counts_everything(
+    workspace: Workspace,
+) -> None:
+    """After an in-place dlib update the check runs over the whole gallery: the count is the
+    one training would write; the notes name the member's misfiled photos, and another's photo
+    that looks like the member, not unrelated old misfits."""
+    from engine.auth.enrol import _dlib_face_rows
+
+    rows = [
+        (m, f"data/raw/faces/{m}/{i}.png", "original")
+        for m in ("ann", "bob", "cy", "di")
+        for i in range(3)
+    ]
+    _face_table(workspace, rows)
+    table = _dlib_face_rows(workspace, _Gallery(templates_=np.ones((2, 4))))
+    # ann's photo 0 shows bob; cy's photo 0 shows di.
+    for index, looks_like in ((0, 3), (6, 9)):
+        table.features[index] = table.features[looks_like]
+    count, notes = table.check("bob")
+    assert count == 2
+    assert len(notes) == 1 and notes[0].startswith(
+        "face: data/raw/faces/ann/0.png, enrolled as ann, looks more like bob's"
+    )
+    assert table.check("cy")[1][0].startswith("face: data/raw/faces/cy/0.png")
+    assert table.check("eve") == (2, [])

@@ -38,6 +38,23 @@ def test_a_sample_of_another_group_is_named_with_its_figures() -> None:
     assert found[0].other > found[0].own and found[0].gap == found[0].other - found[0].own
 
 
+def test_blocks_of_photos_find_what_one_block_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gallery is checked a block of rows at a time: the blocks' seams change nothing."""
+    from engine.models import enrolment_check
+
+    rng = np.random.default_rng(2)
+    centres = np.eye(8)[:4]
+    rows = _clusters(rng, centres, 3)
+    rows[4] = centres[0] + rng.normal(0, 0.05, 8)  # ben's second photo shows ana
+    rows[10] = centres[2] + rng.normal(0, 0.05, 8)  # dan's second photo shows eve
+    members = np.repeat(["ana", "ben", "eve", "dan"], 3).tolist()
+    sources = [f"{m}/{i}.png" for i, m in enumerate(members)]
+    whole = face_misfits(rows, members, sources)
+    assert [m.source for m in whole] == ["ben/4.png", "dan/10.png"]
+    monkeypatch.setattr(enrolment_check, "BLOCK_ROWS", 5)
+    assert face_misfits(rows, members, sources) == whole
+
+
 def test_clean_groups_and_lone_samples_are_not_named() -> None:
     rng = np.random.default_rng(1)
     rows = _clusters(rng, rng.normal(size=(3, 8)), 3)
@@ -111,6 +128,7 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
     from engine.faces.extract import extract_face_features
+    from engine.models.persistence import load_model_bundle
     from engine.models.training import train_models
     from engine.voices.extract import extract_voice_features
 
@@ -130,6 +148,10 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
             for name, entry in result.manifest["models"].items()
         }
         return counts, [note for note in result.notes if "enrolled as" in note]
+
+    def face_misfit_count(root: Path) -> int:
+        manifest = load_model_bundle(Workspace(root), require=()).manifest
+        return int(manifest["models"]["face"]["metrics"]["enrolment_misfits"])
 
     clean = arrange(tmp_path / "clean", members=3, strangers=0, probe_takes=(5,), datasets=datasets)
     assert trained_notes(clean.root) == ({"face": 0, "voice": 0}, [])
@@ -156,12 +178,15 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
     assert face_notes[0].startswith(
         "face: data/raw/faces/newcomer/c.gif, enrolled as newcomer, looks more like person01's"
     )
+    # The model's count is the whole gallery's again, as training would write it.
+    assert face_misfit_count(clean.root) == 1
     # The face table was refreshed with the templates: retraining keeps the newcomer.
     train_models(Workspace(clean.root), load_settings(clean.root), which=("face",))
     listed = {m.name: m for m in list_members(Workspace(clean.root))}
     assert listed["newcomer"].in_face_model and listed["newcomer"].in_voice_model
     # And removing refreshes it too: retraining does not bring the member back.
     remove_member(Workspace(clean.root), load_settings(clean.root), "newcomer")
+    assert face_misfit_count(clean.root) == 0
     train_models(Workspace(clean.root), load_settings(clean.root), which=("face",))
     assert "newcomer" not in {m.name for m in list_members(Workspace(clean.root))}
 
