@@ -47,6 +47,8 @@ from engine.models.names import ModelName
 if TYPE_CHECKING:
     import numpy as np
 
+    from engine.models.enrolment_check import Misfit
+
 STAGE = "enrol"
 _CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -278,8 +280,9 @@ def _update_models_after_enrol(
         for path in face_paths
     ]
 
-    def add_templates(model: Any, rows: _FaceRows) -> Any:
-        return _add_face_templates(rows, model, name, destinations)
+    def add_templates(model: Any, rows: _FaceRows) -> tuple[Any, dict[str, str]]:
+        notes = _identified_as_others(model, rows, name, destinations)
+        return _add_face_templates(rows, model, name, destinations), notes
 
     return _update_models(
         workspace,
@@ -302,18 +305,17 @@ class _FaceRows:
     sources: np.ndarray
     augmented: np.ndarray
 
-    def check(self, member: str) -> tuple[int, list[str]]:
+    def check(self, member: str) -> tuple[int, list[Misfit]]:
         """The enrolment check over every original photo (training's, so that the model's
-        ``enrolment_misfits`` stays current), and the notes of the misfits that concern
+        ``enrolment_misfits`` stays current): the count, and the misfits that concern
         ``member``: their photos, or another's photo that looks like them."""
-        from engine.models.enrolment_check import enrolment_notes, face_misfits
+        from engine.models.enrolment_check import face_misfits
 
         original = ~self.augmented
         found = face_misfits(
             self.features[original], self.members[original], self.sources[original]
         )
-        concern = [m for m in found if member in (m.member, m.closer_to)]
-        return len(found), enrolment_notes("face", concern)
+        return len(found), [m for m in found if member in (m.member, m.closer_to)]
 
 
 def _dlib_face_rows(workspace: Workspace, model: Any) -> _FaceRows:
@@ -341,6 +343,36 @@ def _dlib_face_rows(workspace: Workspace, model: Any) -> _FaceRows:
     )
 
 
+def _identified_as_others(
+    model: Any, rows: _FaceRows, name: str, destinations: Sequence[str]
+) -> dict[str, str]:
+    """Notes (by photo) on the new photos that the face model, before taking them in, already identifies
+    as another member (at its own threshold). The enrolment check compares a photo with the
+    member's other photos, so it cannot judge a newcomer's only photo; the model's decision
+    can, and it is the decision logins will get."""
+    import numpy as np
+
+    from engine.models.enrolment_check import CONSEQUENCES
+
+    new = np.isin(rows.sources, destinations) & ~rows.augmented
+    if not new.any():
+        return {}
+    scores = model.decision_function(rows.features[new])
+    best = scores.argmax(axis=1)
+    threshold = float(model.threshold_)
+    notes = {}
+    for source, column, row in zip(rows.sources[new], best, scores, strict=True):
+        other, score = str(model.members_[column]), float(row[column])
+        if other != name and score >= threshold:
+            notes[str(source)] = (
+                f"face: {source}, enrolled as {name}, is identified by the face model as "
+                f"{other} (score {score:.3f} >= threshold {threshold:.3f}) "
+                f"({CONSEQUENCES['face']}). Check the file; if it is not {name}'s, run mmauth "
+                f"remove {name} and enrol them again with their own photos."
+            )
+    return notes
+
+
 def _add_face_templates(rows: _FaceRows, model: Any, name: str, destinations: Sequence[str]) -> Any:
     """The dlib face model with the member's new photos (``destinations``, workspace-relative)
     added as templates: their rows of the face table and augmented copies, as training makes
@@ -364,20 +396,22 @@ def _update_models(
     progress: ProgressCallback,
     cancel: threading.Event | None,
     *,
-    face_change: Callable[[Any, _FaceRows], Any] | None,
+    face_change: Callable[[Any, _FaceRows], tuple[Any, dict[str, str]]] | None,
     voice_changed: bool,
     removing: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Bring the trained models up to date with the enrolment folders: the dlib face model
     takes templates in place (``face_change``: the updated model, from the refreshed face
-    table's rows), then the enrolment check runs again over every photo; otherwise the features are extracted again (cached: only changed
-    files are processed) and the model is retrained. The voice model has no in-place
+    table's rows, and its notes by photo), then the enrolment check runs again over every
+    photo; otherwise the features are extracted again (cached: only changed files are
+    processed) and the model is retrained. The voice model has no in-place
     enrolment, so it is always retrained.
     ``removing``: the member's folders are already set aside, so the models still knowing them
     is expected, not refused. Returns the updates in words and the notes (training's, or the
     face check's on ``member``)."""
     import copy
 
+    from engine.models.enrolment_check import enrolment_notes
     from engine.models.persistence import ModelRecord, load_model_bundle, save_models
 
     try:
@@ -407,9 +441,12 @@ def _update_models(
             extract_face_features(workspace, settings, progress=progress, cancel=cancel)
             entry = bundle.manifest["models"][ModelName.FACE]
             rows = _dlib_face_rows(workspace, bundle.face)
-            updated = face_change(copy.deepcopy(bundle.face), rows)
-            misfit_count, face_notes = rows.check(member)
-            notes += face_notes
+            updated, change_notes = face_change(copy.deepcopy(bundle.face), rows)
+            misfit_count, concern = rows.check(member)
+            notes += enrolment_notes("face", concern)
+            # A photo both checks name is noted once, by the enrolment check.
+            named = {m.source for m in concern}
+            notes += [note for source, note in change_notes.items() if source not in named]
             record = ModelRecord(
                 name=ModelName.FACE,
                 model=updated,
@@ -491,7 +528,7 @@ def remove_member(
             name,
             progress,
             cancel,
-            face_change=lambda model, _rows: model.remove(name),
+            face_change=lambda model, _rows: (model.remove(name), {}),
             voice_changed=True,
             removing=True,
         )

@@ -382,8 +382,8 @@ def test_the_face_check_names_what_concerns_the_member_and_counts_everything(
     workspace: Workspace,
 ) -> None:
     """After an in-place dlib update the check runs over the whole gallery: the count is the
-    one training would write; the notes name the member's misfiled photos, and another's photo
-    that looks like the member, not unrelated old misfits."""
+    one training would write; the notes are on the member's misfiled photos, and another's
+    photo that looks like the member, not on unrelated old misfits."""
     from engine.auth.enrol import _dlib_face_rows
 
     rows = [
@@ -396,10 +396,10 @@ def test_the_face_check_names_what_concerns_the_member_and_counts_everything(
     # ann's photo 0 shows bob; cy's photo 0 shows di.
     for index, looks_like in ((0, 3), (6, 9)):
         table.features[index] = table.features[looks_like]
-    count, notes = table.check("bob")
+    count, concern = table.check("bob")
     assert count == 2
-    assert len(notes) == 1 and notes[0].startswith(
-        "face: data/raw/faces/ann/0.png, enrolled as ann, looks more like bob's"
-    )
-    assert table.check("cy")[1][0].startswith("face: data/raw/faces/cy/0.png")
+    assert [(m.source, m.member, m.closer_to) for m in concern] == [
+        ("data/raw/faces/ann/0.png", "ann", "bob")
+    ]
+    assert [m.source for m in table.check("cy")[1]] == ["data/raw/faces/cy/0.png"]
     assert table.check("eve") == (2, [])

@@ -189,6 +189,29 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
     assert face_misfit_count(clean.root) == 0
     train_models(Workspace(clean.root), load_settings(clean.root), which=("face",))
     assert "newcomer" not in {m.name for m in list_members(Workspace(clean.root))}
+    # A newcomer's only photo has no other photo of theirs to be compared with: the face
+    # model's own decision names it when it already takes the photo for a member.
+    shutil.copyfile(yale / "subject02.wink", newcomer / "only.gif")
+    lone = enrol_member(
+        Workspace(clean.root),
+        load_settings(clean.root),
+        "loner",
+        faces=[newcomer / "only.gif"],
+        voices=[newcomer / f"one_{index}.wav" for index in range(len(takes))],
+    )
+    lone_notes = [n for n in lone.notes if n.startswith("face:")]
+    assert any(
+        n.startswith(
+            "face: data/raw/faces/loner/only.gif, enrolled as loner, is identified by the face "
+            "model as person02"
+        )
+        for n in lone_notes
+    ), lone.notes
+    # The check over the gallery sees it from the other side: one of person02's photos now
+    # looks more like the newcomer's than like person02's others.
+    assert all(
+        "is identified by the face model" in n or "looks more like loner's" in n for n in lone_notes
+    ), lone_notes
 
     misfiled = arrange(
         tmp_path / "misfiled", members=3, strangers=0, probe_takes=(5,), datasets=datasets
