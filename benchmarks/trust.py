@@ -60,14 +60,20 @@ def measure(source: Path, scratch: Path, rows: int, repeats: int) -> None:
     from engine.core.fileio import file_sha256
     from engine.core.workspace import Workspace
     from engine.models.persistence import load_model_bundle
-    from engine.models.signing import check_members_enrolled, check_trusted, sign_manifest
+    from engine.models.signing import (
+        check_members_enrolled,
+        check_trusted,
+        record_trusted_manifest,
+        sign_manifest,
+    )
 
     workspace = Workspace(scratch / "workspace")
     shutil.copytree(source, workspace.root, ignore=shutil.ignore_patterns("mmauth.db*"))
     manifest = sign_manifest(json.loads(workspace.manifest.read_text()))
     workspace.manifest.write_text(json.dumps(manifest, indent=2))
-    bundle = load_model_bundle(workspace, require=())
     digest = file_sha256(workspace.manifest)
+    record_trusted_manifest(workspace, digest)
+    bundle = load_model_bundle(workspace, require=())
     steps = tuple({"name": n, "status": "passed", "message": "x" * 40} for n in range(8))
     row = AttemptRecord(
         at=time.time(),

@@ -68,3 +68,20 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     root = tmp_path / "workspace"
     root.mkdir()
     return Workspace(root=root)
+
+
+def copy_workspace(source: Path, target: Path) -> Workspace:
+    """A copy of the workspace at ``source`` (modification times kept, so the stored sample
+    fingerprints stay valid), its models recorded as this installation's for the copy, as
+    ``mmauth models trust`` records them: a copy is a new workspace to the installation, which
+    refuses models it has no record of making for it."""
+    import shutil
+
+    from engine.core.fileio import file_sha256
+    from engine.models.signing import record_trusted_manifest
+
+    shutil.copytree(source, target, dirs_exist_ok=True, copy_function=shutil.copy2)
+    copy = Workspace(root=target)
+    if copy.manifest.is_file():
+        record_trusted_manifest(copy, file_sha256(copy.manifest))
+    return copy

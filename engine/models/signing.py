@@ -10,7 +10,8 @@ Two more checks close what a valid signature leaves open:
 
 - the installation records the last manifest it signed for each workspace, so an older set of
   models (from before ``mmauth remove alice``) or a set copied from another workspace signed
-  with the same key is refused;
+  with the same key is refused, and so are models in a workspace it has no record for (a copy
+  of another workspace, or one that moved: ``mmauth models trust`` takes them in on purpose);
 - the members a model can grant must be enrolled in this workspace (an enrolment folder):
   a model that knows anyone else is refused, naming them.
 
@@ -136,7 +137,15 @@ def check_trusted(workspace: Workspace, manifest: Mapping[str, Any], manifest_sh
     if not check.trusted:
         raise UntrustedModelsError(str(check.problem))
     record = read_state(workspace_state_dir(workspace.root) / _TRUSTED_MODELS_FILE)
-    if record is not None and record.get("manifest_sha256") != manifest_sha256:
+    if record is None:
+        # Without a record the signature only proves this installation made the models for
+        # some workspace: another workspace's models, copied in, would grant its members here.
+        raise UntrustedModelsError(
+            f"{where} is signed by this installation, but it has no record of making models "
+            "for this workspace: models copied from another workspace, or the workspace was "
+            f"moved or copied since; refused. {_TRUST_HINT}"
+        )
+    if record.get("manifest_sha256") != manifest_sha256:
         raise UntrustedModelsError(
             f"{where} is not the one this installation last made for this workspace "
             f"({record.get('recorded_at', 'earlier')}): an older set of models (from before a "

@@ -19,6 +19,7 @@ from engine.auth.store import open_store
 from engine.auth.words import AuditEvent, Reason, Step, StepStatus
 from engine.core.installation import KEY_FILE_ENV
 from engine.core.workspace import Workspace
+from tests.conftest import copy_workspace
 from tests.security.helpers import attempt, genuine_pair
 
 pytestmark = pytest.mark.slow
@@ -87,14 +88,30 @@ def test_models_copied_from_another_workspace_are_refused(
     """Models that know chiara, in a workspace where chiara is not enrolled: refused, naming
     her, though the signature is this installation's."""
     face, voice = genuine_pair(trained, "chiara")
-    other = Workspace(tmp_path / "other")
-    shutil.copytree(trained.root, other.root, copy_function=shutil.copy2)
+    other = copy_workspace(trained.root, tmp_path / "other")
     shutil.rmtree(other.faces_dir / "chiara")
     shutil.rmtree(other.voices_dir / "chiara")
     assert_untrusted(other, face, voice, "chiara", "not enrolled in this workspace")
     listed = runner.invoke(create_app(), ["members", "--json", "-w", str(other.root)])
     chiara = next(m for m in json.loads(listed.stdout)["members"] if m["name"] == "chiara")
     assert chiara["faces"] == 0 and chiara["in_face_model"] is True
+
+
+def test_models_in_a_workspace_the_installation_has_no_record_of_are_refused(
+    trained: Workspace, tmp_path: Path
+) -> None:
+    """Every member of the models is enrolled in the copy, and the signature is this
+    installation's: without a record of making models for this workspace they are still
+    refused, since another workspace's models (where mallory was enrolled as alice) would grant
+    its members here. `mmauth models trust` takes them in on purpose."""
+    face, voice = genuine_pair(trained)
+    other = Workspace(tmp_path / "other")
+    shutil.copytree(trained.root, other.root, copy_function=shutil.copy2)
+    assert_untrusted(other, face, voice, "no record of making models for this workspace")
+    assert (
+        runner.invoke(create_app(), ["models", "trust", "-y", "-w", str(other.root)]).exit_code == 0
+    )
+    assert attempt(other, face, voice).granted
 
 
 def test_models_of_another_workspace_replacing_its_own_are_refused(

@@ -17,6 +17,7 @@ from textual.widgets import (
 )
 
 from engine.core.workspace import Workspace
+from tests.conftest import copy_workspace
 from tests.tui.conftest import notifications, screen_text, settle
 from tui.app import create_app
 from tui.widgets.steps import StepRow
@@ -145,7 +146,7 @@ async def test_training_one_model_fills_metrics_log_and_confusion(
 
 
 async def test_training_can_be_cancelled(trained_workspace: Workspace, tmp_path: Path) -> None:
-    copy = Workspace(root=Path(shutil.copytree(trained_workspace.root, tmp_path / "copy")))
+    copy = copy_workspace(trained_workspace.root, tmp_path / "copy")
     app = create_app(copy.root)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
@@ -196,7 +197,7 @@ async def test_unreadable_last_simulation_is_reported(small_workspace: Workspace
 
 
 async def test_enrol_form_adds_a_member(trained_workspace: Workspace, tmp_path: Path) -> None:
-    copy = Workspace(root=Path(shutil.copytree(trained_workspace.root, tmp_path / "copy")))
+    copy = copy_workspace(trained_workspace.root, tmp_path / "copy")
     faces, voices = first_probes(copy, STRANGER)
     # One of the photos is alice's: the screen says so after enrolling.
     borrowed = tmp_path / "borrowed.png"

@@ -19,6 +19,7 @@ import pytest
 
 from engine.auth.store import open_store
 from engine.core.workspace import Workspace
+from tests.conftest import copy_workspace
 
 
 @pytest.fixture
@@ -139,7 +140,7 @@ def assert_no_error(pane: str) -> None:
 
 
 def copy_of(workspace: Workspace, tmp_path: Path) -> Workspace:
-    return Workspace(root=Path(shutil.copytree(workspace.root, tmp_path / "sample")))
+    return copy_workspace(workspace.root, tmp_path / "sample")
 
 
 def still(socket: str, session: str, seconds: float = 1.5) -> str:
