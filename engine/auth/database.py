@@ -19,7 +19,7 @@ from typing import Any
 from engine.auth.chain import chain_existing_rows
 from engine.core.errors import MmauthError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS samples (
     mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
     fingerprint BLOB,
+    seal TEXT,
     added_at REAL NOT NULL,
     UNIQUE (modality, path)
 );
@@ -230,7 +231,12 @@ class Database:
                     f"understands ({SCHEMA_VERSION}); upgrade mmauth"
                 )
             elif int(row[0]) < SCHEMA_VERSION:
-                chain_existing_rows(connection, CHAINED_TABLES, ("attempts", "lockouts"))
+                if int(row[0]) < 2:
+                    chain_existing_rows(connection, CHAINED_TABLES, ("attempts", "lockouts"))
+                columns = {c[1] for c in connection.execute("PRAGMA table_info(samples)")}
+                if "seal" not in columns:
+                    # Unsealed rows are fingerprinted again from their files when next used.
+                    connection.execute("ALTER TABLE samples ADD COLUMN seal TEXT")
                 connection.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                     (str(SCHEMA_VERSION),),

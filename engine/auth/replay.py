@@ -15,6 +15,13 @@ workspace) can present it as is, or re-encoded. Three checks catch that:
 
 The default bounds were chosen on the shared datasets (docs/BENCHMARKS.md, "Replay defence").
 
+The enrolment files' hashes and fingerprints are kept in the audit store so that a login need
+not read every enrolment file again; each record carries this installation's MAC
+(``sample_seal``), and a record whose seal does not verify (edited in mmauth.db, or written
+before records were sealed) is made again from its file before the check uses it: whoever can
+write the workspace cannot swap a member's fingerprints for another's to let that member's own
+files through.
+
 Limits, stated plainly: this is not liveness detection (ISO/IEC 30107 presentation attack
 detection). It catches replays of the enrolment files themselves. It does not catch a new photo
 of the member printed or shown on a screen, a recording of the member made elsewhere, a heavily
@@ -25,6 +32,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
+import hmac
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +46,7 @@ from engine.auth.store import AuditStore, SampleRecord
 from engine.core.blas import single_threaded_blas
 from engine.core.errors import InputError
 from engine.core.fileio import file_sha256
+from engine.core.installation import installation_mac, signing_key
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace, member_folders
 
@@ -46,6 +57,7 @@ if TYPE_CHECKING:
 
 FACE = "face"
 VOICE = "voice"
+SEAL_PURPOSE = "enrolment-sample"
 MAX_PREPARED_TAKES = 2000
 """Enrolment recordings a guard keeps prepared for the copy search, the most recently compared
 ones (about 0.2 GiB: docs/BENCHMARKS.md, "Replay defence"); others are prepared again."""
@@ -125,6 +137,7 @@ class ReplayGuard:
             collections.OrderedDict()
         )
         self._photos: dict[tuple[str, str], PhotoTemplate | None] = {}
+        self._key: bytes | None = None
 
     def sync(self) -> ReplayGuard:
         """Bring the store up to date with the enrolment folders (new, changed, removed files);
@@ -208,7 +221,27 @@ class ReplayGuard:
         return self._photos[key]
 
     def samples(self, member: str, modality: str) -> Sequence[SampleRecord]:
-        return self._samples.get((member, modality), ())
+        """The member's enrolment records, each proven by its seal or made again from its
+        file (see the module docstring); a record whose file is gone is left out."""
+        stored = self._samples.get((member, modality), ())
+        if self._key is None:
+            self._key = signing_key()
+        key = self._key
+        if all(_sealed(sample, key) for sample in stored):
+            return stored
+        folder = self.workspace.faces_dir if modality == FACE else self.workspace.voices_dir
+        remade = []
+        for sample in stored:
+            if _sealed(sample, key):
+                remade.append(sample)
+                continue
+            path = (self.workspace.root / sample.path).resolve()
+            # The stored path is not trusted either: only a file in the member's own folder.
+            if path.parent == (folder / member).resolve() and path.is_file():
+                remade.append(make_sample(self.workspace, self.settings, member, modality, path))
+        self.store.put_samples([s for s in remade if s not in stored], now=time.time())
+        self._samples[(member, modality)] = remade
+        return remade
 
     def check(
         self,
@@ -305,14 +338,15 @@ def _current_format(sample: SampleRecord) -> bool:
 def make_sample(
     workspace: Workspace, settings: Settings, member: str, modality: str, path: Path
 ) -> SampleRecord:
-    """A store record for an enrolment file: its hash and fingerprint (None if undecodable)."""
+    """A sealed store record for an enrolment file: its hash and fingerprint (None if
+    undecodable)."""
     stat = path.stat()
     fingerprint_of = image_fingerprint if modality == FACE else audio_fingerprint
     try:
         fingerprint: bytes | None = fingerprint_of(path, settings)
     except InputError:
         fingerprint = None
-    return SampleRecord(
+    record = SampleRecord(
         member=member,
         modality=modality,
         path=workspace.relative(path),
@@ -321,3 +355,25 @@ def make_sample(
         sha256=file_sha256(path),
         fingerprint=fingerprint,
     )
+    return dataclasses.replace(record, seal=sample_seal(record))
+
+
+def sample_seal(sample: SampleRecord, key: bytes | None = None) -> str:
+    """This installation's MAC of everything the replay check reads from a record."""
+    fingerprint = None if sample.fingerprint is None else hashlib.sha256(sample.fingerprint)
+    payload = json.dumps(
+        [
+            sample.member,
+            sample.modality,
+            sample.path,
+            sample.size,
+            sample.mtime_ns,
+            sample.sha256,
+            None if fingerprint is None else fingerprint.hexdigest(),
+        ]
+    ).encode("utf-8")
+    return installation_mac(SEAL_PURPOSE, payload, key)
+
+
+def _sealed(sample: SampleRecord, key: bytes) -> bool:
+    return sample.seal is not None and hmac.compare_digest(sample.seal, sample_seal(sample, key))

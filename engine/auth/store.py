@@ -96,6 +96,9 @@ class SampleRecord:
     sha256: str
     fingerprint: bytes | None
     """Perceptual hash (photos) or audio fingerprint (recordings), see engine.auth.replay."""
+    seal: str | None = None
+    """This installation's MAC of the record (engine.auth.replay.sample_seal): the replay check
+    trusts a stored hash and fingerprint only when it verifies."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,10 +300,11 @@ class AuditStore(Database):
         with self.transaction() as connection:
             connection.executemany(
                 "INSERT INTO samples (member, modality, path, size, mtime_ns, sha256, "
-                "fingerprint, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "fingerprint, seal, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (modality, path) DO UPDATE SET member = excluded.member, "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, "
-                "fingerprint = excluded.fingerprint, added_at = excluded.added_at",
+                "fingerprint = excluded.fingerprint, seal = excluded.seal, "
+                "added_at = excluded.added_at",
                 [
                     (
                         s.member,
@@ -310,6 +314,7 @@ class AuditStore(Database):
                         s.mtime_ns,
                         s.sha256,
                         s.fingerprint,
+                        s.seal,
                         now,
                     )
                     for s in samples
@@ -331,7 +336,9 @@ class AuditStore(Database):
         if modality is not None:
             clauses.append("modality = ?")
             params.append(modality)
-        query = "SELECT member, modality, path, size, mtime_ns, sha256, fingerprint FROM samples"
+        query = (
+            "SELECT member, modality, path, size, mtime_ns, sha256, fingerprint, seal FROM samples"
+        )
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         with self.connect() as connection:

@@ -104,6 +104,14 @@ def key_id(key: bytes) -> str:
     return hmac.new(key, b"mmauth key id", hashlib.sha256).hexdigest()[:16]
 
 
+def installation_mac(purpose: str, payload: bytes, key: bytes | None = None) -> str:
+    """HMAC-SHA256 (hex) of ``payload`` under the installation's key, for records kept in the
+    workspace that must prove this installation wrote them; ``purpose`` keeps the key's uses
+    apart (a seal made for one kind of record never verifies as another)."""
+    key = signing_key() if key is None else key
+    return hmac.new(key, purpose.encode("ascii") + b"\0" + payload, hashlib.sha256).hexdigest()
+
+
 _PATH_NOTE = "workspace.txt"
 
 

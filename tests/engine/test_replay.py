@@ -310,6 +310,42 @@ def test_sync_follows_added_changed_and_removed_files(enrolled) -> None:
     assert guard.samples("bob", "face") == ()
 
 
+def test_a_record_given_another_members_fingerprints_is_made_again(
+    enrolled, tmp_path: Path
+) -> None:
+    """Whoever can write mmauth.db copies bob's hash and fingerprint onto alice's record, keeping
+    its path, size and time (so sync does not read the file again): the seal does not verify,
+    the record is made again from alice's file, and her own photo is still caught."""
+    import dataclasses
+
+    workspace, guard = enrolled
+    store = guard.store
+    (alice,) = store.samples("alice", "face")
+    (bob,) = store.samples("bob", "face")
+    forged = dataclasses.replace(alice, sha256=bob.sha256, fingerprint=bob.fingerprint)
+    store.put_samples([forged], now=0.0)
+    fresh = ReplayGuard(workspace, SETTINGS, store).sync()
+    verdict = _check(fresh, "alice", face=workspace.faces_dir / "alice" / "front.png")
+    assert verdict.suspected and verdict.how == "identical"
+    assert store.samples("alice", "face") == [alice]
+
+
+def test_unsealed_records_are_sealed_and_foreign_paths_dropped(enrolled) -> None:
+    """Records from before seals are fingerprinted again when first used; a record pointing
+    outside the member's own folder is not trusted, whatever it holds."""
+    import dataclasses
+
+    workspace, guard = enrolled
+    store = guard.store
+    (alice,) = store.samples("alice", "face")
+    store.put_samples([dataclasses.replace(alice, seal=None)], now=0.0)
+    stray = dataclasses.replace(alice, path="data/raw/faces/bob/front.png", seal=None)
+    guard.sync()
+    guard._samples[("alice", "face")] = [*guard._samples[("alice", "face")], stray]
+    assert guard.samples("alice", "face") == [alice]
+    assert store.samples("alice", "face") == [alice]
+
+
 def test_undecodable_enrolment_file_keeps_its_hash(workspace: Workspace, tmp_path: Path) -> None:
     broken = workspace.faces_dir / "carol" / "broken.png"
     broken.parent.mkdir(parents=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.auth.chain import HEAD_FILE, entry_hash
+from engine.auth.database import SCHEMA_VERSION
 from engine.auth.operator import acknowledge_audit, unlock_member, verify_audit
 from engine.auth.store import AuditStore, open_store
 from engine.auth.words import AuditEvent, Decision, Reason, Step, StepStatus
@@ -266,7 +267,10 @@ def test_log_from_before_the_chain_is_adopted_and_logged(workspace: Workspace) -
     )
     connection.close()
     store = open_store(workspace)
-    assert store.schema_version() == 2
+    assert store.schema_version() == SCHEMA_VERSION
+    assert {
+        c[1] for c in sqlite3.connect(workspace.database).execute("PRAGMA table_info(samples)")
+    } >= {"seal"}
     status = store.log.check_chain()
     assert status.intact and status.entries == 1
     assert store.log.events()[0].kind == AuditEvent.ADOPTED
