@@ -50,14 +50,17 @@ def models_trust_command(
     as_json: JsonOption = False,
 ) -> None:
     """Sign this workspace's models with this installation's key (models made elsewhere on
-    purpose). Only intact models whose members are enrolled here are signed; the trust is
-    written to the audit log."""
+    purpose), and accept the workspace's current login defences (settings [auth]), also when
+    they are looser than before. Only intact models whose members are enrolled here are
+    signed; the trust is written to the audit log."""
     with handle_errors(as_json):
         from engine.auth.operator import models_trust, trust_models
+        from engine.core.defences import accepted_defences, weakened
 
-        space, _ = open_workspace(ctx, workspace)
+        space, settings = open_workspace(ctx, workspace)
         before = models_trust(space)
-        if before.trusted:
+        loosened = weakened(settings.auth, accepted_defences(space))
+        if before.trusted and not loosened:
             message = "the models are already trusted: nothing to do"
             if as_json:
                 print_json({"ok": True, "changed": False, "message": message})
@@ -65,11 +68,14 @@ def models_trust_command(
                 console.print(message)
             return
         if not yes and not as_json:
-            console.print(f"[yellow]Now refused:[/] {shown(before.problem)}", highlight=False)
+            for problem in [before.problem, *loosened]:
+                if problem:
+                    console.print(f"[yellow]Now refused:[/] {shown(problem)}", highlight=False)
             typer.confirm(
-                "Trust these models and sign them with this installation's key?", abort=True
+                "Trust these models and settings, and sign them with this installation's key?",
+                abort=True,
             )
-        trusted = trust_models(space)
+        trusted = trust_models(space, settings.auth)
     if as_json:
         print_json({"ok": True, "changed": True, **dataclasses.asdict(trusted)})
         return

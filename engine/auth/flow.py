@@ -59,6 +59,7 @@ from engine.auth.words import (
     StepStatus,
     compare_scores,
 )
+from engine.core.defences import WeakenedDefencesError, check_defences
 from engine.core.errors import InputError, MmauthError, ModelIntegrityError
 from engine.core.fileio import file_sha256
 from engine.core.settings import AuthSettings, Settings
@@ -284,7 +285,9 @@ class Authenticator:
             bundle = self._bundle()
         except MmauthError as error:
             # Untrusted models are a kind of refused models: the most specific reason wins.
-            if isinstance(error, UntrustedModelsError):
+            if isinstance(error, WeakenedDefencesError):
+                reason = Reason.DEFENCES_WEAKENED
+            elif isinstance(error, UntrustedModelsError):
                 reason = Reason.MODELS_UNTRUSTED
             elif isinstance(error, ModelIntegrityError):
                 reason = Reason.MODELS_REFUSED
@@ -462,6 +465,8 @@ class Authenticator:
         if self.bundle is None:
             from engine.models.persistence import load_model_bundle
 
+            # The settings are checked with the models: both are what an operator accepted.
+            check_defences(self.workspace, self.settings.auth)
             self.bundle = load_model_bundle(
                 self.workspace, require=BIOMETRIC_MODELS, for_inference=True
             )

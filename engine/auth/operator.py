@@ -11,8 +11,10 @@ from typing import Any
 from engine.auth.chain import ChainStatus
 from engine.auth.store import Lockout, open_store
 from engine.auth.words import AuditEvent
+from engine.core.defences import accepted_defences, record_defences, weakened
 from engine.core.errors import MmauthError, ModelIntegrityError, UnknownMemberError
 from engine.core.fileio import atomic_write_bytes, file_sha256
+from engine.core.settings import AuthSettings
 from engine.core.workspace import Workspace, member_folders
 
 
@@ -53,11 +55,13 @@ def models_trust(workspace: Workspace) -> ModelsTrust:
     )
 
 
-def trust_models(workspace: Workspace) -> ModelsTrust:
-    """Sign the workspace's models with this installation's key, on an operator's word.
+def trust_models(workspace: Workspace, auth: AuthSettings) -> ModelsTrust:
+    """Sign the workspace's models with this installation's key, and accept ``auth`` as its
+    login defences (engine.core.defences), on an operator's word.
 
     Only intact models are signed: every file must match the manifest, and every member a
-    model can grant must be enrolled here. The previous signer is written to the audit log.
+    model can grant must be enrolled here. The previous signer, and any defence the settings
+    loosen, are written to the audit log.
     """
     from engine.models.persistence import load_model_bundle, read_manifest
     from engine.models.signing import (
@@ -86,11 +90,14 @@ def trust_models(workspace: Workspace) -> ModelsTrust:
     except MmauthError:
         atomic_write_bytes(workspace.manifest, previous)
         raise
+    loosened = weakened(auth, accepted_defences(workspace))
+    record_defences(workspace, auth)
     store.log.record_event(
         AuditEvent.MODELS_TRUSTED,
         f"models {', '.join(manifest['models'])} of {workspace.relative(workspace.manifest)} "
         f"signed with key {before.this_key}; previously "
-        + (f"signed with key {before.signed_by}" if before.signed_by else "unsigned"),
+        + (f"signed with key {before.signed_by}" if before.signed_by else "unsigned")
+        + (f"; loosened defences accepted: {'; '.join(loosened)}" if loosened else ""),
     )
     return ModelsTrust(True, before.signed_by, before.this_key, tuple(manifest["models"]))
 

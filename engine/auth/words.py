@@ -73,6 +73,7 @@ class Reason(enum.StrEnum):
     MODELS_MISSING = "models_missing"
     MODELS_REFUSED = "models_refused"
     MODELS_UNTRUSTED = "models_untrusted"
+    DEFENCES_WEAKENED = "defences_weakened"
     NO_FACE = "no_face"
     MULTIPLE_FACES = "multiple_faces"
     UNKNOWN_FACE = "unknown_face"
@@ -97,6 +98,7 @@ REASONS: dict[Reason, str] = {
     Reason.MODELS_MISSING: "the models are not trained yet",
     Reason.MODELS_REFUSED: "a model file failed its integrity check",
     Reason.MODELS_UNTRUSTED: "the models were not made by this installation for this workspace",
+    Reason.DEFENCES_WEAKENED: "the settings loosen a defence this installation accepted",
     Reason.NO_FACE: "no face was found in the photo",
     Reason.MULTIPLE_FACES: "the photo shows more than one face of comparable size",
     Reason.UNKNOWN_FACE: "the face does not match any enrolled member",

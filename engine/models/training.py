@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.core.defences import record_defences
 from engine.core.errors import InputError, MissingStageError
 from engine.core.feature_tables import feature_matrix, read_feature_table
 from engine.core.fileio import file_sha256
@@ -133,6 +134,8 @@ def train_models(
             workspace.training_summary: summary_csv(summary_rows(manifest))
         },
     )
+    # Training is an operator's act: the login defences it ran with are the accepted ones.
+    record_defences(workspace, settings.auth)
     summary = summary_rows(manifest)
     progress(Progress("train.save", 1, 1, f"wrote {len(trained)} model(s) and the manifest"))
     return TrainingResult(

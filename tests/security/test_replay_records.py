@@ -4,6 +4,7 @@ enrolment files through."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from engine.auth.outcomes import Reason
 from engine.core.workspace import Workspace, member_folders
@@ -34,3 +35,32 @@ def test_fingerprints_swapped_in_the_store_do_not_let_an_enrolment_file_through(
     voice = member_folders(trained.voices_dir)["alice"][0]
     decision = attempt(trained, face, voice)
     assert not decision.granted and decision.reason == Reason.REPLAY_SUSPECTED, decision.message
+
+
+def test_loosened_replay_bounds_in_the_settings_are_refused_until_accepted(
+    trained: Workspace, tmp_path: Path
+) -> None:
+    """Whoever can write mmauth.toml sets bounds that catch no copy: the login is refused,
+    naming the settings, until an operator accepts them with mmauth models trust (written to
+    the audit log); then the copy is judged by the accepted bounds."""
+    from typer.testing import CliRunner
+
+    from cli.main import create_app
+    from engine.auth.store import open_store
+    from engine.auth.words import AuditEvent
+
+    alice = member_folders(trained.faces_dir)["alice"][0]
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(alice.read_bytes() + b"\0")  # not byte-identical: the bounds decide
+    voice = genuine_pair(trained)[1]
+    assert attempt(trained, copy, voice).reason == Reason.REPLAY_SUSPECTED
+    with (trained.root / "mmauth.toml").open("a") as settings:
+        settings.write("\n[auth]\nreplay_photo_residual = 0.0\nreplay_audio_similarity = 1.0\n")
+    decision = attempt(trained, copy, voice)
+    assert decision.reason == Reason.DEFENCES_WEAKENED, decision.message
+    assert "auth.replay_photo_residual = 0.0 (accepted 8.0" in decision.message
+    trusted = CliRunner().invoke(create_app(), ["models", "trust", "-y", "-w", str(trained.root)])
+    assert trusted.exit_code == 0, trusted.output
+    assert attempt(trained, copy, voice).reason != Reason.DEFENCES_WEAKENED
+    (event,) = [e for e in open_store(trained).log.events() if e.kind == AuditEvent.MODELS_TRUSTED]
+    assert "loosened defences accepted: auth.replay_photo_residual = 0.0" in event.detail
