@@ -78,6 +78,7 @@ def genuine_pairs(root: Path, members: tuple[str, ...]) -> list[tuple[Path, Path
 def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, float]:
     from engine.auth.flow import Authenticator
     from engine.auth.store import AuditStore
+    from engine.core.defences import record_defences
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
     from engine.faces.extract import face_vector
@@ -85,8 +86,10 @@ def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, f
     from engine.voices.extract import voice_sample
 
     space = Workspace(root)
-    # The lockout is checked and counted as in real use, but can never lock a member here.
+    # The lockout is checked and counted as in real use, but can never lock a member here:
+    # accepted for this benchmark workspace as an operator's mmauth models trust would.
     settings = load_settings(root, {"auth.lockout_attempts": 10**9})
+    record_defences(space, settings.auth)
     with tempfile.TemporaryDirectory() as scratch:
         flow = Authenticator(
             space,

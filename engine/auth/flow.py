@@ -118,6 +118,7 @@ class Authenticator:
         self.record = record
         self.lockout = lockout
         self.origin = origin
+        self._defences_checked = False
         self.recommendations = ProductRecommendations(workspace, self._bundle)
         self.policy = LockoutPolicy(
             attempts=settings.auth.lockout_attempts,
@@ -282,6 +283,11 @@ class Authenticator:
     def _models(self) -> tuple[StepOutcome, None]:
         started = time.perf_counter()
         try:
+            # The settings are checked with the models, however the models were loaded: both
+            # are what an operator accepted. Once per authenticator: its settings are fixed.
+            if not self._defences_checked:
+                check_defences(self.workspace, self.settings.auth)
+                self._defences_checked = True
             bundle = self._bundle()
         except MmauthError as error:
             # Untrusted models are a kind of refused models: the most specific reason wins.
@@ -465,8 +471,6 @@ class Authenticator:
         if self.bundle is None:
             from engine.models.persistence import load_model_bundle
 
-            # The settings are checked with the models: both are what an operator accepted.
-            check_defences(self.workspace, self.settings.auth)
             self.bundle = load_model_bundle(
                 self.workspace, require=BIOMETRIC_MODELS, for_inference=True
             )
