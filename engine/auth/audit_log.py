@@ -28,6 +28,10 @@ from engine.auth.chain import (
 from engine.auth.database import CHAINED_TABLES, EVENT_COLUMNS, Database, StoreError
 from engine.auth.words import AuditEvent
 
+TAMPERED_RUNS = "written_while_tampered"
+"""Outside-record key: runs [before seq, before hash, last seq, last hash] of entries written to a
+log that did not match the record."""
+
 
 class AuditTamperedError(StoreError):
     """The audit log does not match this installation's record of it: deleted, truncated or
@@ -97,6 +101,26 @@ class AuditLog:
             locks.append(added)
         self.outside.write(record, head, lockouts=locks, **changes)
 
+    def note_written_while_tampered(
+        self, record: dict[str, Any], before: ChainHead, head: ChainHead
+    ) -> None:
+        """Keep apart, in the outside record, the entries written after ``before`` to a log
+        that did not match it (denials are evidence, so they are written anyway).
+
+        The recorded head stays where this installation last trusted the log. Without this
+        note, those entries would take the places of the deleted ones (or follow a replaced
+        log's end) and the next check would diagnose them instead of what was done to the log:
+        a truncation would read as a rewrite. Consecutive writes extend one run; a run that
+        does not continue the last one means the log changed again in between.
+        """
+        runs = [list(run) for run in record.get(TAMPERED_RUNS, [])]
+        if runs and ChainHead(int(runs[-1][2]), str(runs[-1][3])) == before:
+            runs[-1][2:] = [head.seq, head.hash]
+        else:
+            runs.append([before.seq, before.hash, head.seq, head.hash])
+        recorded = self.outside.head(record) or ChainHead()
+        self.outside.write(record, recorded, **{TAMPERED_RUNS: runs})
+
     def check_chain(self, *, full: bool = False) -> ChainStatus:
         """Compare the log with this installation's record of it.
 
@@ -141,10 +165,19 @@ class AuditLog:
             recorded = self.outside.head(record)
             at_recorded = hash_at(connection, tables, recorded.seq) if recorded else None
             first = ((record or {}).get("first"), hash_at(connection, tables, 1))
+            found, lost = _before_own_runs(connection, head, (record or {}).get(TAMPERED_RUNS, []))
         new_unchained = [row for row in unchained if row not in known_unchained]
         if not new_unchained:
             problems = [p for p in problems if "outside the chain" not in p]
-        problems += head_problems(self.database.path.name, head, recorded, at_recorded, first)
+        problems += head_problems(self.database.path.name, found, recorded, at_recorded, first)
+        problems += [
+            f"the {last - start} entries this installation wrote while it was tampered "
+            f"(entries {start + 1}-{last}) were deleted or changed too"
+            if last - start > 1
+            else f"entry {last}, written by this installation while it was tampered, was "
+            "deleted or changed too"
+            for start, last in lost
+        ]
         intact = not problems
         if intact:
             self._verified = walked
@@ -201,6 +234,8 @@ class AuditLog:
                             ),
                         )
                 first = hash_at(connection, tuple(CHAINED_TABLES), 1)
+            # The denials written while it was tampered are part of what is accepted.
+            cleared: dict[str, Any] = {TAMPERED_RUNS: []}
             self.advance_record(
                 record,
                 head,
@@ -208,6 +243,7 @@ class AuditLog:
                 first=first,
                 accepted_breaks=breaks,
                 accepted_unchained=unchained,
+                **cleared,
             )
             self._verified = None
         return status
@@ -251,6 +287,22 @@ class AuditLog:
             params = (int(limit),)
         with self.database.connect() as connection:
             return [EventRecord(*row) for row in connection.execute(query, params)]
+
+
+def _before_own_runs(
+    connection: sqlite3.Connection, head: ChainHead, runs: Sequence[Sequence[Any]]
+) -> tuple[ChainHead, list[tuple[int, int]]]:
+    """The database's head as it was before the runs this installation wrote to it while it
+    was tampered (so the check diagnoses what was done to the log, not those denials), and the
+    runs (first place - 1, last place) no longer in the log."""
+    lost: list[tuple[int, int]] = []
+    for start_seq, start_hash, end_seq, end_hash in reversed(runs):
+        end = ChainHead(int(end_seq), str(end_hash))
+        if head == end:
+            head = ChainHead(int(start_seq), str(start_hash))
+        elif hash_at(connection, tuple(CHAINED_TABLES), end.seq) != end.hash:
+            lost.append((int(start_seq), end.seq))
+    return head, lost[::-1]
 
 
 def first_hash(connection: sqlite3.Connection, record: dict[str, Any] | None) -> str | None:

@@ -163,6 +163,8 @@ class AuditStore(Database):
             if trusted:
                 added = None if lock is None else dataclasses.asdict(lock)
                 self.log.advance_record(record, head, attempt.at, added=added, first=first)
+            elif record is not None:
+                self.log.note_written_while_tampered(record, before, head)
         return attempt_id, lock
 
     def _maybe_lock(

@@ -184,3 +184,23 @@ def test_simulate_without_models_exits_2(workspace: Workspace) -> None:
     result = run(workspace, "simulate", "--json")
     assert result.exit_code == 2
     assert json.loads(result.stdout)["ok"] is False
+
+
+def test_audit_verify_keeps_its_finding_after_a_denial(
+    space: Workspace, probes: Path, stand_in_models
+) -> None:
+    import sqlite3
+
+    for voice in ("alice-hello.wav", "bob-open_sesame.wav"):
+        authenticate(space, probes / "alice-1.png", probes / voice)
+    connection = sqlite3.connect(space.database)
+    with connection:
+        connection.execute("DELETE FROM attempts WHERE id = (SELECT MAX(id) FROM attempts)")
+    connection.close()
+    before = run(space, "audit", "verify")
+    assert before.exit_code == 1 and "was truncated: it ends at entry 1" in before.stdout
+    denied = authenticate(space, probes / "alice-1.png", probes / "alice-hello.wav")
+    assert denied.exit_code == 1 and "audit_tampered" in denied.stdout
+    after = run(space, "audit", "verify")
+    assert after.exit_code == 1 and "was truncated: it ends at entry 1" in after.stdout
+    assert "rewritten" not in after.stdout

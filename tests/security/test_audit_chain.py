@@ -70,7 +70,7 @@ def test_deleted_log_stops_authentication(space: Workspace, probes: Path) -> Non
         Path(f"{space.database}{suffix}").unlink(missing_ok=True)
     assert_stopped(space, probes, "deleted")
     # Still stopped on the next start: the denial written to the new file changes nothing.
-    assert_stopped(space, probes, "deleted or replaced")
+    assert_stopped(space, probes, "was deleted or emptied")
 
 
 def test_a_sample_written_into_the_emptied_folder_retires_the_old_records(
@@ -271,3 +271,67 @@ def test_log_from_before_the_chain_is_adopted_and_logged(workspace: Workspace) -
     assert status.intact and status.entries == 1
     assert store.log.events()[0].kind == AuditEvent.ADOPTED
     assert verify_audit(workspace).intact
+
+
+def test_denials_written_to_a_truncated_log_keep_the_diagnosis(
+    space: Workspace, probes: Path
+) -> None:
+    """The denials written while the log is tampered take the deleted entries' places; the
+    check must still say what was done to the log, however many follow."""
+    logged_twice(space, probes)
+    sql(space, "DELETE FROM attempts WHERE id = (SELECT MAX(id) FROM attempts)")
+    found = verify_audit(space).problems
+    assert "truncated: it ends at entry 1" in found[0]
+    for _ in range(2):
+        assert_stopped(space, probes, "was truncated")
+        assert verify_audit(space).problems == found
+    # The installation's head is not moved onto a log it does not trust.
+    assert verify_audit(space).recorded == 2
+
+
+def test_denials_written_to_a_deleted_log_keep_the_diagnosis(
+    space: Workspace, probes: Path
+) -> None:
+    logged_twice(space, probes)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{space.database}{suffix}").unlink(missing_ok=True)
+    found = verify_audit(space).problems
+    assert "deleted or emptied" in found[0]
+    assert_stopped(space, probes, "was deleted or emptied")
+    assert verify_audit(space).problems == found
+
+
+def test_denials_written_after_an_edit_add_no_finding(space: Workspace, probes: Path) -> None:
+    logged_twice(space, probes)
+    sql(space, "UPDATE attempts SET decision = 'GRANTED', reason = 'ok' WHERE id = 2")
+    found = verify_audit(space).problems
+    assert_stopped(space, probes, "entry 2 (attempt #2) was edited")
+    assert verify_audit(space).problems == found
+
+
+def test_deleting_the_denials_written_while_tampered_is_found(
+    space: Workspace, probes: Path
+) -> None:
+    logged_twice(space, probes)
+    sql(space, "DELETE FROM attempts WHERE id = 2")
+    assert_stopped(space, probes, "was truncated")
+    assert_stopped(space, probes, "was truncated")
+    sql(space, "DELETE FROM attempts WHERE id > 1")
+    problems = verify_audit(space).problems
+    assert "truncated: it ends at entry 1" in problems[0]
+    assert "the 2 entries this installation wrote while it was tampered" in problems[1]
+
+
+def test_acknowledging_takes_the_denials_written_while_tampered(
+    space: Workspace, probes: Path
+) -> None:
+    logged_twice(space, probes)
+    sql(space, "DELETE FROM attempts WHERE id = 2")
+    assert_stopped(space, probes, "was truncated")
+    assert_stopped(space, probes, "was truncated")
+    acknowledged = acknowledge_audit(space)
+    assert "truncated" in acknowledged.problems[0]
+    status = verify_audit(space)
+    assert status.intact and status.recorded == status.entries == 4
+    assert attempt(space, probes).granted
+    assert verify_audit(space).intact
