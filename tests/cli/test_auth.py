@@ -14,6 +14,7 @@ from engine.auth.flow import Authenticator
 from engine.core.workspace import Workspace
 from tests.engine.test_auth import BUNDLE, FakeFeatures, enrolled_workspace, probe_folder
 from tests.engine.test_enrol import enrolment_inputs, install_fake_pipelines
+from tests.engine.test_simulate import sim_template, simulated  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 
@@ -204,3 +205,23 @@ def test_audit_verify_keeps_its_finding_after_a_denial(
     after = run(space, "audit", "verify")
     assert after.exit_code == 1 and "was truncated: it ends at entry 1" in after.stdout
     assert "rewritten" not in after.stdout
+
+
+def test_simulate_audit_refuses_a_tampered_log(simulated: Workspace) -> None:  # noqa: F811
+    import sqlite3
+
+    assert run(simulated, "simulate", "--audit").exit_code == 0
+    report = simulated.reports_dir / "simulation.json"
+    saved = report.read_bytes()
+    connection = sqlite3.connect(simulated.database)
+    with connection:
+        connection.execute("UPDATE attempts SET decision = 'DENIED' WHERE id = 1")
+    connection.close()
+    result = run(simulated, "simulate", "--audit")
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.split())
+    assert "the audit log is tampered (entry 1 (attempt #1) was edited" in said
+    assert "Run mmauth audit verify, then mmauth audit acknowledge" in said
+    assert report.read_bytes() == saved
+    as_json = json.loads(run(simulated, "simulate", "--audit", "--json").stdout)
+    assert as_json["ok"] is False and "tampered" in as_json["error"]["message"]
