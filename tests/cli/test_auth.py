@@ -152,6 +152,7 @@ def test_history_lists_filters_and_validates(
     assert [a["identified_member"] for a in only_bob["attempts"]] == ["bob"]
     table = run(space, "history")
     assert table.exit_code == 0 and "DENIED" in table.stdout and "GRANTED" in table.stdout
+    assert "audit" not in table.stdout  # an intact log gets no audit column
     assert run(space, "history", "--decision", "maybe").exit_code == 2
 
 
@@ -225,3 +226,29 @@ def test_simulate_audit_refuses_a_tampered_log(simulated: Workspace) -> None:  #
     assert report.read_bytes() == saved
     as_json = json.loads(run(simulated, "simulate", "--audit", "--json").stdout)
     assert as_json["ok"] is False and "tampered" in as_json["error"]["message"]
+
+
+def test_history_flags_acknowledged_tampering(
+    space: Workspace, probes: Path, stand_in_models
+) -> None:
+    import sqlite3
+
+    for voice in ("alice-hello.wav", "bob-open_sesame.wav", "alice-hello.wav"):
+        authenticate(space, probes / "alice-1.png", probes / voice)
+    connection = sqlite3.connect(space.database)
+    with connection:
+        connection.execute("UPDATE attempts SET decision = 'GRANTED', reason = 'ok' WHERE id = 2")
+        connection.execute("DELETE FROM attempts WHERE id = 1")
+    connection.close()
+    assert run(space, "audit", "acknowledge", "--yes").exit_code == 0
+    shown = json.loads(run(space, "history", "--json").stdout)
+    assert shown["audit_log_intact"] is True
+    assert [(a["id"], a["decision"], a["integrity"]) for a in shown["attempts"]] == [
+        (3, "GRANTED", None),
+        (2, "GRANTED", "edited: hash does not match"),
+    ]
+    marks = {m["kind"]: m for m in shown["audit_log_marks"]}
+    assert marks["deleted"]["after"] == 0 and "entry 1" in marks["deleted"]["text"]
+    assert "acknowledged by" in marks["acknowledged"]["text"] and marks["acknowledged"]["time"]
+    table = run(space, "history").stdout
+    assert "edited:" in table and "deleted" in table and "acknow" in table

@@ -335,3 +335,84 @@ def test_acknowledging_takes_the_denials_written_while_tampered(
     assert status.intact and status.recorded == status.entries == 4
     assert attempt(space, probes).granted
     assert verify_audit(space).intact
+
+
+def test_history_flags_an_edited_row_after_it_is_acknowledged(
+    space: Workspace, probes: Path
+) -> None:
+    from engine.auth.words import Integrity
+
+    logged_twice(space, probes)
+    sql(space, "UPDATE attempts SET decision = 'GRANTED', reason = 'ok' WHERE id = 2")
+    acknowledge_audit(space)
+    assert verify_audit(space).intact
+    rows = {a.id: a for a in open_store(space).history()}
+    assert rows[2].decision == Decision.GRANTED and rows[2].integrity == Integrity.EDITED
+    assert rows[1].integrity is None
+    sql(
+        space,
+        "INSERT INTO attempts (at, origin, decision, reason, steps, seconds, message) "
+        "VALUES (9e9, 'live', 'GRANTED', 'ok', '[]', 0, 'hand')",
+    )
+    assert open_store(space).history()[0].integrity == Integrity.UNCHAINED
+
+
+def test_history_marks_deleted_entries_where_they_were(space: Workspace, probes: Path) -> None:
+    from engine.auth.store import AttemptRecord
+    from engine.auth.words import Integrity
+
+    logged_twice(space, probes)
+    assert attempt(space, probes).granted
+    sql(space, "DELETE FROM attempts WHERE id = 2")
+    store = open_store(space)
+    rows = store.history_with_marks(store.log.check_chain())
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+        3,
+        Integrity.DELETED,
+        1,
+    ]
+    assert "entry 2 of the audit log is missing" in rows[1].text
+    # Still there once acknowledged (with the acknowledgement above it): a gap stays a gap.
+    acknowledge_audit(space)
+    store = open_store(space)
+    rows = store.history_with_marks(store.log.check_chain())
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+        Integrity.ACKNOWLEDGED,
+        3,
+        Integrity.DELETED,
+        1,
+    ]
+    # A listing cut by its limit shows no marks older than its last attempt.
+    cut = store.history_with_marks(store.log.check_chain(), limit=1)
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in cut] == [
+        Integrity.ACKNOWLEDGED,
+        3,
+    ]
+
+
+def test_history_marks_a_truncated_log_at_its_end(space: Workspace, probes: Path) -> None:
+    from engine.auth.store import AttemptRecord
+    from engine.auth.words import Integrity
+
+    logged_twice(space, probes)
+    sql(space, "DELETE FROM attempts WHERE id = 2")
+    assert_stopped(space, probes, "was truncated")
+    store = open_store(space)
+    rows = store.history_with_marks(store.log.check_chain())
+    # The denial written since (SQLite gave it the deleted row's id) sits above where the
+    # deleted entries were.
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+        2,
+        Integrity.TAMPERED,
+        1,
+    ]
+    assert "was truncated: it ends at entry 1" in rows[1].text
+    acknowledge_audit(space)
+    store = open_store(space)
+    rows = store.history_with_marks(store.log.check_chain())
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+        Integrity.ACKNOWLEDGED,
+        2,
+        1,
+    ]
+    assert "was truncated" in rows[0].text
