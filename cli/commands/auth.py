@@ -20,7 +20,15 @@ from cli.output import (
     print_json_line,
     shown,
 )
-from engine.auth.words import Decision, Origin, Step, StepStatus, compare_scores, score_pair
+from engine.auth.words import (
+    Decision,
+    Integrity,
+    Origin,
+    Step,
+    StepStatus,
+    compare_scores,
+    score_pair,
+)
 
 _MARKS = {
     StepStatus.PASSED: "[green]✔[/]",
@@ -180,7 +188,7 @@ def history(
     with handle_errors(as_json):
         import time
 
-        from engine.auth.store import open_store
+        from engine.auth.store import AttemptRecord, open_store
         from engine.core.errors import ConfigError
 
         if decision is not None and decision.upper() not in tuple(Decision):
@@ -189,12 +197,15 @@ def history(
         store = open_store(space)
         chain = store.log.check_chain()
         events = store.log.events(limit=10)
-        attempts = store.history(
+        rows = store.history_with_marks(
+            chain,
             member=member,
             decision=decision.upper() if decision else None,
             origin=None if simulated else Origin.LIVE,
             limit=limit,
         )
+        attempts = [row for row in rows if isinstance(row, AttemptRecord)]
+        marks = [row for row in rows if not isinstance(row, AttemptRecord)]
         now = time.time()
         locks = [lock for lock in store.lockouts(member) if lock.until > now]
     if as_json:
@@ -206,24 +217,39 @@ def history(
                 "events": [dataclasses.asdict(event) for event in events],
                 "audit_log_intact": chain.intact,
                 "audit_log_problems": list(chain.problems),
+                "audit_log_marks": [_mark_dict(mark) for mark in marks],
             }
         )
         return
     table = Table(title=f"Authentication attempts ({len(attempts)} shown, newest first)")
-    for column in ("#", "time (UTC)", "decision", "reason", "member", "face", "voice", "ms"):
+    columns = ["#", "time (UTC)", "decision", "reason", "member", "face", "voice", "ms"]
+    # Only a log that does not verify gets the column, so an intact one reads as before.
+    flagged = bool(marks) or any(attempt.integrity for attempt in attempts)
+    for column in columns + (["audit log"] if flagged else []):
         table.add_column(column, justify="right" if column in ("#", "ms") else "left")
-    for attempt in attempts:
-        style = "green" if attempt.decision == Decision.GRANTED else "red"
-        table.add_row(
-            str(attempt.id),
-            _when(attempt.at),
-            f"[{style}]{attempt.decision}[/]",
-            shown(attempt.reason),
-            shown(attempt.identified_member or "-"),
-            score_pair(attempt.face_score, attempt.face_threshold),
-            score_pair(attempt.voice_score, attempt.voice_threshold),
-            f"{attempt.seconds * 1000:.0f}",
-        )
+    for row in rows:
+        if not isinstance(row, AttemptRecord):
+            colour = "yellow" if row.kind == Integrity.ACKNOWLEDGED else "red"
+            when = _when(row.at) if row.at is not None else ""
+            # What was acknowledged is long and listed with the events below the table.
+            text = f"by {row.actor}" if row.kind == Integrity.ACKNOWLEDGED else row.text
+            cells = ["", when, f"[{colour}]{row.kind}[/]", "", "", "", "", ""]
+            table.add_row(*cells, f"[{colour}]{shown(text)}[/]")
+            continue
+        style = "green" if row.decision == Decision.GRANTED else "red"
+        cells = [
+            str(row.id),
+            _when(row.at),
+            f"[{style}]{row.decision}[/]",
+            shown(row.reason),
+            shown(row.identified_member or "-"),
+            score_pair(row.face_score, row.face_threshold),
+            score_pair(row.voice_score, row.voice_threshold),
+            f"{row.seconds * 1000:.0f}",
+        ]
+        if flagged:
+            cells.append(f"[bold red]{row.integrity}[/]" if row.integrity else "")
+        table.add_row(*cells)
     console.print(table)
     for lock in locks:
         console.print(
@@ -248,6 +274,12 @@ def history(
 def _attempt_dict(attempt: Any) -> dict[str, Any]:
     values = dataclasses.asdict(attempt)
     values["time"] = _when(attempt.at)
+    return values
+
+
+def _mark_dict(mark: Any) -> dict[str, Any]:
+    values = dataclasses.asdict(mark)
+    values["time"] = _when(mark.at) if mark.at is not None else None
     return values
 
 

@@ -26,7 +26,11 @@ from engine.auth.chain import (
     verify_entries,
 )
 from engine.auth.database import CHAINED_TABLES, EVENT_COLUMNS, Database, StoreError
-from engine.auth.words import AuditEvent
+from engine.auth.words import AuditEvent, Integrity
+
+TAMPERED_RUNS = "written_while_tampered"
+"""Outside-record key: runs [before seq, before hash, last seq, last hash] of entries written to a
+log that did not match the record."""
 
 
 class AuditTamperedError(StoreError):
@@ -48,6 +52,22 @@ class EventRecord:
     """The operating-system user who ran it."""
     detail: str
     id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LogMark:
+    """What ``mmauth history`` shows at a place of the chain, between the attempts: entries
+    deleted from it, its end not being the one this installation recorded, or an operator's
+    acknowledgement of what a check found there."""
+
+    after: int
+    """The chain's place it follows (0: before every entry)."""
+    kind: Integrity
+    text: str
+    at: float | None = None
+    """When it happened, where known (acknowledgements)."""
+    actor: str | None = None
+    """Who acknowledged (acknowledgements)."""
 
 
 class AuditLog:
@@ -97,6 +117,26 @@ class AuditLog:
             locks.append(added)
         self.outside.write(record, head, lockouts=locks, **changes)
 
+    def note_written_while_tampered(
+        self, record: dict[str, Any], before: ChainHead, head: ChainHead
+    ) -> None:
+        """Keep apart, in the outside record, the entries written after ``before`` to a log
+        that did not match it (denials are evidence, so they are written anyway).
+
+        The recorded head stays where this installation last trusted the log. Without this
+        note, those entries would take the places of the deleted ones (or follow a replaced
+        log's end) and the next check would diagnose them instead of what was done to the log:
+        a truncation would read as a rewrite. Consecutive writes extend one run; a run that
+        does not continue the last one means the log changed again in between.
+        """
+        runs = [list(run) for run in record.get(TAMPERED_RUNS, [])]
+        if runs and ChainHead(int(runs[-1][2]), str(runs[-1][3])) == before:
+            runs[-1][2:] = [head.seq, head.hash]
+        else:
+            runs.append([before.seq, before.hash, head.seq, head.hash])
+        recorded = self.outside.head(record) or ChainHead()
+        self.outside.write(record, recorded, **{TAMPERED_RUNS: runs})
+
     def check_chain(self, *, full: bool = False) -> ChainStatus:
         """Compare the log with this installation's record of it.
 
@@ -141,10 +181,20 @@ class AuditLog:
             recorded = self.outside.head(record)
             at_recorded = hash_at(connection, tables, recorded.seq) if recorded else None
             first = ((record or {}).get("first"), hash_at(connection, tables, 1))
+            found, lost = _before_own_runs(connection, head, (record or {}).get(TAMPERED_RUNS, []))
         new_unchained = [row for row in unchained if row not in known_unchained]
         if not new_unchained:
             problems = [p for p in problems if "outside the chain" not in p]
-        problems += head_problems(self.database.path.name, head, recorded, at_recorded, first)
+        ends = head_problems(self.database.path.name, found, recorded, at_recorded, first)
+        problems += [problem for _, problem in ends]
+        problems += [
+            f"the {last - start} entries this installation wrote while it was tampered "
+            f"(entries {start + 1}-{last}) were deleted or changed too"
+            if last - start > 1
+            else f"entry {last}, written by this installation while it was tampered, was "
+            "deleted or changed too"
+            for start, last in lost
+        ]
         intact = not problems
         if intact:
             self._verified = walked
@@ -155,6 +205,7 @@ class AuditLog:
             problems=tuple(problems),
             breaks=tuple(breaks),
             unchained=tuple(new_unchained),
+            end=ends[0] if ends else None,
         )
 
     def acknowledge(self, now: float, actor: str | None = None) -> ChainStatus:
@@ -201,6 +252,8 @@ class AuditLog:
                             ),
                         )
                 first = hash_at(connection, tuple(CHAINED_TABLES), 1)
+            # The denials written while it was tampered are part of what is accepted.
+            cleared: dict[str, Any] = {TAMPERED_RUNS: []}
             self.advance_record(
                 record,
                 head,
@@ -208,6 +261,7 @@ class AuditLog:
                 first=first,
                 accepted_breaks=breaks,
                 accepted_unchained=unchained,
+                **cleared,
             )
             self._verified = None
         return status
@@ -242,6 +296,39 @@ class AuditLog:
             self.advance_record(record, head, now, lifted=lifted, first=first)
         return event_id
 
+    def marks(self, status: ChainStatus) -> list[LogMark]:
+        """Where the chain shows what was done to the log, for history: runs of missing
+        entries, the end a check (``status``) found different from the outside record, and
+        acknowledgements. Missing entries stay marked after they are acknowledged, and so does
+        a truncated or deleted log through its acknowledgement event: an accepted break is still
+        a break in the record people read."""
+        with self.database.connect() as connection:
+            places: set[int] = set()
+            for table in CHAINED_TABLES:
+                places.update(
+                    int(row[0])
+                    for row in connection.execute(f"SELECT seq FROM {table} WHERE seq IS NOT NULL")
+                )
+            acknowledged = connection.execute(
+                "SELECT seq, at, actor, detail FROM events WHERE kind = ? AND seq IS NOT NULL",
+                (AuditEvent.ACKNOWLEDGED,),
+            ).fetchall()
+        marks: list[LogMark] = []
+        missing = sorted(set(range(1, max(places, default=0) + 1)) - places)
+        for first, last in _runs(missing):
+            text = (
+                f"entry {first} of the audit log is missing (deleted)"
+                if first == last
+                else f"entries {first}-{last} of the audit log are missing (deleted)"
+            )
+            marks.append(LogMark(first - 1, Integrity.DELETED, text))
+        if not status.intact and status.end is not None:
+            marks.append(LogMark(status.end[0], Integrity.TAMPERED, status.end[1]))
+        for seq, at, actor, detail in acknowledged:
+            text = f"acknowledged by {actor}: {detail}"
+            marks.append(LogMark(int(seq) - 1, Integrity.ACKNOWLEDGED, text, float(at), str(actor)))
+        return sorted(marks, key=lambda mark: mark.after, reverse=True)
+
     def events(self, limit: int | None = 20) -> list[EventRecord]:
         """Operator events, newest first."""
         query = f"SELECT {', '.join(EVENT_COLUMNS)}, id FROM events ORDER BY seq DESC, id DESC"
@@ -251,6 +338,33 @@ class AuditLog:
             params = (int(limit),)
         with self.database.connect() as connection:
             return [EventRecord(*row) for row in connection.execute(query, params)]
+
+
+def _before_own_runs(
+    connection: sqlite3.Connection, head: ChainHead, runs: Sequence[Sequence[Any]]
+) -> tuple[ChainHead, list[tuple[int, int]]]:
+    """The database's head as it was before the runs this installation wrote to it while it
+    was tampered (so the check diagnoses what was done to the log, not those denials), and the
+    runs (first place - 1, last place) no longer in the log."""
+    lost: list[tuple[int, int]] = []
+    for start_seq, start_hash, end_seq, end_hash in reversed(runs):
+        end = ChainHead(int(end_seq), str(end_hash))
+        if head == end:
+            head = ChainHead(int(start_seq), str(start_hash))
+        elif hash_at(connection, tuple(CHAINED_TABLES), end.seq) != end.hash:
+            lost.append((int(start_seq), end.seq))
+    return head, lost[::-1]
+
+
+def _runs(places: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted places grouped into runs of consecutive ones (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for place in places:
+        if runs and runs[-1][1] == place - 1:
+            runs[-1] = (runs[-1][0], place)
+        else:
+            runs.append((place, place))
+    return runs
 
 
 def first_hash(connection: sqlite3.Connection, record: dict[str, Any] | None) -> str | None:

@@ -55,6 +55,9 @@ class ChainStatus:
     """Places where the chain inside the database breaks (edited or missing entries)."""
     unchained: tuple[tuple[str, int], ...] = ()
     """(table, row id) of rows outside the chain (added by hand)."""
+    end: tuple[int, str] | None = None
+    """When the log's end is not the one recorded outside it: the place after which it
+    differs, and the problem (also in ``problems``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,31 +256,50 @@ def head_problems(
     recorded: ChainHead | None,
     stored_at_recorded: str | None,
     first: tuple[str | None, str | None] = (None, None),
-) -> list[str]:
+) -> list[tuple[int, str]]:
     """How the database's head disagrees with the one recorded outside it (nothing when equal
-    or never recorded). ``stored_at_recorded``: the database's hash at the recorded place;
-    ``first``: the first entry's hash as recorded outside and as stored."""
+    or never recorded), with the place in the chain after which it does. ``stored_at_recorded``:
+    the database's hash at the recorded place; ``first``: the first entry's hash as recorded
+    outside and as stored."""
     if recorded is None or database == recorded:
         return []
     recorded_first, stored_first = first
     if database.seq > 0 and recorded_first is not None and stored_first != recorded_first:
         return [
-            f"{name} was deleted or replaced: its first entry is not the one this "
-            f"installation recorded (it had recorded {recorded.seq} entries)"
+            (
+                0,
+                f"{name} was deleted or replaced: its first entry is not the one this "
+                f"installation recorded (it had recorded {recorded.seq} entries)",
+            )
         ]
     if database.seq == 0:
         return [
-            f"{name} was deleted or emptied: this installation had recorded {recorded.seq} entries"
+            (
+                0,
+                f"{name} was deleted or emptied: this installation had recorded "
+                f"{recorded.seq} entries",
+            )
         ]
     if database.seq < recorded.seq:
         return [
-            f"{name} was truncated: it ends at entry {database.seq}, this installation had "
-            f"recorded {recorded.seq} entries (the last ones were deleted)"
+            (
+                database.seq,
+                f"{name} was truncated: it ends at entry {database.seq}, this installation had "
+                f"recorded {recorded.seq} entries (the last ones were deleted)",
+            )
         ]
     if database.seq > recorded.seq and stored_at_recorded == recorded.hash:
         return [
-            f"{name} holds {database.seq - recorded.seq} entries after entry {recorded.seq} "
-            "that this installation did not record (added by hand, or mmauth stopped between "
-            "writing an attempt and recording it)"
+            (
+                recorded.seq,
+                f"{name} holds {database.seq - recorded.seq} entries after entry {recorded.seq} "
+                "that this installation did not record (added by hand, or mmauth stopped "
+                "between writing an attempt and recording it)",
+            )
         ]
-    return [f"{name} was rewritten: entry {recorded.seq} is not the one this installation recorded"]
+    return [
+        (
+            max(recorded.seq - 1, 0),
+            f"{name} was rewritten: entry {recorded.seq} is not the one this installation recorded",
+        )
+    ]

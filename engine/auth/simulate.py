@@ -128,11 +128,22 @@ def run_simulation(
     audit: bool = False,
 ) -> SimulationReport:
     """Run every campaign through the authentication flow and save the report."""
+    from engine.auth.audit_log import AuditTamperedError
     from engine.auth.replay import ReplayGuard
     from engine.auth.store import open_store
     from engine.models.persistence import load_model_bundle
 
     started = time.perf_counter()
+    store = open_store(workspace)
+    if audit:
+        # Every grant written to a tampered log is refused, so the report would measure the
+        # tampering instead of the models (and replace the last good report).
+        chain = store.log.check_chain()
+        if not chain.intact:
+            raise AuditTamperedError(
+                f"the audit log is tampered ({'; '.join(chain.problems)}): nothing was run and "
+                "the last report is kept. Run mmauth audit verify, then mmauth audit acknowledge"
+            )
     bundle = load_model_bundle(
         workspace, require=(ModelName.FACE, ModelName.VOICE), for_inference=True
     )
@@ -144,7 +155,6 @@ def run_simulation(
             f"no probes: put photos in {workspace.relative(workspace.probe_faces_dir)}/<label>/ "
             f"and recordings in {workspace.relative(workspace.probe_voices_dir)}/<label>/"
         )
-    store = open_store(workspace)
     features = ProbeFeatures(settings)
     with tempfile.TemporaryDirectory(prefix="mmauth-simulate-") as scratch:
         attempts, notes = plan_attempts(
@@ -172,6 +182,12 @@ def run_simulation(
         for index, attempt in enumerate(attempts):
             check_cancelled(cancel, STAGE)
             decision = authenticator.authenticate(attempt.face, attempt.voice)
+            if audit and decision.reason == Reason.AUDIT_TAMPERED:
+                raise AuditTamperedError(
+                    f"the audit log was tampered with during the simulation ({decision.message}): "
+                    "the report is not saved. Run mmauth audit verify, then mmauth audit "
+                    "acknowledge"
+                )
             outcomes.append(_outcome(workspace, attempt, decision))
             progress(
                 Progress(

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.auth.audit_log import AuditLog, AuditTamperedError, first_hash
-from engine.auth.chain import ChainHead, database_head
+from engine.auth.audit_log import AuditLog, AuditTamperedError, LogMark, first_hash
+from engine.auth.chain import ChainHead, ChainStatus, database_head, entry_hash
 from engine.auth.database import ATTEMPT_COLUMNS, CHAINED_TABLES, Database
-from engine.auth.words import AuditEvent, Decision, Origin, Reason
+from engine.auth.words import AuditEvent, Decision, Integrity, Origin, Reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +68,11 @@ class AttemptRecord:
     """``live`` (a person) or ``simulation``; simulated attempts never count towards a lockout."""
     id: int | None = None
     """Row id, set when read back."""
+    seq: int | None = None
+    """Place in the audit log's chain, set when read back (None: a row added by hand)."""
+    integrity: str | None = None
+    """Set when read back: None when the row verifies, else an Integrity (edited, unchained):
+    what it shows may not be what was decided."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +171,8 @@ class AuditStore(Database):
             if trusted:
                 added = None if lock is None else dataclasses.asdict(lock)
                 self.log.advance_record(record, head, attempt.at, added=added, first=first)
+            elif record is not None:
+                self.log.note_written_while_tampered(record, before, head)
         return attempt_id, lock
 
     def _maybe_lock(
@@ -250,7 +257,7 @@ class AuditStore(Database):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        query = f"SELECT id, {', '.join(ATTEMPT_COLUMNS)} FROM attempts"
+        query = f"SELECT id, {', '.join(ATTEMPT_COLUMNS)}, seq, prev_hash, row_hash FROM attempts"
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         query += " ORDER BY at DESC, id DESC"
@@ -260,6 +267,23 @@ class AuditStore(Database):
         with self.connect() as connection:
             rows = connection.execute(query, params).fetchall()
         return [_attempt_from_row(row) for row in rows]
+
+    def history_with_marks(
+        self, status: ChainStatus, **filters: Any
+    ) -> list[AttemptRecord | LogMark]:
+        """``history`` with the audit log's marks (deleted entries, a tampered end,
+        acknowledgements) at their places: above the newest attempt written before them.
+        Marks older than every attempt shown are kept only when the listing is complete."""
+        attempts = self.history(**filters)
+        limit = filters.get("limit", 50)
+        complete = limit is None or len(attempts) < limit
+        marks = self.log.marks(status)
+        rows: list[AttemptRecord | LogMark] = []
+        for attempt in attempts:
+            while marks and attempt.seq is not None and marks[0].after >= attempt.seq:
+                rows.append(marks.pop(0))
+            rows.append(attempt)
+        return rows + (marks if complete else [])
 
     def count_attempts(self, origin: str | None = None) -> int:
         query = "SELECT COUNT(*) FROM attempts"
@@ -352,9 +376,16 @@ def _scalar(connection: sqlite3.Connection, query: str, params: tuple[Any, ...])
 
 
 def _attempt_from_row(row: Sequence[Any]) -> AttemptRecord:
-    values = dict(zip(("id", *ATTEMPT_COLUMNS), row, strict=True))
+    values = dict(zip(("id", *ATTEMPT_COLUMNS), row[:-3], strict=True))
+    seq, prev_hash, row_hash = row[-3:]
     values["steps"] = tuple(json.loads(values["steps"]))
-    return AttemptRecord(**values)
+    if seq is None:
+        integrity: str | None = Integrity.UNCHAINED
+    elif entry_hash(seq, str(prev_hash), "attempts", row[1:-3]) != row_hash:
+        integrity = Integrity.EDITED
+    else:
+        integrity = None
+    return AttemptRecord(**values, seq=seq, integrity=integrity)
 
 
 def open_store(workspace: Any) -> AuditStore:

@@ -127,6 +127,21 @@ class AuditEvent(enum.StrEnum):
     """An operator signed models this installation had not made (mmauth models trust)."""
 
 
+class Integrity(enum.StrEnum):
+    """What ``mmauth history`` says of the audit log where it does not verify: on an attempt
+    (edited, unchained) or at a place of the chain between attempts (the rest)."""
+
+    EDITED = "edited: hash does not match"
+    """The attempt's row was changed after it was written."""
+    UNCHAINED = "not in the chain: added by hand"
+    DELETED = "deleted"
+    """Entries of the chain missing from the database."""
+    TAMPERED = "tampered"
+    """The log's end is not the one this installation recorded (truncated, deleted, replaced)."""
+    ACKNOWLEDGED = "acknowledged"
+    """An operator accepted what a check found there."""
+
+
 def compare_scores(score: float, threshold: float) -> str:
     """``score >= threshold`` or ``score < threshold`` with enough decimals to tell them apart
     (a similarity of 0.99991 against 0.99999 must not read "1.000 < 1.000")."""

@@ -14,6 +14,7 @@ from engine.auth.flow import Authenticator
 from engine.core.workspace import Workspace
 from tests.engine.test_auth import BUNDLE, FakeFeatures, enrolled_workspace, probe_folder
 from tests.engine.test_enrol import enrolment_inputs, install_fake_pipelines
+from tests.engine.test_simulate import sim_template, simulated  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 
@@ -151,6 +152,7 @@ def test_history_lists_filters_and_validates(
     assert [a["identified_member"] for a in only_bob["attempts"]] == ["bob"]
     table = run(space, "history")
     assert table.exit_code == 0 and "DENIED" in table.stdout and "GRANTED" in table.stdout
+    assert "audit" not in table.stdout  # an intact log gets no audit column
     assert run(space, "history", "--decision", "maybe").exit_code == 2
 
 
@@ -184,3 +186,69 @@ def test_simulate_without_models_exits_2(workspace: Workspace) -> None:
     result = run(workspace, "simulate", "--json")
     assert result.exit_code == 2
     assert json.loads(result.stdout)["ok"] is False
+
+
+def test_audit_verify_keeps_its_finding_after_a_denial(
+    space: Workspace, probes: Path, stand_in_models
+) -> None:
+    import sqlite3
+
+    for voice in ("alice-hello.wav", "bob-open_sesame.wav"):
+        authenticate(space, probes / "alice-1.png", probes / voice)
+    connection = sqlite3.connect(space.database)
+    with connection:
+        connection.execute("DELETE FROM attempts WHERE id = (SELECT MAX(id) FROM attempts)")
+    connection.close()
+    before = run(space, "audit", "verify")
+    assert before.exit_code == 1 and "was truncated: it ends at entry 1" in before.stdout
+    denied = authenticate(space, probes / "alice-1.png", probes / "alice-hello.wav")
+    assert denied.exit_code == 1 and "audit_tampered" in denied.stdout
+    after = run(space, "audit", "verify")
+    assert after.exit_code == 1 and "was truncated: it ends at entry 1" in after.stdout
+    assert "rewritten" not in after.stdout
+
+
+def test_simulate_audit_refuses_a_tampered_log(simulated: Workspace) -> None:  # noqa: F811
+    import sqlite3
+
+    assert run(simulated, "simulate", "--audit").exit_code == 0
+    report = simulated.reports_dir / "simulation.json"
+    saved = report.read_bytes()
+    connection = sqlite3.connect(simulated.database)
+    with connection:
+        connection.execute("UPDATE attempts SET decision = 'DENIED' WHERE id = 1")
+    connection.close()
+    result = run(simulated, "simulate", "--audit")
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.split())
+    assert "the audit log is tampered (entry 1 (attempt #1) was edited" in said
+    assert "Run mmauth audit verify, then mmauth audit acknowledge" in said
+    assert report.read_bytes() == saved
+    as_json = json.loads(run(simulated, "simulate", "--audit", "--json").stdout)
+    assert as_json["ok"] is False and "tampered" in as_json["error"]["message"]
+
+
+def test_history_flags_acknowledged_tampering(
+    space: Workspace, probes: Path, stand_in_models
+) -> None:
+    import sqlite3
+
+    for voice in ("alice-hello.wav", "bob-open_sesame.wav", "alice-hello.wav"):
+        authenticate(space, probes / "alice-1.png", probes / voice)
+    connection = sqlite3.connect(space.database)
+    with connection:
+        connection.execute("UPDATE attempts SET decision = 'GRANTED', reason = 'ok' WHERE id = 2")
+        connection.execute("DELETE FROM attempts WHERE id = 1")
+    connection.close()
+    assert run(space, "audit", "acknowledge", "--yes").exit_code == 0
+    shown = json.loads(run(space, "history", "--json").stdout)
+    assert shown["audit_log_intact"] is True
+    assert [(a["id"], a["decision"], a["integrity"]) for a in shown["attempts"]] == [
+        (3, "GRANTED", None),
+        (2, "GRANTED", "edited: hash does not match"),
+    ]
+    marks = {m["kind"]: m for m in shown["audit_log_marks"]}
+    assert marks["deleted"]["after"] == 0 and "entry 1" in marks["deleted"]["text"]
+    assert "acknowledged by" in marks["acknowledged"]["text"] and marks["acknowledged"]["time"]
+    table = run(space, "history").stdout
+    assert "edited:" in table and "deleted" in table and "acknow" in table

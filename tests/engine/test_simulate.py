@@ -166,6 +166,47 @@ def test_audit_flag_records_simulated_attempts_without_lockouts(simulated: Works
     assert store.history() == []  # hidden from the live history
 
 
+def _delete_last_attempt(space: Workspace) -> None:
+    import sqlite3
+
+    connection = sqlite3.connect(space.database)
+    with connection:
+        connection.execute("DELETE FROM attempts WHERE id = (SELECT MAX(id) FROM attempts)")
+    connection.close()
+
+
+def test_audit_on_a_tampered_log_is_refused_before_anything_runs(simulated: Workspace) -> None:
+    from engine.auth.audit_log import AuditTamperedError
+
+    report = run_simulation(simulated, SETTINGS, audit=True)
+    saved = report.json_path.read_bytes()
+    _delete_last_attempt(simulated)
+    written = AuditStore(simulated.database).count_attempts()
+    events = []
+    with pytest.raises(AuditTamperedError, match="the audit log is tampered") as raised:
+        run_simulation(simulated, SETTINGS, progress=events.append, audit=True)
+    assert "was truncated" in raised.value.message and "mmauth audit" in raised.value.message
+    assert raised.value.exit_code == 2
+    assert events == [] and AuditStore(simulated.database).count_attempts() == written
+    assert report.json_path.read_bytes() == saved
+    # Without --audit nothing is written to the log, so the simulation still runs.
+    assert run_simulation(simulated, SETTINGS).attempts
+
+
+def test_audit_log_tampered_during_the_simulation_saves_no_report(simulated: Workspace) -> None:
+    from engine.auth.audit_log import AuditTamperedError
+
+    saved = run_simulation(simulated, SETTINGS).json_path.read_bytes()
+
+    def tamper(event) -> None:
+        if event.stage == "simulate" and event.step == 1:
+            _delete_last_attempt(simulated)
+
+    with pytest.raises(AuditTamperedError, match="during the simulation"):
+        run_simulation(simulated, SETTINGS, progress=tamper, audit=True)
+    assert (simulated.reports_dir / "simulation.json").read_bytes() == saved
+
+
 def test_wrong_phrase_is_synthesised_when_no_probe_has_one(simulated: Workspace) -> None:
     (simulated.probe_voices_dir / "alice" / "goodbye_1.wav").unlink()
     report = run_simulation(simulated, SETTINGS)

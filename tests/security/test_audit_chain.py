@@ -71,7 +71,7 @@ def test_deleted_log_stops_authentication(space: Workspace, probes: Path) -> Non
         Path(f"{space.database}{suffix}").unlink(missing_ok=True)
     assert_stopped(space, probes, "deleted")
     # Still stopped on the next start: the denial written to the new file changes nothing.
-    assert_stopped(space, probes, "deleted or replaced")
+    assert_stopped(space, probes, "was deleted or emptied")
 
 
 def test_a_sample_written_into_the_emptied_folder_retires_the_old_records(
@@ -275,3 +275,148 @@ def test_log_from_before_the_chain_is_adopted_and_logged(workspace: Workspace) -
     assert status.intact and status.entries == 1
     assert store.log.events()[0].kind == AuditEvent.ADOPTED
     assert verify_audit(workspace).intact
+
+
+def test_denials_written_to_a_truncated_log_keep_the_diagnosis(
+    space: Workspace, probes: Path
+) -> None:
+    """The denials written while the log is tampered take the deleted entries' places; the
+    check must still say what was done to the log, however many follow."""
+    logged_twice(space, probes)
+    sql(space, "DELETE FROM attempts WHERE id = (SELECT MAX(id) FROM attempts)")
+    found = verify_audit(space).problems
+    assert "truncated: it ends at entry 1" in found[0]
+    for _ in range(2):
+        assert_stopped(space, probes, "was truncated")
+        assert verify_audit(space).problems == found
+    # The installation's head is not moved onto a log it does not trust.
+    assert verify_audit(space).recorded == 2
+
+
+def test_denials_written_to_a_deleted_log_keep_the_diagnosis(
+    space: Workspace, probes: Path
+) -> None:
+    logged_twice(space, probes)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{space.database}{suffix}").unlink(missing_ok=True)
+    found = verify_audit(space).problems
+    assert "deleted or emptied" in found[0]
+    assert_stopped(space, probes, "was deleted or emptied")
+    assert verify_audit(space).problems == found
+
+
+def test_denials_written_after_an_edit_add_no_finding(space: Workspace, probes: Path) -> None:
+    logged_twice(space, probes)
+    sql(space, "UPDATE attempts SET decision = 'GRANTED', reason = 'ok' WHERE id = 2")
+    found = verify_audit(space).problems
+    assert_stopped(space, probes, "entry 2 (attempt #2) was edited")
+    assert verify_audit(space).problems == found
+
+
+def test_deleting_the_denials_written_while_tampered_is_found(
+    space: Workspace, probes: Path
+) -> None:
+    logged_twice(space, probes)
+    sql(space, "DELETE FROM attempts WHERE id = 2")
+    assert_stopped(space, probes, "was truncated")
+    assert_stopped(space, probes, "was truncated")
+    sql(space, "DELETE FROM attempts WHERE id > 1")
+    problems = verify_audit(space).problems
+    assert "truncated: it ends at entry 1" in problems[0]
+    assert "the 2 entries this installation wrote while it was tampered" in problems[1]
+
+
+def test_acknowledging_takes_the_denials_written_while_tampered(
+    space: Workspace, probes: Path
+) -> None:
+    logged_twice(space, probes)
+    sql(space, "DELETE FROM attempts WHERE id = 2")
+    assert_stopped(space, probes, "was truncated")
+    assert_stopped(space, probes, "was truncated")
+    acknowledged = acknowledge_audit(space)
+    assert "truncated" in acknowledged.problems[0]
+    status = verify_audit(space)
+    assert status.intact and status.recorded == status.entries == 4
+    assert attempt(space, probes).granted
+    assert verify_audit(space).intact
+
+
+def test_history_flags_an_edited_row_after_it_is_acknowledged(
+    space: Workspace, probes: Path
+) -> None:
+    from engine.auth.words import Integrity
+
+    logged_twice(space, probes)
+    sql(space, "UPDATE attempts SET decision = 'GRANTED', reason = 'ok' WHERE id = 2")
+    acknowledge_audit(space)
+    assert verify_audit(space).intact
+    rows = {a.id: a for a in open_store(space).history()}
+    assert rows[2].decision == Decision.GRANTED and rows[2].integrity == Integrity.EDITED
+    assert rows[1].integrity is None
+    sql(
+        space,
+        "INSERT INTO attempts (at, origin, decision, reason, steps, seconds, message) "
+        "VALUES (9e9, 'live', 'GRANTED', 'ok', '[]', 0, 'hand')",
+    )
+    assert open_store(space).history()[0].integrity == Integrity.UNCHAINED
+
+
+def test_history_marks_deleted_entries_where_they_were(space: Workspace, probes: Path) -> None:
+    from engine.auth.store import AttemptRecord
+    from engine.auth.words import Integrity
+
+    logged_twice(space, probes)
+    assert attempt(space, probes).granted
+    sql(space, "DELETE FROM attempts WHERE id = 2")
+    store = open_store(space)
+    rows = store.history_with_marks(store.log.check_chain())
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+        3,
+        Integrity.DELETED,
+        1,
+    ]
+    assert "entry 2 of the audit log is missing" in rows[1].text
+    # Still there once acknowledged (with the acknowledgement above it): a gap stays a gap.
+    acknowledge_audit(space)
+    store = open_store(space)
+    rows = store.history_with_marks(store.log.check_chain())
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+        Integrity.ACKNOWLEDGED,
+        3,
+        Integrity.DELETED,
+        1,
+    ]
+    # A listing cut by its limit shows no marks older than its last attempt.
+    cut = store.history_with_marks(store.log.check_chain(), limit=1)
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in cut] == [
+        Integrity.ACKNOWLEDGED,
+        3,
+    ]
+
+
+def test_history_marks_a_truncated_log_at_its_end(space: Workspace, probes: Path) -> None:
+    from engine.auth.store import AttemptRecord
+    from engine.auth.words import Integrity
+
+    logged_twice(space, probes)
+    sql(space, "DELETE FROM attempts WHERE id = 2")
+    assert_stopped(space, probes, "was truncated")
+    store = open_store(space)
+    rows = store.history_with_marks(store.log.check_chain())
+    # The denial written since (SQLite gave it the deleted row's id) sits above where the
+    # deleted entries were.
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+        2,
+        Integrity.TAMPERED,
+        1,
+    ]
+    assert "was truncated: it ends at entry 1" in rows[1].text
+    acknowledge_audit(space)
+    store = open_store(space)
+    rows = store.history_with_marks(store.log.check_chain())
+    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+        Integrity.ACKNOWLEDGED,
+        2,
+        1,
+    ]
+    assert "was truncated" in rows[0].text

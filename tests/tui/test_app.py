@@ -113,6 +113,40 @@ async def test_history_filters_by_member_and_decision(small_workspace: Workspace
         assert "The voice does not match ana." in screen_text(app)
 
 
+async def test_history_flags_acknowledged_tampering_where_it_was(
+    small_workspace: Workspace,
+) -> None:
+    import sqlite3
+
+    from engine.auth.operator import acknowledge_audit
+
+    add_attempts(small_workspace)
+    connection = sqlite3.connect(small_workspace.database)
+    with connection:
+        connection.execute("UPDATE attempts SET decision = 'GRANTED', reason = 'ok' WHERE id = 2")
+        connection.execute("DELETE FROM attempts WHERE id = 3")
+    connection.close()
+    acknowledge_audit(small_workspace, now=1_767_229_200.0)
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        await settle(pilot, app)
+        table = app.screen.query_one("#attempts", DataTable)
+        assert [row[1:3] for row in table_rows(table)] == [
+            ("audit log", "acknowledged"),
+            ("GRANTED", "ok"),
+            ("audit log", "deleted"),
+            ("GRANTED (edited)", "ok"),
+            ("GRANTED", "ok"),
+        ]
+        table.move_cursor(row=3)
+        await settle(pilot, app)
+        assert "audit log: edited: hash does not match" in screen_text(app)
+        table.move_cursor(row=2)
+        await settle(pilot, app)
+        assert "entry 3 of the audit log is missing (deleted)" in screen_text(app)
+
+
 async def test_history_without_a_database_says_how_to_make_attempts(workspace: Workspace) -> None:
     app = create_app(workspace.root)
     async with app.run_test(size=SIZE) as pilot:

@@ -31,10 +31,19 @@ def attempt_time(attempt: Any, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
 
 
 def attempt_row(attempt: Any) -> tuple[str, ...]:
-    """One audit record as the cells of the history table."""
+    """One audit record as the cells of the history table; a mark of the audit log (entries
+    deleted there, its end tampered with, an acknowledgement) as a row of its own, its text
+    shown below when selected."""
+    if not hasattr(attempt, "decision"):
+        when = "" if attempt.at is None else attempt_time(attempt, "%m-%d %H:%M:%S")
+        return (when, "audit log", str(attempt.kind), shown(attempt.actor or ""), "", "")
+    decision = attempt.decision
+    if attempt.integrity:
+        # Flagged in the row itself: the cells may not be what was decided.
+        decision = f"{decision} ({attempt.integrity.split(':')[0]})"
     return (
         attempt_time(attempt, "%m-%d %H:%M:%S"),
-        attempt.decision,
+        decision,
         shown(attempt.reason),
         shown(attempt.identified_member or "-"),
         score_pair(attempt.face_score, attempt.face_threshold),
@@ -95,8 +104,12 @@ class HistoryScreen(EngineScreen):
 
         with engine_errors(self.app):
             store = open_store(workspace)
-            attempts = store.history(
-                member=member, decision=decision, origin=Origin.LIVE, limit=HISTORY_LIMIT
+            attempts = store.history_with_marks(
+                store.log.check_chain(),
+                member=member,
+                decision=decision,
+                origin=Origin.LIVE,
+                limit=HISTORY_LIMIT,
             )
             names = sorted(folders | {m.name for m in store.members()} | _identified(store))
             self.app.call_from_thread(self.show_history, attempts, names)
@@ -120,7 +133,8 @@ class HistoryScreen(EngineScreen):
                 "No attempts yet: authenticate on the Auth screen (F4) or run mmauth authenticate."
             )
         else:
-            count.update(f"{len(attempts)} attempts (newest first, at most {HISTORY_LIMIT})")
+            shown_attempts = sum(hasattr(a, "decision") for a in attempts)
+            count.update(f"{shown_attempts} attempts (newest first, at most {HISTORY_LIMIT})")
         self.query_one("#attempt-detail", Static).update("")
 
     @on(DataTable.RowHighlighted, "#attempts")
@@ -128,11 +142,17 @@ class HistoryScreen(EngineScreen):
         if not 0 <= event.cursor_row < len(self.attempts):
             return
         attempt = self.attempts[event.cursor_row]
+        if not hasattr(attempt, "decision"):
+            self.query_one("#attempt-detail", Static).update(
+                f"audit log, after entry {attempt.after}: {shown(attempt.text)}"
+            )
+            return
+        flagged = f"audit log: {attempt.integrity}\n" if attempt.integrity else ""
         steps = "  ".join(
             f"{step.get('name', '?')}: {step.get('status', '?')}" for step in attempt.steps
         )
         self.query_one("#attempt-detail", Static).update(
-            f"{attempt_time(attempt)} UTC, {attempt.seconds:.2f} s: {shown(attempt.message)}\n"
+            f"{flagged}{attempt_time(attempt)} UTC, {attempt.seconds:.2f} s: {shown(attempt.message)}\n"
             f"category {shown(attempt.category or '-')}\n{shown(steps)}\n"
             f"face {shown(attempt.face_path or '-')}\nvoice {shown(attempt.voice_path or '-')}"
         )
