@@ -207,8 +207,8 @@ def _acquire(
             progress(Progress(STAGE, 0, total, f"checked {path.name}"))
     if failures:
         raise EnrolmentError(
-            "failure to enrol: nothing was changed; fix or leave out these files:\n  "
-            + "\n  ".join(failures)
+            "failure to enrol: nothing was changed; fix or leave out these files:",
+            details=failures,
         )
 
 

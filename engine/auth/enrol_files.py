@@ -109,7 +109,7 @@ def plan_copies(
         names.add(target.name)
         plan.append((source, target))
     if problems:
-        raise EnrolmentError("cannot enrol these files:\n  " + "\n  ".join(problems))
+        raise EnrolmentError("cannot enrol these files:", details=problems)
     return plan
 
 

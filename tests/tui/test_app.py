@@ -285,3 +285,34 @@ async def test_welcome_writes_the_sample_into_an_empty_folder(workspace: Workspa
         assert any(n.startswith("Sample: The workspace is ready") for n in shown)
         assert any(n.startswith("Earlier workspace:") and "/retired/" in n for n in shown)
     assert workspace.settings_file.is_file()
+
+
+async def test_an_enrolment_refusal_lists_its_files_on_lines(
+    small_workspace: Workspace, tmp_path: Path
+) -> None:
+    from tests.tui.conftest import write_clip, write_photo
+
+    write_photo(tmp_path / "front.png", seed=1)
+    write_photo(tmp_path / "again" / "front.png", seed=2)
+    forged = tmp_path / "x\nGRANTED ana.png"
+    forged.write_bytes(b"")
+    write_clip(tmp_path / "yes_approve_1.wav", pitch_hz=140.0)
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f7")
+        await settle(pilot, app)
+        app.screen.query_one("#member-name", Input).value = "newbie"
+        add = app.screen.query_one("#add-path", Input)
+        for path in ("front.png", "again/front.png", forged.name, "yes_approve_1.wav"):
+            add.value = str(tmp_path / path)
+            add.focus()
+            await pilot.press("enter")
+        await pilot.click("#enrol")
+        await until(pilot, lambda: type(app.screen).__name__ == "ErrorScreen")
+        # The engine's own line breaks stay breaks; the one in a file name stays visible.
+        assert app.screen.error_text.splitlines() == [
+            "cannot enrol these files:",
+            f"  {tmp_path}/again/front.png: has the same file name as another input (front.png)",
+            f"  {tmp_path}/x\\nGRANTED ana.png: is empty (0 bytes)",
+        ]
