@@ -125,6 +125,17 @@ def test_bad_pairs_csv_exits_2(workspace: Workspace, tmp_path: Path, content: st
     assert run(workspace, "authenticate", "--pairs", str(listing)).exit_code == 2
 
 
+@pytest.mark.parametrize("content", ["", "face,voice\n"])
+def test_pairs_csv_without_attempts_is_named(
+    workspace: Workspace, tmp_path: Path, content: str
+) -> None:
+    listing = tmp_path / "empty.csv"
+    listing.write_text(content)
+    result = run(workspace, "authenticate", "--pairs", str(listing))
+    assert result.exit_code == 2
+    assert "empty.csv holds no attempts" in result.stderr and "--face" not in result.stderr
+
+
 @pytest.mark.parametrize(
     "arguments",
     [["authenticate", "--face", "x.png"], ["authenticate", "--voice", "x.wav"], ["enroll"]],
