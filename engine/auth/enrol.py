@@ -417,7 +417,7 @@ def _update_models(
     try:
         bundle = load_model_bundle(workspace, require=(), check_members=not removing)
     except MissingStageError:
-        return ["no models trained yet: run mmauth train to include this member"], []
+        return ["no models yet: run mmauth features, then mmauth train, to include this member"], []
     updates: list[str] = []
     notes: list[str] = []
     retrain: list[str] = []

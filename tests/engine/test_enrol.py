@@ -121,7 +121,7 @@ def test_enrol_copies_files_records_samples_and_links_customer(
         inputs / "front.png"
     ).read_bytes()
     assert result.model_updates == (
-        "no models trained yet: run mmauth train to include this member",
+        "no models yet: run mmauth features, then mmauth train, to include this member",
     )
     assert read_members(workspace) == {"alice": "A100"}
     samples = AuditStore(workspace.database).samples("alice")
