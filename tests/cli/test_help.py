@@ -41,3 +41,14 @@ def test_flags_show_no_value_placeholder(path: list[str]) -> None:
 def test_json_is_a_flag_without_a_value() -> None:
     assert runner.invoke(create_app(), ["members", "--json", "true"]).exit_code == 2
 
+
+def test_evaluate_describes_the_and_decision_not_fusion() -> None:
+    text = " ".join(help_text("evaluate").split())
+    assert "fused" not in text and "fusion" not in text
+    assert "the decision (face AND voice: both must match)" in text
+
+
+def test_train_names_the_state_files_it_writes() -> None:
+    text = " ".join(help_text("train").split())
+    assert "models/{face,voice,product}.skops" in text
+    assert "models/{face,voice,product}.state.npz" in text
