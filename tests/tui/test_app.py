@@ -316,3 +316,44 @@ async def test_an_enrolment_refusal_lists_its_files_on_lines(
             f"  {tmp_path}/again/front.png: has the same file name as another input (front.png)",
             f"  {tmp_path}/x\\nGRANTED ana.png: is empty (0 bytes)",
         ]
+
+
+async def test_enrolling_a_file_the_member_has_asks_before_replacing_it(
+    small_workspace: Workspace, tmp_path: Path, monkeypatch
+) -> None:
+    from textual.widgets import Button, Static
+
+    from tests.engine.test_enrol import install_fake_pipelines
+    from tests.tui.conftest import write_photo
+
+    install_fake_pipelines(monkeypatch)
+    kept = small_workspace.faces_dir / "ana" / "neutral.png"
+    original = kept.read_bytes()
+    write_photo(tmp_path / "neutral.png", seed=77)
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f7")
+        await settle(pilot, app)
+        form = app.screen
+        form.query_one("#member-name", Input).value = "ana"
+        add = form.query_one("#add-path", Input)
+        add.value = str(tmp_path / "neutral.png")
+        add.focus()
+        await pilot.press("enter")
+        for answer, changed in (("#cancel", False), ("#confirm", True)):
+            await pilot.click("#enrol")
+            await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+            assert app.screen.query_one("#confirm-text", Static).content.splitlines() == [
+                "ana already has enrolment files of these names; enrolling replaces them "
+                "(the old files are lost):",
+                "  data/raw/faces/ana/neutral.png",
+            ]
+            # Enter alone answers Cancel.
+            assert app.screen.focused is app.screen.query_one("#cancel", Button)
+            await pilot.click(answer)
+            await settle(pilot, app)
+            assert (kept.read_bytes() != original) is changed
+        assert any(n == "Enrolment cancelled: Nothing was changed." for n in notifications(app))
+        assert any(n == "Enrolled: ana is enrolled. Welcome!" for n in notifications(app))
+        assert app.screen is not form  # dismissed once enrolled
