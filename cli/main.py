@@ -7,9 +7,10 @@ so ``mmauth --help`` starts fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from cli.commands import (
     auth,
@@ -41,6 +42,37 @@ COMMAND_MODULES = [
     trust,
     views,
 ]
+
+
+def _without_flag_values(params: list[Any]) -> list[Any]:
+    """``params`` with every on/off flag's metavar empty. typer shows a flag with the value
+    placeholder of its type (``--json <bool>``, ``--help <bool>``), but a flag takes no value
+    (``--json true`` is refused); an explicit metavar is shown instead of the type."""
+    for param in params:
+        flag = getattr(param, "is_flag", False) and not getattr(param, "count", False)
+        if flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_values(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _without_flag_values(super().get_params(ctx))
+
+
+def _use_flag_help(app: typer.Typer) -> None:
+    """Every command and group of ``app`` (sub-apps included) built by the classes above."""
+    app.info.cls = _Group
+    for command in app.registered_commands:
+        command.cls = _Command
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            _use_flag_help(group.typer_instance)
 
 
 def create_app() -> typer.Typer:
@@ -77,6 +109,7 @@ def create_app() -> typer.Typer:
 
     for module in COMMAND_MODULES:
         module.register(app)
+    _use_flag_help(app)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +23,7 @@ from rich.progress import (
 
 from engine.core.errors import MmauthError
 from engine.core.progress import Progress, ProgressCallback, no_progress
-from engine.core.text import printable
+from engine.core.text import printable, printable_lines
 
 console = Console()
 error_console = Console(stderr=True)
@@ -48,6 +48,12 @@ def shown(value: object) -> str:
     return escape(printable(value))
 
 
+def shown_lines(lines: Iterable[object]) -> str:
+    """Lines the program composed (an error's ``lines``) for rich markup: each escaped on its
+    own (``shown``), joined by real line breaks."""
+    return escape(printable_lines(lines))
+
+
 def print_json(value: Any) -> None:
     """Write one JSON document to stdout (no rich markup, no wrapping)."""
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
@@ -69,7 +75,7 @@ def handle_errors(as_json: bool = False) -> Iterator[None]:
         if as_json:
             print_json({"ok": False, "error": {"title": error.title, "message": error.message}})
         error_console.print(
-            f"[bold red]{shown(error.title)}:[/] {shown(error.message)}", highlight=False
+            f"[bold red]{shown(error.title)}:[/] {shown_lines(error.lines)}", highlight=False
         )
         raise typer.Exit(code=error.exit_code) from None
 

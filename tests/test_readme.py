@@ -24,3 +24,19 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     assert quickstart_commands()[1] in ci_script.splitlines()
     assert "MMAUTH_REQUIRE_SHARED=1" in ci_script
     assert "ruff check" in ci_script and "ruff format --check" in ci_script
+
+
+def test_the_demo_figures_quoted_are_the_last_measured() -> None:
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
+    benchmarks = " ".join(
+        (REPO_ROOT / "docs" / "BENCHMARKS.md").read_text(encoding="utf-8").split()
+    )
+    quoted = re.search(
+        r"(\d+) of (\d+) genuine attempts granted, (\d+) of (\d+) unauthorised attempts blocked",
+        readme,
+    )
+    measured = re.findall(
+        r"Demo \(`mmauth demo`[^)]*\): (\d+)/(\d+) granted[^,]*, (\d+)/(\d+) blocked", benchmarks
+    )
+    assert quoted is not None and measured
+    assert quoted.groups() == measured[-1]

@@ -150,7 +150,7 @@ def main() -> None:
     import sys
 
     from engine.core.errors import MmauthError
-    from engine.core.text import printable
+    from engine.core.text import printable, printable_lines
 
     arguments = sys.argv[1:]
     if {"-h", "--help"} & set(arguments):
@@ -163,5 +163,8 @@ def main() -> None:
     try:
         run_app(Path(folders[0]) if folders else None, create=create)
     except MmauthError as error:
-        print(f"mmauth-tui: {error.title}: {printable(error.message)}", file=sys.stderr)
+        print(
+            f"mmauth-tui: {printable(error.title)}: {printable_lines(error.lines)}",
+            file=sys.stderr,
+        )
         raise SystemExit(error.exit_code) from None

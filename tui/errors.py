@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from textual.app import App
+from textual.markup import escape
 from textual.worker import Worker, WorkerState
 
 from engine.core.errors import (
@@ -21,9 +22,8 @@ from engine.core.errors import (
     MmauthError,
     ModelIntegrityError,
 )
-from engine.core.text import printable
+from engine.core.text import printable, printable_lines
 from tui.child_processes import worker_log_path
-from tui.text import shown
 
 WHAT_TO_DO: tuple[tuple[type[MmauthError], str], ...] = (
     (ConfigError, "Correct the value in mmauth.toml (or the MMAUTH_ variable), then run again."),
@@ -58,6 +58,14 @@ def error_message(error: BaseException) -> str:
     return error.message if isinstance(error, MmauthError) else f"{type(error).__name__}: {error}"
 
 
+def printable_message(error: BaseException) -> str:
+    """``error_message`` safe for the screen: an engine error's own lines stay lines, while a
+    line break inside a quoted name shows as ``\\n``."""
+    if isinstance(error, MmauthError):
+        return printable_lines(error.lines)
+    return printable(error_message(error))
+
+
 def log_traceback(error: BaseException) -> None:
     """Keep an unexpected error's traceback in the worker log, where the panel points."""
     with contextlib.suppress(OSError), worker_log_path().open("a", encoding="utf-8") as log:
@@ -68,10 +76,12 @@ def notify_error(app: App[Any], error: BaseException) -> None:
     """Show an error as a notification: the engine's own title and message when it has them."""
     # Messages quote file and member names: shown escaped, never as markup.
     if isinstance(error, CancelledError):
-        app.notify(shown(error.message), title=printable(error.title), severity="warning")
+        app.notify(
+            escape(printable_message(error)), title=printable(error.title), severity="warning"
+        )
     else:
         app.notify(
-            shown(error_message(error)),
+            escape(printable_message(error)),
             title=printable(error_title(error)),
             severity="error",
             timeout=10,
@@ -89,9 +99,7 @@ def show_error(app: App[Any], error: BaseException) -> None:
     if not isinstance(error, MmauthError):
         log_traceback(error)
     app.push_screen(
-        ErrorScreen(
-            printable(error_title(error)), printable(error_message(error)), what_to_do(error)
-        )
+        ErrorScreen(printable(error_title(error)), printable_message(error), what_to_do(error))
     )
 
 

@@ -118,9 +118,14 @@ def read_pairs_csv(path: Path) -> list[tuple[Path, Path]]:
     import csv
 
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if rows and not {"face", "voice"} <= set(rows[0]):
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        header = reader.fieldnames or []
+    if header and not {"face", "voice"} <= set(header):
         raise typer.BadParameter(f"{path.name} needs the columns face,voice", param_hint="--pairs")
+    if not rows:
+        # Else the check for no attempts at all blames --face, which was never meant.
+        raise typer.BadParameter(f"{path.name} holds no attempts", param_hint="--pairs")
     attempts = []
     for line, row in enumerate(rows, start=2):
         if not row.get("face") or not row.get("voice"):

@@ -31,7 +31,7 @@ def evaluate(
     """Measure the trained models on the probes (data/raw/probes/): open-set face
     identification (accuracy, FNIR, FPIR against strangers, EER, FTA) and voice verification
     (FNMR, FMR against other members and strangers, EERs, the phrase check), with Wilson 95%
-    intervals, plus the fused face + voice decision.
+    intervals, plus the decision (face AND voice: both must match) on chimeric pairs.
 
     Probe folders whose label is not an enrolled member are strangers. Writes
     reports/evaluation.json. Exit status 0 on success, 2 when models or probes are missing or a
@@ -50,7 +50,7 @@ def evaluate(
 
 
 def show_report(report: EvaluationReport, relative: Any) -> None:
-    """Tables of the face, voice and fused figures."""
+    """Tables of the face, voice and decision (face AND voice) figures."""
     table = Table(title="Evaluation on the probes (Wilson 95% intervals)")
     from engine.core.metrics import format_rate
 

@@ -41,12 +41,21 @@ def enroll(
         str | None,
         typer.Option("--customer", help="Customer id to link in members.csv (for the product)."),
     ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Replace the member's enrolment files that have the same names as new ones.",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Enrol a new member, or add files to an existing one, and update the models.
 
-    Every photo must show a face and every recording hold speech, or nothing is changed.
+    Every photo must show a face and every recording hold speech, or nothing is changed. A
+    file named like one the member already has is refused (exit status 2, the files named)
+    unless --replace is given.
     """
     with handle_errors(as_json):
         from engine.auth.enrol import enrol_member
@@ -61,6 +70,7 @@ def enroll(
                 voices=voices or [],
                 customer_id=customer,
                 progress=progress,
+                replace=replace,
             )
     if as_json:
         print_json({"ok": True, **dataclasses.asdict(result)})

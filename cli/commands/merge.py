@@ -37,7 +37,7 @@ def merge(
         with progress_bars(not as_json) as progress:
             report = merge_customers(space, settings, progress=progress)
         if as_json:
-            print_json({"ok": True, "report": report.to_dict()})
+            print_json({"ok": True, "notes": report.column_notes(), "report": report.to_dict()})
             return
         show_report(report)
 
@@ -108,6 +108,8 @@ def show_report(report: MergeReport) -> None:
         f"{shown(report.outputs['merged_dataset'])}; report in "
         f"{shown(report.outputs['merge_report'])}"
     )
+    for note in report.column_notes():
+        console.print(f"[yellow]Note: {shown(note)}[/]", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -41,8 +41,9 @@ def train(
     The face model uses the backend its features were extracted with; --face-backend checks
     that it is the one you expect.
 
-    Writes models/{face,voice,product}.skops, models/training_summary.csv and
-    models/manifest.json (last). Exit status 0 on success, 2 when an earlier stage is missing,
+    Writes models/{face,voice,product}.skops, the same models as state files for fast loading
+    (models/{face,voice,product}.state.npz, when a model can be stored so),
+    models/training_summary.csv and models/manifest.json (last). Exit status 0 on success, 2 when an earlier stage is missing,
     130 when cancelled (the previous models stay valid).
     """
     with handle_errors(as_json):

@@ -34,6 +34,7 @@ from engine.auth.enrol_files import (
     destination_folder,
     destination_name,
     plan_copies,
+    refuse_replacing,
     validate_member_name,
 )
 from engine.auth.store import open_store
@@ -129,8 +130,13 @@ def enrol_member(
     customer_id: str | None = None,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
+    replace: bool = False,
 ) -> EnrolmentResult:
-    """Add a member, or add/replace files of an existing one (see the module docstring)."""
+    """Add a member, or add files to an existing one (see the module docstring).
+
+    A file named like one the member already has replaces it only with ``replace``; without
+    it, ReplacementRefusedError (an EnrolmentError listing the files) before anything changes.
+    """
     started = time.perf_counter()
     name = validate_member_name(name)
     if customer_id is not None:
@@ -151,6 +157,8 @@ def enrol_member(
     plan = plan_copies(workspace, face_paths, face_folder) + plan_copies(
         workspace, voice_paths, voice_folder
     )
+    if not replace:
+        refuse_replacing(workspace, name, plan)
     total = len(plan) + 3
     _acquire(settings, face_paths, voice_paths, progress=progress, cancel=cancel, total=total)
     check_cancelled(cancel, STAGE)
@@ -207,8 +215,8 @@ def _acquire(
             progress(Progress(STAGE, 0, total, f"checked {path.name}"))
     if failures:
         raise EnrolmentError(
-            "failure to enrol: nothing was changed; fix or leave out these files:\n  "
-            + "\n  ".join(failures)
+            "failure to enrol: nothing was changed; fix or leave out these files:",
+            details=failures,
         )
 
 
@@ -417,7 +425,7 @@ def _update_models(
     try:
         bundle = load_model_bundle(workspace, require=(), check_members=not removing)
     except MissingStageError:
-        return ["no models trained yet: run mmauth train to include this member"], []
+        return ["no models yet: run mmauth features, then mmauth train, to include this member"], []
     updates: list[str] = []
     notes: list[str] = []
     retrain: list[str] = []

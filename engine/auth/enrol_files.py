@@ -109,8 +109,33 @@ def plan_copies(
         names.add(target.name)
         plan.append((source, target))
     if problems:
-        raise EnrolmentError("cannot enrol these files:\n  " + "\n  ".join(problems))
+        raise EnrolmentError("cannot enrol these files:", details=problems)
     return plan
+
+
+class ReplacementRefusedError(EnrolmentError):
+    """Enrolment would overwrite enrolment files of the member and was not asked to replace
+    them; ``files`` are their workspace-relative paths."""
+
+    title = "Enrolment would replace files"
+
+    def __init__(self, name: str, files: Sequence[str]) -> None:
+        super().__init__(
+            f"nothing was changed: {name} already has enrolment files of these names, which "
+            "this enrolment would replace; rename the new files, or confirm replacing them "
+            "(mmauth enroll --replace):",
+            details=files,
+        )
+        self.files = tuple(files)
+
+
+def refuse_replacing(workspace: Workspace, name: str, plan: Sequence[tuple[Path, Path]]) -> None:
+    """ReplacementRefusedError when a copy of ``plan`` would overwrite an existing file: a
+    member's enrolment is their identity, and a same-named photo or take is no reason to
+    drop the old one without being asked."""
+    existing = [workspace.relative(target) for _, target in plan if target.exists()]
+    if existing:
+        raise ReplacementRefusedError(name, existing)
 
 
 @contextlib.contextmanager

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class MmauthError(Exception):
     """Base of every error the engine raises on purpose.
 
     ``title`` is a short headline; ``message`` says what is wrong and, where possible, what to
     do about it. Front ends show both and map the class to an exit code.
+
+    An error that lists several items (files that cannot be enrolled, ...) gives them as
+    ``details``: ``message`` then holds the summary and one indented line per item, and
+    ``lines`` the same lines apart. Front ends escape each line on its own
+    (engine.core.text.printable_lines), because a line break inside a quoted file name must
+    stay visible as ``\\n`` while the breaks between items are the product's own.
     """
 
     title = "mmauth error"
     exit_code = 2
 
-    def __init__(self, message: str, *, title: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self, message: str, *, title: str | None = None, details: Sequence[str] = ()
+    ) -> None:
+        self.lines: tuple[str, ...] = (message, *(f"  {detail}" for detail in details))
+        self.message = "\n".join(self.lines)
+        super().__init__(self.message)
         if title is not None:
             self.title = title
 

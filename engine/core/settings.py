@@ -316,7 +316,13 @@ def validate(settings: Any, *, source: str) -> None:
         checks.append((settings.jobs >= 1, "jobs must be at least 1"))
     elif isinstance(settings, ModelSettings):
         checks += [
-            (0.0 < settings.target_fmr < 0.5, "models.target_fmr must be between 0 and 0.5"),
+            (
+                0.0 < settings.target_fmr < 0.5,
+                # "between" read as inclusive: 0.5 itself was refused with a range that seemed
+                # to allow it.
+                "models.target_fmr must be above 0 and below 0.5 (both excluded), "
+                f"not {settings.target_fmr}",
+            ),
             (settings.cv_splits >= 2, "models.cv_splits must be at least 2"),
             (settings.cv_repeats >= 1, "models.cv_repeats must be at least 1"),
         ]

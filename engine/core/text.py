@@ -10,6 +10,7 @@ pass every outside value through it before display (the CLI then escapes rich ma
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Unicode categories that move, hide or reorder what follows: controls (C0, DEL, C1), line and
@@ -24,6 +25,12 @@ def printable(text: object) -> str:
     if value.isprintable():
         return value
     return "".join(_escaped(character) for character in value)
+
+
+def printable_lines(lines: Iterable[object]) -> str:
+    """Lines the program composed (an error's ``lines``), each made ``printable`` on its own and
+    joined by real line breaks: only the program's own breaks break the text."""
+    return "\n".join(printable(line) for line in lines)
 
 
 def _escaped(character: str) -> str:

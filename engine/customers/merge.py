@@ -27,6 +27,7 @@ from engine.customers.read import (
     FILE_CANDIDATES,
     Table,
     TableName,
+    absent_optional_columns,
     detect_shape,
     locate_tables,
     read_table,
@@ -48,6 +49,9 @@ class MergeReport:
     """Column used for each role found (role -> column name)."""
     ignored_columns: dict[str, list[str]]
     """Columns per table that no role uses (left out of the merged dataset)."""
+    missing_columns: dict[str, list[str]]
+    """Columns of optional roles per table that the shape expects and the table lacks (left out
+    of the merged dataset, so it has fewer features than usual)."""
     rows_in: dict[str, int]
     """Data rows read per table."""
     duplicates_dropped: dict[str, int]
@@ -93,6 +97,24 @@ class MergeReport:
             table: self.rows_in[table] - sum(outcomes.values())
             for table, outcomes in self.row_outcomes.items()
         }
+
+    def column_notes(self) -> list[str]:
+        """In words: expected columns a table lacks, and columns no role uses."""
+        notes = []
+        for table, columns in self.missing_columns.items():
+            if columns:
+                notes.append(
+                    f"{self.files.get(table, table)} lacks the expected column(s) "
+                    f"{', '.join(columns)}: merged without them (fewer features); a product "
+                    "model trained with them must be trained again: mmauth train --only product"
+                )
+        for table, columns in self.ignored_columns.items():
+            if columns:
+                notes.append(
+                    f"{self.files.get(table, table)}: column(s) {', '.join(columns)} ignored "
+                    "(no role uses them; [merge.columns] in mmauth.toml maps a role to a column)"
+                )
+        return notes
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -159,6 +181,7 @@ def merge_tables(
             name: [c for c in table.frame.columns if c not in columns.values()]
             for name, table in tables.items()
         },
+        missing_columns=absent_optional_columns(tables, shape, merge.columns),
         rows_in={name: len(table.frame) for name, table in tables.items()},
         duplicates_dropped={name: cleaner.duplicates[name] for name in tables},
         row_outcomes=_row_outcomes(cleaner, join, tables),

@@ -305,3 +305,23 @@ def resolve_roles(
     if "date" in present and "recency_days" in present:
         del present["recency_days"]
     return present
+
+
+def absent_optional_columns(
+    tables: Mapping[TableName, Table], shape: str, overrides: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Per table read, the columns of optional roles the shape expects and the table lacks.
+
+    The merge goes on without them (the merged dataset just has fewer features), so they are
+    reported: a product model trained on them cannot score customers merged without them.
+    """
+    columns = role_columns(shape, overrides)
+    absent: dict[str, list[str]] = {name: [] for name in tables}
+    for role in ROLES:
+        column = columns.get(role.name)
+        table = tables.get(role.table)
+        if table is None or column is None or role.required:
+            continue
+        if column not in table.frame.columns:
+            absent[role.table].append(column)
+    return absent

@@ -112,8 +112,7 @@ def recommend_for_member(workspace: Workspace, bundle: ModelBundle, member: str)
     absent = [column for column in columns if column not in row]
     if absent:
         raise InputError(
-            f"the product model needs the columns {', '.join(absent)}, which the customer data "
-            "lacks; re-run mmauth merge and mmauth train --only product",
+            _absent_columns_message(workspace, absent),
             path=workspace.relative(workspace.merged_dataset),
         )
     features = [_number(row[column]) for column in columns]
@@ -127,6 +126,35 @@ def recommend_for_member(workspace: Workspace, bundle: ModelBundle, member: str)
         probabilities=ranked,
         customer_id=customer_id,
         beats_baseline=bool(recommender.comparison_.beats_baseline),
+    )
+
+
+def _absent_columns_message(workspace: Workspace, absent: list[str]) -> str:
+    """Why the merged dataset lacks columns the product model was trained on, and what to do:
+    the merge report names the input table that lacks an expected column (a merged column is
+    derived from it, so its own name helps nobody)."""
+    import json
+
+    trained_on = f"the product model was trained on columns this file lacks ({', '.join(absent)})"
+    try:
+        report = json.loads(workspace.merge_report.read_text(encoding="utf-8"))
+        missing = {
+            str(report["files"].get(table, table)): [str(column) for column in columns]
+            for table, columns in report.get("missing_columns", {}).items()
+            if columns
+        }
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        missing = {}
+    if not missing:
+        return (
+            f"{trained_on}; run mmauth merge, and if the columns stay missing, train the "
+            "product model on the tables as they are: mmauth train --only product"
+        )
+    lacking = "; ".join(f"{path} has no column {', '.join(cols)}" for path, cols in missing.items())
+    return (
+        f"{trained_on}: the last mmauth merge found that {lacking}. Restore the column(s) and "
+        "run mmauth merge, or train the product model on the tables as they are: mmauth train "
+        "--only product"
     )
 
 

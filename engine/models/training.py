@@ -103,6 +103,7 @@ def train_models(
         ModelName.PRODUCT: train_product,
     }
     # Every table is checked before the first (slow) fit, so a missing stage fails at once.
+    _check_inputs_exist(workspace, requested)
     inputs = {name: _required_inputs(workspace, name) for name in requested}
     trained: list[TrainedModel] = []
     for name in requested:
@@ -352,8 +353,12 @@ def summary_csv(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
-def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
-    """SHA-256 of each input file of a model; MissingStageError naming the command to run."""
+_STAGE_COMMANDS = ("mmauth merge", "mmauth features")
+"""The commands that write training's inputs, in the order the README runs them."""
+
+
+def _input_files(workspace: Workspace, name: str) -> list[tuple[Path, str]]:
+    """Each input file of a model, with the command that writes it."""
     needed = {
         ModelName.FACE: [(workspace.image_features, "mmauth features")],
         ModelName.VOICE: [(workspace.audio_features, "mmauth features")],
@@ -363,8 +368,45 @@ def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
         from engine.voices.extract import mfcc_sequences_path
 
         needed.append((mfcc_sequences_path(workspace), "mmauth features"))
+    return needed
+
+
+def _check_inputs_exist(workspace: Workspace, requested: Sequence[str]) -> None:
+    """MissingStageError naming every missing input of the requested models and every command
+    that writes them, so the advice is the whole way to a training that runs, not its first
+    step; and the models that could be trained alone."""
+    problems: list[str] = []
+    commands: set[str] = set()
+    ready: list[str] = []
+    for name in requested:
+        absent = [(p, command) for p, command in _input_files(workspace, name) if not p.is_file()]
+        if not absent:
+            ready.append(name)
+            continue
+        paths = " and ".join(workspace.relative(path) for path, _ in absent)
+        problems.append(
+            f"the {name} model needs {paths}, which {'is' if len(absent) == 1 else 'are'} missing"
+        )
+        commands.update(command for _, command in absent)
+    if not problems:
+        return
+    ordered = [command for command in _STAGE_COMMANDS if command in commands]
+    advice = f"run {' and '.join(ordered)} first"
+    if ready:
+        advice += ", or train the others alone: mmauth train " + " ".join(
+            f"--only {name}" for name in ready
+        )
+    elif "mmauth merge" in commands and len(requested) > 1:
+        others = " ".join(f"--only {name}" for name in requested if name != ModelName.PRODUCT)
+        # Without customer tables mmauth merge cannot run: the biometric models train alone.
+        advice += f" (without customer tables, mmauth train {others} leaves the product out)"
+    raise MissingStageError("; ".join(problems) + ": " + advice)
+
+
+def _required_inputs(workspace: Workspace, name: str) -> dict[str, str]:
+    """SHA-256 of each input file of a model; MissingStageError naming the command to run."""
     hashes = {}
-    for path, command in needed:
+    for path, command in _input_files(workspace, name):
         if not path.is_file():
             raise MissingStageError(
                 f"the {name} model needs {workspace.relative(path)}, which is missing: "

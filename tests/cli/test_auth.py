@@ -126,6 +126,17 @@ def test_bad_pairs_csv_exits_2(workspace: Workspace, tmp_path: Path, content: st
     assert run(workspace, "authenticate", "--pairs", str(listing)).exit_code == 2
 
 
+@pytest.mark.parametrize("content", ["", "face,voice\n"])
+def test_pairs_csv_without_attempts_is_named(
+    workspace: Workspace, tmp_path: Path, content: str
+) -> None:
+    listing = tmp_path / "empty.csv"
+    listing.write_text(content)
+    result = run(workspace, "authenticate", "--pairs", str(listing))
+    assert result.exit_code == 2
+    assert "empty.csv holds no attempts" in result.stderr and "--face" not in result.stderr
+
+
 @pytest.mark.parametrize(
     "arguments",
     [["authenticate", "--face", "x.png"], ["authenticate", "--voice", "x.wav"], ["enroll"]],
@@ -180,6 +191,29 @@ def test_enroll_members_remove(
     removed = run(workspace, "remove", "alice")
     assert removed.exit_code == 0 and "Removed" in removed.stdout
     assert run(workspace, "remove", "alice").exit_code == 2
+
+
+def test_enroll_replaces_a_members_file_only_with_replace(
+    workspace: Workspace, inputs: Path, tmp_path: Path
+) -> None:
+    files = ["--faces", str(inputs / "front.png"), "--voices", str(inputs / "hello_0.wav")]
+    assert run(workspace, "enroll", "alice", *files).exit_code == 0
+    kept = workspace.voices_dir / "alice" / "hello_0.wav"
+    original = kept.read_bytes()
+    other = tmp_path / "other" / "hello_0.wav"
+    other.parent.mkdir()
+    other.write_bytes((inputs / "hello_1.wav").read_bytes())
+    again = ["enroll", "alice", "--faces", str(inputs / "side.png"), "--voices", str(other)]
+    refused = run(workspace, *again)
+    assert refused.exit_code == 2
+    assert refused.stderr.splitlines()[-1] == "  data/raw/voices/alice/hello_0.wav"
+    assert "--replace" in " ".join(refused.stderr.split())
+    assert kept.read_bytes() == original
+    assert not (workspace.faces_dir / "alice" / "side.png").exists()
+    replaced = run(workspace, *again, "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    assert "(1 replaced)" in replaced.stdout
+    assert kept.read_bytes() == other.read_bytes()
 
 
 def test_simulate_without_models_exits_2(workspace: Workspace) -> None:

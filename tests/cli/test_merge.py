@@ -10,6 +10,7 @@ from tests.customer_tables import (
     ASSIGNMENT_FILES,
     ASSIGNMENT_JOINED_ROWS,
     ASSIGNMENT_MAPPING,
+    ASSIGNMENT_PROFILES,
     ASSIGNMENT_TRANSACTIONS,
     PROFILE_FILES,
     write_customer_tables,
@@ -44,6 +45,27 @@ def test_merge_json_is_the_saved_report(workspace: Workspace) -> None:
     assert shown["report"]["shape"] == "profile"
     assert shown["report"]["customers_out"] == 2
     assert shown["report"] == json.loads(workspace.merge_report.read_text(encoding="utf-8"))
+
+
+def test_merge_names_missing_and_ignored_columns(workspace: Workspace) -> None:
+    profiles = ASSIGNMENT_PROFILES.replace(",engagement_score,", ",mood,")
+    write_customer_tables(workspace, {**ASSIGNMENT_FILES, "customer_social_profiles.csv": profiles})
+    result = runner.invoke(create_app(), ["merge", "-w", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    shown = one_line(result.stdout)
+    assert (
+        "Note: data/raw/customers/customer_social_profiles.csv lacks the expected column(s) "
+        "engagement_score: merged without them" in shown
+    )
+    assert "Note: data/raw/customers/customer_social_profiles.csv: column(s) mood ignored" in shown
+    as_json = json.loads(
+        runner.invoke(create_app(), ["merge", "-w", str(workspace.root), "--json"]).stdout
+    )
+    assert as_json["report"]["missing_columns"]["profiles"] == ["engagement_score"]
+    assert [note.split(" ")[1:3] for note in as_json["notes"]] == [
+        ["lacks", "the"],
+        ["column(s)", "mood"],
+    ]
 
 
 def test_global_workspace_option_works_for_merge(workspace: Workspace) -> None:

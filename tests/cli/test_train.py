@@ -54,7 +54,10 @@ def test_train_without_inputs_names_the_command_and_exits_2(workspace: Workspace
     result = runner.invoke(create_app(), ["train", "-w", str(workspace.root), "--json"])
     assert result.exit_code == 2
     shown = json.loads(result.stdout)
-    assert not shown["ok"] and "run mmauth features" in shown["error"]["message"]
+    assert (
+        not shown["ok"]
+        and "run mmauth merge and mmauth features first" in shown["error"]["message"]
+    )
     result = runner.invoke(create_app(), ["train", "-w", str(workspace.root), "--only", "product"])
     assert result.exit_code == 2 and "run mmauth merge" in result.stderr
 

@@ -16,7 +16,11 @@ from engine.auth.enrol import (
     list_members,
     remove_member,
 )
-from engine.auth.enrol_files import destination_name, validate_member_name
+from engine.auth.enrol_files import (
+    ReplacementRefusedError,
+    destination_name,
+    validate_member_name,
+)
 from engine.auth.store import AuditStore
 from engine.core.errors import AcquisitionError, EnrolmentError, MultipleFacesError
 from engine.core.settings import Settings
@@ -121,7 +125,7 @@ def test_enrol_copies_files_records_samples_and_links_customer(
         inputs / "front.png"
     ).read_bytes()
     assert result.model_updates == (
-        "no models trained yet: run mmauth train to include this member",
+        "no models yet: run mmauth features, then mmauth train, to include this member",
     )
     assert read_members(workspace) == {"alice": "A100"}
     samples = AuditStore(workspace.database).samples("alice")
@@ -276,10 +280,44 @@ def test_update_replaces_files_and_keeps_others(
     )
     replacement = inputs / "again" / "front.png"
     write_image(replacement, blob_image(7))
-    result = enrol_member(workspace, SETTINGS, "alice", faces=[replacement, inputs / "side.png"])
+    result = enrol_member(
+        workspace, SETTINGS, "alice", faces=[replacement, inputs / "side.png"], replace=True
+    )
     assert result.replaced == 1
     assert (workspace.faces_dir / "alice" / "front.png").read_bytes() == replacement.read_bytes()
     assert (workspace.voices_dir / "alice" / "hello_0.wav").exists()
+
+
+def test_replacing_a_file_needs_to_be_asked_for(
+    workspace: Workspace, inputs: Path, fake_pipelines: None
+) -> None:
+    enrol_member(
+        workspace, SETTINGS, "alice", faces=[inputs / "front.png"], voices=[inputs / "hello_0.wav"]
+    )
+    before = {p: p.read_bytes() for p in workspace.raw_dir.rglob("*") if p.is_file()}
+    replacement = inputs / "again" / "front.png"
+    write_image(replacement, blob_image(7))
+    write_audio(inputs / "again" / "hello_0.wav", syllables(5))
+    with pytest.raises(ReplacementRefusedError) as raised:
+        enrol_member(
+            workspace,
+            SETTINGS,
+            "alice",
+            faces=[replacement, inputs / "side.png"],
+            voices=[inputs / "again" / "hello_0.wav"],
+        )
+    assert raised.value.files == (
+        "data/raw/faces/alice/front.png",
+        "data/raw/voices/alice/hello_0.wav",
+    )
+    assert isinstance(raised.value, EnrolmentError)
+    assert raised.value.lines[1:] == (
+        "  data/raw/faces/alice/front.png",
+        "  data/raw/voices/alice/hello_0.wav",
+    )
+    # Nothing changed: not the files, nor the new one that replaced nothing.
+    after = {p: p.read_bytes() for p in workspace.raw_dir.rglob("*") if p.is_file()}
+    assert after == before
 
 
 def test_failed_model_update_restores_the_files(
@@ -299,7 +337,9 @@ def test_failed_model_update_restores_the_files(
     replacement = inputs / "again" / "front.png"
     write_image(replacement, blob_image(7))
     with pytest.raises(OSError, match="disk full"):
-        enrol_member(workspace, SETTINGS, "alice", faces=[replacement, inputs / "side.png"])
+        enrol_member(
+            workspace, SETTINGS, "alice", faces=[replacement, inputs / "side.png"], replace=True
+        )
     assert (workspace.faces_dir / "alice" / "front.png").read_bytes() == original
     assert not (workspace.faces_dir / "alice" / "side.png").exists()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,6 +170,33 @@ def test_recommend_for_member_through_the_member_link(
         recommend_for_member(workspace, bundle, "cy")
     with pytest.raises(MissingStageError, match="mmauth train --only product"):
         recommend_for_member(workspace, ModelBundle(None, None, None, {}), "ana")
+
+
+def test_a_column_the_merge_lost_is_traced_to_its_input_table(
+    workspace: Workspace, planted: ProductRecommender
+) -> None:
+    features, categories = planted_table()
+    write_customer_workspace(workspace, features.drop(columns=["signal"]), categories)
+    bundle = ModelBundle(face=None, voice=None, product=planted, manifest={})
+    with pytest.raises(InputError, match=r"trained on columns this file lacks \(signal\)") as bare:
+        recommend_for_member(workspace, bundle, "ana")
+    assert "run mmauth merge" in str(bare.value)
+    # What the last merge reported about its input tables names the one to fix.
+    workspace.merge_report.write_text(
+        json.dumps(
+            {
+                "files": {"profiles": "data/raw/customers/profiles.csv"},
+                "missing_columns": {"profiles": ["signal_raw"], "transactions": []},
+            }
+        )
+    )
+    with pytest.raises(InputError) as traced:
+        recommend_for_member(workspace, bundle, "ana")
+    assert (
+        "the last mmauth merge found that data/raw/customers/profiles.csv has no column "
+        "signal_raw. Restore the column(s) and run mmauth merge, or train the product model on "
+        "the tables as they are: mmauth train --only product"
+    ) in str(traced.value)
 
 
 def test_missing_merged_data_names_the_command(workspace: Workspace) -> None:

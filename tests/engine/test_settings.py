@@ -39,7 +39,9 @@ def test_flags_left_unset_do_not_override(tmp_path: Path) -> None:
     [
         ("colour = 1\n", "unknown setting 'colour'"),
         ('[face]\nbackend = "opencv"\n', "face.backend must be one of classic, dlib"),
-        ("[models]\ntarget_fmr = 0.9\n", "target_fmr must be between 0 and 0.5"),
+        ("[models]\ntarget_fmr = 0.9\n", r"target_fmr must be above 0 and below 0.5 \(both"),
+        ("[models]\ntarget_fmr = 0.5\n", r"below 0.5 \(both excluded\), not 0.5$"),
+        ("[models]\ntarget_fmr = 0\n", r"above 0 and below 0.5 \(both excluded\), not 0.0$"),
         ('jobs = "many"\n', "jobs must be int"),
         ("jobs = 2.5\n", "jobs must be int"),
         ("face = 3\n", "'face' is a section"),

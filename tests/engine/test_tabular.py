@@ -82,6 +82,28 @@ def test_assignment_shape_join_through_the_mapping(workspace: Workspace) -> None
     saved = json.loads(workspace.merge_report.read_text(encoding="utf-8"))
     assert saved == report.to_dict()
     assert saved["files"]["mapping"] == "data/raw/customers/id_mapping.csv"
+    assert not any(report.missing_columns.values()) and report.column_notes() == []
+
+
+def test_missing_optional_and_ignored_columns_are_reported(workspace: Workspace) -> None:
+    profiles = ASSIGNMENT_PROFILES.replace(",engagement_score,", ",mood,")
+    write_customer_tables(workspace, {**ASSIGNMENT_FILES, "customer_social_profiles.csv": profiles})
+    report = merge_customers(workspace, Settings())
+    assert report.missing_columns == {
+        "profiles": ["engagement_score"],
+        "transactions": [],
+        "mapping": [],
+    }
+    assert report.ignored_columns["profiles"] == ["mood"]
+    assert not any(c.startswith("engagement") for c in report.feature_columns)
+    notes = report.column_notes()
+    assert notes[0].startswith(
+        "data/raw/customers/customer_social_profiles.csv lacks the expected column(s) "
+        "engagement_score: merged without them"
+    )
+    assert notes[1].startswith(
+        "data/raw/customers/customer_social_profiles.csv: column(s) mood ignored"
+    )
 
 
 def test_profile_shape_one_row_per_customer(workspace: Workspace) -> None:

@@ -104,7 +104,17 @@ def test_a_cancelled_run_leaves_the_previous_models_valid(customers: Workspace) 
     [
         (("product",), "needs data/merged_dataset.csv, which is missing: run mmauth merge"),
         (("face",), "needs data/image_features.csv, which is missing: run mmauth features"),
-        (("voice",), "needs data/audio_features.csv, which is missing: run mmauth features"),
+        (
+            ("voice",),
+            "needs data/audio_features.csv and data/processed/mfcc_sequences.npz, which are "
+            "missing: run mmauth features first$",
+        ),
+        (
+            ("face", "voice", "product"),
+            "product model needs data/merged_dataset.csv, which is missing: run mmauth merge "
+            "and mmauth features first \\(without customer tables, mmauth train --only face "
+            "--only voice leaves the product out\\)",
+        ),
     ],
 )
 def test_a_missing_stage_names_the_command(
@@ -113,6 +123,18 @@ def test_a_missing_stage_names_the_command(
     with pytest.raises(MissingStageError, match=message):
         train_models(workspace, Settings(), which=which)
     assert not workspace.models_dir.exists()
+
+
+def test_a_missing_merge_names_the_models_that_can_train_alone(workspace: Workspace) -> None:
+    for path in (workspace.image_features, workspace.audio_features):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("member\n")
+    with pytest.raises(MissingStageError) as raised:
+        train_models(workspace, Settings(), which=("face", "product"))
+    assert str(raised.value) == (
+        "the product model needs data/merged_dataset.csv, which is missing: run mmauth merge "
+        "first, or train the others alone: mmauth train --only face"
+    )
 
 
 def test_unknown_model_names_are_refused(customers: Workspace) -> None:

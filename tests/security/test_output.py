@@ -79,3 +79,27 @@ def test_error_messages_are_escaped(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "\x1b" not in result.stderr
     assert "typo\\x1b[2J\\nGRANTED" in "".join(result.stderr.split())
+
+
+def test_an_enrolment_refusal_lists_files_on_lines_and_escapes_their_names(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Short relative names keep every line of the refusal shorter than rich's wrapping width.
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "front.png", blob_image(1))
+    write_image(tmp_path / "again" / "front.png", blob_image(2))
+    forged = "x\nGRANTED alice.png"
+    (tmp_path / forged).write_bytes(b"")
+    (tmp_path / "hello_0.wav").write_bytes(b"RIFF")
+    faces = [arg for face in ("front.png", "again/front.png", forged) for arg in ("--faces", face)]
+    result = runner.invoke(
+        create_app(),
+        ["enroll", "newbie", *faces, "--voices", "hello_0.wav", "-w", str(workspace.root)],
+    )
+    assert result.exit_code == 2
+    # The product's own breaks: one line per refused file, none drawn by a file name.
+    assert result.stderr.splitlines() == [
+        "Enrolment refused: cannot enrol these files:",
+        "  again/front.png: has the same file name as another input (front.png)",
+        "  x\\nGRANTED alice.png: is empty (0 bytes)",
+    ]

@@ -319,3 +319,75 @@ async def test_welcome_writes_the_sample_into_an_empty_folder(workspace: Workspa
         assert any(n.startswith("Sample: The workspace is ready") for n in shown)
         assert any(n.startswith("Earlier workspace:") and "/retired/" in n for n in shown)
     assert workspace.settings_file.is_file()
+
+
+async def test_an_enrolment_refusal_lists_its_files_on_lines(
+    small_workspace: Workspace, tmp_path: Path
+) -> None:
+    from tests.tui.conftest import write_clip, write_photo
+
+    write_photo(tmp_path / "front.png", seed=1)
+    write_photo(tmp_path / "again" / "front.png", seed=2)
+    forged = tmp_path / "x\nGRANTED ana.png"
+    forged.write_bytes(b"")
+    write_clip(tmp_path / "yes_approve_1.wav", pitch_hz=140.0)
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f7")
+        await settle(pilot, app)
+        app.screen.query_one("#member-name", Input).value = "newbie"
+        add = app.screen.query_one("#add-path", Input)
+        for path in ("front.png", "again/front.png", forged.name, "yes_approve_1.wav"):
+            add.value = str(tmp_path / path)
+            add.focus()
+            await pilot.press("enter")
+        await pilot.click("#enrol")
+        await until(pilot, lambda: type(app.screen).__name__ == "ErrorScreen")
+        # The engine's own line breaks stay breaks; the one in a file name stays visible.
+        assert app.screen.error_text.splitlines() == [
+            "cannot enrol these files:",
+            f"  {tmp_path}/again/front.png: has the same file name as another input (front.png)",
+            f"  {tmp_path}/x\\nGRANTED ana.png: is empty (0 bytes)",
+        ]
+
+
+async def test_enrolling_a_file_the_member_has_asks_before_replacing_it(
+    small_workspace: Workspace, tmp_path: Path, monkeypatch
+) -> None:
+    from textual.widgets import Button, Static
+
+    from tests.engine.test_enrol import install_fake_pipelines
+    from tests.tui.conftest import write_photo
+
+    install_fake_pipelines(monkeypatch)
+    kept = small_workspace.faces_dir / "ana" / "neutral.png"
+    original = kept.read_bytes()
+    write_photo(tmp_path / "neutral.png", seed=77)
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("f7")
+        await settle(pilot, app)
+        form = app.screen
+        form.query_one("#member-name", Input).value = "ana"
+        add = form.query_one("#add-path", Input)
+        add.value = str(tmp_path / "neutral.png")
+        add.focus()
+        await pilot.press("enter")
+        for answer, changed in (("#cancel", False), ("#confirm", True)):
+            await pilot.click("#enrol")
+            await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+            assert app.screen.query_one("#confirm-text", Static).content.splitlines() == [
+                "ana already has enrolment files of these names; enrolling replaces them "
+                "(the old files are lost):",
+                "  data/raw/faces/ana/neutral.png",
+            ]
+            # Enter alone answers Cancel.
+            assert app.screen.focused is app.screen.query_one("#cancel", Button)
+            await pilot.click(answer)
+            await settle(pilot, app)
+            assert (kept.read_bytes() != original) is changed
+        assert any(n == "Enrolment cancelled: Nothing was changed." for n in notifications(app))
+        assert any(n == "Enrolled: ana is enrolled. Welcome!" for n in notifications(app))
+        assert app.screen is not form  # dismissed once enrolled

@@ -11,10 +11,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DirectoryTree, Footer, Input, Label, Static
 
+from engine.core.text import printable, printable_lines
 from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from tui.errors import engine_errors
 from tui.screens.authenticate import is_audio
 from tui.screens.base import EngineModal
+from tui.screens.confirm import ConfirmScreen
 from tui.session import session_of
 from tui.text import shown
 from tui.widgets.media_tree import MediaTree, first_folder
@@ -130,26 +132,72 @@ class EnrolScreen(EngineModal[str | None]):
         self.enrol(name, customer, list(self.faces), list(self.voices))
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def enrol(self, name: str, customer: str | None, faces: list[Path], voices: list[Path]) -> None:
+    def enrol(
+        self,
+        name: str,
+        customer: str | None,
+        faces: list[Path],
+        voices: list[Path],
+        replace: bool = False,
+    ) -> None:
         from engine.auth.enrol import enrol_member
+        from engine.auth.enrol_files import ReplacementRefusedError
 
         session = session_of(self)
         result: Any = None
+        refused: ReplacementRefusedError | None = None
         try:
             with engine_errors(self.app, pinned=True):
                 session.prepare_processes()  # enrolment extracts features with jobs processes
-                result = enrol_member(
-                    session.workspace,
-                    session.settings(),
-                    name,
-                    faces=faces,
-                    voices=voices,
-                    customer_id=customer,
-                )
-                session.forget_models()
+                try:
+                    result = enrol_member(
+                        session.workspace,
+                        session.settings(),
+                        name,
+                        faces=faces,
+                        voices=voices,
+                        customer_id=customer,
+                        replace=replace,
+                    )
+                except ReplacementRefusedError as error:
+                    # Not a failure: a question for the user, asked before anything changed.
+                    refused = error
+                else:
+                    session.forget_models()
         finally:
             # Also after an unexpected error (shown by the worker's failure handler).
-            self.app.call_from_thread(self.enrolled, name, result)
+            if refused is not None:
+                request = (name, customer, faces, voices)
+                self.app.call_from_thread(self.confirm_replacing, request, refused.files)
+            else:
+                self.app.call_from_thread(self.enrolled, name, result)
+
+    def confirm_replacing(
+        self,
+        request: tuple[str, str | None, list[Path], list[Path]],
+        files: tuple[str, ...],
+    ) -> None:
+        """Ask before the member's files of the same names are replaced; enrol again with
+        ``replace`` only when the user confirms."""
+        name = request[0]
+        text = printable_lines(
+            (
+                f"{name} already has enrolment files of these names; enrolling replaces them "
+                "(the old files are lost):",
+                *(f"  {path}" for path in files),
+            )
+        )
+
+        def answered(replace: bool | None) -> None:
+            if replace:
+                self.enrol(*request, replace=True)
+                return
+            self.enrolled(name, None)
+            self.notify("Nothing was changed.", title="Enrolment cancelled")
+
+        self.app.push_screen(
+            ConfirmScreen(printable(f"Replace {name}'s files?"), text, "Replace"), answered
+        )
 
     def enrolled(self, name: str, result: Any) -> None:
         button = self.query_one("#enrol", Button)
