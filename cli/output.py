@@ -21,7 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from engine.core.errors import MmauthError
+from engine.core.errors import MmauthError, OutputError
 from engine.core.progress import Progress, ProgressCallback, no_progress
 from engine.core.text import printable
 
@@ -63,15 +63,29 @@ def print_json_line(value: Any) -> None:
 @contextlib.contextmanager
 def handle_errors(as_json: bool = False) -> Iterator[None]:
     """Turn MmauthError into a message on stderr (and JSON on stdout) and its exit code."""
-    try:
-        yield
-    except MmauthError as error:
-        if as_json:
-            print_json({"ok": False, "error": {"title": error.title, "message": error.message}})
-        error_console.print(
-            f"[bold red]{shown(error.title)}:[/] {shown(error.message)}", highlight=False
-        )
-        raise typer.Exit(code=error.exit_code) from None
+    from cli.context import command_scope
+
+    with command_scope():
+        try:
+            yield
+        except MmauthError as error:
+            message = error_message(error)
+            if as_json:
+                print_json({"ok": False, "error": {"title": error.title, "message": message}})
+            error_console.print(
+                f"[bold red]{shown(error.title)}:[/] {shown(message)}", highlight=False
+            )
+            raise typer.Exit(code=error.exit_code) from None
+
+
+def error_message(error: MmauthError) -> str:
+    """An error's message, an output path named as within the command's workspace."""
+    from cli.context import opened_workspace
+
+    space = opened_workspace()
+    if isinstance(error, OutputError) and space is not None:
+        return error.shown(space.relative)
+    return error.message
 
 
 @contextlib.contextmanager

@@ -20,8 +20,10 @@ from engine.core.errors import (
     MissingStageError,
     MmauthError,
     ModelIntegrityError,
+    OutputError,
 )
 from engine.core.text import printable
+from engine.core.workspace import Workspace
 from tui.child_processes import worker_log_path
 from tui.text import shown
 
@@ -31,6 +33,11 @@ WHAT_TO_DO: tuple[tuple[type[MmauthError], str], ...] = (
     (ModelIntegrityError, "Train again (Train screen, F3) to write models this version accepts."),
     (EnrolmentError, "Change what the message names and enrol again."),
     (InputError, "Fix or remove the file the message names, then run again."),
+    (
+        OutputError,
+        "Make room for the file the message names (move away what is in its place, free disk "
+        "space or allow writing), then run again.",
+    ),
 )
 """Advice per kind of engine error, the most specific class first."""
 
@@ -53,9 +60,16 @@ def error_title(error: BaseException) -> str:
     return error.title if isinstance(error, MmauthError) else "Unexpected error"
 
 
-def error_message(error: BaseException) -> str:
-    """What went wrong, in a sentence."""
+def error_message(error: BaseException, workspace: Workspace | None = None) -> str:
+    """What went wrong, in a sentence (an output path named as within ``workspace``)."""
+    if isinstance(error, OutputError) and workspace is not None:
+        return error.shown(workspace.relative)
     return error.message if isinstance(error, MmauthError) else f"{type(error).__name__}: {error}"
+
+
+def _workspace(app: App[Any]) -> Workspace | None:
+    session = getattr(app, "session", None)
+    return getattr(session, "workspace", None)
 
 
 def log_traceback(error: BaseException) -> None:
@@ -71,7 +85,7 @@ def notify_error(app: App[Any], error: BaseException) -> None:
         app.notify(shown(error.message), title=printable(error.title), severity="warning")
     else:
         app.notify(
-            shown(error_message(error)),
+            shown(error_message(error, _workspace(app))),
             title=printable(error_title(error)),
             severity="error",
             timeout=10,
@@ -90,7 +104,9 @@ def show_error(app: App[Any], error: BaseException) -> None:
         log_traceback(error)
     app.push_screen(
         ErrorScreen(
-            printable(error_title(error)), printable(error_message(error)), what_to_do(error)
+            printable(error_title(error)),
+            printable(error_message(error, _workspace(app))),
+            what_to_do(error),
         )
     )
 
