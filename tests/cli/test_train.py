@@ -125,3 +125,10 @@ def test_models_that_cannot_be_saved_exit_2_and_leave_the_previous_ones(
     (workspace.root / "manifest.json").rename(workspace.manifest)
     assert {p.name: p.read_bytes() for p in workspace.models_dir.iterdir()} == before
     load_model_bundle(workspace, require=("product",))
+
+
+def test_one_photo_per_member_is_refused_with_exit_2(workspace: Workspace) -> None:
+    write_image_features(workspace, photos=1)
+    result = runner.invoke(create_app(), ["train", "-w", str(workspace.root), "--only", "face"])
+    assert result.exit_code == 2, result.output
+    assert "ana, bo, cy, dee have one photo each" in " ".join(result.stderr.split())

@@ -305,3 +305,22 @@ def test_enrolment_folders_changed_since_the_feature_table_are_named(workspace: 
     # Without a readable report, a file the table lacks counts as added.
     report.write_text("{not json")
     assert "2 file(s) added since" in str(note("ana/a.png"))
+
+
+def test_members_with_one_photo_are_named_or_refused(customers: Workspace) -> None:
+    from engine.core.errors import EnrolmentError
+
+    write_image_features(customers, photos=1)
+    with pytest.raises(EnrolmentError, match="ana, bo, cy, dee have one photo each"):
+        train_models(customers, fast_settings(customers), which=("face",))
+    assert not customers.models_dir.exists()
+    table = pd.read_csv(customers.image_features)
+    second = table[(table["member"] == "ana") & (table["role"] == "enrol")].assign(
+        source="data/raw/faces/ana/1.png"
+    )
+    pd.concat([table, second]).to_csv(customers.image_features, index=False)
+    result = train_models(customers, fast_settings(customers), which=("face",))
+    assert any(
+        note.startswith("face: bo, cy, dee have one photo each: the held-out figures hold no")
+        for note in result.notes
+    )
