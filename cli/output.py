@@ -21,7 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from engine.core.errors import MmauthError
+from engine.core.errors import MmauthError, OutputError
 from engine.core.progress import Progress, ProgressCallback, no_progress
 from engine.core.text import printable, printable_lines
 
@@ -69,15 +69,30 @@ def print_json_line(value: Any) -> None:
 @contextlib.contextmanager
 def handle_errors(as_json: bool = False) -> Iterator[None]:
     """Turn MmauthError into a message on stderr (and JSON on stdout) and its exit code."""
-    try:
-        yield
-    except MmauthError as error:
-        if as_json:
-            print_json({"ok": False, "error": {"title": error.title, "message": error.message}})
-        error_console.print(
-            f"[bold red]{shown(error.title)}:[/] {shown_lines(error.lines)}", highlight=False
-        )
-        raise typer.Exit(code=error.exit_code) from None
+    from cli.context import command_scope
+
+    with command_scope():
+        try:
+            yield
+        except MmauthError as error:
+            lines = error_lines(error)
+            if as_json:
+                message = "\n".join(lines)
+                print_json({"ok": False, "error": {"title": error.title, "message": message}})
+            error_console.print(
+                f"[bold red]{shown(error.title)}:[/] {shown_lines(lines)}", highlight=False
+            )
+            raise typer.Exit(code=error.exit_code) from None
+
+
+def error_lines(error: MmauthError) -> tuple[str, ...]:
+    """An error's lines, an output path named as within the command's workspace."""
+    from cli.context import opened_workspace
+
+    space = opened_workspace()
+    if isinstance(error, OutputError) and space is not None:
+        return (error.shown(space.relative),)
+    return error.lines
 
 
 @contextlib.contextmanager

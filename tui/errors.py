@@ -21,8 +21,10 @@ from engine.core.errors import (
     MissingStageError,
     MmauthError,
     ModelIntegrityError,
+    OutputError,
 )
 from engine.core.text import printable, printable_lines
+from engine.core.workspace import Workspace
 from tui.child_processes import worker_log_path
 
 WHAT_TO_DO: tuple[tuple[type[MmauthError], str], ...] = (
@@ -31,6 +33,11 @@ WHAT_TO_DO: tuple[tuple[type[MmauthError], str], ...] = (
     (ModelIntegrityError, "Train again (Train screen, F3) to write models this version accepts."),
     (EnrolmentError, "Change what the message names and enrol again."),
     (InputError, "Fix or remove the file the message names, then run again."),
+    (
+        OutputError,
+        "Make room for the file the message names (move away what is in its place, free disk "
+        "space or allow writing), then run again.",
+    ),
 )
 """Advice per kind of engine error, the most specific class first."""
 
@@ -53,17 +60,24 @@ def error_title(error: BaseException) -> str:
     return error.title if isinstance(error, MmauthError) else "Unexpected error"
 
 
-def error_message(error: BaseException) -> str:
-    """What went wrong, in a sentence."""
+def error_message(error: BaseException, workspace: Workspace | None = None) -> str:
+    """What went wrong, in a sentence (an output path named as within ``workspace``)."""
+    if isinstance(error, OutputError) and workspace is not None:
+        return error.shown(workspace.relative)
     return error.message if isinstance(error, MmauthError) else f"{type(error).__name__}: {error}"
 
 
-def printable_message(error: BaseException) -> str:
+def printable_message(error: BaseException, workspace: Workspace | None = None) -> str:
     """``error_message`` safe for the screen: an engine error's own lines stay lines, while a
     line break inside a quoted name shows as ``\\n``."""
-    if isinstance(error, MmauthError):
+    if isinstance(error, MmauthError) and not isinstance(error, OutputError):
         return printable_lines(error.lines)
-    return printable(error_message(error))
+    return printable(error_message(error, workspace))
+
+
+def _workspace(app: App[Any]) -> Workspace | None:
+    session = getattr(app, "session", None)
+    return getattr(session, "workspace", None)
 
 
 def log_traceback(error: BaseException) -> None:
@@ -81,7 +95,7 @@ def notify_error(app: App[Any], error: BaseException) -> None:
         )
     else:
         app.notify(
-            escape(printable_message(error)),
+            escape(printable_message(error, _workspace(app))),
             title=printable(error_title(error)),
             severity="error",
             timeout=10,
@@ -99,7 +113,11 @@ def show_error(app: App[Any], error: BaseException) -> None:
     if not isinstance(error, MmauthError):
         log_traceback(error)
     app.push_screen(
-        ErrorScreen(printable(error_title(error)), printable_message(error), what_to_do(error))
+        ErrorScreen(
+            printable(error_title(error)),
+            printable_message(error, _workspace(app)),
+            what_to_do(error),
+        )
     )
 
 

@@ -42,7 +42,7 @@ from engine.auth.campaigns import (
 from engine.auth.flow import AuthDecision, Authenticator
 from engine.auth.words import Origin, Reason, Step
 from engine.core.errors import InputError, MissingStageError, MmauthError
-from engine.core.fileio import atomic_write_json, atomic_write_text
+from engine.core.fileio import atomic_write_files, json_bytes
 from engine.core.metrics import Rate, rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
@@ -415,7 +415,6 @@ def save_report(report: SimulationReport) -> None:
     """reports/simulation.json (everything) and reports/simulation.csv (one row per campaign)."""
     import csv
 
-    atomic_write_json(report.json_path, report_dict(report))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     header = ["campaign", "kind", "attempts", "granted", "denied_by_reason", "rate"]
@@ -440,7 +439,13 @@ def save_report(report: SimulationReport) -> None:
                 measured.trials,
             ]
         writer.writerow(row + [campaign.wrong_member_grants])
-    atomic_write_text(report.csv_path, buffer.getvalue())
+    # Both or neither: the CSV is a view of the JSON.
+    atomic_write_files(
+        {
+            report.json_path: json_bytes(report_dict(report)),
+            report.csv_path: buffer.getvalue().encode("utf-8"),
+        }
+    )
 
 
 def load_report(workspace: Workspace) -> SimulationReport | None:

@@ -12,6 +12,7 @@ from .errors import (
     MmauthError as MmauthError,
     ModelIntegrityError as ModelIntegrityError,
     MultipleFacesError as MultipleFacesError,
+    OutputError as OutputError,
 )
 from .feature_tables import (
     FeatureRunReport as FeatureRunReport,
@@ -22,6 +23,7 @@ from .feature_tables import (
 from .fileio import (
     atomic_write_bytes as atomic_write_bytes,
     atomic_write_csv as atomic_write_csv,
+    atomic_write_files as atomic_write_files,
     atomic_write_json as atomic_write_json,
     atomic_write_text as atomic_write_text,
     file_sha256 as file_sha256,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 
 class MmauthError(Exception):
@@ -99,6 +102,52 @@ class MissingWorkspaceError(MmauthError):
     """A command that reads a workspace was pointed at a folder that does not exist."""
 
     title = "No such workspace"
+
+
+class OutputError(MmauthError):
+    """An output cannot be written: a folder on its way is a file, its path is a folder, no
+    permission, no space. Raised by engine.core.fileio, which leaves whatever the output was to
+    replace as it was.
+
+    ``path`` (and ``in_the_way``, the file standing where a folder must be) are kept apart from
+    the message so that a front end can name them as the person knows them: ``shown`` with
+    the workspace's ``relative``.
+    """
+
+    title = "Cannot write"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        reason: str = "",
+        *,
+        in_the_way: str | os.PathLike[str] | None = None,
+        title: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        self.in_the_way = None if in_the_way is None else Path(in_the_way)
+        super().__init__(self.shown(), title=title)
+
+    def shown(self, where: Callable[[Path], str] = str) -> str:
+        """The message with each path as ``where`` names it."""
+        reason = self.reason
+        if self.in_the_way is not None:
+            reason = f"{where(self.in_the_way)} is a file, not a folder"
+        return f"cannot write {where(self.path)}: {reason}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in worker processes too: rebuilt from its parts, not from the message alone.
+        return (
+            _rebuild_output_error,
+            (self.path, self.reason, self.in_the_way, self.title),
+        )
+
+
+def _rebuild_output_error(
+    path: Path, reason: str, in_the_way: Path | None, title: str
+) -> OutputError:
+    return OutputError(path, reason, in_the_way=in_the_way, title=title)
 
 
 class CancelledError(MmauthError):

@@ -7,7 +7,6 @@ table's ids, the space ``members.csv`` refers to.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from engine.core.errors import InputError
-from engine.core.fileio import atomic_open
+from engine.core.fileio import atomic_write_files
 from engine.core.progress import Progress, ProgressCallback, no_progress
 from engine.core.settings import MergeSettings, Settings
 from engine.core.workspace import Workspace
@@ -225,14 +224,12 @@ def _row_outcomes(
 
 
 def write_outputs(workspace: Workspace, merged: pd.DataFrame, report: MergeReport) -> None:
-    """Write the dataset and the report to temporary files first, then rename both into place."""
+    """Write the dataset and the report, both or neither (the report describes the dataset)."""
     report_text = json.dumps(report.to_dict(), indent=2) + "\n"
-    with contextlib.ExitStack() as stack:
-        dataset = stack.enter_context(
-            atomic_open(workspace.merged_dataset, "w", encoding="utf-8", newline="")
-        )
-        report_file = stack.enter_context(
-            atomic_open(workspace.merge_report, "w", encoding="utf-8", newline="")
-        )
-        merged.to_csv(dataset, index=False, lineterminator="\n")
-        report_file.write(report_text)
+    dataset_text = merged.to_csv(index=False, lineterminator="\n")
+    atomic_write_files(
+        {
+            workspace.merged_dataset: dataset_text.encode("utf-8"),
+            workspace.merge_report: report_text.encode("utf-8"),
+        }
+    )

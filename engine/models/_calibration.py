@@ -28,7 +28,7 @@ from typing import Any, cast
 import numpy as np
 from numpy.typing import ArrayLike
 
-from engine.core.errors import InputError
+from engine.core.errors import EnrolmentError, InputError
 from engine.core.metrics import equal_error_rate, threshold_at_fmr
 from engine.core.progress import Progress, ProgressCallback, check_cancelled
 
@@ -121,11 +121,16 @@ def held_out_fits(
     cv_splits: int,
     random_state: int,
     stage: str,
+    files: tuple[str, str],
     progress: ProgressCallback,
     cancel: threading.Event | None,
 ) -> Iterator[HeldOutFit]:
     """The held-out models of calibration, ``fit(train_mask)`` each: one per fold of the grouped
-    cross-validation (genuine scores), then one per member left out (stranger scores)."""
+    cross-validation (genuine scores), then one per member left out (stranger scores).
+
+    EnrolmentError when no member has a second source file (``files`` names them, e.g.
+    ``("photo", "photos")``): no genuine score could be held out."""
+    check_held_out_sources(y, groups, files)
     folds = source_folds(y, groups, _n_folds(y, groups, cv_splits), random_state)
     members = np.unique(y)
     total = len(folds) + len(members)
@@ -138,6 +143,59 @@ def held_out_fits(
         others = y != stranger
         yield HeldOutFit(fit(others), ~others, str(stranger))
         report_step(progress, stage, step, total, f"{stranger} plays a stranger")
+
+
+def single_source_members(
+    y: np.ndarray, groups: np.ndarray, phrases: np.ndarray | None = None
+) -> list[str]:
+    """Members with no second source file (augmented copies share theirs), or, given
+    ``phrases``, with no second source file of any one phrase."""
+    kinds = np.zeros(len(y), dtype=int) if phrases is None else np.asarray(phrases)
+    single = []
+    for member in np.unique(y):
+        own = y == member
+        if all(len(np.unique(groups[own & (kinds == k)])) < 2 for k in np.unique(kinds[own])):
+            single.append(str(member))
+    return single
+
+
+def check_held_out_sources(
+    y: np.ndarray,
+    groups: np.ndarray,
+    files: tuple[str, str],
+    phrases: np.ndarray | None = None,
+) -> None:
+    """Refuse to calibrate when no member has a second source file (of one phrase, given
+    ``phrases``: a genuine attempt says a phrase the member enrolled).
+
+    A file is never scored by a model that learnt it, so a member's genuine held-out scores
+    need a second file of theirs to learn from; with none anywhere, no genuine attempt could be
+    measured and the model's error rates would be made up. Members with one file among others
+    with more are fine: the genuine figures then come from the others (training says so)."""
+    single = single_source_members(y, groups, phrases)
+    if single and len(single) == len(np.unique(y)):
+        file, plural = files
+        needed, have, enrol = (
+            (plural, f"one {file} each", f"another {file} of one of them")
+            if phrases is None
+            else (
+                f"{plural} of one phrase",
+                f"one {file} of each phrase",
+                f"another {file} of a phrase one of them enrolled",
+            )
+        )
+        raise EnrolmentError(
+            f"at least one member needs 2 {needed} to measure the model on held-out {plural} "
+            f"(a {file} is never scored by a model that learnt it): {listed(single)} have "
+            f"{have}; enrol {enrol}"
+        )
+
+
+def listed(names: Sequence[str], shown: int = 10) -> str:
+    """Names joined with commas, the first ``shown`` of them and how many more."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
 def report_calibrated(

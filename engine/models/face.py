@@ -341,6 +341,7 @@ class FaceIdentifier(Estimator):
             cv_splits=self.cv_splits,
             random_state=self.random_state,
             stage=stage,
+            files=("photo", "photos"),
             progress=progress,
             cancel=cancel,
         ):

@@ -14,7 +14,6 @@ installation did not make for this workspace are refused with UntrustedModelsErr
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import importlib
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.errors import MissingStageError, ModelIntegrityError
-from engine.core.fileio import atomic_open, atomic_write_json, file_sha256, json_sha256
+from engine.core.fileio import atomic_write_files, file_sha256, json_bytes, json_sha256
 from engine.core.settings import Settings, settings_as_dict
 from engine.core.workspace import Workspace
 from engine.models.names import MODEL_NAMES, ModelName
@@ -464,12 +463,16 @@ def save_models(
 ) -> dict[str, Any]:
     """Write the models and then the manifest, keeping the entries of models not retrained.
 
-    Every model is serialised (and checked against the allow-list) before anything is written;
-    each file is written atomically and the manifest last, so the manifest never lists a file
-    that was not completely written. ``derived_files`` maps the new manifest to other files
-    written in the same batch (the training summary). Returns the new manifest. Model objects
-    are only read.
+    Every model is serialised (and checked against the allow-list) before anything is written.
+    The files are replaced all or nothing, the manifest last (engine.core.fileio's
+    atomic_write_files): should any of them, or recording the new manifest as this
+    installation's, fail, the previous models stay in place, signed and loadable, and
+    OutputError names what could not be written. ``derived_files`` maps the new manifest to
+    other files written in the same batch (the training summary). Returns the new manifest.
+    Model objects are only read.
     """
+    import hashlib
+
     payloads = {record.name: serialize_model(record.model) for record in records}
     states = {record.name: serialize_state(record.model) for record in records}
     kept = _verified_entries(workspace, skip={record.name for record in records})
@@ -480,16 +483,16 @@ def save_models(
             files[state_path(workspace, name)] = state
     if derived_files is not None:
         files.update(derived_files(manifest))
-    # Every file is fully written to its temporary twin before the first rename: a failed
-    # write (disk full) leaves every previous file in place.
-    with contextlib.ExitStack() as stack:
-        for path, data in files.items():
-            stack.enter_context(atomic_open(path, "wb")).write(data)
-    atomic_write_json(workspace.manifest, manifest)
-    for name, state in states.items():
-        if state is None:  # an earlier model's state file, no longer listed, would be refused
-            state_path(workspace, name).unlink(missing_ok=True)
-    record_trusted_manifest(workspace, file_sha256(workspace.manifest))
+    manifest_bytes = json_bytes(manifest)
+    # Last: until it is in place, the previous manifest still describes the previous files.
+    files[workspace.manifest] = manifest_bytes
+    manifest_sha = hashlib.sha256(manifest_bytes).hexdigest()
+    atomic_write_files(
+        files,
+        # An earlier model's state file, no longer listed, would be refused.
+        remove=[state_path(workspace, name) for name, state in states.items() if state is None],
+        then=lambda: record_trusted_manifest(workspace, manifest_sha),
+    )
     return manifest
 
 

@@ -229,7 +229,10 @@ def train_face(
         workspace.faces_dir,
         face_report_path(workspace),
     )
-    return _biometric_result(ModelName.FACE, model, inputs, backend, settings, misfits, stale)
+    single = single_file_note(ModelName.FACE, members, sources, ("photo", "photos"))
+    return _biometric_result(
+        ModelName.FACE, model, inputs, backend, settings, misfits, (stale, single)
+    )
 
 
 def train_voice(
@@ -298,7 +301,10 @@ def train_voice(
         workspace.voices_dir,
         audio_report_path(workspace),
     )
-    return _biometric_result(ModelName.VOICE, model, inputs, "", settings, misfits, stale)
+    single = single_file_note(
+        ModelName.VOICE, members, sources, ("recording", "recordings"), phrases
+    )
+    return _biometric_result(ModelName.VOICE, model, inputs, "", settings, misfits, (stale, single))
 
 
 def train_product(
@@ -478,6 +484,28 @@ THRESHOLD_SECTIONS = {
 section that measures it."""
 
 
+def single_file_note(
+    name: str, members: Any, sources: Any, files: tuple[str, str], phrases: Any = None
+) -> str | None:
+    """A note naming the members enrolled with one file (of each phrase, given ``phrases``),
+    else None: none of their genuine attempts is in the held-out figures
+    (engine.models._calibration.check_held_out_sources)."""
+    from engine.models._calibration import listed, single_source_members
+
+    single = single_source_members(members, sources, phrases)
+    if not single:
+        return None
+    file = files[0] if phrases is None else f"{files[0]} of each phrase"
+    return (
+        f"{name}: {listed(single)} "
+        + (f"has one {file}" if len(single) == 1 else f"have one {file} each")
+        + f": the held-out figures hold no genuine attempt of theirs (a {file} is never scored "
+        f"by a model that learnt it); a second {file} "
+        + ("would" if len(single) == 1 else "of each would")
+        + " measure them too"
+    )
+
+
 def calibration_note(name: str, evaluation: Mapping[str, Any], target_fmr: float) -> str | None:
     """A warning when the model's held-out false matches on the enrolment data are clearly above
     ``target_fmr`` (the Wilson interval's lower bound above it), else None.
@@ -508,12 +536,12 @@ def _biometric_result(
     backend: str,
     settings: Settings,
     misfits: Sequence[Misfit] | None,
-    stale: str | None,
+    table_notes: Sequence[str | None],
 ) -> TrainedModel:
     """The model's record with its scalar metrics, held-out confusion matrix and notes
-    (``stale``: ``stale_table_note``'s); the number of misfit enrolment files is kept as
-    ``enrolment_misfits`` (absent when the check did not run: it was measured on dlib faces
-    only)."""
+    (``table_notes``: ``stale_table_note``'s and ``single_file_note``'s); the number of misfit
+    enrolment files is kept as ``enrolment_misfits`` (absent when the check did not run: it was
+    measured on dlib faces only)."""
     evaluation = dict(model.evaluation_)
     confusion = None
     if evaluation.get("confusion") is not None and evaluation.get("labels") is not None:
@@ -530,7 +558,7 @@ def _biometric_result(
         record=ModelRecord(name=name, model=model, metrics=metrics, inputs=inputs, backend=backend),
         confusion=confusion,
         notes=tuple(
-            n for n in (stale, note, *enrolment_notes(name, misfits or [])) if n is not None
+            n for n in (*table_notes, note, *enrolment_notes(name, misfits or [])) if n is not None
         ),
     )
 

@@ -24,6 +24,7 @@ from engine.core.progress import ProgressCallback, no_progress
 from engine.models._calibration import (
     VOICE_IMPOSTOR_TAIL,
     check_groups,
+    check_held_out_sources,
     check_labels,
     cross_fitted_false_matches,
     held_out_fits,
@@ -231,6 +232,7 @@ class VoiceVerifier(Estimator):
             original = original[original]
         if len(np.unique(labels)) < 2:
             raise EnrolmentError("at least 2 members are needed to calibrate against impostors")
+        check_held_out_sources(labels, row_groups, ("recording", "recordings"), phrase_labels)
         with single_threaded_blas():
             self._fit_templates(rows, labels, phrase_labels, sequences, original)
             self._calibrate(
@@ -356,6 +358,7 @@ class VoiceVerifier(Estimator):
             cv_splits=self.cv_splits,
             random_state=self.random_state,
             stage=stage,
+            files=("recording", "recordings"),
             progress=progress,
             cancel=cancel,
         ):

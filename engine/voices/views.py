@@ -10,6 +10,7 @@ can still be looked at; ``cleaned=True`` shows what the voice model receives.
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -159,7 +160,7 @@ def save_clip_png(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from engine.core.fileio import atomic_open
+    from engine.core.fileio import atomic_write_bytes
 
     signal = clip_signal(path, settings, cleaned=cleaned)
     sr = signal.sample_rate
@@ -191,8 +192,10 @@ def save_clip_png(
         kind = "cleaned" if signal.cleaned else "as recorded"
         wave_axes.set_title(title or f"{Path(path).name} ({kind}, {duration:.2f} s, {sr} Hz)")
         output = Path(output)
-        with atomic_open(output, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=110)
+        # Rendered in memory first: an error writing the file is then the writer's OutputError.
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=110)
+        atomic_write_bytes(output, buffer.getvalue())
     finally:
         plt.close(figure)
     return output

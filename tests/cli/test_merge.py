@@ -119,3 +119,17 @@ def test_bom_and_semicolons_merge_from_the_cli(workspace: Workspace) -> None:
     result = runner.invoke(create_app(), ["merge", "-w", str(workspace.root), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["report"]["joined_rows"] == ASSIGNMENT_JOINED_ROWS
+
+
+def test_an_output_that_cannot_be_written_exits_2_and_writes_neither(
+    workspace: Workspace,
+) -> None:
+    write_customer_tables(workspace, PROFILE_FILES)
+    workspace.merged_dataset.mkdir(parents=True)
+    result = runner.invoke(create_app(), ["merge", "-w", str(workspace.root)])
+    assert result.exit_code == 2, result.output
+    assert (
+        "Cannot write: cannot write data/merged_dataset.csv: it is a folder, not a file"
+        in one_line(result.stderr)
+    )
+    assert not workspace.merge_report.exists()  # the report would describe another dataset

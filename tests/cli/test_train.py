@@ -102,3 +102,36 @@ def test_train_prints_a_threshold_note_when_impostors_pass_too_often(
         create_app(), ["train", "-w", str(workspace.root), "--only", "face", "--json"]
     )
     assert json.loads(as_json.stdout)["notes"] == ["face: too many impostors pass"]
+
+
+def test_models_that_cannot_be_saved_exit_2_and_leave_the_previous_ones(
+    workspace: Workspace,
+) -> None:
+    from engine.models.persistence import load_model_bundle
+
+    write_merged_dataset(workspace)
+    workspace.settings_file.write_text(FAST_TOML, encoding="utf-8")
+    train = ["train", "-w", str(workspace.root), "--only", "product", "--json"]
+    assert runner.invoke(create_app(), train).exit_code == 0
+    before = {p.name: p.read_bytes() for p in workspace.models_dir.iterdir()}
+    workspace.manifest.rename(workspace.root / "manifest.json")
+    workspace.manifest.mkdir()
+    # Other metrics: every file of models/ would change.
+    workspace.settings_file.write_text(FAST_TOML.replace("repeats = 2", "repeats = 3"), "utf-8")
+    result = runner.invoke(create_app(), train)
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"] == {
+        "title": "Cannot write",
+        "message": "cannot write models/manifest.json: it is a folder, not a file",
+    }
+    workspace.manifest.rmdir()
+    (workspace.root / "manifest.json").rename(workspace.manifest)
+    assert {p.name: p.read_bytes() for p in workspace.models_dir.iterdir()} == before
+    load_model_bundle(workspace, require=("product",))
+
+
+def test_one_photo_per_member_is_refused_with_exit_2(workspace: Workspace) -> None:
+    write_image_features(workspace, photos=1)
+    result = runner.invoke(create_app(), ["train", "-w", str(workspace.root), "--only", "face"])
+    assert result.exit_code == 2, result.output
+    assert "ana, bo, cy, dee have one photo each" in " ".join(result.stderr.split())

@@ -45,3 +45,16 @@ def test_voice_view_refuses_a_bad_file_with_exit_2(workspace: Workspace, tmp_pat
         create_app(), ["voice-view", str(silent), "--cleaned", "-w", str(workspace.root)]
     )
     assert result.exit_code == 2 and "no speech" in result.stderr
+
+
+def test_a_png_that_cannot_be_written_exits_2_naming_it(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = write(workspace.root / "take.wav", speech_like(0.5), 16_000)
+    (tmp_path / "a.jpg").write_bytes(b"a photo")
+    monkeypatch.chdir(tmp_path)
+    args = ["-w", str(workspace.root), "voice-view", str(clip), "--png", "a.jpg/out.png"]
+    result = runner.invoke(create_app(), args)
+    assert result.exit_code == 2, result.output
+    assert "cannot write a.jpg/out.png: a.jpg is a file, not a folder" in result.stderr
+    assert (tmp_path / "a.jpg").read_bytes() == b"a photo"

@@ -654,3 +654,50 @@ def test_the_estimators_docstring_examples_hold(module_name: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module_name))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("backend", ["dlib", "classic"])
+def test_a_face_model_with_one_photo_per_member_is_refused_by_name(
+    backend: str, clusters: dict[str, np.ndarray]
+) -> None:
+    rng = np.random.default_rng(5)
+    X, y, groups = face_rows(dict(list(clusters.items())[:3]), rng, sources=1)
+    with pytest.raises(EnrolmentError, match="person0, person1, person2 have one photo each"):
+        FaceIdentifier(backend=backend, threshold_rule="gaussian_tail").fit(X, y, groups)
+
+
+@pytest.mark.parametrize("backend", ["dlib", "classic"])
+def test_members_with_one_photo_among_others_give_no_genuine_score(
+    backend: str, clusters: dict[str, np.ndarray]
+) -> None:
+    rng = np.random.default_rng(5)
+    X, y, groups = face_rows(dict(list(clusters.items())[:1]), rng, sources=3)
+    X1, y1, groups1 = face_rows(dict(list(clusters.items())[1:4]), rng, sources=1)
+    model = FaceIdentifier(backend=backend, threshold_rule="gaussian_tail").fit(
+        np.vstack([X, X1]), np.concatenate([y, y1]), np.concatenate([groups, groups1])
+    )
+    # Each row once held out: the 3 photos of person0 as genuine attempts, every photo as a
+    # stranger's.
+    assert model.evaluation_["n_genuine"] == len(X)
+    assert model.evaluation_["n_impostor"] == len(X) + len(X1)
+
+
+def test_a_voice_model_with_one_recording_per_member_is_refused_by_name(
+    voices: dict[str, np.ndarray],
+) -> None:
+    one_phrase = {member: ("yes",) for member in ("ann", "bob", "cyd")}
+    X, y, phrases, sequences, groups = voice_table(voices, one_phrase, takes=1, seed=4)
+    with pytest.raises(EnrolmentError, match="ann, bob, cyd have one recording of each phrase"):
+        VoiceVerifier().fit(X, y, phrases, sequences, groups)
+    # A genuine attempt says a phrase the member enrolled: two phrases said once each are
+    # still no held-out genuine attempt.
+    two_phrases = {member: ("yes", "go") for member in ("ann", "bob", "cyd")}
+    X, y, phrases, sequences, groups = voice_table(voices, two_phrases, takes=1, seed=4)
+    with pytest.raises(EnrolmentError, match="cyd have one recording of each phrase"):
+        VoiceVerifier().fit(X, y, phrases, sequences, groups)
+    X, y, phrases, sequences, groups = voice_table(
+        voices, {**one_phrase, "ann": ("yes", "yes")}, takes=1, seed=4
+    )
+    groups[1] = "ann/yes_1"  # ann said "yes" twice
+    model = VoiceVerifier().fit(X, y, phrases, sequences, groups)
+    assert model.evaluation_["n_genuine"] == 2

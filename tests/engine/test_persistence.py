@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import pytest
 import skops.io
 
 import engine.models.persistence as persistence
-from engine.core.errors import MissingStageError, ModelIntegrityError
+from engine.core import fileio
+from engine.core.errors import MissingStageError, ModelIntegrityError, OutputError
 from engine.core.fileio import file_sha256
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
@@ -164,17 +167,17 @@ def test_a_failed_write_leaves_every_previous_model_valid(
     saved: Workspace, recommenders, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = {p.name: p.read_bytes() for p in saved.models_dir.iterdir()}
-    real_open = persistence.atomic_open
-    opened: list[Path] = []
+    real_write = fileio._write
+    written: list[Path] = []
 
-    def failing_second_file(path: Path, mode: str = "w", **kwargs):
-        opened.append(path)
-        if len(opened) == 2:
-            raise OSError(28, "No space left on device")
-        return real_open(path, mode, **kwargs)
+    def failing_second_file(handle, data, path: Path) -> None:
+        written.append(path)
+        if len(written) == 2:
+            raise OutputError(path, "no space left on the disk")
+        real_write(handle, data, path)
 
-    monkeypatch.setattr(persistence, "atomic_open", failing_second_file)
-    with pytest.raises(OSError, match="No space"):
+    monkeypatch.setattr(fileio, "_write", failing_second_file)
+    with pytest.raises(OutputError, match="no space"):
         save_models(
             saved,
             [record("product", recommenders[1]), record("face", recommenders[0])],
@@ -183,6 +186,52 @@ def test_a_failed_write_leaves_every_previous_model_valid(
     after = {p.name: p.read_bytes() for p in saved.models_dir.iterdir()}
     assert after == before  # no new file, no temporary left, manifest untouched
     load_model_bundle(saved, require=("product",))
+
+
+def models_folder(workspace: Workspace) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in workspace.models_dir.iterdir() if p.is_file()}
+
+
+def test_a_manifest_that_cannot_be_written_replaces_no_model(
+    saved: Workspace, recommenders
+) -> None:
+    before = models_folder(saved)
+    saved.manifest.rename(saved.models_dir / "kept")
+    saved.manifest.mkdir()
+    with pytest.raises(OutputError, match="manifest.json: it is a folder, not a file"):
+        save_models(saved, [record("product", recommenders[1])], Settings(), lambda _: {})
+    saved.manifest.rmdir()
+    (saved.models_dir / "kept").rename(saved.manifest)
+    assert models_folder(saved) == before
+    load_model_bundle(saved, require=("product", "face"))
+
+
+@pytest.mark.parametrize("failing", ["manifest.json", "trusted"])
+def test_a_failure_after_the_models_were_replaced_puts_them_back(
+    saved: Workspace, recommenders, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    before = models_folder(saved)
+    real_replace = os.replace
+
+    def refuse_manifest(source, target):
+        if Path(target).name == "manifest.json":
+            raise OSError(errno.EIO, "Input/output error")
+        return real_replace(source, target)
+
+    def refuse_record(workspace: Workspace, manifest_sha256: str) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "/config/trusted_models.json")
+
+    with monkeypatch.context() as patch:
+        if failing == "manifest.json":
+            patch.setattr(fileio.os, "replace", refuse_manifest)
+        else:
+            patch.setattr(persistence, "record_trusted_manifest", refuse_record)
+        with pytest.raises(OutputError, match=f"{failing}.*: (input/output|permission denied)"):
+            save_models(saved, [record("product", recommenders[1])], Settings())
+    assert models_folder(saved) == before
+    assert load_model_bundle(saved, require=("product",)).manifest_sha256 == file_sha256(
+        saved.manifest
+    )
 
 
 def test_retraining_one_model_keeps_the_others(saved: Workspace, recommenders) -> None:

@@ -4,6 +4,7 @@ audit log or lockouts (stand-in models); plus one end-to-end run on the shared r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -13,10 +14,16 @@ import numpy as np
 import pytest
 
 from engine.auth.campaigns import _scrambled_recording, cycle_pairs
-from engine.auth.simulate import ProbeFeatures, load_report, report_dict, run_simulation
+from engine.auth.simulate import (
+    ProbeFeatures,
+    load_report,
+    report_dict,
+    run_simulation,
+    save_report,
+)
 from engine.auth.store import AuditStore
 from engine.auth.words import Origin
-from engine.core.errors import InputError, MissingStageError
+from engine.core.errors import InputError, MissingStageError, OutputError
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
 from engine.voices.audio import phrase_from_filename
@@ -139,6 +146,25 @@ def test_last_report_reads_back_as_saved(simulated: Workspace) -> None:
     # Compared as JSON: rates without trials are NaN, which never equals itself.
     assert json.dumps(report_dict(loaded)) == json.dumps(report_dict(report))
     assert loaded.campaigns[0].overall.low == report.campaigns[0].overall.low
+
+
+def test_a_report_that_cannot_be_written_replaces_neither_file(simulated: Workspace) -> None:
+    report = run_simulation(simulated, SETTINGS)
+    saved = {path.name: path.read_bytes() for path in simulated.reports_dir.iterdir()}
+    # The JSON could be replaced, the CSV cannot: neither is.
+    report.csv_path.unlink()
+    report.csv_path.mkdir()
+    with pytest.raises(OutputError, match="simulation.csv: it is a folder, not a file"):
+        save_report(dataclasses.replace(report, seconds=report.seconds + 1))
+    assert report.json_path.read_bytes() == saved["simulation.json"]
+    report.csv_path.rmdir()
+    simulated.reports_dir.rename(simulated.root / "old reports")
+    simulated.reports_dir.write_text("a file where the folder goes")
+    with pytest.raises(OutputError) as raised:
+        run_simulation(simulated, SETTINGS)
+    assert raised.value.shown(simulated.relative) == (
+        "cannot write reports/simulation.json: reports is a file, not a folder"
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.core.errors import CancelledError, InputError, MissingStageError
+from engine.core.errors import CancelledError, InputError, MissingStageError, OutputError
 from engine.core.progress import Progress
 from engine.core.settings import Settings, load_settings
 from engine.core.workspace import Workspace
@@ -251,20 +251,20 @@ def test_a_voice_table_with_two_members_is_refused_with_the_reason(customers: Wo
 def test_a_failed_summary_write_leaves_the_previous_models_valid(
     customers: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import engine.models.persistence as persistence
+    from engine.core import fileio
 
     train_models(customers, fast_settings(customers), which=("product",))
     before = {p.name: p.read_bytes() for p in customers.models_dir.iterdir()}
-    real_open = persistence.atomic_open
+    real_write = fileio._write
 
-    def disk_full_on_summary(path, mode="w", **kwargs):
+    def disk_full_on_summary(handle, data, path):
         if path.name == "training_summary.csv":
-            raise OSError(28, "No space left on device")
-        return real_open(path, mode, **kwargs)
+            raise fileio._cannot_write(path, OSError(28, "No space left on device"))
+        real_write(handle, data, path)
 
-    monkeypatch.setattr(persistence, "atomic_open", disk_full_on_summary)
+    monkeypatch.setattr(fileio, "_write", disk_full_on_summary)
     write_merged_dataset(customers, seed=3)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match="training_summary.csv: no space left on the disk"):
         train_models(customers, fast_settings(customers), which=("product",))
     assert {p.name: p.read_bytes() for p in customers.models_dir.iterdir()} == before
     load_model_bundle(customers, require=("product",))
@@ -327,3 +327,22 @@ def test_enrolment_folders_changed_since_the_feature_table_are_named(workspace: 
     # Without a readable report, a file the table lacks counts as added.
     report.write_text("{not json")
     assert "2 file(s) added since" in str(note("ana/a.png"))
+
+
+def test_members_with_one_photo_are_named_or_refused(customers: Workspace) -> None:
+    from engine.core.errors import EnrolmentError
+
+    write_image_features(customers, photos=1)
+    with pytest.raises(EnrolmentError, match="ana, bo, cy, dee have one photo each"):
+        train_models(customers, fast_settings(customers), which=("face",))
+    assert not customers.models_dir.exists()
+    table = pd.read_csv(customers.image_features)
+    second = table[(table["member"] == "ana") & (table["role"] == "enrol")].assign(
+        source="data/raw/faces/ana/1.png"
+    )
+    pd.concat([table, second]).to_csv(customers.image_features, index=False)
+    result = train_models(customers, fast_settings(customers), which=("face",))
+    assert any(
+        note.startswith("face: bo, cy, dee have one photo each: the held-out figures hold no")
+        for note in result.notes
+    )

@@ -391,3 +391,25 @@ async def test_enrolling_a_file_the_member_has_asks_before_replacing_it(
         assert any(n == "Enrolment cancelled: Nothing was changed." for n in notifications(app))
         assert any(n == "Enrolled: ana is enrolled. Welcome!" for n in notifications(app))
         assert app.screen is not form  # dismissed once enrolled
+
+
+async def test_an_output_that_cannot_be_written_is_named_within_the_workspace(
+    small_workspace: Workspace,
+) -> None:
+    from engine.core.errors import OutputError
+    from tui.errors import notify_error, show_error
+
+    error = OutputError(small_workspace.manifest, "it is a folder, not a file")
+    app = create_app(small_workspace.root)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        notify_error(app, error)
+        show_error(app, error)
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ErrorScreen"
+        text = " ".join(screen_text(app).split())
+        assert "Cannot write" in text and "Make room for the file" in text
+        assert "cannot write models/manifest.json: it is a folder, not a file" in text
+        assert notifications(app) == [
+            "Cannot write: cannot write models/manifest.json: it is a folder, not a file"
+        ]
