@@ -89,14 +89,20 @@ def signing_key() -> bytes:
 
 def _create_key(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # ~/.config itself stays as is
+    # Written whole under a private name, then linked into place: another process or thread
+    # using the key at the same moment sees no key or the whole key, never a partial one.
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(KEY_BYTES) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(draft, path)
     except FileExistsError:
-        return  # another process created it first: use theirs
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_hex(KEY_BYTES) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+        pass  # another process created it first: use theirs
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def key_id(key: bytes) -> str:
