@@ -439,7 +439,8 @@ class Authenticator:
         sample = acquire(Step.VOICE, self._voice_sample, media, Reason.NO_SPEECH, started)
         match = self._bundle().voice.verify(sample.vector, sample.mfcc_sequence, face.member)
         scores = (
-            f"score {compare_scores(match.score, match.threshold)}; speaker "
+            f"score {compare_scores(match.score, match.threshold)} = voice "
+            f"{match.voice_part:+.2f} + words {match.score - match.voice_part:+.2f}; speaker "
             f"{match.speaker_score:.3f}, phrase {match.phrase_score:.3f}"
         )
         result = VoiceStepResult(float(match.score), float(match.threshold))
@@ -450,8 +451,12 @@ class Authenticator:
                 Step.VOICE, StepStatus.PASSED, started, message, match.score, match.threshold
             )
             return outcome, result
-        # The phrase is blamed only when the rest of the evidence would have passed.
-        if not match.phrase_ok and match.score >= match.threshold:
+        # The phrase is blamed only when the voice would have passed: the phrase check alone
+        # refused it, or the voice's part alone reaches the threshold and the words' part
+        # pulled the score under.
+        if (not match.phrase_ok and match.score >= match.threshold) or (
+            match.voice_part >= match.threshold
+        ):
             reason = Reason.PHRASE_MISMATCH
         else:
             reason = Reason.VOICE_MISMATCH

@@ -63,6 +63,10 @@ class VoiceMatch:
     """The closest of the claimed member's enrolled phrases (None when the member has none)."""
     phrase_ok: bool
     """True when the phrase matches the enrolled takes closely enough."""
+    voice_part: float = math.nan
+    """The speaker evidence's share of ``score`` (z-normalised against impostors); the rest,
+    ``score - voice_part``, is the words' (the weighted DTW evidence). A denial whose voice
+    part alone reaches the threshold was pulled under by the words."""
 
 
 class VoiceVerifier(Estimator):
@@ -502,6 +506,7 @@ class VoiceVerifier(Estimator):
             phrase_score=float(phrase[0]),
             phrase=matched[0],
             phrase_ok=phrase_ok,
+            voice_part=float((speaker[0] - self.speaker_norm_[0]) / self.speaker_norm_[1]),
         )
 
 
