@@ -42,7 +42,7 @@ from engine.auth.campaigns import (
 from engine.auth.flow import AuthDecision, Authenticator
 from engine.auth.words import Origin, Reason, Step
 from engine.core.errors import InputError, MissingStageError, MmauthError
-from engine.core.fileio import atomic_write_files, json_bytes
+from engine.core.fileio import atomic_write_files, check_writable, json_bytes
 from engine.core.metrics import Rate, rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
@@ -134,6 +134,10 @@ def run_simulation(
     from engine.models.persistence import load_model_bundle
 
     started = time.perf_counter()
+    json_path = workspace.reports_dir / "simulation.json"
+    csv_path = workspace.reports_dir / "simulation.csv"
+    # The run takes minutes: a report that could not be written must say so before it.
+    check_writable(json_path, csv_path)
     store = open_store(workspace)
     if audit:
         # Every grant written to a tampered log is refused, so the report would measure the
@@ -210,8 +214,8 @@ def run_simulation(
         notes=tuple(notes),
         face_backend=str(bundle.manifest.get("face_backend", settings.face.backend)),
         seconds=time.perf_counter() - started,
-        json_path=workspace.reports_dir / "simulation.json",
-        csv_path=workspace.reports_dir / "simulation.csv",
+        json_path=json_path,
+        csv_path=csv_path,
     )
     save_report(report)
     return report

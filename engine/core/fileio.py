@@ -122,6 +122,16 @@ def _temporary_beside(path: Path) -> tuple[int, str]:
     return handle_fd, temp_name
 
 
+def check_writable(*paths: Path) -> None:
+    """OutputError now, naming the path and why, when an output of long work could not be
+    written at its end (a file where its folder must be, a folder in its place, no permission):
+    a temporary file is made beside each and removed. Folders it needs are made."""
+    for path in paths:
+        handle_fd, temp_name = _temporary_beside(path)
+        os.close(handle_fd)
+        os.unlink(temp_name)
+
+
 def _staged_copy(path: Path, data: bytes) -> str:
     """A temporary twin of ``path`` holding ``data``, on disk (fsynced); its name."""
     handle_fd, temp_name = _temporary_beside(path)

@@ -20,7 +20,7 @@ from typing import Any
 from engine.core.defences import record_defences
 from engine.core.errors import InputError, MissingStageError
 from engine.core.feature_tables import feature_matrix, read_feature_table
-from engine.core.fileio import file_sha256
+from engine.core.fileio import check_writable, file_sha256
 from engine.core.metrics import format_rate, rate
 from engine.core.progress import Progress, ProgressCallback, check_cancelled, no_progress
 from engine.core.settings import Settings
@@ -102,8 +102,10 @@ def train_models(
         ModelName.VOICE: train_voice,
         ModelName.PRODUCT: train_product,
     }
-    # Every table is checked before the first (slow) fit, so a missing stage fails at once.
+    # Every table is checked before the first (slow) fit, so a missing stage fails at once,
+    # and so are the outputs that are written at the end.
     _check_inputs_exist(workspace, requested)
+    check_writable(workspace.manifest, workspace.training_summary)
     inputs = {name: _required_inputs(workspace, name) for name in requested}
     trained: list[TrainedModel] = []
     for name in requested:

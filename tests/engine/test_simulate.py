@@ -148,7 +148,9 @@ def test_last_report_reads_back_as_saved(simulated: Workspace) -> None:
     assert loaded.campaigns[0].overall.low == report.campaigns[0].overall.low
 
 
-def test_a_report_that_cannot_be_written_replaces_neither_file(simulated: Workspace) -> None:
+def test_a_report_that_cannot_be_written_replaces_neither_file(
+    simulated: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     report = run_simulation(simulated, SETTINGS)
     saved = {path.name: path.read_bytes() for path in simulated.reports_dir.iterdir()}
     # The JSON could be replaced, the CSV cannot: neither is.
@@ -160,6 +162,14 @@ def test_a_report_that_cannot_be_written_replaces_neither_file(simulated: Worksp
     report.csv_path.rmdir()
     simulated.reports_dir.rename(simulated.root / "old reports")
     simulated.reports_dir.write_text("a file where the folder goes")
+
+    from engine.models import persistence
+
+    def no_run(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the campaigns ran although their report cannot be written")
+
+    # Said before the run, not after minutes of it.
+    monkeypatch.setattr(persistence, "load_model_bundle", no_run)
     with pytest.raises(OutputError) as raised:
         run_simulation(simulated, SETTINGS)
     assert raised.value.shown(simulated.relative) == (

@@ -346,3 +346,18 @@ def test_members_with_one_photo_are_named_or_refused(customers: Workspace) -> No
         note.startswith("face: bo, cy, dee have one photo each: the held-out figures hold no")
         for note in result.notes
     )
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_fit(
+    customers: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest that could not be written at the end is said at once, not after the fits."""
+    import engine.models.training as training
+
+    def no_fit(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a model was fitted although its manifest cannot be written")
+
+    monkeypatch.setattr(training, "train_product", no_fit)
+    customers.manifest.mkdir(parents=True)
+    with pytest.raises(OutputError, match="manifest.json: it is a folder, not a file"):
+        train_models(customers, fast_settings(customers), which=("product",))
