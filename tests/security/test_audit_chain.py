@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -361,8 +362,14 @@ def test_history_flags_an_edited_row_after_it_is_acknowledged(
     assert open_store(space).history()[0].integrity == Integrity.UNCHAINED
 
 
-def test_history_marks_deleted_entries_where_they_were(space: Workspace, probes: Path) -> None:
+def _listed(rows: list[Any]) -> list[Any]:
+    """A history listing as attempt ids and the kinds of its marks, in order."""
     from engine.auth.store import AttemptRecord
+
+    return [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows]
+
+
+def test_history_marks_deleted_entries_where_they_were(space: Workspace, probes: Path) -> None:
     from engine.auth.words import Integrity
 
     logged_twice(space, probes)
@@ -370,7 +377,7 @@ def test_history_marks_deleted_entries_where_they_were(space: Workspace, probes:
     sql(space, "DELETE FROM attempts WHERE id = 2")
     store = open_store(space)
     rows = store.history_with_marks(store.log.check_chain())
-    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+    assert _listed(rows) == [
         3,
         Integrity.DELETED,
         1,
@@ -380,7 +387,7 @@ def test_history_marks_deleted_entries_where_they_were(space: Workspace, probes:
     acknowledge_audit(space)
     store = open_store(space)
     rows = store.history_with_marks(store.log.check_chain())
-    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+    assert _listed(rows) == [
         Integrity.ACKNOWLEDGED,
         3,
         Integrity.DELETED,
@@ -388,14 +395,13 @@ def test_history_marks_deleted_entries_where_they_were(space: Workspace, probes:
     ]
     # A listing cut by its limit shows no marks older than its last attempt.
     cut = store.history_with_marks(store.log.check_chain(), limit=1)
-    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in cut] == [
+    assert _listed(cut) == [
         Integrity.ACKNOWLEDGED,
         3,
     ]
 
 
 def test_history_marks_a_truncated_log_at_its_end(space: Workspace, probes: Path) -> None:
-    from engine.auth.store import AttemptRecord
     from engine.auth.words import Integrity
 
     logged_twice(space, probes)
@@ -405,7 +411,7 @@ def test_history_marks_a_truncated_log_at_its_end(space: Workspace, probes: Path
     rows = store.history_with_marks(store.log.check_chain())
     # The denial written since (SQLite gave it the deleted row's id) sits above where the
     # deleted entries were.
-    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+    assert _listed(rows) == [
         2,
         Integrity.TAMPERED,
         1,
@@ -414,7 +420,7 @@ def test_history_marks_a_truncated_log_at_its_end(space: Workspace, probes: Path
     acknowledge_audit(space)
     store = open_store(space)
     rows = store.history_with_marks(store.log.check_chain())
-    assert [r.id if isinstance(r, AttemptRecord) else r.kind for r in rows] == [
+    assert _listed(rows) == [
         Integrity.ACKNOWLEDGED,
         2,
         1,
