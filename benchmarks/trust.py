@@ -9,6 +9,8 @@ used, and this installation's folder is a temporary one too) it measures, as med
    written since the last check walked, the head compared with the outside record), and
    writing the attempt (``record_attempt``: chained insert, outside record updated) against a
    plain insert of the same row in the same database (what schema 1 did);
+   and the seals of one member's replay records (engine.auth.replay), checked before every
+   replay check, and the login defences against the accepted ones (engine.core.defences);
 2. per model load (a cold start or a retrained model): the manifest's signature and the
    installation's record (``check_trusted``) and the members binding;
 3. per process start: the whole chain walked (``check_chain(full=True)``) with ``--rows``
@@ -56,8 +58,11 @@ def measure(source: Path, scratch: Path, rows: int, repeats: int) -> None:
     import json
 
     from engine.auth.database import ATTEMPT_COLUMNS
+    from engine.auth.replay import ReplayGuard
     from engine.auth.store import AttemptRecord, AuditStore
+    from engine.core.defences import check_defences
     from engine.core.fileio import file_sha256
+    from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
     from engine.models.persistence import load_model_bundle
     from engine.models.signing import (
@@ -115,12 +120,22 @@ def measure(source: Path, scratch: Path, rows: int, repeats: int) -> None:
         lambda: check_members_enrolled(workspace, [("face", bundle.face), ("voice", bundle.voice)]),
         repeats,
     )
+    settings = load_settings(workspace.root)
+    guard = ReplayGuard(workspace, settings, store).sync()
+    member = sorted(str(m) for m in bundle.face.members_)[0]
+    records = sum(len(guard.samples(member, kind)) for kind in ("face", "voice"))
+    seals = median_ms(lambda: [guard.samples(member, kind) for kind in ("face", "voice")], repeats)
+    defences = median_ms(lambda: check_defences(workspace, settings.auth), repeats)
     entries = store.log.check_chain().entries
     full = median_ms(lambda: AuditStore(workspace.database).log.check_chain(full=True), 5)
     print(
         f"warm attempt: chain check {check:.2f} ms; chained write {chained:.2f} ms vs plain "
         f"insert {plain_ms:.2f} ms (+{chained - plain_ms:.2f} ms); added in all "
         f"{check + chained - plain_ms:.2f} ms"
+    )
+    print(
+        f"warm attempt: seals of {member}'s {records} replay records {seals:.2f} ms; login "
+        f"defences against the accepted ones {defences:.2f} ms (once per authenticator)"
     )
     print(
         f"model load: signature + installation record {signature:.2f} ms, members binding "
