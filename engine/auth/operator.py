@@ -91,7 +91,6 @@ def trust_models(workspace: Workspace, auth: AuthSettings) -> ModelsTrust:
         atomic_write_bytes(workspace.manifest, previous)
         raise
     loosened = weakened(auth, accepted_defences(workspace))
-    record_defences(workspace, auth)
     store.log.record_event(
         AuditEvent.MODELS_TRUSTED,
         f"models {', '.join(manifest['models'])} of {workspace.relative(workspace.manifest)} "
@@ -99,6 +98,8 @@ def trust_models(workspace: Workspace, auth: AuthSettings) -> ModelsTrust:
         + (f"signed with key {before.signed_by}" if before.signed_by else "unsigned")
         + (f"; loosened defences accepted: {'; '.join(loosened)}" if loosened else ""),
     )
+    # Only once the log holds the event: looser defences never take effect unrecorded.
+    record_defences(workspace, auth)
     return ModelsTrust(True, before.signed_by, before.this_key, tuple(manifest["models"]))
 
 

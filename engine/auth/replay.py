@@ -37,7 +37,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -230,14 +230,17 @@ class ReplayGuard:
         if all(_sealed(sample, key) for sample in stored):
             return stored
         folder = self.workspace.faces_dir if modality == FACE else self.workspace.voices_dir
+        own = PurePosixPath(self.workspace.relative(folder / member))
         remade = []
         for sample in stored:
             if _sealed(sample, key):
                 remade.append(sample)
                 continue
-            path = (self.workspace.root / sample.path).resolve()
-            # The stored path is not trusted either: only a file in the member's own folder.
-            if path.parent == (folder / member).resolve() and path.is_file():
+            # The stored path is not trusted either: only a file named in the member's own
+            # folder (compared as written, so that an enrolment file that is a link counts).
+            relative = PurePosixPath(sample.path)
+            path = self.workspace.root / relative
+            if relative.parent == own and relative.name not in ("", ".", "..") and path.is_file():
                 remade.append(make_sample(self.workspace, self.settings, member, modality, path))
         self.store.put_samples([s for s in remade if s not in stored], now=time.time())
         self._samples[(member, modality)] = remade

@@ -41,6 +41,7 @@ from engine.auth.campaigns import (
 )
 from engine.auth.flow import AuthDecision, Authenticator
 from engine.auth.words import Origin, Reason, Step
+from engine.core.defences import check_defences
 from engine.core.errors import InputError, MissingStageError, MmauthError
 from engine.core.fileio import atomic_write_files, check_writable, json_bytes
 from engine.core.metrics import Rate, rate
@@ -136,8 +137,10 @@ def run_simulation(
     started = time.perf_counter()
     json_path = workspace.reports_dir / "simulation.json"
     csv_path = workspace.reports_dir / "simulation.csv"
-    # The run takes minutes: a report that could not be written must say so before it.
+    # The run takes minutes: a report that could not be written, or attempts that would all
+    # be refused for loosened defences, must be said before it.
     check_writable(json_path, csv_path)
+    check_defences(workspace, settings.auth)
     store = open_store(workspace)
     if audit:
         # Every grant written to a tampered log is refused, so the report would measure the

@@ -106,7 +106,7 @@ REASONS: dict[Reason, str] = {
     Reason.REPLAY_SUSPECTED: "a copy of an enrolment sample was presented",
     Reason.NO_SPEECH: "no usable speech was found in the recording",
     Reason.VOICE_MISMATCH: "the voice does not match the member the face identified",
-    Reason.PHRASE_MISMATCH: "the phrase is not one of the member's approval phrases",
+    Reason.PHRASE_MISMATCH: "the words do not match the member's approval phrases closely enough",
     Reason.AUDIT_FAILED: "the attempt could not be written to the audit log",
     Reason.AUDIT_TAMPERED: "the audit log was deleted, truncated or edited",
     Reason.INTERNAL_ERROR: "an unexpected error stopped the check",

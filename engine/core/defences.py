@@ -46,11 +46,13 @@ def weakened(current: AuthSettings, accepted: AuthSettings) -> list[str]:
     found = []
     for field in dataclasses.fields(AuthSettings):
         now, before = getattr(current, field.name), getattr(accepted, field.name)
-        if field.name in WEAKER_WHEN_HIGHER and now > before:
+        # "Not provably stricter" counts as weaker, so that a value no comparison holds for
+        # (NaN) is never taken for a tightening.
+        if field.name in WEAKER_WHEN_HIGHER and not now <= before:
             found.append(
                 f"auth.{field.name} = {now} (accepted {before}: {WEAKER_WHEN_HIGHER[field.name]})"
             )
-        elif field.name in WEAKER_WHEN_LOWER and now < before:
+        elif field.name in WEAKER_WHEN_LOWER and not now >= before:
             found.append(
                 f"auth.{field.name} = {now} (accepted {before}: {WEAKER_WHEN_LOWER[field.name]})"
             )

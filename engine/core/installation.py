@@ -18,6 +18,7 @@ Nothing here is read at import time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -89,20 +90,31 @@ def signing_key() -> bytes:
 
 def _create_key(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # ~/.config itself stays as is
+    text = secrets.token_hex(KEY_BYTES) + "\n"
     # Written whole under a private name, then linked into place: another process or thread
     # using the key at the same moment sees no key or the whole key, never a partial one.
     draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(KEY_BYTES) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        _write_new(draft, text)
         os.link(draft, path)
     except FileExistsError:
         pass  # another process created it first: use theirs
+    except OSError:
+        # A file system without hard links (vfat, some network mounts): the name is taken
+        # exclusively and written, as before; a reader may then meet a partial key once.
+        with contextlib.suppress(FileExistsError):
+            _write_new(path, text)
     finally:
         draft.unlink(missing_ok=True)
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Create ``path`` (mode 0600; FileExistsError if it exists) holding ``text``, on disk."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def key_id(key: bytes) -> str:

@@ -9,6 +9,7 @@ mapping of dotted keys (``{"face.backend": "dlib"}``). Nothing is read at import
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -361,7 +362,23 @@ def validate(settings: Any, *, source: str) -> None:
     elif isinstance(settings, AuthSettings):
         checks += [
             (settings.lockout_attempts >= 1, "auth.lockout_attempts must be at least 1"),
-            (settings.replay_photo_residual >= 0, "auth.replay_photo_residual cannot be negative"),
+            # NaN compares false with everything: a window or lock of NaN would switch the
+            # lockout off, and a NaN bound would pass any comparison with the accepted one.
+            (
+                math.isfinite(settings.lockout_window_s) and settings.lockout_window_s > 0,
+                f"auth.lockout_window_s must be a positive number, not {settings.lockout_window_s}",
+            ),
+            (
+                math.isfinite(settings.lockout_duration_s) and settings.lockout_duration_s >= 0,
+                "auth.lockout_duration_s must be a number of seconds (0 or more), not "
+                f"{settings.lockout_duration_s}",
+            ),
+            (
+                math.isfinite(settings.replay_photo_residual)
+                and settings.replay_photo_residual >= 0,
+                "auth.replay_photo_residual must be a number (0 or more), not "
+                f"{settings.replay_photo_residual}",
+            ),
             (
                 0.0 < settings.replay_audio_similarity <= 1.0,
                 "auth.replay_audio_similarity in (0, 1]",

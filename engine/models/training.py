@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.core.defences import record_defences
+from engine.core.defences import accepted_defences, record_defences, weakened
 from engine.core.errors import InputError, MissingStageError
 from engine.core.feature_tables import feature_matrix, read_feature_table
 from engine.core.fileio import check_writable, file_sha256
@@ -137,8 +137,11 @@ def train_models(
             workspace.training_summary: summary_csv(summary_rows(manifest))
         },
     )
-    # Training is an operator's act: the login defences it ran with are the accepted ones.
-    record_defences(workspace, settings.auth)
+    # Stricter login defences are accepted with the models; looser ones only through mmauth
+    # models trust, which the audit log records (training also runs inside enroll and remove).
+    loosened = weakened(settings.auth, accepted_defences(workspace))
+    if not loosened:
+        record_defences(workspace, settings.auth)
     summary = summary_rows(manifest)
     progress(Progress("train.save", 1, 1, f"wrote {len(trained)} model(s) and the manifest"))
     return TrainingResult(
@@ -149,7 +152,12 @@ def train_models(
         product_verdict=product.comparison.verdict if product else "",
         product_comparison=product.comparison if product else None,
         seconds=time.perf_counter() - started,
-        notes=tuple(note for t in trained for note in t.notes),
+        notes=tuple(note for t in trained for note in t.notes)
+        + tuple(
+            f"settings: {change}; logins are refused until mmauth models trust accepts it "
+            "(recorded in the audit log) or the setting is restored"
+            for change in loosened
+        ),
     )
 
 

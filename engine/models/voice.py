@@ -323,9 +323,12 @@ class VoiceVerifier(Estimator):
 
     def _combine(self, speaker: np.ndarray, dtw: np.ndarray) -> np.ndarray:
         """z-normalised speaker evidence plus weighted z-normalised DTW evidence."""
-        speaker_z = (speaker - self.speaker_norm_[0]) / self.speaker_norm_[1]
         dtw_z = (dtw - self.dtw_norm_[0]) / self.dtw_norm_[1]
-        return speaker_z + self.phrase_weight * dtw_z
+        return self._speaker_z(speaker) + self.phrase_weight * dtw_z
+
+    def _speaker_z(self, speaker: np.ndarray) -> np.ndarray:
+        """The speaker evidence's part of the combined score."""
+        return (speaker - self.speaker_norm_[0]) / self.speaker_norm_[1]
 
     # ---- calibration
 
@@ -506,7 +509,7 @@ class VoiceVerifier(Estimator):
             phrase_score=float(phrase[0]),
             phrase=matched[0],
             phrase_ok=phrase_ok,
-            voice_part=float((speaker[0] - self.speaker_norm_[0]) / self.speaker_norm_[1]),
+            voice_part=float(self._speaker_z(speaker[:1])[0]),
         )
 
 

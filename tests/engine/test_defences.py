@@ -64,3 +64,36 @@ def test_the_defaults_are_the_baseline_until_an_operator_accepts_others(
     check_defences(workspace, loose)
     # Once looser ones are accepted, going back to the defaults is tightening: allowed.
     check_defences(workspace, AuthSettings())
+
+
+def test_a_value_no_comparison_holds_for_is_weaker_and_refused_as_a_setting(
+    workspace: Workspace,
+) -> None:
+    """NaN compares false with everything: it must not pass for a tightening, and the settings
+    refuse it (a NaN window or lock switched the lockout off)."""
+    from engine.core.errors import ConfigError
+    from engine.core.settings import load_settings
+
+    nan = float("nan")
+    for name in ("lockout_window_s", "lockout_duration_s", "replay_photo_residual"):
+        assert weakened(dataclasses.replace(AuthSettings(), **{name: nan}), AuthSettings())
+        with pytest.raises(ConfigError, match=f"auth.{name} must be"):
+            load_settings(workspace.root, {f"auth.{name}": nan})
+
+
+def test_training_accepts_stricter_defences_but_not_looser_ones(workspace: Workspace) -> None:
+    """Training (also run inside enroll and remove) takes stricter settings in; looser ones
+    only through mmauth models trust, which the audit log records."""
+    from engine.core.settings import load_settings
+    from engine.models.training import train_models
+    from tests.engine.model_fixtures import write_merged_dataset
+
+    write_merged_dataset(workspace)
+    fast = {"models.cv_splits": 3, "models.cv_repeats": 2}
+    strict = load_settings(workspace.root, {**fast, "auth.lockout_attempts": 3})
+    assert not train_models(workspace, strict, which=("product",)).notes
+    assert accepted_defences(workspace).lockout_attempts == 3
+    loose = load_settings(workspace.root, {**fast, "auth.lockout_attempts": 1000})
+    notes = train_models(workspace, loose, which=("product",)).notes
+    assert accepted_defences(workspace).lockout_attempts == 3
+    assert any(n.startswith("settings: auth.lockout_attempts = 1000 (accepted 3") for n in notes)

@@ -43,3 +43,19 @@ def test_a_key_created_by_many_threads_at_once_is_one_whole_key(
         assert not errors and len(set(keys)) == 1 and len(keys[0]) == installation.KEY_BYTES
         assert [p.name for p in folder.iterdir()] == [installation.KEY_FILE_NAME]
         assert (folder / installation.KEY_FILE_NAME).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_file_system_without_hard_links_still_gets_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    def no_links(_source: object, _target: object) -> None:
+        raise OSError(errno.EPERM, "hard links are not supported here")
+
+    monkeypatch.setenv(installation.CONFIG_DIR_ENV, str(tmp_path / "config"))
+    monkeypatch.setattr(os, "link", no_links)
+    key = installation.signing_key()
+    assert len(key) == installation.KEY_BYTES and installation.signing_key() == key
+    assert [p.name for p in (tmp_path / "config").iterdir()] == [installation.KEY_FILE_NAME]

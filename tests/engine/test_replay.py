@@ -346,6 +346,24 @@ def test_unsealed_records_are_sealed_and_foreign_paths_dropped(enrolled) -> None
     assert store.samples("alice", "face") == [alice]
 
 
+def test_an_unsealed_record_of_a_linked_enrolment_file_is_made_again(
+    enrolled, tmp_path: Path
+) -> None:
+    """An enrolment file that is a link to a file elsewhere is the member's file all the same:
+    its record from before seals is fingerprinted again, not dropped."""
+    import dataclasses
+
+    workspace, guard = enrolled
+    elsewhere = write_image(tmp_path / "shared" / "side.png", blob_image(12))
+    (workspace.faces_dir / "alice" / "side.png").symlink_to(elsewhere)
+    guard.sync()
+    (linked,) = [s for s in guard.store.samples("alice", "face") if s.path.endswith("side.png")]
+    guard.store.put_samples([dataclasses.replace(linked, seal=None)], now=0.0)
+    fresh = ReplayGuard(workspace, SETTINGS, guard.store).sync()
+    assert linked in fresh.samples("alice", "face")
+    assert _check(fresh, "alice", face=elsewhere).suspected
+
+
 def test_undecodable_enrolment_file_keeps_its_hash(workspace: Workspace, tmp_path: Path) -> None:
     broken = workspace.faces_dir / "carol" / "broken.png"
     broken.parent.mkdir(parents=True)

@@ -303,3 +303,16 @@ def test_no_probes_is_a_clear_error(workspace: Workspace, monkeypatch) -> None:
 )
 def test_cycle_pairs_use_every_item(first, second, expected) -> None:
     assert cycle_pairs(first, second) == expected
+
+
+def test_loosened_defences_are_refused_before_the_campaigns(simulated: Workspace) -> None:
+    """Every attempt would be refused for them: said up front, the last report kept."""
+    from engine.core.defences import WeakenedDefencesError
+    from engine.core.settings import load_settings
+
+    run_simulation(simulated, SETTINGS)
+    before = (simulated.reports_dir / "simulation.json").read_bytes()
+    loose = load_settings(simulated.root, {"auth.replay_audio_similarity": 1.0})
+    with pytest.raises(WeakenedDefencesError, match="auth.replay_audio_similarity = 1.0"):
+        run_simulation(simulated, loose)
+    assert (simulated.reports_dir / "simulation.json").read_bytes() == before
