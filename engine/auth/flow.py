@@ -412,6 +412,19 @@ class Authenticator:
                 message,
                 step_outcome(Step.REPLAY, StepStatus.FAILED, started, message),
             ) from None
+        changed = self._unlearnt(member)
+        if changed:
+            message = (
+                f"{REASONS[Reason.ENROLMENT_CHANGED]}: {changed} of {member}'s enrolment files "
+                "the models were trained on are no longer in their folders as they were "
+                "(removed, replaced or hidden), so the replay check cannot compare with them. "
+                "Put them back, or run mmauth features and mmauth train"
+            )
+            raise Denied(
+                Reason.ENROLMENT_CHANGED,
+                message,
+                step_outcome(Step.REPLAY, StepStatus.FAILED, started, message),
+            )
         if verdict.suspected:
             message = f"{REASONS[Reason.REPLAY_SUSPECTED]}: {verdict.message}"
             raise Denied(
@@ -431,6 +444,22 @@ class Authenticator:
             auth.replay_audio_similarity if verdict.voice_similarity is not None else None,
         )
         return outcome, ReplayStepResult(verdict)
+
+    def _unlearnt(self, member: str) -> int:
+        """How many of the member's enrolment files the signed manifest says the models learnt
+        have no record of that content now: an attacker who hides or replaces them would
+        otherwise take them out of the replay check. Files added since are fine."""
+        from engine.auth.replay import FACE, VOICE
+
+        models = self._bundle().manifest.get("models", {})
+        guard = self._replay_guard()
+        missing = 0
+        for name, modality in ((ModelName.FACE, FACE), (ModelName.VOICE, VOICE)):
+            learnt = models.get(name, {}).get("enrolment", {}).get(member)
+            if learnt:
+                present = {s.sha256[: len(learnt[0])] for s in guard.samples(member, modality)}
+                missing += sum(digest not in present for digest in learnt)
+        return missing
 
     def _voice(
         self, face: FaceStepResult, media: ProbeMedia

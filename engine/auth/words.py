@@ -74,6 +74,7 @@ class Reason(enum.StrEnum):
     MODELS_REFUSED = "models_refused"
     MODELS_UNTRUSTED = "models_untrusted"
     DEFENCES_WEAKENED = "defences_weakened"
+    ENROLMENT_CHANGED = "enrolment_changed"
     NO_FACE = "no_face"
     MULTIPLE_FACES = "multiple_faces"
     UNKNOWN_FACE = "unknown_face"
@@ -99,6 +100,7 @@ REASONS: dict[Reason, str] = {
     Reason.MODELS_REFUSED: "a model file failed its integrity check",
     Reason.MODELS_UNTRUSTED: "the models were not made by this installation for this workspace",
     Reason.DEFENCES_WEAKENED: "the settings loosen a defence this installation accepted",
+    Reason.ENROLMENT_CHANGED: "enrolment files the models learnt are missing or changed",
     Reason.NO_FACE: "no face was found in the photo",
     Reason.MULTIPLE_FACES: "the photo shows more than one face of comparable size",
     Reason.UNKNOWN_FACE: "the face does not match any enrolled member",

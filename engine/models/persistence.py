@@ -30,7 +30,7 @@ from typing import Any
 from engine.core.errors import MissingStageError, ModelIntegrityError
 from engine.core.fileio import atomic_write_files, file_sha256, json_bytes, json_sha256
 from engine.core.settings import Settings, settings_as_dict
-from engine.core.workspace import Workspace
+from engine.core.workspace import Workspace, member_folders
 from engine.models.names import MODEL_NAMES, ModelName
 from engine.models.signing import (
     check_members_enrolled,
@@ -496,6 +496,23 @@ def save_models(
     return manifest
 
 
+_LEARNT_FOLDERS: dict[str, str] = {ModelName.FACE: "faces_dir", ModelName.VOICE: "voices_dir"}
+"""The enrolment folder each biometric model learns from (a Workspace attribute)."""
+LEARNT_DIGITS = 16
+"""Hex digits of a file's SHA-256 kept per enrolment file in the manifest: 64 bits, which no
+one can match by crafting another file, at a quarter of the size."""
+
+
+def learnt_files(folder: Path) -> dict[str, list[str]]:
+    """Per member, the (shortened) SHA-256 of each enrolment file a model is fitted on: the
+    signed manifest binds the model to them, so that the replay check can tell when one was
+    removed, replaced or hidden since (engine.auth.flow)."""
+    return {
+        member: sorted(file_sha256(path)[:LEARNT_DIGITS] for path in files)
+        for member, files in member_folders(folder).items()
+    }
+
+
 def build_manifest(
     workspace: Workspace,
     records: Sequence[ModelRecord],
@@ -526,6 +543,9 @@ def build_manifest(
             "parameters_sha256": json_sha256(parameters),
             "metrics": _plain(record.metrics),
         }
+        learnt = _LEARNT_FOLDERS.get(record.name)
+        if learnt is not None:
+            entries[record.name]["enrolment"] = learnt_files(getattr(workspace, learnt))
         state = (states or {}).get(record.name)
         if state is not None:
             entries[record.name]["state"] = {

@@ -64,3 +64,32 @@ def test_loosened_replay_bounds_in_the_settings_are_refused_until_accepted(
     assert attempt(trained, copy, voice).reason != Reason.DEFENCES_WEAKENED
     (event,) = [e for e in open_store(trained).log.events() if e.kind == AuditEvent.MODELS_TRUSTED]
     assert "loosened defences accepted: auth.replay_photo_residual = 0.0" in event.detail
+
+
+def test_enrolment_files_hidden_or_replaced_after_training_stop_the_login(
+    trained: Workspace, tmp_path: Path
+) -> None:
+    """alice's enrolment photo hidden (a dummy keeps her folder non-empty, so the models'
+    members binding holds) would take it out of the replay check: the signed manifest lists
+    the files the models learnt, so the login stops until they are back or the models are
+    retrained. A file added since is fine."""
+    import shutil
+
+    face, voice = genuine_pair(trained)
+    photo = member_folders(trained.faces_dir)["alice"][0]
+    original = tmp_path / photo.name
+    shutil.copyfile(photo, original)
+    hidden = photo.with_name("." + photo.name)
+    photo.rename(hidden)
+    shutil.copyfile(face, photo.with_name("dummy.png"))
+    decision = attempt(trained, original, voice)
+    assert decision.reason == Reason.ENROLMENT_CHANGED, decision.message
+    assert "1 of alice's enrolment files" in decision.message
+    # Replaced in place (same name, other content): the same.
+    photo.with_name("dummy.png").rename(photo)
+    assert attempt(trained, original, voice).reason == Reason.ENROLMENT_CHANGED
+    hidden.replace(photo)
+    assert attempt(trained, original, voice).reason == Reason.REPLAY_SUSPECTED
+    other = next(p for p in member_folders(trained.probe_faces_dir)["alice"] if p != face)
+    shutil.copyfile(other, photo.with_name("added_by_hand.png"))
+    assert attempt(trained, face, voice).granted
