@@ -124,12 +124,20 @@ def _temporary_beside(path: Path) -> tuple[int, str]:
 
 def check_writable(*paths: Path) -> None:
     """OutputError now, naming the path and why, when an output of long work could not be
-    written at its end (a file where its folder must be, a folder in its place, no permission):
-    a temporary file is made beside each and removed. Folders it needs are made."""
+    written at its end (a file where its folder must be, a folder in its place, no permission).
+    Nothing is left behind: where the folder exists a temporary file is made in it and
+    removed; where it does not, the nearest folder that exists must allow making it."""
     for path in paths:
-        handle_fd, temp_name = _temporary_beside(path)
-        os.close(handle_fd)
-        os.unlink(temp_name)
+        if path.parent.is_dir():
+            handle_fd, temp_name = _temporary_beside(path)
+            os.close(handle_fd)
+            os.unlink(temp_name)
+            continue
+        existing = next(folder for folder in path.parents if os.path.lexists(folder))
+        if not existing.is_dir():
+            raise OutputError(path, in_the_way=existing)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise OutputError(path, "permission denied")
 
 
 def _staged_copy(path: Path, data: bytes) -> str:
