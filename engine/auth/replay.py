@@ -138,6 +138,8 @@ class ReplayGuard:
         )
         self._photos: dict[tuple[str, str], PhotoTemplate | None] = {}
         self._key: bytes | None = None
+        self._proven: set[tuple[str, str]] = set()
+        """(member, modality) whose records were proven since the last sync."""
 
     def sync(self) -> ReplayGuard:
         """Bring the store up to date with the enrolment folders (new, changed, removed files);
@@ -164,6 +166,7 @@ class ReplayGuard:
             if gone:
                 self.store.delete_samples(modality, gone)
         self._samples = {}
+        self._proven.clear()
         for sample in self.store.samples():
             self._samples.setdefault((sample.member, sample.modality), []).append(sample)
         current = {(s.path, s.sha256) for samples in self._samples.values() for s in samples}
@@ -222,29 +225,32 @@ class ReplayGuard:
 
     def samples(self, member: str, modality: str) -> Sequence[SampleRecord]:
         """The member's enrolment records, each proven by its seal or made again from its
-        file (see the module docstring); a record whose file is gone is left out."""
+        file (see the module docstring); a record whose file is gone is left out. Proven once
+        per sync: a login asks for them twice (the copy search and the learnt-files check)."""
         stored = self._samples.get((member, modality), ())
+        if (member, modality) in self._proven:
+            return stored
         if self._key is None:
             self._key = signing_key()
-        key = self._key
-        if all(_sealed(sample, key) for sample in stored):
-            return stored
         folder = self.workspace.faces_dir if modality == FACE else self.workspace.voices_dir
         own = PurePosixPath(self.workspace.relative(folder / member))
-        remade = []
+        proven = []
         for sample in stored:
-            if _sealed(sample, key):
-                remade.append(sample)
+            if _sealed(sample, self._key):
+                proven.append(sample)
                 continue
             # The stored path is not trusted either: only a file named in the member's own
             # folder (compared as written, so that an enrolment file that is a link counts).
             relative = PurePosixPath(sample.path)
             path = self.workspace.root / relative
             if relative.parent == own and relative.name not in ("", ".", "..") and path.is_file():
-                remade.append(make_sample(self.workspace, self.settings, member, modality, path))
-        self.store.put_samples([s for s in remade if s not in stored], now=time.time())
-        self._samples[(member, modality)] = remade
-        return remade
+                proven.append(make_sample(self.workspace, self.settings, member, modality, path))
+        self._proven.add((member, modality))
+        if len(proven) == len(stored) and all(s in stored for s in proven):
+            return stored
+        self.store.put_samples([s for s in proven if s not in stored], now=time.time())
+        self._samples[(member, modality)] = proven
+        return proven
 
     def check(
         self,
