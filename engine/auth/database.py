@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -209,10 +210,9 @@ class Database:
                 f"cannot open the audit store {self.path}: the folder {self.path.parent} does "
                 "not exist (a workspace is never created by reading it)"
             )
-        with self.connect() as connection:
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"{self.path}: the file system does not support WAL ({mode})")
+        mode = self._switch_to_wal()
+        if mode.lower() != "wal":
+            raise StoreError(f"{self.path}: the file system does not support WAL ({mode})")
         with self.connect() as connection:
             # executescript manages its own transaction; IMMEDIATE serialises concurrent creators.
             connection.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
@@ -243,6 +243,23 @@ class Database:
                 )
             for statement in filter(str.strip, _CHAIN_INDEXES.split(";")):
                 connection.execute(statement)
+
+    def _switch_to_wal(self) -> str:
+        """Put the file in WAL mode and return the mode it is in. Switching a new file upgrades a
+        read lock to a write lock, and SQLite fails such an upgrade at once instead of waiting
+        (two upgraders would deadlock): processes or threads opening a new mmauth.db together
+        take turns here, within the busy timeout."""
+        deadline = time.monotonic() + self.timeout_s
+        pause = 0.001
+        while True:
+            try:
+                return str(self._connection().execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.Error as error:
+                busy = (error.sqlite_errorcode or 0) & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() + pause > deadline:
+                    raise StoreError(f"audit store {self.path}: {error}") from error
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def schema_version(self) -> int:
         with self.connect() as connection:

@@ -42,6 +42,36 @@ def test_new_store_is_wal_with_schema_version(store: AuditStore) -> None:
     assert AuditStore(store.path).count_attempts() == 1
 
 
+def test_a_new_store_waits_while_another_connection_writes_it(tmp_path: Path) -> None:
+    """Opening a new mmauth.db while another connection is writing it (two first logins at
+    once) waits its turn instead of failing with "database is locked": SQLite refuses the
+    switch to WAL at once here rather than calling the busy handler."""
+    path = tmp_path / "mmauth.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE other_writer (x)")
+    release = threading.Timer(0.3, other.execute, ("COMMIT",))
+    release.start()
+    try:
+        store = AuditStore(path)
+    finally:
+        release.join()
+        other.close()
+    assert store.journal_mode() == "wal"
+    assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_a_store_held_past_its_timeout_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "mmauth.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE other_writer (x)")
+    with pytest.raises(StoreError, match="mmauth.db: database is locked"):
+        AuditStore(path, timeout_s=0.2)
+    other.execute("ROLLBACK")
+    other.close()
+
+
 def test_newer_schema_is_refused(store: AuditStore) -> None:
     with sqlite3.connect(store.path) as connection:
         connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
