@@ -134,10 +134,8 @@ def check_writable(*paths: Path) -> None:
             os.unlink(temp_name)
             continue
         existing = next(folder for folder in path.parents if os.path.lexists(folder))
-        if not existing.is_dir():
-            raise OutputError(path, in_the_way=existing)
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise OutputError(path, "permission denied")
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise _cannot_write(path, PermissionError(errno.EACCES, "permission denied"))
 
 
 def _staged_copy(path: Path, data: bytes) -> str:

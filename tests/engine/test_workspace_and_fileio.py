@@ -13,6 +13,7 @@ from engine.core.fileio import (
     atomic_write_files,
     atomic_write_json,
     atomic_write_text,
+    check_writable,
     file_sha256,
     json_sha256,
 )
@@ -96,6 +97,31 @@ def test_a_folder_where_the_file_goes_is_refused_before_writing(tmp_path: Path) 
     with pytest.raises(OutputError, match="out.json: it is a folder, not a file"):
         atomic_write_json(tmp_path / "out.json", {"a": 1})
     assert os.listdir(tmp_path) == ["out.json"] and not os.listdir(tmp_path / "out.json")
+
+
+def test_check_writable_names_the_obstacle_and_leaves_nothing(tmp_path: Path) -> None:
+    """The up-front check of long work's outputs refuses what the write would, and makes no
+    file or folder either way."""
+    check_writable(tmp_path / "out.json", tmp_path / "new" / "deeper" / "out.csv")
+    assert os.listdir(tmp_path) == []
+    (tmp_path / "reports").write_text("not a folder")
+    with pytest.raises(OutputError) as raised:
+        check_writable(tmp_path / "reports" / "sub" / "simulation.json")
+    assert raised.value.in_the_way == tmp_path / "reports"
+    (tmp_path / "out.json").mkdir()
+    with pytest.raises(OutputError, match="out.json: it is a folder, not a file"):
+        check_writable(tmp_path / "out.json")
+    assert sorted(os.listdir(tmp_path)) == ["out.json", "reports"]
+
+
+def test_check_writable_names_a_folder_that_takes_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As root every folder takes files, so the folder's answer is simulated.
+    monkeypatch.setattr(fileio.os, "access", lambda path, mode: Path(path) != tmp_path)
+    with pytest.raises(OutputError, match="new/out.json: permission denied"):
+        check_writable(tmp_path / "new" / "out.json")
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_folder_that_takes_no_file_gives_the_reason(
