@@ -270,12 +270,7 @@ class Authenticator:
         )
         if problems:
             message = "; ".join(problems)
-            raise Denied(
-                Reason.BAD_INPUT,
-                message,
-                step_outcome(Step.INPUT, StepStatus.FAILED, started, message),
-                hashed,
-            )
+            raise Denied.at(Step.INPUT, Reason.BAD_INPUT, message, started, evidence=hashed)
         return step_outcome(
             Step.INPUT, StepStatus.PASSED, started, "both files are readable"
         ), hashed
@@ -300,20 +295,14 @@ class Authenticator:
             else:
                 reason = Reason.MODELS_MISSING
             message = f"{REASONS[reason]}: {error.message}"
-            raise Denied(
-                reason, message, step_outcome(Step.MODELS, StepStatus.FAILED, started, message)
-            ) from None
+            raise Denied.at(Step.MODELS, reason, message, started) from None
         missing = [name for name in BIOMETRIC_MODELS if getattr(bundle, name, None) is None]
         if missing:
             message = (
                 f"{REASONS[Reason.MODELS_MISSING]}: no {' and no '.join(missing)} model; "
                 "run mmauth train"
             )
-            raise Denied(
-                Reason.MODELS_MISSING,
-                message,
-                step_outcome(Step.MODELS, StepStatus.FAILED, started, message),
-            )
+            raise Denied.at(Step.MODELS, Reason.MODELS_MISSING, message, started)
         loaded = "face, voice and product models" if bundle.product else "face and voice models"
         return step_outcome(
             Step.MODELS, StepStatus.PASSED, started, f"{loaded} loaded and verified"
@@ -328,13 +317,14 @@ class Authenticator:
                 f"{REASONS[Reason.UNKNOWN_FACE]} (best similarity "
                 f"{compare_scores(match.score, match.threshold)})"
             )
-            raise Denied(
+            raise Denied.at(
+                Step.FACE,
                 Reason.UNKNOWN_FACE,
                 message,
-                step_outcome(
-                    Step.FACE, StepStatus.FAILED, started, message, match.score, match.threshold
-                ),
-                FaceStepResult(None, match),
+                started,
+                match.score,
+                match.threshold,
+                evidence=FaceStepResult(None, match),
             )
         message = f"identified as {match.member}"
         outcome = step_outcome(
@@ -369,22 +359,14 @@ class Authenticator:
                 "is stopped until an operator runs mmauth audit verify and mmauth audit "
                 "acknowledge"
             )
-            raise Denied(
-                Reason.AUDIT_TAMPERED,
-                message,
-                step_outcome(Step.LOCKOUT, StepStatus.FAILED, started, message),
-            )
+            raise Denied.at(Step.LOCKOUT, Reason.AUDIT_TAMPERED, message, started)
         lock = self._store().active_lockout(member, started_at)
         if lock is not None:
             message = (
                 f"{member} is locked after {lock.failures} failed attempts; try again in "
                 f"{_duration(lock.until - started_at)}"
             )
-            raise Denied(
-                Reason.LOCKED_OUT,
-                message,
-                step_outcome(Step.LOCKOUT, StepStatus.FAILED, started, message),
-            )
+            raise Denied.at(Step.LOCKOUT, Reason.LOCKED_OUT, message, started)
         return step_outcome(
             Step.LOCKOUT, StepStatus.PASSED, started, f"{member} is not locked"
         ), None
@@ -407,11 +389,7 @@ class Authenticator:
         except InputError as error:
             # Only the photo can fail here (the recording was set aside above).
             message = f"the photo cannot be used: {error.message}"
-            raise Denied(
-                Reason.BAD_INPUT,
-                message,
-                step_outcome(Step.REPLAY, StepStatus.FAILED, started, message),
-            ) from None
+            raise Denied.at(Step.REPLAY, Reason.BAD_INPUT, message, started) from None
         changed = self._unlearnt(member)
         if changed:
             message = (
@@ -420,19 +398,11 @@ class Authenticator:
                 "(removed, replaced or hidden), so the replay check cannot compare with them. "
                 "Put them back, or run mmauth features and mmauth train"
             )
-            raise Denied(
-                Reason.ENROLMENT_CHANGED,
-                message,
-                step_outcome(Step.REPLAY, StepStatus.FAILED, started, message),
-            )
+            raise Denied.at(Step.REPLAY, Reason.ENROLMENT_CHANGED, message, started)
         if verdict.suspected:
             message = f"{REASONS[Reason.REPLAY_SUSPECTED]}: {verdict.message}"
-            raise Denied(
-                Reason.REPLAY_SUSPECTED,
-                message,
-                step_outcome(
-                    Step.REPLAY, StepStatus.FAILED, started, message, verdict.voice_similarity
-                ),
+            raise Denied.at(
+                Step.REPLAY, Reason.REPLAY_SUSPECTED, message, started, verdict.voice_similarity
             )
         auth = self.settings.auth
         outcome = step_outcome(
@@ -490,13 +460,8 @@ class Authenticator:
         else:
             reason = Reason.VOICE_MISMATCH
         message = f"{REASONS[reason]} ({scores})"
-        raise Denied(
-            reason,
-            message,
-            step_outcome(
-                Step.VOICE, StepStatus.FAILED, started, message, match.score, match.threshold
-            ),
-            result,
+        raise Denied.at(
+            Step.VOICE, reason, message, started, match.score, match.threshold, evidence=result
         )
 
     # Lazily loaded parts ----------------------------------------------------------------------

@@ -93,6 +93,31 @@ class Denied(Exception):
         self.outcome = outcome
         self.evidence = evidence
 
+    @classmethod
+    def at(
+        cls,
+        step: Step,
+        reason: Reason,
+        message: str,
+        started: float,
+        score: float | None = None,
+        threshold: float | None = None,
+        *,
+        evidence: Any = None,
+        detail: str | None = None,
+    ) -> Denied:
+        """The denial at ``step``, with its failed outcome timed from ``started``; ``detail`` is
+        the step's own message where it says less than the decision's."""
+        outcome = step_outcome(
+            step,
+            StepStatus.FAILED,
+            started,
+            message if detail is None else detail,
+            score,
+            threshold,
+        )
+        return cls(reason, message, outcome, evidence)
+
 
 def step_outcome(
     name: Step,
@@ -208,15 +233,11 @@ def acquire(
     except AcquisitionError as error:
         reason = Reason.MULTIPLE_FACES if isinstance(error, MultipleFacesError) else fta_reason
         message = f"{REASONS[reason]}: {error.message}"
-        raise Denied(
-            reason, message, step_outcome(step, StepStatus.FAILED, started, error.message)
-        ) from None
+        raise Denied.at(step, reason, message, started, detail=error.message) from None
     except InputError as error:
         what = "photo" if step == Step.FACE else "recording"
         message = f"the {what} cannot be used: {error.message}"
-        raise Denied(
-            Reason.BAD_INPUT, message, step_outcome(step, StepStatus.FAILED, started, error.message)
-        ) from None
+        raise Denied.at(step, Reason.BAD_INPUT, message, started, detail=error.message) from None
 
 
 def guarded(step: Step, run: Callable[..., Any], *inputs: Any) -> Any:
@@ -230,20 +251,14 @@ def guarded(step: Step, run: Callable[..., Any], *inputs: Any) -> Any:
         raise
     except StoreError as error:
         message = f"{REASONS[Reason.AUDIT_FAILED]}: {error.message}"
-        raise Denied(
-            Reason.AUDIT_FAILED, message, step_outcome(step, StepStatus.FAILED, started, message)
-        ) from None
+        raise Denied.at(step, Reason.AUDIT_FAILED, message, started) from None
     except MmauthError as error:
         message = f"{REASONS[Reason.INTERNAL_ERROR]}: {error.message}"
-        raise Denied(
-            Reason.INTERNAL_ERROR, message, step_outcome(step, StepStatus.FAILED, started, message)
-        ) from None
+        raise Denied.at(step, Reason.INTERNAL_ERROR, message, started) from None
     # A security check must fail closed: an unforeseen error denies access, with its cause.
     except Exception as error:  # noqa: BLE001
         message = f"{REASONS[Reason.INTERNAL_ERROR]}: unexpected {type(error).__name__}: {error}"
-        raise Denied(
-            Reason.INTERNAL_ERROR, message, step_outcome(step, StepStatus.FAILED, started, message)
-        ) from None
+        raise Denied.at(step, Reason.INTERNAL_ERROR, message, started) from None
 
 
 def attempt_record(
