@@ -80,7 +80,6 @@ def record_defences(workspace: Workspace, auth: AuthSettings) -> None:
     write_state(
         workspace_state_dir(workspace.root) / _POLICY_FILE,
         {
-            "workspace": str(workspace.root.resolve()),
             "auth": dataclasses.asdict(auth),
             "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },

@@ -123,7 +123,6 @@ def record_trusted_manifest(workspace: Workspace, manifest_sha256: str) -> None:
     write_state(
         workspace_state_dir(workspace.root) / _TRUSTED_MODELS_FILE,
         {
-            "workspace": str(workspace.root.resolve()),
             "manifest_sha256": manifest_sha256,
             "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
