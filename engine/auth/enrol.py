@@ -11,8 +11,9 @@ Model updates: with the dlib face backend the face features are extracted again 
 the changed photos are processed, and a later ``mmauth train`` sees the same members) and the
 new photos' embeddings, with their augmented copies, are added as templates without
 retraining (a removed member's are dropped); otherwise (classic
-faces, and voices, whose model has no in-place enrolment) the features are extracted again
-(cached: only the new files are processed) and the model is retrained. Before any model was
+faces, a dlib model after face.backend changed in the settings, and voices, whose model has no
+in-place enrolment) the features are extracted again (cached: only the new files are
+processed) and the model is retrained. Before any model was
 trained, enrolment only stores the files: ``mmauth train`` takes them in.
 """
 
@@ -437,11 +438,7 @@ def _update_models(
             continue
         if getattr(bundle, kind) is None:
             updates.append(f"{kind}: no model trained yet; mmauth train will include the files")
-        elif (
-            kind == ModelName.FACE
-            and face_change is not None
-            and getattr(bundle.face, "backend", "") == "dlib"
-        ):
+        elif kind == ModelName.FACE and face_change is not None and _in_place(bundle, settings):
             from engine.faces.extract import extract_face_features
 
             # The face table is refreshed first (cached: only changed photos are processed), so
@@ -468,8 +465,27 @@ def _update_models(
             retrain.append(kind)
     if retrain:
         notes += _retrain(workspace, settings, tuple(retrain), progress, cancel)
-        updates += [f"{kind}: features extracted and model retrained" for kind in retrain]
+        updates += [
+            f"{kind}: features extracted and model retrained{_backend_change(bundle, kind, settings)}"
+            for kind in retrain
+        ]
     return updates, notes
+
+
+def _in_place(bundle: Any, settings: Settings) -> bool:
+    """Whether the face model takes the change as templates: only a dlib model, and only while
+    the settings still extract dlib features (after face.backend changes, retraining with the
+    new backend is what mmauth train would do, and in-place templates would be refused)."""
+    return getattr(bundle.face, "backend", "") == "dlib" and settings.face.backend == "dlib"
+
+
+def _backend_change(bundle: Any, kind: str, settings: Settings) -> str:
+    """Why a face model was retrained rather than updated, when the settings changed its
+    backend (empty otherwise)."""
+    was = getattr(getattr(bundle, kind), "backend", None)
+    if kind != ModelName.FACE or was in (None, settings.face.backend):
+        return ""
+    return f" with {settings.face.backend} features (face.backend in the settings; the model had {was})"
 
 
 def _retrain(

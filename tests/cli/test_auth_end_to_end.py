@@ -20,8 +20,8 @@ runner = CliRunner()
 FAST = "[face_augment]\ncopies = 0\n[voice_augment]\ncopies = 0\n[models]\ncv_splits = 2\n"
 
 
-def mmauth(root: Path, *arguments: str) -> tuple[int, dict]:
-    result = runner.invoke(create_app(), [*arguments, "-w", str(root), "--json"])
+def mmauth(root: Path, *arguments: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+    result = runner.invoke(create_app(), [*arguments, "-w", str(root), "--json"], env=env)
     try:
         document = json.loads(result.stdout)
     except json.JSONDecodeError:
@@ -104,3 +104,12 @@ def test_whole_system_on_real_data(tmp_path: Path) -> None:
 
     code, history = mmauth(root, "history")
     assert code == 0 and len(history["attempts"]) == 3
+
+    # A face.backend changed in the settings retrains the face model with it (the dlib model
+    # cannot take classic features as templates), and says so.
+    code, removed = mmauth(root, "remove", "newcomer", env={"MMAUTH_FACE__BACKEND": "classic"})
+    assert code == 0, removed
+    assert (
+        "face: features extracted and model retrained with classic features (face.backend in "
+        "the settings; the model had dlib)"
+    ) in removed["model_updates"]
