@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from textual.dom import DOMNode
@@ -43,6 +45,16 @@ class Session:
 
                 self._bundle = load_model_bundle(self.workspace)
             return self._bundle
+
+    def typed_file(self, text: str) -> Path:
+        """The file a person typed: a relative path is one inside the workspace, else, when
+        only that exists, one from the folder the app was started in (where a shell's paths,
+        pasted, lead); when neither exists the workspace's, so the error names where it looked."""
+        typed = Path(text).expanduser()
+        inside = self.workspace.root / typed
+        if typed.is_absolute() or os.path.lexists(inside) or not os.path.lexists(typed):
+            return inside
+        return typed.absolute()
 
     def forget_models(self) -> None:
         """Drop the loaded models, e.g. after training wrote new ones."""

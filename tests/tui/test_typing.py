@@ -104,3 +104,25 @@ async def test_paths_typed_in_the_enrol_form_after_each_action(small_workspace: 
             for input_id in ("member-name", "customer-id", "add-path"):
                 await type_path_into(pilot, input_id, path)
         assert not (small_workspace.faces_dir / "quiet_rex_12345.png").exists()
+
+
+def test_a_typed_relative_path_is_the_workspaces_else_the_start_folders(
+    tmp_path, monkeypatch
+) -> None:
+    """A path pasted from the shell the app was started in works; the workspace's own files
+    come first, and a path found nowhere is shown where the workspace would hold it."""
+    from tui.session import Session
+
+    root = tmp_path / "demo"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "in_workspace.png").touch()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in_workspace.png").touch()
+    (tmp_path / "data" / "beside.png").touch()
+    monkeypatch.chdir(tmp_path)
+    session = Session(Workspace(root))
+    assert session.typed_file("data/in_workspace.png") == root / "data" / "in_workspace.png"
+    assert session.typed_file("demo/data/in_workspace.png") == root / "data" / "in_workspace.png"
+    assert session.typed_file("data/beside.png") == tmp_path / "data" / "beside.png"
+    assert session.typed_file("data/nowhere.png") == root / "data" / "nowhere.png"
+    assert session.typed_file(str(tmp_path / "x.png")) == tmp_path / "x.png"

@@ -126,11 +126,9 @@ class AuthenticateScreen(EngineScreen):
             self.query_one("#face-path", Input).focus()
 
     def typed_path(self, field: Input) -> Path | None:
-        """The path in a field; a relative one is taken inside the workspace."""
+        """The path in a field (Session.typed_file)."""
         text = field.value.strip()
-        if not text:
-            return None
-        return session_of(self).workspace.root / Path(text).expanduser()
+        return session_of(self).typed_file(text) if text else None
 
     def preview(self, field: Input) -> None:
         path = self.typed_path(field)

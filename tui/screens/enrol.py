@@ -100,8 +100,7 @@ class EnrolScreen(EngineModal[str | None]):
     def path_typed(self, event: Input.Submitted) -> None:
         text = event.value.strip()
         if text:
-            # A relative path means one inside the workspace, as on the Auth screen.
-            path = session_of(self).workspace.root / Path(text).expanduser()
+            path = session_of(self).typed_file(text)
             self.add_file(path.resolve())
             if unusable_file(path) is None:
                 event.input.value = ""

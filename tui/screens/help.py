@@ -17,6 +17,7 @@ KEYS = (
     ("ctrl+b", "Auth: show or hide the file tree"),
     ("ctrl+l", "Auth: clear the picked files"),
     ("Tab", "next field or button; Enter in a path field moves on"),
+    ("a typed path", "absolute, inside the workspace, or from where the app was started"),
     ("ctrl+p", "every command by name (sample, help, screens, theme)"),
     ("ctrl+t", "dark or light theme"),
     ("ctrl+q", "quit"),
