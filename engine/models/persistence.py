@@ -223,6 +223,14 @@ def serialize_state(model: Any) -> bytes | None:
 
 def read_manifest(workspace: Workspace) -> dict[str, Any]:
     """The parsed manifest; MissingStageError before any training."""
+    return _read_manifest(workspace)[0]
+
+
+def _read_manifest(workspace: Workspace) -> tuple[dict[str, Any], str]:
+    """The parsed manifest and the SHA-256 of the very bytes parsed (read once: a manifest
+    replaced between two reads would pair one manifest with another's hash)."""
+    import hashlib
+
     if not workspace.models_dir.is_dir():
         raise MissingStageError(
             f"{workspace.relative(workspace.models_dir)}/ is missing: run mmauth train first"
@@ -233,7 +241,14 @@ def read_manifest(workspace: Workspace) -> dict[str, Any]:
             "trusted: run mmauth train first"
         )
     try:
-        manifest = json.loads(workspace.manifest.read_text(encoding="utf-8"))
+        data = workspace.manifest.read_bytes()
+    except FileNotFoundError:  # removed since the check above: no models now
+        raise MissingStageError(
+            f"{workspace.relative(workspace.manifest)} is missing, so no model file can be "
+            "trusted: run mmauth train first"
+        ) from None
+    try:
+        manifest = json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ModelIntegrityError(
             f"{workspace.relative(workspace.manifest)} is not valid JSON ({error}); "
@@ -243,7 +258,7 @@ def read_manifest(workspace: Workspace) -> dict[str, Any]:
         raise ModelIntegrityError(
             f"{workspace.relative(workspace.manifest)} has no 'models' table; run mmauth train again"
         )
-    return manifest
+    return manifest, hashlib.sha256(data).hexdigest()
 
 
 _loaded_models: dict[tuple[str, str, bool], Any] = {}
@@ -269,8 +284,42 @@ def load_model_bundle(
     their scikit-learn parts (engine.models._twins), which score without importing the library
     but cannot be refitted or saved again.
     """
-    manifest = read_manifest(workspace)
-    manifest_sha = file_sha256(workspace.manifest)
+    for tries_left in reversed(range(_LOAD_TRIES)):
+        manifest, manifest_sha = _read_manifest(workspace)
+        try:
+            return _load_bundle(
+                workspace, manifest, manifest_sha, require, check_members, for_inference
+            )
+        except ModelIntegrityError:
+            # mmauth train, enroll, remove or models trust replaced the models while this load
+            # read them (the manifest first, each file after): a mix of two sets is no sign of
+            # tampering, so the set now in place is loaded instead, from its manifest.
+            if tries_left == 0 or not _manifest_replaced(workspace, manifest_sha):
+                raise
+    raise AssertionError("the last try returns or raises")
+
+
+_LOAD_TRIES = 3
+"""Loads of the models tried in a row while their manifest keeps being replaced under them."""
+
+
+def _manifest_replaced(workspace: Workspace, manifest_sha: str) -> bool:
+    """Whether models/manifest.json is no longer the file whose bytes hashed to ``manifest_sha``."""
+    try:
+        return file_sha256(workspace.manifest) != manifest_sha
+    except OSError:
+        return True
+
+
+def _load_bundle(
+    workspace: Workspace,
+    manifest: dict[str, Any],
+    manifest_sha: str,
+    require: Sequence[str],
+    check_members: bool,
+    for_inference: bool,
+) -> ModelBundle:
+    """load_model_bundle for one manifest, read before (its bytes hashed to ``manifest_sha``)."""
     check_trusted(workspace, manifest, manifest_sha)
     entries: dict[str, Any] = manifest["models"]
     _refuse_unknown_files(workspace, entries)
@@ -382,11 +431,15 @@ def _listed_file(
 
     path = workspace.models_dir / str(listed.get("file", ""))
     where = workspace.relative(path)
+    missing = ModelIntegrityError(
+        f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
+    )
     if path.parent != workspace.models_dir or not path.is_file():
-        raise ModelIntegrityError(
-            f"{where}, listed in the manifest for the {name} model, is missing; run mmauth train"
-        )
-    data = path.read_bytes()
+        raise missing
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:  # removed since: by a model update (load_model_bundle tries again)
+        raise missing from None
     return where, data, hashlib.sha256(data).hexdigest()
 
 

@@ -388,3 +388,43 @@ def test_the_state_format_builds_only_allowed_classes() -> None:
     assert state_file.loads(data, own, source="p").command == "rm -rf /"
     with pytest.raises(ModelIntegrityError, match="Payload, which is not on the allow-list"):
         state_file.loads(data, own_types=(), source="p")
+
+
+def test_models_replaced_while_a_login_loads_them_load_the_new_set(
+    saved: Workspace, recommenders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mmauth train (or enroll, remove, models trust) finishing while a login reads the models:
+    the login read the old manifest, then meets the new files. That is no tampering: the set
+    now in place is loaded (it was refused as 'changed after training, by tampering')."""
+    listed_file = persistence._listed_file
+    replaced: list[bool] = []
+
+    def train_finishes_meanwhile(workspace: Workspace, name: str, listed):
+        if not replaced:
+            replaced.append(True)
+            save_models(
+                workspace,
+                [record("product", recommenders[1]), record("face", recommenders[0])],
+                Settings(seed=7),
+            )
+        return listed_file(workspace, name, listed)
+
+    monkeypatch.setattr(persistence, "_listed_file", train_finishes_meanwhile)
+    bundle = load_model_bundle(saved, require=("product",))
+    assert replaced
+    assert bundle.manifest_sha256 == file_sha256(saved.manifest)
+    assert bundle.manifest["parameters"]["seed"] == 7
+
+
+def test_a_file_tampered_with_while_the_manifest_stays_is_still_refused(
+    saved: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listed_file = persistence._listed_file
+
+    def tampered_meanwhile(workspace: Workspace, name: str, listed):
+        (workspace.models_dir / "product.skops").write_bytes(b"changed")
+        return listed_file(workspace, name, listed)
+
+    monkeypatch.setattr(persistence, "_listed_file", tampered_meanwhile)
+    with pytest.raises(ModelIntegrityError, match="does not match the manifest"):
+        load_model_bundle(saved, require=("product",))
