@@ -22,6 +22,7 @@ import inspect
 import json
 import math
 import platform
+import threading
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -284,19 +285,28 @@ def load_model_bundle(
     their scikit-learn parts (engine.models._twins), which score without importing the library
     but cannot be refitted or saved again.
     """
-    for tries_left in reversed(range(_LOAD_TRIES)):
-        manifest, manifest_sha = _read_manifest(workspace)
-        try:
-            return _load_bundle(
-                workspace, manifest, manifest_sha, require, check_members, for_inference
-            )
-        except ModelIntegrityError:
-            # mmauth train, enroll, remove or models trust replaced the models while this load
-            # read them (the manifest first, each file after): a mix of two sets is no sign of
-            # tampering, so the set now in place is loaded instead, from its manifest.
-            if tries_left == 0 or not _manifest_replaced(workspace, manifest_sha):
-                raise
+    # One load at a time per process: threads loading together (Authenticators of a program,
+    # the app's screens) would share _loaded_models unguarded, and np.load parses each state
+    # file's array headers with ast.literal_eval, which on CPython 3.11 fails at random in
+    # concurrent threads ("SystemError: AST constructor recursion depth mismatch",
+    # gh-106905). Loads after the first reuse the deserialised models: waiting costs little.
+    with _LOAD_LOCK:
+        for tries_left in reversed(range(_LOAD_TRIES)):
+            manifest, manifest_sha = _read_manifest(workspace)
+            try:
+                return _load_bundle(
+                    workspace, manifest, manifest_sha, require, check_members, for_inference
+                )
+            except ModelIntegrityError:
+                # mmauth train, enroll, remove or models trust replaced the models while this
+                # load read them (the manifest first, each file after): a mix of two sets is no
+                # sign of tampering, so the set now in place is loaded instead.
+                if tries_left == 0 or not _manifest_replaced(workspace, manifest_sha):
+                    raise
     raise AssertionError("the last try returns or raises")
+
+
+_LOAD_LOCK = threading.Lock()
 
 
 _LOAD_TRIES = 3

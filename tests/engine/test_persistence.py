@@ -428,3 +428,42 @@ def test_a_file_tampered_with_while_the_manifest_stays_is_still_refused(
     monkeypatch.setattr(persistence, "_listed_file", tampered_meanwhile)
     with pytest.raises(ModelIntegrityError, match="does not match the manifest"):
         load_model_bundle(saved, require=("product",))
+
+
+def test_threads_load_the_models_one_at_a_time(
+    saved: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loads in threads of one process (Authenticators of a program, the app's screens) never
+    overlap: they share the deserialised models, and on CPython 3.11 np.load's header parsing
+    (ast.literal_eval) fails at random in concurrent threads ("SystemError: AST constructor
+    recursion depth mismatch", gh-106905), which denied a login internal_error."""
+    import threading
+    import time
+
+    load_bundle = persistence._load_bundle
+    inside: list[int] = []
+    overlapped: list[bool] = []
+
+    def slow_load(*args, **kwargs):
+        inside.append(1)
+        overlapped.append(len(inside) > 1)
+        time.sleep(0.2)  # long enough for the other thread to come in, were it let in
+        try:
+            return load_bundle(*args, **kwargs)
+        finally:
+            inside.pop()
+
+    monkeypatch.setattr(persistence, "_load_bundle", slow_load)
+    bundles = []
+    threads = [
+        threading.Thread(
+            target=lambda: bundles.append(load_model_bundle(saved, require=("product",)))
+        )
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(bundles) == 2 and overlapped == [False, False]
+    assert bundles[0].product is bundles[1].product
