@@ -245,12 +245,13 @@ class ReplayGuard:
             path = self.workspace.root / relative
             if relative.parent == own and relative.name not in ("", ".", "..") and path.is_file():
                 proven.append(make_sample(self.workspace, self.settings, member, modality, path))
+        if len(proven) != len(stored) or any(s not in stored for s in proven):
+            self.store.put_samples([s for s in proven if s not in stored], now=time.time())
+            self._samples[(member, modality)] = stored = proven
+        # Marked proven only once the proven records are in place: a thread sharing this
+        # guard must never take the unproven ones for proven.
         self._proven.add((member, modality))
-        if len(proven) == len(stored) and all(s in stored for s in proven):
-            return stored
-        self.store.put_samples([s for s in proven if s not in stored], now=time.time())
-        self._samples[(member, modality)] = proven
-        return proven
+        return stored
 
     def check(
         self,

@@ -330,6 +330,31 @@ def test_a_record_given_another_members_fingerprints_is_made_again(
     assert store.samples("alice", "face") == [alice]
 
 
+def test_records_being_proven_are_not_handed_out_unproven(enrolled) -> None:
+    """A second caller of a shared guard (another thread's login) asking while the first is
+    still storing the remade records gets proven ones, never the forged record."""
+    import dataclasses
+
+    workspace, guard = enrolled
+    store = guard.store
+    (alice,) = store.samples("alice", "face")
+    (bob,) = store.samples("bob", "face")
+    store.put_samples([dataclasses.replace(alice, sha256=bob.sha256)], now=0.0)
+    fresh = ReplayGuard(workspace, SETTINGS, store).sync()
+    put_samples = store.put_samples
+    meanwhile: list = []
+
+    def second_caller_meanwhile(samples, now):
+        if not meanwhile:
+            meanwhile.append(None)
+            meanwhile[0] = fresh.samples("alice", "face")
+        return put_samples(samples, now=now)
+
+    store.put_samples = second_caller_meanwhile  # type: ignore[method-assign]
+    assert [s.sha256 for s in fresh.samples("alice", "face")] == [alice.sha256]
+    assert [s.sha256 for s in meanwhile[0]] == [alice.sha256]
+
+
 def test_unsealed_records_are_sealed_and_foreign_paths_dropped(enrolled) -> None:
     """Records from before seals are fingerprinted again when first used; a record pointing
     outside the member's own folder is not trusted, whatever it holds."""
