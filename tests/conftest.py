@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,18 +71,36 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     return Workspace(root=root)
 
 
+def copy_tree(source: Path, target: Path) -> Path:
+    """A copy of a workspace folder that may be in use (copy2: sizes and modification times
+    kept, so the stored sample fingerprints stay valid). Its audit database is copied through
+    SQLite's backup, a consistent snapshot: copied as files, its write-ahead log can vanish
+    mid-copy (checkpointed when another test's last connection is collected) or be copied out
+    of step with the database."""
+    import shutil
+    import sqlite3
+
+    live = ("mmauth.db", "mmauth.db-wal", "mmauth.db-shm")
+    ignore = shutil.ignore_patterns(*live)
+    shutil.copytree(source, target, dirs_exist_ok=True, copy_function=shutil.copy2, ignore=ignore)
+    if (source / live[0]).is_file():
+        with (
+            contextlib.closing(sqlite3.connect(source / live[0])) as database,
+            contextlib.closing(sqlite3.connect(target / live[0])) as copy,
+        ):
+            database.backup(copy)
+    return target
+
+
 def copy_workspace(source: Path, target: Path) -> Workspace:
     """A copy of the workspace at ``source`` (modification times kept, so the stored sample
     fingerprints stay valid), its models recorded as this installation's for the copy, as
     ``mmauth models trust`` records them: a copy is a new workspace to the installation, which
     refuses models it has no record of making for it."""
-    import shutil
-
     from engine.core.fileio import file_sha256
     from engine.models.signing import record_trusted_manifest
 
-    shutil.copytree(source, target, dirs_exist_ok=True, copy_function=shutil.copy2)
-    copy = Workspace(root=target)
+    copy = Workspace(root=copy_tree(source, target))
     if copy.manifest.is_file():
         record_trusted_manifest(copy, file_sha256(copy.manifest))
     return copy

@@ -390,6 +390,14 @@ class Authenticator:
             # Only the photo can fail here (the recording was set aside above).
             message = f"the photo cannot be used: {error.message}"
             raise Denied.at(Step.REPLAY, Reason.BAD_INPUT, message, started) from None
+        gone = self._not_enrolled(member)
+        if gone:
+            message = (
+                f"{REASONS[Reason.ENROLMENT_CHANGED]}: {member} has no enrolment {gone} in this "
+                "workspace now (removed, being removed by mmauth remove, or taken out of "
+                "data/raw), though the models still know them. mmauth members shows the members"
+            )
+            raise Denied.at(Step.REPLAY, Reason.ENROLMENT_CHANGED, message, started)
         changed = self._unlearnt(member)
         if changed:
             message = (
@@ -414,6 +422,21 @@ class Authenticator:
             auth.replay_audio_similarity if verdict.voice_similarity is not None else None,
         )
         return outcome, ReplayStepResult(verdict)
+
+    def _not_enrolled(self, member: str) -> str:
+        """What the member identified has no enrolment files of now ("photos", "recordings",
+        both, or "" when they have both). The models are loaded without the whole-workspace
+        check that every member they know is enrolled (engine.models.signing), so that a
+        member removed, or being removed, turns away only themselves, not everyone."""
+        from engine.auth.replay import FACE, VOICE
+
+        guard = self._replay_guard()
+        lacking = [
+            what
+            for modality, what in ((FACE, "photos"), (VOICE, "recordings"))
+            if not guard.samples(member, modality)
+        ]
+        return " or ".join(lacking)
 
     def _unlearnt(self, member: str) -> int:
         """How many of the member's enrolment files the signed manifest says the models learnt
@@ -470,8 +493,9 @@ class Authenticator:
         if self.bundle is None:
             from engine.models.persistence import load_model_bundle
 
+            # Each login checks that its own member is still enrolled (_not_enrolled).
             self.bundle = load_model_bundle(
-                self.workspace, require=BIOMETRIC_MODELS, for_inference=True
+                self.workspace, require=BIOMETRIC_MODELS, for_inference=True, check_members=False
             )
         return self.bundle
 
