@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,9 @@ class WorkspaceStats:
 def workspace_stats(workspace: Workspace) -> WorkspaceStats:
     """Count and summarise everything a workspace holds; absent inputs are listed, not raised."""
     missing: list[MissingData] = []
-    enrol_faces = _media_files(workspace.faces_dir, IMAGE_SUFFIXES, bare_names=True)
+    enrol_faces = _media_files(workspace.faces_dir, IMAGE_SUFFIXES, sniff=_holds_image)
     enrol_voices = _media_files(workspace.voices_dir, AUDIO_SUFFIXES)
-    probe_faces = _media_files(workspace.probe_faces_dir, IMAGE_SUFFIXES, bare_names=True)
+    probe_faces = _media_files(workspace.probe_faces_dir, IMAGE_SUFFIXES, sniff=_holds_image)
     probe_voices = _media_files(workspace.probe_voices_dir, AUDIO_SUFFIXES)
     if not enrol_faces and not enrol_voices:
         missing.append(
@@ -262,17 +263,33 @@ def phrase_of(path: Path) -> str:
 
 
 def _media_files(
-    folder: Path, suffixes: tuple[str, ...], *, bare_names: bool = False
+    folder: Path, suffixes: tuple[str, ...], *, sniff: Callable[[Path], bool] | None = None
 ) -> dict[str, list[Path]]:
-    """Files with one of ``suffixes`` per member folder; ``bare_names`` also keeps files without
-    an extension (some photo sets, like Yale's, name them that way)."""
+    """Files with one of ``suffixes`` per member folder; with ``sniff``, also the other files
+    it accepts by their content (some photo sets, like Yale's, name their photos
+    ``subject01.normal`` or ``subject01``)."""
     wanted = set(suffixes)
     found = {}
     for name, files in member_folders(folder).items():
-        kept = [f for f in files if f.suffix.lower() in wanted or (bare_names and not f.suffix)]
+        kept = [f for f in files if f.suffix.lower() in wanted or (sniff is not None and sniff(f))]
         if kept:
             found[name] = kept
     return found
+
+
+def _holds_image(path: Path) -> bool:
+    """Whether the file's header is one of the formats the photo loader reads."""
+    from PIL import Image, UnidentifiedImageError
+
+    from engine.faces.images import ALLOWED_FORMATS
+
+    try:
+        with Image.open(path, formats=ALLOWED_FORMATS):
+            return True
+    except Image.DecompressionBombError:
+        return True  # an image all the same; mmauth features says why it is refused
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return False
 
 
 def _present_columns(path: Path, wanted: tuple[str, ...]) -> list[str]:

@@ -26,7 +26,12 @@ def filled(workspace: Workspace) -> Workspace:
         touch(workspace.voices_dir / name / "yes_approve_2.wav")
         touch(workspace.voices_dir / name / "confirm_transaction_1.wav")
     touch(workspace.faces_dir / "ana" / "notes.txt")
-    touch(workspace.faces_dir / "ben" / "subject02")  # extension-less photo, as in the Yale set
+    # Photos named as in the Yale set, known by their content; a file that only looks like one is not.
+    from PIL import Image
+
+    for name in ("subject02", "subject02.normal"):
+        Image.new("L", (4, 4)).save(workspace.faces_dir / "ben" / name, format="GIF")
+    touch(workspace.faces_dir / "ben" / "subject02.happy")
     touch(workspace.probe_faces_dir / "ana" / "dim.png")
     touch(workspace.probe_faces_dir / "zoe" / "a.png")
     touch(workspace.probe_voices_dir / "zoe" / "yes_approve_1.wav")
@@ -38,7 +43,7 @@ def filled(workspace: Workspace) -> Workspace:
 def test_counts_come_from_the_folders_before_any_stage_ran(filled: Workspace) -> None:
     stats = workspace_stats(filled)
 
-    assert stats.members.rows == (("ana", "A1", 2, 3, 1, 0), ("ben", "-", 3, 3, 0, 0))
+    assert stats.members.rows == (("ana", "A1", 2, 3, 1, 0), ("ben", "-", 4, 3, 0, 0))
     assert stats.probes.rows == (("ana", "member", 1, 0), ("zoe", "stranger", 1, 1))
     assert stats.photos is None
     assert ("ana", "yes_approve", "original", 2) in stats.clips.rows
