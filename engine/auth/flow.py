@@ -392,10 +392,14 @@ class Authenticator:
             raise Denied.at(Step.REPLAY, Reason.BAD_INPUT, message, started) from None
         gone = self._not_enrolled(member)
         if gone:
+            option = {"photos": "--faces FILES", "recordings": "--voices FILES"}.get(
+                gone, "--faces FILES --voices FILES"
+            )
             message = (
                 f"{REASONS[Reason.ENROLMENT_CHANGED]}: {member} has no enrolment {gone} in this "
-                "workspace now (removed, being removed by mmauth remove, or taken out of "
-                "data/raw), though the models still know them. mmauth members shows the members"
+                "workspace now (never added, removed, being removed by mmauth remove, or taken "
+                "out of data/raw). A member needs both photos and recordings: mmauth enroll "
+                f"{member} {option} adds them; mmauth members shows the members"
             )
             raise Denied.at(Step.REPLAY, Reason.ENROLMENT_CHANGED, message, started)
         changed = self._unlearnt(member)

@@ -18,7 +18,7 @@ from typing import Any
 from engine.auth.audit_log import AuditLog, AuditTamperedError, LogMark, first_hash
 from engine.auth.chain import ChainHead, ChainStatus, database_head, entry_hash
 from engine.auth.database import ATTEMPT_COLUMNS, CHAINED_TABLES, Database
-from engine.auth.words import AuditEvent, Decision, Integrity, Origin, Reason
+from engine.auth.words import UNCOUNTED_DENIALS, AuditEvent, Decision, Integrity, Origin
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,7 +164,7 @@ class AuditStore(Database):
                     and attempt.origin == Origin.LIVE
                     and attempt.decision == Decision.DENIED
                     and attempt.identified_member is not None
-                    and attempt.reason != Reason.LOCKED_OUT
+                    and attempt.reason not in UNCOUNTED_DENIALS
                 ):
                     lock, head = self._maybe_lock(connection, attempt, attempt_id, policy, head)
                 first = first_hash(connection, record)
@@ -200,11 +200,13 @@ class AuditStore(Database):
                 (AuditEvent.UNLOCKED, member),
             ),
         )
+        uncounted = sorted(UNCOUNTED_DENIALS)
         failures = int(
             connection.execute(
                 "SELECT COUNT(*) FROM attempts WHERE identified_member = ? AND origin = ? "
-                "AND decision = ? AND reason != ? AND at > ? AND at <= ? AND seq IS NOT NULL",
-                (member, Origin.LIVE, Decision.DENIED, Reason.LOCKED_OUT, since, attempt.at),
+                f"AND decision = ? AND reason NOT IN ({', '.join('?' * len(uncounted))}) "
+                "AND at > ? AND at <= ? AND seq IS NOT NULL",
+                (member, Origin.LIVE, Decision.DENIED, *uncounted, since, attempt.at),
             ).fetchone()[0]
         )
         if failures < policy.attempts or member is None:

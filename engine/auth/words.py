@@ -93,6 +93,11 @@ class Reason(enum.StrEnum):
         return REASONS[self]
 
 
+UNCOUNTED_DENIALS = frozenset({Reason.LOCKED_OUT, Reason.ENROLMENT_CHANGED, Reason.INTERNAL_ERROR})
+"""Denials that do not count towards a member's lockout: they say nothing of the person who
+presented the files (the member is already locked; the workspace's enrolment files changed;
+mmauth itself failed), so counting them would lock a member out for the system's fault."""
+
 REASONS: dict[Reason, str] = {
     Reason.OK: "face and voice verified",
     Reason.BAD_INPUT: "a file could not be used",

@@ -175,8 +175,10 @@ def test_denials_outside_the_window_do_not_count(store: AuditStore) -> None:
         {"origin": Origin.SIMULATION},
         {"member": None},
         {"reason": "locked_out"},
+        {"reason": "enrolment_changed"},
+        {"reason": "internal_error"},
     ],
-    ids=["simulated", "no-identity", "already-locked"],
+    ids=["simulated", "no-identity", "already-locked", "enrolment-changed", "system-fault"],
 )
 def test_attempts_that_do_not_count_towards_a_lock(store: AuditStore, extra: dict) -> None:
     member = extra.pop("member", "alice")

@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,17 @@ def test_older_models_put_back_are_refused(trained: Workspace, tmp_path: Path) -
     shutil.rmtree(trained.models_dir)
     shutil.copytree(saved, trained.models_dir, copy_function=shutil.copy2)
     assert_untrusted(trained, face, voice, "not the one this installation last made")
+
+
+def test_a_member_without_recordings_is_told_so_and_never_locked_out(trained: Workspace) -> None:
+    """A member with photos but no recordings (added by hand, or their recordings taken away):
+    each login is denied naming what is missing and how to add it, not as an internal error,
+    and these denials, the workspace's fault rather than the person's, never lock them out."""
+    pair = genuine_pair(trained)
+    shutil.rmtree(trained.voices_dir / "alice")
+    for _ in range(6):
+        decision = attempt(trained, *pair)
+        assert decision.reason == Reason.ENROLMENT_CHANGED and decision.lockout is None
+        assert "alice has no enrolment recordings" in decision.message
+        assert "mmauth enroll alice --voices FILES" in decision.message
+    assert open_store(trained).active_lockout("alice", time.time()) is None
