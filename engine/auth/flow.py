@@ -471,7 +471,7 @@ class Authenticator:
         )
         result = VoiceStepResult(float(match.score), float(match.threshold))
         if match.accepted:
-            said = f" saying {match.phrase!r}" if match.phrase else ""
+            said = f", closest to their phrase {match.phrase!r}" if match.phrase else ""
             message = f"{face.member}'s voice{said} ({scores})"
             outcome = step_outcome(
                 Step.VOICE, StepStatus.PASSED, started, message, match.score, match.threshold
