@@ -635,16 +635,21 @@ def build_manifest(
 
 def _verified_entries(workspace: Workspace, skip: set[str]) -> dict[str, Any]:
     """Manifest entries of models not being retrained whose files still match, from a manifest
-    this installation trusts; anything else is not blessed again by the new signature."""
-    if not workspace.manifest.is_file():
-        return {}
-    try:
-        manifest = read_manifest(workspace)
-        check_trusted(workspace, manifest, file_sha256(workspace.manifest))
-    except ModelIntegrityError:  # tampered, unsigned, or signed for something else
-        return {}
-    entries = manifest["models"]
-    return {
+    this installation trusts; anything else is not blessed again by the new signature.
+
+    ModelIntegrityError when a model not being retrained has a file that would so be left
+    out: the next login would refuse the file as unlisted, and its only advice, removing it,
+    would throw away a good model (see check_kept_models)."""
+    problem = None
+    entries: dict[str, Any] = {}
+    if workspace.manifest.is_file():
+        try:
+            manifest = read_manifest(workspace)
+            check_trusted(workspace, manifest, file_sha256(workspace.manifest))
+            entries = manifest["models"]
+        except ModelIntegrityError as error:  # tampered, unsigned, or signed for something else
+            problem = error.message
+    kept = {
         name: entry
         for name, entry in entries.items()
         if name not in skip
@@ -652,6 +657,31 @@ def _verified_entries(workspace: Workspace, skip: set[str]) -> dict[str, Any]:
         and (workspace.models_dir / str(entry.get("file", ""))).is_file()
         and file_sha256(workspace.models_dir / str(entry["file"])) == entry.get("sha256")
     }
+    left_out = [
+        name
+        for name in EXPECTED_CLASSES
+        if workspace.manifest.is_file()
+        and name not in skip
+        and name not in kept
+        and model_path(workspace, name).is_file()
+    ]
+    if left_out:
+        files = ", ".join(workspace.relative(model_path(workspace, n)) for n in left_out)
+        why = problem or "its file does not match the manifest"
+        raise ModelIntegrityError(
+            f"saving only the {' and '.join(sorted(skip))} model would leave {files} out of "
+            f"the new manifest ({why}); nothing was written. Train every model (mmauth train "
+            "without --only), or, "
+            "when the existing models are yours (a workspace that moved), mmauth models trust "
+            "first"
+        )
+    return kept
+
+
+def check_kept_models(workspace: Workspace, retrained: Sequence[str]) -> None:
+    """ModelIntegrityError now, before long work, when saving only ``retrained`` could not
+    keep the other models (see _verified_entries)."""
+    _verified_entries(workspace, skip=set(retrained))
 
 
 def _plain(value: Any) -> Any:

@@ -32,7 +32,7 @@ from engine.models.enrolment_check import (
     voice_misfits,
 )
 from engine.models.names import MODEL_NAMES, ModelName
-from engine.models.persistence import ModelRecord, save_models
+from engine.models.persistence import ModelRecord, check_kept_models, save_models
 
 ENROL_ROLE = "enrol"
 SUMMARY_COLUMNS = (
@@ -106,6 +106,7 @@ def train_models(
     # and so are the outputs that are written at the end.
     _check_inputs_exist(workspace, requested)
     check_writable(workspace.manifest, workspace.training_summary)
+    check_kept_models(workspace, requested)
     inputs = {name: _required_inputs(workspace, name) for name in requested}
     trained: list[TrainedModel] = []
     for name in requested:

@@ -18,7 +18,7 @@ from engine.core.errors import MissingStageError, ModelIntegrityError, OutputErr
 from engine.core.fileio import file_sha256
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
-from engine.models.persistence import ModelRecord, load_model_bundle, save_models
+from engine.models.persistence import ModelRecord, check_kept_models, load_model_bundle, save_models
 from engine.models.product import ProductRecommender
 
 
@@ -243,12 +243,20 @@ def test_retraining_one_model_keeps_the_others(saved: Workspace, recommenders) -
     assert new["parameters"]["seed"] == 7
     load_model_bundle(saved, require=("product",))
 
-    # A kept model whose file no longer matches is not blessed again by the next save.
+    # A kept model whose file no longer matches is not blessed again by the next save, nor
+    # silently dropped from the manifest (the next load would refuse the unlisted file): the
+    # save is refused, naming it, and nothing is written.
     (saved.models_dir / "face.skops").write_bytes(b"changed")
-    save_models(saved, [record("product", recommenders[0])], Settings())
-    assert "face" not in json.loads(saved.manifest.read_text())["models"]
-    with pytest.raises(ModelIntegrityError, match="face.skops is not listed"):
-        load_model_bundle(saved, require=())
+    before = models_folder(saved)
+    with pytest.raises(ModelIntegrityError, match="would leave models/face.skops out"):
+        check_kept_models(saved, ["product"])
+    with pytest.raises(ModelIntegrityError, match="does not match the manifest"):
+        save_models(saved, [record("product", recommenders[0])], Settings())
+    assert models_folder(saved) == before
+    save_models(
+        saved, [record("product", recommenders[0]), record("face", recommenders[1])], Settings()
+    )
+    load_model_bundle(saved, require=())
 
 
 def test_a_model_trained_by_other_code_is_refused(

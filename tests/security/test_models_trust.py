@@ -189,3 +189,26 @@ def test_a_member_without_recordings_is_told_so_and_never_locked_out(trained: Wo
         assert "alice has no enrolment recordings" in decision.message
         assert "mmauth enroll alice --voices FILES" in decision.message
     assert open_store(trained).active_lockout("alice", time.time()) is None
+
+
+def test_training_one_model_in_a_moved_workspace_keeps_the_others_or_refuses(
+    trained: Workspace, tmp_path: Path
+) -> None:
+    """In a copy the installation has no record of, `mmauth train --only face` would drop the
+    voice and product models from the new manifest and leave their files behind, unlisted (the
+    next login refused them, advising to remove a good model): it is refused before training,
+    saying what to do, and after `mmauth models trust` it keeps them."""
+    other = Workspace(tmp_path / "moved")
+    copy_tree(trained.root, other.root)
+    before = {p.name: p.read_bytes() for p in other.models_dir.iterdir() if p.is_file()}
+    arguments = ["train", "--only", "face", "-w", str(other.root)]
+    refused = runner.invoke(create_app(), arguments)
+    assert refused.exit_code != 0
+    assert "models/voice.skops" in refused.output and "mmauth models trust" in refused.output
+    assert {p.name: p.read_bytes() for p in other.models_dir.iterdir() if p.is_file()} == before
+    assert (
+        runner.invoke(create_app(), ["models", "trust", "-y", "-w", str(other.root)]).exit_code == 0
+    )
+    assert runner.invoke(create_app(), arguments).exit_code == 0
+    assert set(json.loads(other.manifest.read_text())["models"]) == {"face", "voice", "product"}
+    assert attempt(other, *genuine_pair(other)).granted
