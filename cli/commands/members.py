@@ -14,6 +14,7 @@ from cli.context import open_workspace
 from cli.output import (
     JsonOption,
     WorkspaceOption,
+    YesOption,
     console,
     handle_errors,
     print_json,
@@ -131,14 +132,24 @@ def members(
 def remove(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The member to remove.")],
+    yes: YesOption = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove a member: files, templates (model update), customer link. The audit log stays."""
+    """Remove a member: their enrolment files are deleted, the models updated and the customer
+    link dropped; the audit log keeps their attempts. Asks first (not with --yes or --json)."""
     with handle_errors(as_json):
-        from engine.auth.enrol import remove_member
+        from engine.auth.enrol import list_members, remove_member
 
         space, settings = open_workspace(ctx, workspace)
+        member = next((m for m in list_members(space) if m.name == name), None)
+        if member is not None and not yes and not as_json:
+            console.print(
+                f"{shown(name)}: {member.faces} photos and {member.voices} recordings are "
+                "deleted, and the models updated; the audit log keeps their attempts.",
+                highlight=False,
+            )
+            typer.confirm(f"Remove {shown(name)}?", abort=True)
         with progress_bars(not as_json) as progress:
             result = remove_member(space, settings, name, progress=progress)
     if as_json:

@@ -9,11 +9,18 @@ from typing import Annotated
 import typer
 
 from cli.context import open_workspace
-from cli.output import JsonOption, WorkspaceOption, console, handle_errors, print_json, shown
+from cli.output import (
+    JsonOption,
+    WorkspaceOption,
+    YesOption,
+    console,
+    handle_errors,
+    print_json,
+    shown,
+)
 
 models_app = typer.Typer(help="Check the models' signature, or trust models on purpose.")
 audit_app = typer.Typer(help="Check the audit log's chain, or acknowledge a tampered log.")
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 @models_app.command("verify")

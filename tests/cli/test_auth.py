@@ -48,8 +48,8 @@ def stand_in_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine.auth.flow, "authenticate_many", authenticate_many)
 
 
-def run(space: Workspace, *arguments: str):
-    return runner.invoke(create_app(), [*arguments, "-w", str(space.root)])
+def run(space: Workspace, *arguments: str, input: str | None = None):
+    return runner.invoke(create_app(), [*arguments, "-w", str(space.root)], input=input)
 
 
 def authenticate(space: Workspace, face: Path, voice: Path, *extra: str):
@@ -188,9 +188,12 @@ def test_enroll_members_remove(
     assert "alice" in run(workspace, "members").stdout
     refused = run(workspace, "enroll", "../evil", "--faces", str(inputs / "front.png"))
     assert refused.exit_code == 2 and "path separator" in refused.stderr
-    removed = run(workspace, "remove", "alice")
+    kept = run(workspace, "remove", "alice", input="n\n")
+    assert kept.exit_code == 1 and "1 photos and 1 recordings are deleted" in kept.stdout
+    assert (workspace.faces_dir / "alice").is_dir()
+    removed = run(workspace, "remove", "alice", input="y\n")
     assert removed.exit_code == 0 and "Removed" in removed.stdout
-    assert run(workspace, "remove", "alice").exit_code == 2
+    assert run(workspace, "remove", "alice", "--yes").exit_code == 2
 
 
 def test_enroll_replaces_a_members_file_only_with_replace(
