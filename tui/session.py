@@ -38,9 +38,11 @@ class Session:
                 self._processes_prepared = True
 
     def model_bundle(self) -> Any:
-        """The verified model bundle, loaded on first use (call from a worker thread)."""
+        """The verified model bundle, loaded on first use and again whenever models/manifest.json
+        changed since (mmauth train, enroll or remove run from a shell while the app is open);
+        call from a worker thread."""
         with self._lock:
-            if self._bundle is None:
+            if self._bundle is None or not self._bundle.is_current(self.workspace):
                 from engine.models.persistence import load_model_bundle
 
                 self._bundle = load_model_bundle(self.workspace)

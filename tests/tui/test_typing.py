@@ -126,3 +126,29 @@ def test_a_typed_relative_path_is_the_workspaces_else_the_start_folders(
     assert session.typed_file("data/beside.png") == tmp_path / "data" / "beside.png"
     assert session.typed_file("data/nowhere.png") == root / "data" / "nowhere.png"
     assert session.typed_file(str(tmp_path / "x.png")) == tmp_path / "x.png"
+
+
+def test_the_apps_models_are_loaded_again_after_the_manifest_changed(tmp_path, monkeypatch) -> None:
+    """mmauth train, enroll or remove run from a shell while the app is open: its next login
+    uses the models now on disk, not the ones it loaded before."""
+    import engine.models.persistence as persistence
+    from tui.session import Session
+
+    class Bundle:
+        def __init__(self, manifest: str) -> None:
+            self.manifest = manifest
+
+        def is_current(self, workspace: Workspace) -> bool:
+            return workspace.manifest.read_text() == self.manifest
+
+    monkeypatch.setattr(
+        persistence, "load_model_bundle", lambda space, **_: Bundle(space.manifest.read_text())
+    )
+    space = Workspace(tmp_path)
+    space.manifest.parent.mkdir()
+    space.manifest.write_text("first")
+    session = Session(space)
+    first = session.model_bundle()
+    assert session.model_bundle() is first
+    space.manifest.write_text("after mmauth remove")
+    assert session.model_bundle().manifest == "after mmauth remove"
