@@ -30,6 +30,23 @@ PEAK_LIMIT = 0.99
 """...unless that would push a sample past this peak, in which case the gain stops there."""
 VAD_FRAME_S = 0.025
 VAD_HOP_S = 0.010
+EDGE_PAUSE_S = 0.4
+"""A run of noise-bed frames this long at either end of a recording is a pause, not the word's
+onset or fade: speech_bounds cuts it."""
+NOISE_FLOOR_PERCENTILE = 10.0
+"""The frame level (percentile) taken as a recording's noise floor."""
+NOISE_MARGIN_DB = 10.0
+"""Frames less than this above the noise floor belong to the noise bed."""
+QUIET_BELOW_PEAK_DB = 20.0
+"""...and only frames at least this far under the loudest one: a word's fade is never cut."""
+SPEECH_DETECTOR = {
+    "edge_pause_s": EDGE_PAUSE_S,
+    "noise_floor_percentile": NOISE_FLOOR_PERCENTILE,
+    "noise_margin_db": NOISE_MARGIN_DB,
+    "quiet_below_peak_db": QUIET_BELOW_PEAK_DB,
+}
+"""The speech detector's constants, part of the feature cache's key: cached features of a
+recording trimmed by another detector are extracted again."""
 RAIL_LEVEL = 0.999
 """Full scale for clipping detection, for encodings finer than 16 bits (within 1.5 LSB for 8/16)."""
 LOSSY_SUBTYPES = frozenset({"VORBIS", "OPUS", "MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"})
@@ -163,7 +180,17 @@ def frame_levels_db(y: np.ndarray, sr: int) -> np.ndarray:
 
 
 def speech_bounds(y: np.ndarray, sr: int, *, top_db: float) -> tuple[int, int] | None:
-    """Sample range from the first to the last frame within ``top_db`` of the loudest frame.
+    """Sample range from the first to the last frame within ``top_db`` of the loudest frame,
+    without a noise bed at either end.
+
+    A recording made in a room, with a pause before or after the words, holds frames of
+    steady noise that are within ``top_db`` of the words: without this, one of them anywhere
+    stretches the "speech" to the whole clip, and the voice model learns and scores the room.
+    So a run of at least EDGE_PAUSE_S at either end of frames near the noise floor (under
+    NOISE_MARGIN_DB above the clip's NOISE_FLOOR_PERCENTILE level, and at least
+    QUIET_BELOW_PEAK_DB under the loudest frame) is cut; shorter runs stay, as in a clip cut
+    close to the word. On FSDD it cuts a trailing noise bed of 5 of 3,000 takes and leaves the
+    rest as they were (docs/BENCHMARKS.md, "Voice features").
 
     None when even the loudest frame is under SILENCE_FLOOR_DBFS (no speech at all).
     """
@@ -172,9 +199,27 @@ def speech_bounds(y: np.ndarray, sr: int, *, top_db: float) -> tuple[int, int] |
     if loudest < SILENCE_FLOOR_DBFS:
         return None
     active = np.flatnonzero(levels >= loudest - top_db)
+    first, last = int(active[0]), int(active[-1])
+    floor = float(np.percentile(levels, NOISE_FLOOR_PERCENTILE))
+    bed = levels < min(
+        loudest - QUIET_BELOW_PEAK_DB, max(loudest - top_db, floor + NOISE_MARGIN_DB)
+    )
     hop = max(1, round(VAD_HOP_S * sr))
+    pause = round(EDGE_PAUSE_S / VAD_HOP_S)
+    lead = _run_length(bed[first : last + 1])
+    if lead >= pause:
+        first += lead
+    trail = _run_length(bed[first : last + 1][::-1])
+    if trail >= pause:
+        last -= trail
     frame = max(1, round(VAD_FRAME_S * sr))
-    return int(active[0] * hop), min(len(y), int(active[-1] * hop + frame))
+    return first * hop, min(len(y), last * hop + frame)
+
+
+def _run_length(flags: np.ndarray) -> int:
+    """How many leading entries of ``flags`` are true."""
+    false = np.flatnonzero(~flags)
+    return int(false[0]) if false.size else len(flags)
 
 
 def clipped_samples(samples: np.ndarray, subtype: str) -> int:

@@ -41,7 +41,7 @@ from engine.core.metrics import rate
 from engine.core.progress import ProgressCallback, no_progress
 from engine.core.settings import Settings, VoiceAugmentSettings, VoiceSettings
 from engine.core.workspace import Workspace
-from engine.voices.audio import Recording, load_recording, phrase_from_filename
+from engine.voices.audio import SPEECH_DETECTOR, Recording, load_recording, phrase_from_filename
 from engine.voices.augment import ORIGINAL, augment, augmentation_rng
 from engine.voices.embedding import CHECKPOINT_SHA256, EMBEDDING_SIZE, speaker_embedding
 from engine.voices.features import FrameConfig, frame_config, mfcc, stft_magnitude
@@ -188,11 +188,13 @@ def extract_voice_features(
 
 def recording_params(settings: Settings) -> dict[str, Any]:
     """JSON parameters of process_recording without augmentation (the cache key's settings,
-    with the speaker encoder's weights: other weights, other embeddings)."""
+    with the speaker encoder's weights and the speech detector's constants: other weights or
+    other trimming, other features)."""
     return {
         "voice": dataclasses.asdict(settings.voice),
         "augment": None,
         "speaker_encoder": CHECKPOINT_SHA256,
+        "speech_detector": SPEECH_DETECTOR,
     }
 
 

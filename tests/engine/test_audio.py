@@ -74,6 +74,34 @@ def test_dc_is_removed_and_silence_trimmed(tmp_path: Path) -> None:
     assert recording.source_duration_s == pytest.approx(2.7, abs=0.01)
 
 
+def room_recording(before_s: float, after_s: float, noise: float) -> np.ndarray:
+    """One second of speech between pauses, all over a steady room noise of std ``noise``."""
+    sr = 16_000
+    silent = [np.zeros(int(s * sr), dtype=np.float32) for s in (before_s, after_s)]
+    audio = np.concatenate([silent[0], speech_like(1.0), silent[1]])
+    return audio + noise * np.random.default_rng(2).standard_normal(len(audio)).astype(np.float32)
+
+
+@pytest.mark.parametrize("noise", [0.001, 0.003, 0.006])
+def test_a_room_noise_bed_around_the_words_is_trimmed(tmp_path: Path, noise: float) -> None:
+    """Pauses of room noise 30-45 dB under the words, before and after them, as a phone or
+    laptop records: they used to count as speech (the whole clip), so the voice model learnt
+    and scored the room."""
+    path = write(tmp_path / "room.wav", room_recording(1.0, 1.5, noise), 16_000, "FLOAT")
+    recording = load_recording(path, VOICE)
+    assert recording.speech_start_s == pytest.approx(1.0, abs=0.05)
+    assert recording.duration_s == pytest.approx(1.0, abs=0.08)
+
+
+def test_a_short_pause_at_the_edges_is_kept(tmp_path: Path) -> None:
+    """A clip cut close to the word keeps its edges, as before: only a pause of at least
+    EDGE_PAUSE_S is cut."""
+    path = write(tmp_path / "close.wav", room_recording(0.2, 0.25, 0.003), 16_000, "FLOAT")
+    recording = load_recording(path, VOICE)
+    assert recording.speech_start_s < 0.05
+    assert recording.duration_s == pytest.approx(1.45, abs=0.05)
+
+
 @pytest.mark.parametrize(
     "audio",
     [np.zeros(16_000, dtype=np.float32), 1e-5 * np.random.default_rng(0).standard_normal(16_000)],
