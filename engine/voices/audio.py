@@ -190,7 +190,7 @@ def speech_bounds(y: np.ndarray, sr: int, *, top_db: float) -> tuple[int, int] |
     NOISE_MARGIN_DB above the clip's NOISE_FLOOR_PERCENTILE level, and at least
     QUIET_BELOW_PEAK_DB under the loudest frame) is cut; shorter runs stay, as in a clip cut
     close to the word. On FSDD it cuts a trailing noise bed of 5 of 3,000 takes and leaves the
-    rest as they were (docs/BENCHMARKS.md, "Voice features").
+    rest as they were (docs/BENCHMARKS.md, "Recordings made in a room").
 
     None when even the loudest frame is under SILENCE_FLOOR_DBFS (no speech at all).
     """
