@@ -263,7 +263,11 @@ class Authenticator:
                 except OSError as error:
                     problem = f"cannot read it ({error.strerror})"
             if problem is not None:
-                shown = path.name if path is not None else "(none given)"
+                # A file that is not there is named by the path looked at: its name alone
+                # hides a path taken from another folder than the one meant.
+                shown = "(none given)" if path is None else path.name
+                if path is not None and problem == "no such file":
+                    shown = str(path.absolute())
                 problems.append(f"the {label} {shown}: {problem}")
         hashed = dataclasses.replace(
             files, face_sha256=digests.get("photo"), voice_sha256=digests.get("recording")

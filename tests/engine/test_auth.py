@@ -239,6 +239,12 @@ def test_a_voice_denial_says_which_part_of_the_score_fell_short(
     assert "score 0.300 < 0.500 = voice +0.80 + words -0.50" in decision.message
 
 
+def test_a_missing_file_is_named_by_the_path_looked_at(space: Workspace, probes: Path) -> None:
+    decision = make(space).authenticate(probes / "alice-1.png", probes / "nowhere" / "x.wav")
+    assert decision.reason == "bad_input"
+    assert f"the recording {probes / 'nowhere' / 'x.wav'}: no such file" in decision.message
+
+
 def test_no_file_given_is_bad_input(space: Workspace) -> None:
     decision = make(space).authenticate(None, None)
     assert decision.reason == "bad_input"
