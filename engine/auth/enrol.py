@@ -148,6 +148,8 @@ def enrol_member(
     existing = member_folders(workspace.faces_dir).get(name) or member_folders(
         workspace.voices_dir
     ).get(name)
+    if not existing:
+        _refuse_a_name_like_another(workspace, name)
     if not existing and (not face_paths or not voice_paths):
         raise EnrolmentError(
             f"a new member needs at least one photo and one recording ({len(face_paths)} photos, "
@@ -187,6 +189,20 @@ def enrol_member(
 
 enroll_member = enrol_member
 """The same function under the spelling of the `mmauth enroll` command."""
+
+
+def _refuse_a_name_like_another(workspace: Workspace, name: str) -> None:
+    """EnrolmentError when a new member's name differs from an enrolled one's only in case:
+    on a case-insensitive file system the two would share folders, and the face model would
+    identify one as the other (a member's own probes were then denied)."""
+    enrolled = set(member_folders(workspace.faces_dir)) | set(member_folders(workspace.voices_dir))
+    alike = sorted(other for other in enrolled if other.casefold() == name.casefold())
+    if alike:
+        raise EnrolmentError(
+            f"member name {name!r} differs only in case from the enrolled member {alike[0]!r}: "
+            f"to add files to that member, enrol them as {alike[0]!r}; otherwise choose "
+            "another name. Nothing was changed"
+        )
 
 
 def _acquire(

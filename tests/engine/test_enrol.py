@@ -178,6 +178,15 @@ def test_failure_to_enrol_changes_nothing(
     assert not workspace.members_file.exists()
 
 
+def test_a_name_differing_only_in_case_is_refused(
+    workspace: Workspace, inputs: Path, fake_pipelines: None
+) -> None:
+    enrol_member(workspace, SETTINGS, "ana", [inputs / "front.png"], [inputs / "hello_0.wav"])
+    with pytest.raises(EnrolmentError, match="'Ana' differs only in case from .* 'ana'"):
+        enrol_member(workspace, SETTINGS, "Ana", [inputs / "side.png"], [inputs / "hello_1.wav"])
+    assert sorted(p.name for p in workspace.faces_dir.iterdir()) == ["ana"]
+
+
 def test_new_member_needs_both_modalities(workspace: Workspace, inputs: Path) -> None:
     with pytest.raises(EnrolmentError, match="at least one photo and one recording"):
         enrol_member(workspace, SETTINGS, "alice", faces=[inputs / "front.png"])
