@@ -148,6 +148,11 @@ def _comparison_json(comparison: Any) -> dict[str, Any] | None:
 
 
 def _cell(row: dict[str, Any], column: str) -> str:
+    from engine.core.metrics import format_rate, held_out_rates
+
+    rates = held_out_rates(row)
+    if column in rates:
+        return format_rate(rates[column])
     value = row.get(column)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"

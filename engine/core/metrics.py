@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -43,6 +45,21 @@ def format_rate(measured: Rate, *, decimals: int = 1, counts: bool = True) -> st
     d = decimals
     shown = f"{measured.value:.{d}%} [{measured.low:.{d}%}, {measured.high:.{d}%}]"
     return f"{shown} ({measured.count}/{measured.trials})" if counts else shown
+
+
+def held_out_rates(row: Mapping[str, Any]) -> dict[str, Rate]:
+    """FMR and FNMR of a biometric model's held-out metrics (its manifest metrics, or its row of
+    training_summary.csv) as rates with their counts and Wilson intervals; empty for a model
+    without them (the product model, or a summary written before the counts were kept)."""
+    try:
+        # Read back from a CSV, counts may come as text, or as floats ("12.0").
+        impostor, genuine, matches = (
+            int(float(row[key])) for key in ("n_impostor", "n_genuine", "false_matches")
+        )
+        fnmr = float(row["fnmr"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return {}
+    return {"fmr": rate(matches, impostor), "fnmr": rate(round(fnmr * genuine), genuine)}
 
 
 def wilson_interval(count: int, trials: int, z: float = Z_95) -> tuple[float, float]:

@@ -53,6 +53,9 @@ SUMMARY_COLUMNS = (
     "chosen",
     "beats_baseline",
     "created",
+    "n_genuine",
+    "n_impostor",
+    "false_matches",
 )
 
 

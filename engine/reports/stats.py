@@ -368,7 +368,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
-SUMMARY_COLUMNS = ("model", "accuracy", "f1_score", "log_loss", "eer", "threshold", "backend")
+SUMMARY_COLUMNS = (
+    "model",
+    "accuracy",
+    "f1_score",
+    "log_loss",
+    "eer",
+    "fmr",
+    "fnmr",
+    "threshold",
+    "backend",
+    "n_genuine",
+    "n_impostor",
+    "false_matches",
+)
+"""The columns of training_summary.csv the app shows (the counts give FMR and FNMR their
+intervals: engine.core.metrics.held_out_rates)."""
 
 
 def training_summary(workspace: Workspace) -> Table | None:

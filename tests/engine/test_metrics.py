@@ -69,3 +69,19 @@ def test_det_curve_rates_move_in_opposite_directions(genuine, impostor) -> None:
     assert np.all(np.diff(thresholds) > 0)
     assert np.all(np.diff(fmr) <= 0) and np.all(np.diff(fnmr) >= 0)
     assert 0 <= equal_error_rate(genuine, impostor)[0] <= 1
+
+
+def test_held_out_rates_come_with_counts_and_intervals_from_any_source() -> None:
+    """From a manifest's metrics (numbers) or training_summary.csv (text, floats for counts);
+    none for a model without them, or a summary written before the counts were kept."""
+    from engine.core.metrics import held_out_rates
+
+    manifest = {"n_impostor": 12, "n_genuine": 12, "false_matches": 2, "fnmr": 0.0}
+    csv_row = {"n_impostor": "192.0", "n_genuine": "32.0", "false_matches": "4.0", "fnmr": "0.0625"}
+    rates = held_out_rates(manifest)
+    assert (rates["fmr"].count, rates["fmr"].trials) == (2, 12)
+    assert rates["fnmr"].count == 0 and rates["fnmr"].high > 0.2  # zero errors in 12: not 0%
+    rates = held_out_rates(csv_row)
+    assert (rates["fmr"].count, rates["fnmr"].count, rates["fnmr"].trials) == (4, 2, 32)
+    assert held_out_rates({"fnmr": 0.1}) == {}
+    assert held_out_rates({**csv_row, "n_genuine": "nan"}) == {}

@@ -31,7 +31,7 @@ from tui.text import shown
 from tui.widgets.screen_bar import ScreenBar
 from tui.widgets.stage_progress import StageProgress
 
-METRIC_COLUMNS = ("accuracy", "f1_score", "log_loss", "eer", "threshold")
+METRIC_COLUMNS = ("accuracy", "f1_score", "log_loss", "eer", "fmr", "fnmr", "threshold")
 
 
 def metric_text(value: Any) -> str:
@@ -118,7 +118,13 @@ class TrainingScreen(RunScreen):
     def set_metrics(self, model: str, metrics: dict[str, Any]) -> None:
         """Add or update a model's row of metrics."""
         table = self.query_one("#metrics", DataTable)
-        cells = [metric_text(metrics.get(column)) for column in METRIC_COLUMNS]
+        from engine.core.metrics import format_rate, held_out_rates
+
+        rates = held_out_rates(metrics)
+        cells = [
+            format_rate(rates[column]) if column in rates else metric_text(metrics.get(column))
+            for column in METRIC_COLUMNS
+        ]
         if model in table.rows:
             for column, cell in zip(METRIC_COLUMNS, cells, strict=True):
                 table.update_cell(model, column, cell)
