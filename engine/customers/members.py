@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from engine.core.errors import InputError
 from engine.core.fileio import atomic_write_text
-from engine.core.workspace import Workspace
+from engine.core.workspace import Workspace, member_folders
 
 MEMBERS_HEADER = ("member", "customer_id")
 
@@ -100,3 +100,36 @@ def _column_positions(header: list[str], header_row: int, shown: str) -> tuple[i
             )
     member, customer = (header.index(column) for column in MEMBERS_HEADER)
     return member, customer
+
+
+def link_problems(workspace: Workspace, customer_ids: Collection[str]) -> list[str]:
+    """What in members.csv would leave a member without a recommendation at login, in words
+    (``customer_ids``: the merged table's), for mmauth train to say before anyone logs in: an
+    unreadable file, a link for a name nobody is enrolled under (a typo?), a link to a customer
+    the merged table does not hold, enrolled members with no link."""
+    where = workspace.relative(workspace.members_file)
+    try:
+        links = read_members(workspace)
+    except InputError as error:
+        return [f"{where} cannot be read ({error.message}): no member gets a recommendation"]
+    enrolled = set(member_folders(workspace.faces_dir)) | set(member_folders(workspace.voices_dir))
+    known = set(customer_ids)
+    problems = [
+        f"{where} links {member!r} to {customer}, but nobody is enrolled as {member!r} (a typo "
+        "of a member's name?)"
+        for member, customer in sorted(links.items())
+        if member not in enrolled
+    ]
+    problems += [
+        f"{where} links {member} to customer {customer!r}, which data/merged_dataset.csv does "
+        f"not hold: {member} gets no recommendation"
+        for member, customer in sorted(links.items())
+        if member in enrolled and customer not in known
+    ]
+    unlinked = sorted(enrolled - set(links))
+    if unlinked and links:
+        problems.append(
+            f"{', '.join(unlinked)} {'has' if len(unlinked) == 1 else 'have'} no customer link in "
+            f"{where}: no recommendation at login"
+        )
+    return problems

@@ -329,10 +329,12 @@ def train_product(
     cancel: threading.Event | None,
 ) -> TrainedModel:
     """ProductRecommender chosen by repeated stratified cross-validation on the merged table."""
+    from engine.customers.members import link_problems
     from engine.models.product import ProductRecommender
-    from engine.models.recommend import load_product_table
+    from engine.models.recommend import ID_COLUMN, load_product_table, read_merged_dataset
 
     features, categories, _ = load_product_table(workspace)
+    links = link_problems(workspace, read_merged_dataset(workspace)[ID_COLUMN].astype(str))
     model = ProductRecommender(
         cv_splits=settings.models.cv_splits,
         cv_repeats=settings.models.cv_repeats,
@@ -351,6 +353,7 @@ def train_product(
         record=ModelRecord(name=ModelName.PRODUCT, model=model, metrics=metrics, inputs=inputs),
         confusion=(list(comparison.classes), [list(row) for row in comparison.confusion]),
         comparison=comparison,
+        notes=tuple(f"product: {problem}" for problem in links),
     )
 
 

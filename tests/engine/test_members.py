@@ -79,3 +79,26 @@ def test_what_is_written_reads_back(workspace: Workspace) -> None:
         "member,customer_id\nana,A1\nbo,A2\n"
     )
     assert read_members(workspace) == {"ana": "A1", "bo": "A2"}
+
+
+def test_link_problems_name_what_would_leave_a_member_without_a_recommendation(
+    workspace: Workspace,
+) -> None:
+    from engine.customers.members import link_problems
+
+    for member in ("ana", "ben", "cara"):
+        (workspace.faces_dir / member).mkdir(parents=True)
+        (workspace.faces_dir / member / "a.png").write_bytes(b"x")
+    write_members_text(workspace, "member,customer_id\nana,A1\nanna,A2\nben,A999\n")
+    problems = link_problems(workspace, ["A1", "A2", "A3"])
+    assert len(problems) == 3
+    assert "links 'anna' to A2, but nobody is enrolled as 'anna'" in problems[0]
+    assert (
+        "links ben to customer 'A999', which data/merged_dataset.csv does not hold" in problems[1]
+    )
+    assert "cara has no customer link" in problems[2]
+    write_members_text(workspace, "name,customer\nana,A1\n")
+    (problem,) = link_problems(workspace, ["A1"])
+    assert "cannot be read" in problem and "no member gets a recommendation" in problem
+    write_members_text(workspace, "member,customer_id\nana,A1\nben,A2\ncara,A3\n")
+    assert link_problems(workspace, ["A1", "A2", "A3"]) == []
