@@ -48,6 +48,8 @@ async def test_paths_typed_on_auth_after_run_clear_and_screen_switch(
 
     async def clear(pilot: Pilot[object]) -> None:
         await pilot.press("ctrl+l")
+        # Clearing starts again at the photo: typing goes there, not into the file tree.
+        assert pilot.app.focused is pilot.app.screen.query_one("#face-path", Input)
 
     async def switch_screens(pilot: Pilot[object]) -> None:
         await pilot.press("f3", "f4")

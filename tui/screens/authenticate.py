@@ -186,12 +186,13 @@ class AuthenticateScreen(EngineScreen):
         self.app.call_from_thread(caption.update, "")
 
     def action_clear(self) -> None:
-        """Forget the picked files and the last decision."""
+        """Forget the picked files and the last decision, and start again at the photo field."""
         for field in self.query(Input):
             field.value = ""
             self.preview(field)
         self.show_waiting_steps()
         self.query_one("#decision", Static).update("Pick a photo and a clip, then Run.")
+        self.query_one("#face-path", Input).focus()
 
     @on(Button.Pressed, "#run")
     def run_pressed(self) -> None:
