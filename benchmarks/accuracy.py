@@ -49,7 +49,7 @@ from engine.core.metrics import rate
 from engine.core.settings import load_settings
 from engine.core.workspace import Workspace
 from engine.models.evaluation import evaluate_models, evaluate_voice
-from engine.models.persistence import ModelBundle
+from engine.models.loading import ModelBundle
 
 DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 ENROL_EXPRESSIONS = ("normal", "happy", "surprised")

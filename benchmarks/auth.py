@@ -82,7 +82,7 @@ def warm(root: Path, pairs: list[tuple[Path, Path]], rounds: int) -> dict[str, f
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
     from engine.faces.extract import face_vector
-    from engine.models.persistence import load_model_bundle
+    from engine.models.loading import load_model_bundle
     from engine.voices.extract import voice_sample
 
     space = Workspace(root)

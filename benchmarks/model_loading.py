@@ -63,7 +63,8 @@ def loading(root: Path, runs: int) -> dict[str, object]:
     from engine.core.workspace import Workspace
     from engine.models import state_file
     from engine.models.dtw import dtw_costs
-    from engine.models.persistence import allowed_types, load_model_bundle, model_path, state_path
+    from engine.models.loading import load_model_bundle
+    from engine.models.model_files import allowed_types, model_path, state_path
 
     workspace = Workspace(root)
     bundle = load_model_bundle(workspace, require=())

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
-import engine.models.persistence as persistence
+import engine.models.loading as loading
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
 from engine.customers.merge import merge_customers
-from engine.models.persistence import load_model_bundle
+from engine.models.loading import load_model_bundle
 from engine.models.training import train_models
 
 CUSTOMERS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "customers"
@@ -85,7 +85,7 @@ def main() -> None:
 
         first, later = [], []
         for _ in range(arguments.loads):
-            persistence._loaded_models.clear()
+            loading._loaded_models.clear()
             started = time.perf_counter()
             load_model_bundle(workspace, require=("product",))
             first.append(time.perf_counter() - started)

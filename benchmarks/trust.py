@@ -64,7 +64,7 @@ def measure(source: Path, scratch: Path, rows: int, repeats: int) -> None:
     from engine.core.fileio import file_sha256
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
-    from engine.models.persistence import load_model_bundle
+    from engine.models.loading import load_model_bundle
     from engine.models.signing import (
         check_members_enrolled,
         check_trusted,

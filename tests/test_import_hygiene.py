@@ -60,9 +60,9 @@ def test_the_authentication_path_imports_only_what_it_uses(workspace, tmp_path: 
 
     from engine.core.settings import Settings
     from engine.models.face import FaceIdentifier
-    from engine.models.persistence import ModelRecord, save_models
     from engine.models.product import ProductRecommender
     from engine.models.recommend import load_product_table
+    from engine.models.saving import ModelRecord, save_models
     from engine.models.voice import VoiceVerifier
     from tests.engine.model_fixtures import write_merged_dataset
     from tests.engine.replay_fixtures import blob_image, syllables, write_audio, write_image
@@ -109,7 +109,7 @@ from engine.core.settings import load_settings
 from engine.core.workspace import Workspace
 from engine.faces.extract import image_face_vector, read_probe_photo
 from engine.models.dtw import dtw_costs
-from engine.models.persistence import load_model_bundle
+from engine.models.loading import load_model_bundle
 from engine.models.recommend import recommend_for_member
 from engine.voices.extract import load_probe_recording, recording_sample
 import engine.auth.flow

@@ -43,7 +43,7 @@ class Session:
         call from a worker thread."""
         with self._lock:
             if self._bundle is None or not self._bundle.is_current(self.workspace):
-                from engine.models.persistence import load_model_bundle
+                from engine.models.loading import load_model_bundle
 
                 self._bundle = load_model_bundle(self.workspace)
             return self._bundle

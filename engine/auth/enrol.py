@@ -437,7 +437,8 @@ def _update_models(
     import copy
 
     from engine.models.enrolment_check import enrolment_notes
-    from engine.models.persistence import ModelRecord, load_model_bundle, save_models
+    from engine.models.loading import load_model_bundle
+    from engine.models.saving import ModelRecord, save_models
 
     try:
         bundle = load_model_bundle(workspace, require=(), check_members=not removing)
@@ -625,7 +626,7 @@ def list_members(workspace: Workspace) -> list[MemberInfo]:
 
 
 def _model_members(workspace: Workspace) -> tuple[set[str] | None, set[str] | None]:
-    from engine.models.persistence import load_model_bundle
+    from engine.models.loading import load_model_bundle
 
     try:
         bundle = load_model_bundle(workspace, require=(), check_members=False)

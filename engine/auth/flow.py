@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from engine.auth.replay import ReplayGuard, ReplayVerdict
-    from engine.models.persistence import ModelBundle
+    from engine.models.loading import ModelBundle
 
 BIOMETRIC_MODELS = (ModelName.FACE, ModelName.VOICE)
 """The models an attempt cannot do without (the product model is optional)."""
@@ -499,7 +499,7 @@ class Authenticator:
 
     def _bundle(self) -> ModelBundle:
         if self.bundle is None:
-            from engine.models.persistence import load_model_bundle
+            from engine.models.loading import load_model_bundle
 
             # Each login checks that its own member is still enrolled (_not_enrolled).
             self.bundle = load_model_bundle(

@@ -36,7 +36,7 @@ class ModelsTrust:
 def models_trust(workspace: Workspace) -> ModelsTrust:
     """Check the models as authentication would (signature, files, members) without raising
     for a refusal; MissingStageError when there are none."""
-    from engine.models.persistence import load_model_bundle, read_manifest
+    from engine.models.loading import load_model_bundle, read_manifest
     from engine.models.signing import check_signature
 
     manifest = read_manifest(workspace)
@@ -63,7 +63,7 @@ def trust_models(workspace: Workspace, auth: AuthSettings) -> ModelsTrust:
     model can grant must be enrolled here. The previous signer, and any defence the settings
     loosen, are written to the audit log.
     """
-    from engine.models.persistence import load_model_bundle, read_manifest
+    from engine.models.loading import load_model_bundle, read_manifest
     from engine.models.signing import (
         check_signature,
         record_trusted_manifest,

@@ -15,7 +15,7 @@ from engine.core.errors import MmauthError
 from engine.core.workspace import Workspace
 
 if TYPE_CHECKING:
-    from engine.models.persistence import ModelBundle
+    from engine.models.loading import ModelBundle
 
 
 class ProductRecommendations:

@@ -132,7 +132,7 @@ def run_simulation(
     from engine.auth.audit_log import AuditTamperedError
     from engine.auth.replay import ReplayGuard
     from engine.auth.store import open_store
-    from engine.models.persistence import load_model_bundle
+    from engine.models.loading import load_model_bundle
 
     started = time.perf_counter()
     json_path = workspace.reports_dir / "simulation.json"

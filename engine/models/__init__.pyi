@@ -7,13 +7,8 @@ from .evaluation import (
     report_document as report_document,
 )
 from .face import FaceIdentifier as FaceIdentifier, FaceMatch as FaceMatch
-from .persistence import (
-    MODEL_NAMES as MODEL_NAMES,
-    ModelBundle as ModelBundle,
-    ModelRecord as ModelRecord,
-    load_model_bundle as load_model_bundle,
-    save_models as save_models,
-)
+from .loading import ModelBundle as ModelBundle, load_model_bundle as load_model_bundle
+from .names import MODEL_NAMES as MODEL_NAMES
 from .product import ProductRecommender as ProductRecommender
 from .recommend import (
     Recommendation as Recommendation,
@@ -21,6 +16,7 @@ from .recommend import (
     read_merged_dataset as read_merged_dataset,
     recommend_for_member as recommend_for_member,
 )
+from .saving import ModelRecord as ModelRecord, save_models as save_models
 from .training import (
     SUMMARY_COLUMNS as SUMMARY_COLUMNS,
     TrainingResult as TrainingResult,

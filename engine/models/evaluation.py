@@ -318,11 +318,11 @@ def evaluate_models(
     """Evaluate the workspace's trained face and voice models on its probes and write
     reports/evaluation.json.
 
-    Loads the models through engine.models.persistence (verified against the manifest) unless a bundle
+    Loads the models through engine.models.loading (verified against the manifest) unless a bundle
     is given. Raises MissingStageError when there is nothing to evaluate.
     """
     if bundle is None:
-        from engine.models.persistence import load_model_bundle
+        from engine.models.loading import load_model_bundle
 
         bundle = load_model_bundle(workspace, require=())
     face = voice = None

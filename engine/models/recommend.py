@@ -15,7 +15,7 @@ from engine.customers.members import read_members
 if TYPE_CHECKING:
     import pandas as pd
 
-    from engine.models.persistence import ModelBundle
+    from engine.models.loading import ModelBundle
 
 ID_COLUMN = "customer_id"
 TARGET_COLUMN = "preferred_category"

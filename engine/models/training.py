@@ -32,7 +32,7 @@ from engine.models.enrolment_check import (
     voice_misfits,
 )
 from engine.models.names import MODEL_NAMES, ModelName
-from engine.models.persistence import ModelRecord, check_kept_models, save_models
+from engine.models.saving import ModelRecord, check_kept_models, save_models
 
 ENROL_ROLE = "enrol"
 SUMMARY_COLUMNS = (

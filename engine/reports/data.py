@@ -249,7 +249,7 @@ def model_sections(workspace: Workspace, canvas: Canvas) -> list[Section]:
     """How each trained model did on held-out data, from the training summary and the saved models."""
     import pandas as pd
 
-    from engine.models.persistence import load_model_bundle
+    from engine.models.loading import load_model_bundle
 
     title = "Models (models/training_summary.csv)"
     if not workspace.training_summary.is_file():

@@ -406,7 +406,7 @@ ConfusionMatrix = tuple[list[str], list[list[int]]]
 def saved_confusion_matrices(workspace: Workspace) -> dict[str, ConfusionMatrix]:
     """Held-out confusion matrices of the saved models, by model name (empty before training);
     raises ModelIntegrityError for a model file that is refused."""
-    from engine.models.persistence import load_model_bundle
+    from engine.models.loading import load_model_bundle
 
     if not workspace.manifest.is_file():
         return {}

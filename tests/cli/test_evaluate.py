@@ -12,7 +12,7 @@ import engine.models.evaluation
 from cli.main import create_app
 from engine.core.workspace import Workspace
 from engine.models.face import FaceIdentifier
-from engine.models.persistence import ModelBundle
+from engine.models.loading import ModelBundle
 from tests.engine.test_biometrics import face_rows
 from tests.engine.test_evaluation import write_face_table
 

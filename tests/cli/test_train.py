@@ -107,7 +107,7 @@ def test_train_prints_a_threshold_note_when_impostors_pass_too_often(
 def test_models_that_cannot_be_saved_exit_2_and_leave_the_previous_ones(
     workspace: Workspace,
 ) -> None:
-    from engine.models.persistence import load_model_bundle
+    from engine.models.loading import load_model_bundle
 
     write_merged_dataset(workspace)
     workspace.settings_file.write_text(FAST_TOML, encoding="utf-8")

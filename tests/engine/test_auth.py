@@ -276,12 +276,12 @@ def test_models_missing(space: Workspace, probes: Path) -> None:
 
 
 def test_models_refused(space: Workspace, probes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.models.persistence
+    import engine.models.loading
 
     def refuse(*args, **kwargs):
         raise ModelIntegrityError("models/face.skops does not match the manifest")
 
-    monkeypatch.setattr(engine.models.persistence, "load_model_bundle", refuse)
+    monkeypatch.setattr(engine.models.loading, "load_model_bundle", refuse)
     decision = make(space, bundle=None).authenticate(
         probes / "alice-1.png", probes / "alice-hello.wav"
     )

@@ -13,7 +13,7 @@ from engine.core.settings import load_settings
 from engine.core.workspace import Workspace
 from engine.models.evaluation import evaluate_face, evaluate_models
 from engine.models.face import FaceIdentifier
-from engine.models.persistence import ModelBundle
+from engine.models.loading import ModelBundle
 from engine.models.voice import VoiceVerifier
 
 pytestmark = pytest.mark.shared

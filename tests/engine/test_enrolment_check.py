@@ -128,7 +128,7 @@ def test_misfiled_real_files_are_named_by_training(tmp_path: Path) -> None:
     from engine.core.settings import load_settings
     from engine.core.workspace import Workspace
     from engine.faces.extract import extract_face_features
-    from engine.models.persistence import load_model_bundle
+    from engine.models.loading import load_model_bundle
     from engine.models.training import train_models
     from engine.voices.extract import extract_voice_features
 

@@ -20,7 +20,7 @@ from engine.models.evaluation import (
     evaluation_path,
 )
 from engine.models.face import FaceIdentifier
-from engine.models.persistence import ModelBundle
+from engine.models.loading import ModelBundle
 from engine.models.voice import VoiceVerifier
 from tests.engine.test_biometrics import MEMBER_PHRASES, face_rows, voice_clip, voice_table
 

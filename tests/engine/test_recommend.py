@@ -9,7 +9,7 @@ import pytest
 from engine.core.errors import InputError, MissingStageError
 from engine.core.progress import Progress
 from engine.core.workspace import Workspace
-from engine.models.persistence import ModelBundle
+from engine.models.loading import ModelBundle
 from engine.models.product import BASELINES, ProductRecommender
 from engine.models.recommend import load_product_table, recommend_for_member
 

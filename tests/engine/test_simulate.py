@@ -91,10 +91,10 @@ def simulated(
     workspace: Workspace, sim_template: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Workspace:
     import engine.auth.simulate
-    import engine.models.persistence
+    import engine.models.loading
 
     shutil.copytree(sim_template, workspace.root, dirs_exist_ok=True, copy_function=shutil.copy2)
-    monkeypatch.setattr(engine.models.persistence, "load_model_bundle", lambda *a, **k: BUNDLE)
+    monkeypatch.setattr(engine.models.loading, "load_model_bundle", lambda *a, **k: BUNDLE)
     monkeypatch.setattr(engine.auth.simulate.ProbeFeatures, "prefetch", lambda *a, **k: None)
     monkeypatch.setattr(engine.auth.simulate, "_pipeline_face", stand_in_face)
     monkeypatch.setattr(engine.auth.simulate, "_pipeline_voice", stand_in_voice)
@@ -163,13 +163,13 @@ def test_a_report_that_cannot_be_written_replaces_neither_file(
     simulated.reports_dir.rename(simulated.root / "old reports")
     simulated.reports_dir.write_text("a file where the folder goes")
 
-    from engine.models import persistence
+    from engine.models import loading
 
     def no_run(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the campaigns ran although their report cannot be written")
 
     # Said before the run, not after minutes of it.
-    monkeypatch.setattr(persistence, "load_model_bundle", no_run)
+    monkeypatch.setattr(loading, "load_model_bundle", no_run)
     with pytest.raises(OutputError) as raised:
         run_simulation(simulated, SETTINGS)
     assert raised.value.shown(simulated.relative) == (
@@ -290,9 +290,9 @@ def test_a_two_face_probe_is_denied_multiple_faces_as_a_live_attempt_is(
 
 
 def test_no_probes_is_a_clear_error(workspace: Workspace, monkeypatch) -> None:
-    import engine.models.persistence
+    import engine.models.loading
 
-    monkeypatch.setattr(engine.models.persistence, "load_model_bundle", lambda *a, **k: BUNDLE)
+    monkeypatch.setattr(engine.models.loading, "load_model_bundle", lambda *a, **k: BUNDLE)
     with pytest.raises(MissingStageError, match="no probes"):
         run_simulation(enrolled_workspace(workspace), SETTINGS)
 

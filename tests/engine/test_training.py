@@ -13,7 +13,7 @@ from engine.core.progress import Progress
 from engine.core.settings import Settings, load_settings
 from engine.core.workspace import Workspace
 from engine.models._calibration import VOICE_IMPOSTOR_TAIL, population_threshold
-from engine.models.persistence import load_model_bundle
+from engine.models.loading import load_model_bundle
 from engine.models.training import SUMMARY_COLUMNS, calibration_note, train_models
 from tests.engine.model_fixtures import (
     MEMBERS,

@@ -21,7 +21,8 @@ from engine.core.workspace import Workspace
 from engine.models import state_file
 from engine.models._twins import TWINS
 from engine.models.face import FaceIdentifier
-from engine.models.persistence import ModelBundle, allowed_types
+from engine.models.loading import ModelBundle
+from engine.models.model_files import allowed_types
 from engine.models.product import ProductRecommender
 from engine.models.recommend import load_product_table, recommend_for_member
 from engine.models.voice import VoiceVerifier

@@ -133,7 +133,7 @@ def test_a_typed_relative_path_is_the_workspaces_else_the_start_folders(
 def test_the_apps_models_are_loaded_again_after_the_manifest_changed(tmp_path, monkeypatch) -> None:
     """mmauth train, enroll or remove run from a shell while the app is open: its next login
     uses the models now on disk, not the ones it loaded before."""
-    import engine.models.persistence as persistence
+    import engine.models.loading as loading
     from tui.session import Session
 
     class Bundle:
@@ -144,7 +144,7 @@ def test_the_apps_models_are_loaded_again_after_the_manifest_changed(tmp_path, m
             return workspace.manifest.read_text() == self.manifest
 
     monkeypatch.setattr(
-        persistence, "load_model_bundle", lambda space, **_: Bundle(space.manifest.read_text())
+        loading, "load_model_bundle", lambda space, **_: Bundle(space.manifest.read_text())
     )
     space = Workspace(tmp_path)
     space.manifest.parent.mkdir()

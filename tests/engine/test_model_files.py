@@ -12,14 +12,17 @@ import pandas as pd
 import pytest
 import skops.io
 
-import engine.models.persistence as persistence
+import engine.models.loading as loading
+import engine.models.model_files as model_files
+import engine.models.saving as saving
 from engine.core import fileio
 from engine.core.errors import MissingStageError, ModelIntegrityError, OutputError
 from engine.core.fileio import file_sha256
 from engine.core.settings import Settings
 from engine.core.workspace import Workspace
-from engine.models.persistence import ModelRecord, check_kept_models, load_model_bundle, save_models
+from engine.models.loading import load_model_bundle
 from engine.models.product import ProductRecommender
+from engine.models.saving import ModelRecord, check_kept_models, save_models
 
 
 class Payload:
@@ -57,7 +60,7 @@ def saved(workspace: Workspace, recommenders, monkeypatch: pytest.MonkeyPatch) -
     # Two product models stand in for two model files (the swap test needs two), so these
     # tests do not depend on the face pipeline.
     monkeypatch.setitem(
-        persistence.EXPECTED_CLASSES, "face", "engine.models.product.ProductRecommender"
+        model_files.EXPECTED_CLASSES, "face", "engine.models.product.ProductRecommender"
     )
     save_models(
         workspace,
@@ -145,7 +148,7 @@ def test_a_model_of_the_wrong_class_is_refused(
     saved: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A consistent manifest for the wrong kind of model: caught by the class check.
-    monkeypatch.setitem(persistence.EXPECTED_CLASSES, "face", "engine.models.face.FaceIdentifier")
+    monkeypatch.setitem(model_files.EXPECTED_CLASSES, "face", "engine.models.face.FaceIdentifier")
     with pytest.raises(ModelIntegrityError, match="not the expected engine.models.face"):
         load_model_bundle(saved, require=())
 
@@ -225,7 +228,7 @@ def test_a_failure_after_the_models_were_replaced_puts_them_back(
         if failing == "manifest.json":
             patch.setattr(fileio.os, "replace", refuse_manifest)
         else:
-            patch.setattr(persistence, "record_trusted_manifest", refuse_record)
+            patch.setattr(saving, "record_trusted_manifest", refuse_record)
         with pytest.raises(OutputError, match=f"{failing}.*: (input/output|permission denied)"):
             save_models(saved, [record("product", recommenders[1])], Settings())
     assert models_folder(saved) == before
@@ -263,7 +266,7 @@ def test_a_model_trained_by_other_code_is_refused(
     saved: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert load_model_bundle(saved, require=("product",)).product is not None
-    monkeypatch.setattr(persistence, "model_code_sha256", lambda class_path: "0" * 64)
+    monkeypatch.setattr(loading, "model_code_sha256", lambda class_path: "0" * 64)
     with pytest.raises(
         ModelIntegrityError, match="trained by another version of engine.models.product"
     ):
@@ -299,7 +302,7 @@ def write_signed(workspace: Workspace, manifest: dict) -> None:
     from engine.models.signing import record_trusted_manifest, sign_manifest
 
     workspace.manifest.write_text(json.dumps(sign_manifest(manifest)))
-    record_trusted_manifest(workspace, persistence.file_sha256(workspace.manifest))
+    record_trusted_manifest(workspace, model_files.file_sha256(workspace.manifest))
 
 
 def edited(monkeypatch: pytest.MonkeyPatch, module_name: str) -> None:
@@ -307,12 +310,12 @@ def edited(monkeypatch: pytest.MonkeyPatch, module_name: str) -> None:
     import importlib
 
     edited_file = Path(str(importlib.import_module(module_name).__file__))
-    real_sha256 = persistence.file_sha256
+    real_sha256 = model_files.file_sha256
 
     def sha256(path: Path) -> str:
         return "0" * 64 if Path(path) == edited_file else real_sha256(path)
 
-    monkeypatch.setattr(persistence, "file_sha256", sha256)
+    monkeypatch.setattr(model_files, "file_sha256", sha256)
 
 
 def test_editing_another_estimator_leaves_the_face_model_loadable(
@@ -345,7 +348,7 @@ def test_the_code_hash_covers_the_engine_models_modules_each_estimator_imports()
     import ast
     import importlib
 
-    for class_path, shared in persistence.SHARED_CODE_MODULES.items():
+    for class_path, shared in model_files.SHARED_CODE_MODULES.items():
         module = importlib.import_module(class_path.rsplit(".", 1)[0])
         tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
         imported = {
@@ -364,12 +367,12 @@ def test_state_files_load_the_same_models_without_skops(
     entry = json.loads(saved.manifest.read_text())["models"]["product"]
     state = saved.models_dir / entry["state"]["file"]
     assert state.name == "product.state.npz" and file_sha256(state) == entry["state"]["sha256"]
-    monkeypatch.setattr(persistence, "_loaded_models", {})
+    monkeypatch.setattr(loading, "_loaded_models", {})
 
     def no_skops(data: bytes, *, source: str) -> object:
         raise AssertionError(f"{source} was deserialised with skops")
 
-    monkeypatch.setattr(persistence, "deserialize_model", no_skops)
+    monkeypatch.setattr(loading, "deserialize_model", no_skops)
     bundle = load_model_bundle(saved, require=())
     rows = pd.DataFrame(np.random.default_rng(2).normal(size=(5, 2)), columns=["a", "b"])
     assert bundle.product is not recommenders[0]
@@ -404,7 +407,7 @@ def test_models_replaced_while_a_login_loads_them_load_the_new_set(
     """mmauth train (or enroll, remove, models trust) finishing while a login reads the models:
     the login read the old manifest, then meets the new files. That is no tampering: the set
     now in place is loaded (it was refused as 'changed after training, by tampering')."""
-    listed_file = persistence._listed_file
+    listed_file = loading._listed_file
     replaced: list[bool] = []
 
     def train_finishes_meanwhile(workspace: Workspace, name: str, listed):
@@ -417,7 +420,7 @@ def test_models_replaced_while_a_login_loads_them_load_the_new_set(
             )
         return listed_file(workspace, name, listed)
 
-    monkeypatch.setattr(persistence, "_listed_file", train_finishes_meanwhile)
+    monkeypatch.setattr(loading, "_listed_file", train_finishes_meanwhile)
     bundle = load_model_bundle(saved, require=("product",))
     assert replaced
     assert bundle.manifest_sha256 == file_sha256(saved.manifest)
@@ -427,13 +430,13 @@ def test_models_replaced_while_a_login_loads_them_load_the_new_set(
 def test_a_file_tampered_with_while_the_manifest_stays_is_still_refused(
     saved: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    listed_file = persistence._listed_file
+    listed_file = loading._listed_file
 
     def tampered_meanwhile(workspace: Workspace, name: str, listed):
         (workspace.models_dir / "product.skops").write_bytes(b"changed")
         return listed_file(workspace, name, listed)
 
-    monkeypatch.setattr(persistence, "_listed_file", tampered_meanwhile)
+    monkeypatch.setattr(loading, "_listed_file", tampered_meanwhile)
     with pytest.raises(ModelIntegrityError, match="does not match the manifest"):
         load_model_bundle(saved, require=("product",))
 
@@ -448,7 +451,7 @@ def test_threads_load_the_models_one_at_a_time(
     import threading
     import time
 
-    load_bundle = persistence._load_bundle
+    load_bundle = loading._load_bundle
     inside: list[int] = []
     overlapped: list[bool] = []
 
@@ -461,7 +464,7 @@ def test_threads_load_the_models_one_at_a_time(
         finally:
             inside.pop()
 
-    monkeypatch.setattr(persistence, "_load_bundle", slow_load)
+    monkeypatch.setattr(loading, "_load_bundle", slow_load)
     bundles = []
     threads = [
         threading.Thread(
