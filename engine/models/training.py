@@ -31,32 +31,10 @@ from engine.models.enrolment_check import (
     face_misfits,
     voice_misfits,
 )
-from engine.models.names import MODEL_NAMES, ModelName
+from engine.models.names import MODEL_NAMES, SUMMARY_COLUMNS, ModelName
 from engine.models.saving import ModelRecord, check_kept_models, save_models
 
 ENROL_ROLE = "enrol"
-SUMMARY_COLUMNS = (
-    "model",
-    "accuracy",
-    "f1_score",
-    "log_loss",
-    "eer",
-    "fmr",
-    "fnmr",
-    "threshold",
-    "n_train",
-    "n_test",
-    "backend",
-    "accuracy_std",
-    "f1_score_std",
-    "log_loss_std",
-    "chosen",
-    "beats_baseline",
-    "created",
-    "n_genuine",
-    "n_impostor",
-    "false_matches",
-)
 
 
 @dataclasses.dataclass(frozen=True)

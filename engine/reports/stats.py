@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.core.workspace import AUDIO_SUFFIXES, IMAGE_SUFFIXES, Workspace, member_folders
 from engine.customers.members import read_members
-from engine.models.names import ModelName
+from engine.models.names import SUMMARY_COLUMNS, ModelName
 
 TARGET_COLUMN = "preferred_category"
 MAX_CORRELATION_COLUMNS = 10
@@ -368,19 +368,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-SUMMARY_COLUMNS = (
-    "model",
-    "accuracy",
-    "f1_score",
-    "log_loss",
-    "eer",
-    "fmr",
-    "fnmr",
-    "threshold",
-    "backend",
-    "n_genuine",
-    "n_impostor",
-    "false_matches",
+SHOWN_SUMMARY_COLUMNS = tuple(
+    column
+    for column in SUMMARY_COLUMNS
+    if column not in ("n_train", "n_test", "chosen", "beats_baseline", "created")
+    and not column.endswith("_std")
 )
 """The columns of training_summary.csv the app shows (the counts give FMR and FNMR their
 intervals: engine.core.metrics.held_out_rates)."""
@@ -395,7 +387,8 @@ def training_summary(workspace: Workspace) -> Table | None:
     with workspace.training_summary.open(newline="", encoding="utf-8") as handle:
         records = list(csv.DictReader(handle))
     return Table(
-        SUMMARY_COLUMNS, tuple(tuple(r.get(c, "") for c in SUMMARY_COLUMNS) for r in records)
+        SHOWN_SUMMARY_COLUMNS,
+        tuple(tuple(r.get(c, "") for c in SHOWN_SUMMARY_COLUMNS) for r in records),
     )
 
 
